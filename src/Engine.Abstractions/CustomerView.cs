@@ -1,0 +1,17 @@
+namespace Engine.Abstractions;
+
+/// <summary>A customer's live view as served by <c>SegmentService.GetCustomer</c>.</summary>
+[GenerateSerializer, Immutable, Alias("engine.CustomerView")]
+public sealed record CustomerView(
+    [property: Id(0)] string CustomerId,
+    [property: Id(1)] string SegmentId,
+    [property: Id(2)] string SegmentName,
+    [property: Id(3)] long ModelVersion,
+    [property: Id(4)] double RecencyDays,
+    [property: Id(5)] long Frequency,
+    [property: Id(6)] double Monetary,
+    [property: Id(7)] double[] Features,
+    [property: Id(8)] double Distance,
+    [property: Id(9)] DateTime LastEventAt,
+    [property: Id(10)] DateTime AsOf,
+    [property: Id(11)] long EventCount);

@@ -1,0 +1,33 @@
+namespace Engine.Abstractions;
+
+/// <summary>
+/// One customer: live features, current segment and recent transitions. Keyed by customer id. Its state is a
+/// checkpoint plus the tail of the ingest log after it, replayed on activation.
+/// </summary>
+[Alias("engine.ICustomerGrain")]
+public interface ICustomerGrain : IGrainWithStringKey
+{
+    /// <summary>Applies logged events (already durable) in log order; events at or before the checkpoint position are skipped.</summary>
+    [Alias("Apply")]
+    Task<ApplyResult> ApplyAsync(LoggedEvent[] events);
+
+    /// <summary>The live view, or null for a customer with no events.</summary>
+    [Alias("Get")]
+    Task<CustomerView?> GetAsync();
+
+    /// <summary>The last <paramref name="limit"/> transitions, newest first (0 = all retained).</summary>
+    [Alias("GetHistory")]
+    Task<TransitionRecord[]> GetHistoryAsync(int limit);
+
+    /// <summary>Reassigns against model <paramref name="modelVersion"/> (or newer); records a RETRAIN transition if the segment changes.</summary>
+    [Alias("Reassign")]
+    Task<ApplyResult> ReassignAsync(long modelVersion);
+
+    /// <summary>Activates (replaying the log tail) and returns the current shard row, for crash recovery.</summary>
+    [Alias("Recover")]
+    Task<ApplyResult> RecoverAsync();
+
+    /// <summary>Writes the checkpoint now if anything changed since the last one.</summary>
+    [Alias("Checkpoint")]
+    Task CheckpointAsync();
+}

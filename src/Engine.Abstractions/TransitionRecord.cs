@@ -1,0 +1,24 @@
+namespace Engine.Abstractions;
+
+/// <summary>Why a customer's segment changed. Values match <c>engine.v1.Cause</c>.</summary>
+public enum TransitionCause
+{
+    Unspecified = 0,
+    Event = 1,
+    Inactivity = 2,
+    Retrain = 3,
+}
+
+/// <summary>
+/// One change of segment. <see cref="Number"/> counts the customer's transitions from 1; with the customer id it is
+/// the transition's identity in the transition log, so a replay that re-derives a transition writes it only once.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("engine.TransitionRecord")]
+public sealed record TransitionRecord(
+    [property: Id(0)] string CustomerId,
+    [property: Id(1)] long Number,
+    [property: Id(2)] string FromSegmentId,
+    [property: Id(3)] string ToSegmentId,
+    [property: Id(4)] DateTime At,
+    [property: Id(5)] TransitionCause Cause,
+    [property: Id(6)] long ModelVersion);

@@ -1,0 +1,25 @@
+using System.CommandLine;
+using System.Text.Json;
+using Google.Protobuf;
+using Grpc.Net.Client;
+
+namespace Engine.Cli;
+
+/// <summary>Options and output shared by the commands.</summary>
+public static class Common
+{
+    public static readonly Option<string> Server = new("--server")
+    {
+        Description = "gRPC address of an Engine server",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ENGINE_SERVER") ?? "http://localhost:5000",
+        Recursive = true,
+    };
+
+    public static GrpcChannel Channel(ParseResult parse) => GrpcChannel.ForAddress(parse.GetValue(Server)!);
+
+    private static readonly JsonFormatter Formatter = new(JsonFormatter.Settings.Default.WithFormatDefaultValues(true));
+
+    public static void Print(IMessage message) => Console.WriteLine(Formatter.Format(message));
+
+    public static void PrintJson<T>(T value) => Console.WriteLine(JsonSerializer.Serialize(value, new JsonSerializerOptions { WriteIndented = true }));
+}

@@ -1,0 +1,29 @@
+namespace Engine.Core;
+
+/// <summary>
+/// log1p on heavy-tailed features before scaling, so one whale does not stretch a whole axis. Sign-preserving
+/// (sign(x)·log1p(|x|)) because monetary turns negative when refunds exceed purchases.
+/// </summary>
+public static class FeatureTransform
+{
+    /// <summary>Per feature in <see cref="FeatureNames.All"/> order: true where log1p applies (everything but the two rates).</summary>
+    public static readonly bool[] LogTransformed = FeatureNames.All
+        .Select(n => n is not (FeatureNames.CartAbandonRate90d or FeatureNames.RefundRate))
+        .ToArray();
+
+    public static void Forward(ReadOnlySpan<double> raw, Span<float> transformed)
+    {
+        for (var j = 0; j < raw.Length; j++)
+        {
+            transformed[j] = (float)(LogTransformed[j] ? Math.Sign(raw[j]) * Math.Log(1 + Math.Abs(raw[j])) : raw[j]);
+        }
+    }
+
+    public static void Inverse(ReadOnlySpan<double> transformed, Span<double> raw)
+    {
+        for (var j = 0; j < transformed.Length; j++)
+        {
+            raw[j] = LogTransformed[j] ? Math.Sign(transformed[j]) * (Math.Exp(Math.Abs(transformed[j])) - 1) : transformed[j];
+        }
+    }
+}

@@ -1,0 +1,231 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+
+namespace Engine.Core;
+
+/// <summary>Nearest centroid and the runner-up, as Euclidean distances.</summary>
+public readonly record struct Nearest(int Index, float Distance, int SecondIndex, float SecondDistance);
+
+/// <summary>The result of a single-process k-means fit.</summary>
+public sealed record KMeansResult(float[] Centroids, int K, int D, double Inertia, int Iterations, int[] Assignments);
+
+/// <summary>
+/// The k-means kernels. Lloyd's step is split so each shard computes partial sums over its own rows and only
+/// O(k·d) numbers travel (Spark MLlib's design); the coordinator adds them up and moves the centroids.
+/// </summary>
+public static class KMeansMath
+{
+    /// <summary>
+    /// One Lloyd pass over a block of row-major rows: nearest centroid per row, its row added into
+    /// sums[c·d..], counts[c]++, assignments[i] when given; returns the block's inertia (sum of squared distances).
+    /// Centroids are transposed and padded to a SIMD width so one row's distances to all k centroids are d vector
+    /// operations, with no allocation per row.
+    /// </summary>
+    public static double AccumulateAssign(ReadOnlySpan<float> rows, int d, ReadOnlySpan<float> centroids, int k,
+        Span<double> sums, Span<long> counts, Span<int> assignments)
+    {
+        var width = Vector<float>.Count;
+        var kPad = (k + width - 1) / width * width;
+        var transposed = Transpose(centroids, k, d, kPad);
+        var distances = new float[kPad];
+        var n = rows.Length / d;
+        var inertia = 0.0;
+        for (var i = 0; i < n; i++)
+        {
+            var row = rows.Slice(i * d, d);
+            SquaredDistances(row, transposed, kPad, distances);
+            var best = 0;
+            var bestDistance = distances[0];
+            for (var c = 1; c < k; c++)
+            {
+                if (distances[c] < bestDistance)
+                {
+                    bestDistance = distances[c];
+                    best = c;
+                }
+            }
+            var sum = sums.Slice(best * d, d);
+            for (var j = 0; j < d; j++)
+            {
+                sum[j] += row[j];
+            }
+            counts[best]++;
+            inertia += bestDistance;
+            if (!assignments.IsEmpty)
+            {
+                assignments[i] = best;
+            }
+        }
+        return inertia;
+    }
+
+    public static Nearest FindNearest(ReadOnlySpan<float> x, ReadOnlySpan<float> centroids, int k)
+    {
+        var d = x.Length;
+        int best = -1, second = -1;
+        float bestDistance = float.PositiveInfinity, secondDistance = float.PositiveInfinity;
+        for (var c = 0; c < k; c++)
+        {
+            var distance = TensorPrimitives.Distance(x, centroids.Slice(c * d, d));
+            if (distance < bestDistance)
+            {
+                (second, secondDistance) = (best, bestDistance);
+                (best, bestDistance) = (c, distance);
+            }
+            else if (distance < secondDistance)
+            {
+                (second, secondDistance) = (c, distance);
+            }
+        }
+        return new Nearest(best, bestDistance, second, secondDistance);
+    }
+
+    /// <summary>k-means++ (D² sampling) on a weighted sample. Deterministic for a given <paramref name="rng"/>.</summary>
+    public static float[] SeedPlusPlus(ReadOnlySpan<float> sample, int d, int k, ReadOnlySpan<double> weights, Random rng)
+    {
+        var m = sample.Length / d;
+        if (m < k)
+        {
+            throw new ArgumentException($"k-means++ needs at least k = {k} rows, got {m}.", nameof(sample));
+        }
+        var w = weights.IsEmpty ? Enumerable.Repeat(1.0, m).ToArray() : weights.ToArray();
+        var centroids = new float[k * d];
+        var closest = new double[m];
+        var first = Pick(w, rng);
+        sample.Slice(first * d, d).CopyTo(centroids);
+        for (var i = 0; i < m; i++)
+        {
+            var distance = TensorPrimitives.Distance(sample.Slice(i * d, d), centroids.AsSpan(0, d));
+            closest[i] = (double)distance * distance;
+        }
+        var score = new double[m];
+        for (var c = 1; c < k; c++)
+        {
+            for (var i = 0; i < m; i++)
+            {
+                score[i] = w[i] * closest[i];
+            }
+            // All remaining rows coincide with chosen centroids: fall back to weights alone.
+            var next = score.Sum() > 0 ? Pick(score, rng) : Pick(w, rng);
+            var centroid = centroids.AsSpan(c * d, d);
+            sample.Slice(next * d, d).CopyTo(centroid);
+            for (var i = 0; i < m; i++)
+            {
+                var distance = TensorPrimitives.Distance(sample.Slice(i * d, d), centroid);
+                closest[i] = Math.Min(closest[i], (double)distance * distance);
+            }
+        }
+        return centroids;
+    }
+
+    /// <summary>New centroids = sums / counts; an empty cluster keeps its previous centroid. Returns the largest shift.</summary>
+    public static double UpdateCentroids(ReadOnlySpan<double> sums, ReadOnlySpan<long> counts, Span<float> centroids, int k, int d)
+    {
+        var maxShift = 0.0;
+        Span<float> next = stackalloc float[d];
+        for (var c = 0; c < k; c++)
+        {
+            if (counts[c] == 0)
+            {
+                continue;
+            }
+            for (var j = 0; j < d; j++)
+            {
+                next[j] = (float)(sums[c * d + j] / counts[c]);
+            }
+            var centroid = centroids.Slice(c * d, d);
+            maxShift = Math.Max(maxShift, TensorPrimitives.Distance(next, centroid));
+            next.CopyTo(centroid);
+        }
+        return maxShift;
+    }
+
+    /// <summary>Single-process reference fit: k-means++ on up to 10,000 sampled rows, then Lloyd to convergence.</summary>
+    public static KMeansResult Fit(ReadOnlySpan<float> rows, int d, int k, int maxIterations, double tolerance, int seed)
+    {
+        var n = rows.Length / d;
+        var rng = new Random(seed);
+        var sampleSize = Math.Min(n, 10_000);
+        var sample = new float[sampleSize * d];
+        var order = Enumerable.Range(0, n).ToArray();
+        for (var i = 0; i < sampleSize; i++)
+        {
+            var j = rng.Next(i, n);
+            (order[i], order[j]) = (order[j], order[i]);
+            rows.Slice(order[i] * d, d).CopyTo(sample.AsSpan(i * d, d));
+        }
+        var centroids = SeedPlusPlus(sample, d, k, [], rng);
+        var assignments = new int[n];
+        var inertia = 0.0;
+        var iterations = 0;
+        while (iterations < maxIterations)
+        {
+            var sums = new double[k * d];
+            var counts = new long[k];
+            inertia = AccumulateAssign(rows, d, centroids, k, sums, counts, assignments);
+            iterations++;
+            if (UpdateCentroids(sums, counts, centroids, k, d) < tolerance)
+            {
+                break;
+            }
+        }
+        inertia = AccumulateAssign(rows, d, centroids, k, new double[k * d], new long[k], assignments);
+        return new KMeansResult(centroids, k, d, inertia, iterations, assignments);
+    }
+
+    private static float[] Transpose(ReadOnlySpan<float> centroids, int k, int d, int kPad)
+    {
+        // Padding lanes sit far away so they never win (and never overflow: 1e18² · d < float.MaxValue).
+        var t = new float[d * kPad];
+        Array.Fill(t, 1e18f);
+        for (var c = 0; c < k; c++)
+        {
+            for (var j = 0; j < d; j++)
+            {
+                t[j * kPad + c] = centroids[c * d + j];
+            }
+        }
+        return t;
+    }
+
+    private static void SquaredDistances(ReadOnlySpan<float> row, float[] transposed, int kPad, float[] distances)
+    {
+        var width = Vector<float>.Count;
+        for (var v = 0; v < kPad; v += width)
+        {
+            var acc = Vector<float>.Zero;
+            for (var j = 0; j < row.Length; j++)
+            {
+                var diff = new Vector<float>(row[j]) - new Vector<float>(transposed, j * kPad + v);
+                acc += diff * diff;
+            }
+            acc.CopyTo(distances, v);
+        }
+    }
+
+    private static int Pick(ReadOnlySpan<double> weights, Random rng)
+    {
+        var total = 0.0;
+        foreach (var w in weights)
+        {
+            total += w;
+        }
+        var target = rng.NextDouble() * total;
+        for (var i = 0; i < weights.Length; i++)
+        {
+            target -= weights[i];
+            if (target < 0)
+            {
+                return i;
+            }
+        }
+        for (var i = weights.Length - 1; i >= 0; i--)
+        {
+            if (weights[i] > 0)
+            {
+                return i;
+            }
+        }
+        return weights.Length - 1;
+    }
+}

@@ -1,0 +1,66 @@
+using System.Numerics.Tensors;
+
+namespace Engine.Core;
+
+/// <summary>
+/// Standardising scaler stored with each model. A constant feature gets Std 1, so scaling never divides by zero and
+/// the feature simply contributes nothing to distances.
+/// </summary>
+public sealed record Scaler(double[] Mean, double[] Std)
+{
+    /// <summary>Fits from first and second moments, so shards send O(d) numbers instead of rows.</summary>
+    public static Scaler FromMoments(long count, ReadOnlySpan<double> sum, ReadOnlySpan<double> sumOfSquares)
+    {
+        var d = sum.Length;
+        var mean = new double[d];
+        var std = new double[d];
+        for (var j = 0; j < d; j++)
+        {
+            mean[j] = count == 0 ? 0 : sum[j] / count;
+            var variance = count == 0 ? 0 : Math.Max(0, sumOfSquares[j] / count - mean[j] * mean[j]);
+            var s = Math.Sqrt(variance);
+            std[j] = s < 1e-9 ? 1 : s;
+        }
+        return new Scaler(mean, std);
+    }
+
+    public static Scaler Fit(ReadOnlySpan<float> rows, int d)
+    {
+        var n = rows.Length / d;
+        var sum = new double[d];
+        var sumSq = new double[d];
+        for (var i = 0; i < n; i++)
+        {
+            for (var j = 0; j < d; j++)
+            {
+                double v = rows[i * d + j];
+                sum[j] += v;
+                sumSq[j] += v * v;
+            }
+        }
+        return FromMoments(n, sum, sumSq);
+    }
+
+    /// <summary>In place, any number of row-major rows.</summary>
+    public void Transform(Span<float> rows)
+    {
+        var d = Mean.Length;
+        var shift = Mean.Select(m => (float)m).ToArray();
+        var inverseStd = Std.Select(s => (float)(1 / s)).ToArray();
+        for (var offset = 0; offset + d <= rows.Length; offset += d)
+        {
+            var row = rows.Slice(offset, d);
+            TensorPrimitives.Subtract(row, shift, row);
+            TensorPrimitives.Multiply(row, inverseStd, row);
+        }
+    }
+
+    public void Inverse(ReadOnlySpan<float> scaled, Span<double> unscaled)
+    {
+        var d = Mean.Length;
+        for (var i = 0; i < scaled.Length; i++)
+        {
+            unscaled[i] = scaled[i] * Std[i % d] + Mean[i % d];
+        }
+    }
+}

@@ -1,0 +1,223 @@
+using Engine.Abstractions;
+using Engine.Core;
+using Engine.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Engine.Grains;
+
+/// <summary>
+/// One customer. Applies logged events to its live profile, reassigns its segment against the silo-local model on
+/// every change and records transitions. Durability comes from the ingest log: the checkpoint is written every
+/// <see cref="EngineOptions.CheckpointEvery"/> events and on deactivation, and activation replays the log after it.
+/// </summary>
+public sealed partial class CustomerGrain(
+    [PersistentState("customer", StorageNames.Engine)] IPersistentState<CustomerState> state,
+    IEventLog log,
+    ModelReplica models,
+    EngineClock clock,
+    IOptions<EngineOptions> options,
+    ILogger<CustomerGrain> logger) : Grain, ICustomerGrain
+{
+    private readonly EngineOptions _options = options.Value;
+    private readonly List<TransitionRecord> _unpublished = [];
+    private CustomerProfile _profile = new();
+    private int _dirty;
+
+    private string Id => this.GetPrimaryKeyString();
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (state.State.Profile is { } bytes)
+        {
+            using var reader = new BinaryReader(new MemoryStream(bytes));
+            _profile = CustomerProfile.ReadFrom(reader);
+        }
+        await CatchUpAsync();
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_dirty > 0)
+        {
+            await CheckpointAsync();
+        }
+    }
+
+    public async Task<ApplyResult> ApplyAsync(LoggedEvent[] events)
+    {
+        var applied = ApplyEvents(events);
+        if (applied > 0 && _dirty >= _options.CheckpointEvery)
+        {
+            await CheckpointAsync();
+        }
+        return Result(applied);
+    }
+
+    public Task<CustomerView?> GetAsync()
+    {
+        if (_profile.EventCount == 0)
+        {
+            // Nothing to keep in memory for an unknown id.
+            DeactivateOnIdle();
+            return Task.FromResult<CustomerView?>(null);
+        }
+        var asOf = clock.Now;
+        var raw = new double[FeatureNames.Count];
+        _profile.ComputeFeatures(asOf, raw);
+        var rfm = _profile.ComputeRfm(asOf);
+        var model = models.Current;
+        var distance = 0.0;
+        var name = state.State.SegmentId;
+        if (model is not null && state.State.SegmentId != ModelSnapshot.Unassigned)
+        {
+            var nearest = ModelMath.Nearest(model, raw);
+            // A newer model that keeps this customer where it is needs no transition, only the version.
+            if (model.Version > state.State.ModelVersion && model.SegmentIds[nearest.Index] == state.State.SegmentId)
+            {
+                state.State.ModelVersion = model.Version;
+            }
+            var index = Array.IndexOf(model.SegmentIds, state.State.SegmentId);
+            distance = index < 0 ? nearest.Distance : DistanceTo(model, raw, index);
+            name = model.NameOf(state.State.SegmentId);
+        }
+        return Task.FromResult<CustomerView?>(new CustomerView(
+            Id, state.State.SegmentId, name, state.State.ModelVersion, rfm.RecencyDays, rfm.Frequency, rfm.Monetary,
+            raw, distance, _profile.LastEventAt ?? default, asOf, _profile.EventCount));
+    }
+
+    public Task<TransitionRecord[]> GetHistoryAsync(int limit)
+    {
+        var history = state.State.History;
+        var take = limit <= 0 ? history.Count : Math.Min(limit, history.Count);
+        var result = new TransitionRecord[take];
+        for (var i = 0; i < take; i++)
+        {
+            result[i] = history[history.Count - 1 - i];
+        }
+        return Task.FromResult(result);
+    }
+
+    public async Task<ApplyResult> ReassignAsync(long modelVersion)
+    {
+        await models.EnsureAsync(modelVersion);
+        if (_profile.EventCount == 0)
+        {
+            return ApplyResult.Empty;
+        }
+        var now = clock.Now;
+        Assign(now, now, TransitionCause.Retrain);
+        // Not log-driven, so a replay could not re-derive it: make it durable now.
+        await CheckpointAsync();
+        return Result(0);
+    }
+
+    public async Task<ApplyResult> RecoverAsync()
+    {
+        var applied = await CatchUpAsync();
+        return _profile.EventCount == 0 ? ApplyResult.Empty : Result(applied);
+    }
+
+    public async Task CheckpointAsync()
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer))
+        {
+            _profile.WriteTo(writer);
+        }
+        state.State.Profile = buffer.ToArray();
+        await state.WriteStateAsync();
+        _dirty = 0;
+    }
+
+    /// <summary>Applies the log tail after the checkpoint: on activation, and when asked to catch up.</summary>
+    private async Task<int> CatchUpAsync()
+    {
+        var tail = await log.ReadCustomerTailAsync(Id, state.State.LastSeq);
+        var applied = ApplyEvents(tail);
+        if (applied > 0)
+        {
+            LogReplayed(logger, Id, applied, state.State.LastSeq);
+        }
+        return applied;
+    }
+
+    /// <summary>
+    /// Applies events in log order and reassigns once per ingest batch. Every batch has its own as_of, so grouping
+    /// by it makes a replay after a crash take exactly the steps the live path took, transition for transition.
+    /// </summary>
+    private int ApplyEvents(LoggedEvent[] events)
+    {
+        var applied = 0;
+        DateTime? batch = null;
+        foreach (var e in events)
+        {
+            // The log position makes application idempotent: a replayed or re-sent event is applied once.
+            if (e.Seq <= state.State.LastSeq)
+            {
+                continue;
+            }
+            if (batch is { } previous && previous != e.AsOf)
+            {
+                Assign(previous, previous, TransitionCause.Event);
+            }
+            _profile.Apply((EventKind)e.Kind, e.OccurredAt, e.Amount, e.Category);
+            state.State.LastSeq = e.Seq;
+            batch = e.AsOf;
+            applied++;
+        }
+        if (batch is { } last)
+        {
+            _dirty += applied;
+            Assign(last, last, TransitionCause.Event);
+        }
+        return applied;
+    }
+
+    private void Assign(DateTime asOf, DateTime at, TransitionCause cause)
+    {
+        var model = models.Current;
+        if (model is null)
+        {
+            return;
+        }
+        var raw = new double[FeatureNames.Count];
+        _profile.ComputeFeatures(asOf, raw);
+        var to = model.SegmentIds[ModelMath.Nearest(model, raw).Index];
+        var s = state.State;
+        if (to != s.SegmentId)
+        {
+            var from = s.SegmentId == ModelSnapshot.Unassigned ? "" : s.SegmentId;
+            var transition = new TransitionRecord(Id, ++s.TransitionCount, from, to, at, cause, model.Version);
+            s.History.Add(transition);
+            if (s.History.Count > _options.HistoryLength)
+            {
+                s.History.RemoveRange(0, s.History.Count - _options.HistoryLength);
+            }
+            _unpublished.Add(transition);
+            s.SegmentId = to;
+            _dirty++;
+        }
+        s.ModelVersion = model.Version;
+    }
+
+    private ApplyResult Result(int applied)
+    {
+        var asOf = clock.Now;
+        var raw = new double[FeatureNames.Count];
+        _profile.ComputeFeatures(asOf, raw);
+        var row = new ShardRow(Id, Array.ConvertAll(raw, v => (float)v), asOf, state.State.SegmentId);
+        var transitions = _unpublished.ToArray();
+        _unpublished.Clear();
+        return new ApplyResult(row, transitions, applied);
+    }
+
+    private static double DistanceTo(ModelSnapshot model, ReadOnlySpan<double> raw, int index)
+    {
+        var x = ModelMath.Scale(model, raw);
+        return System.Numerics.Tensors.TensorPrimitives.Distance(x, model.Centroids.AsSpan(index * model.D, model.D));
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Customer {CustomerId} replayed {Applied} logged events up to {LastSeq}")]
+    private static partial void LogReplayed(ILogger logger, string customerId, int applied, long lastSeq);
+}

@@ -1,0 +1,27 @@
+using Engine.Abstractions;
+using Prometheus;
+
+namespace Engine.Grains;
+
+/// <summary>Prometheus metrics, named engine_&lt;noun&gt;_&lt;unit&gt;; labels never carry a customer id.</summary>
+public static class EngineMetrics
+{
+    public static readonly Counter EventsAccepted = Metrics.CreateCounter("engine_events_accepted_total", "Events written to the ingest log and applied.");
+    public static readonly Counter EventsDuplicate = Metrics.CreateCounter("engine_events_duplicate_total", "Events whose event_id was already in the log.");
+    public static readonly Counter EventsRejected = Metrics.CreateCounter("engine_events_rejected_total", "Events rejected by validation.");
+    public static readonly Histogram BatchSeconds = Metrics.CreateHistogram("engine_ingest_batch_seconds", "Time to commit and apply one ingest batch.",
+        new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 2, 14) });
+    public static readonly Histogram BatchEvents = Metrics.CreateHistogram("engine_ingest_batch_events", "Events per committed ingest batch.",
+        new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1, 4, 8) });
+    private static readonly Counter TransitionsTotal = Metrics.CreateCounter("engine_transitions_total", "Segment transitions recorded.",
+        new CounterConfiguration { LabelNames = ["cause"] });
+    public static readonly Counter Retrains = Metrics.CreateCounter("engine_retrains_total", "Models published.");
+
+    public static void Transitions(IEnumerable<TransitionRecord> transitions)
+    {
+        foreach (var group in transitions.GroupBy(t => t.Cause))
+        {
+            TransitionsTotal.WithLabels(group.Key.ToString().ToLowerInvariant()).Inc(group.Count());
+        }
+    }
+}

@@ -1,0 +1,48 @@
+namespace Engine.Grains;
+
+/// <summary>Engine's settings, bound from the "Engine" configuration section (env vars Engine__X).</summary>
+public sealed class EngineOptions
+{
+    public const string Section = "Engine";
+
+    /// <summary>"wall" (default): now is the wall clock. "event-time": now is the latest occurred_at seen (the watermark).</summary>
+    public string Clock { get; set; } = "wall";
+
+    /// <summary>"sqlite" (default, embedded) or "postgres".</summary>
+    public string Storage { get; set; } = "sqlite";
+
+    /// <summary>Where the SQLite files live.</summary>
+    public string DataDirectory { get; set; } = "./data";
+
+    /// <summary>PostgreSQL connection string when Storage = postgres.</summary>
+    public string? ConnectionString { get; set; }
+
+    public int GrpcPort { get; set; } = 5000;
+    public int HttpPort { get; set; } = 5001;
+    public int SiloPort { get; set; } = 11111;
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>Transitions each customer keeps (older ones stay in the transition log).</summary>
+    public int HistoryLength { get; set; } = 100;
+
+    /// <summary>The first model is trained automatically once this many customers exist.</summary>
+    public int AutoTrainMinCustomers { get; set; } = 1000;
+
+    /// <summary>k for the automatic first model and for Retrain with k = 0.</summary>
+    public int DefaultK { get; set; } = 6;
+
+    /// <summary>Number of shard grains holding the feature matrix.</summary>
+    public int Shards { get; set; } = 8;
+
+    /// <summary>A customer writes its checkpoint after this many events since the last one (and on deactivation).</summary>
+    public int CheckpointEvery { get; set; } = 64;
+
+    /// <summary>How often shards checkpoint and the recovery start position advances.</summary>
+    public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Maximum Lloyd iterations of a retrain, and the centroid-shift tolerance that ends it earlier.</summary>
+    public int MaxIterations { get; set; } = 100;
+    public double Tolerance { get; set; } = 1e-4;
+
+    public bool IsEventTime => string.Equals(Clock, "event-time", StringComparison.OrdinalIgnoreCase);
+}

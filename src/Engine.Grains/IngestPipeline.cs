@@ -1,0 +1,314 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Engine.Abstractions;
+using Engine.Storage;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Engine.Grains;
+
+/// <summary>What one ingest request got: new events, duplicates and the highest log position written.</summary>
+public readonly record struct IngestOutcome(int Accepted, int Duplicates, long LastSequence);
+
+/// <summary>
+/// The silo's single ingest path. Requests queue here; one loop commits them to the ingest log in group commits (one
+/// transaction per batch of up to <see cref="MaxBatchEvents"/> events), applies each customer's events with one grain
+/// call, publishes transitions and shard rows, and only then acknowledges. Batches are applied strictly in log
+/// order, which is what lets a customer skip anything at or below its last applied position.
+/// Also owns crash recovery (at start) and the shard checkpoint that bounds it.
+/// </summary>
+public sealed partial class IngestPipeline(
+    IEventLog log,
+    IGrainFactory grains,
+    OutcomePublisher publisher,
+    ShardRouter router,
+    ModelReplica replica,
+    EngineClock clock,
+    ILogger<IngestPipeline> logger) : BackgroundService
+{
+    public const int MaxBatchEvents = 10_000;
+    private const string CheckpointKey = "checkpoint_seq";
+    private const int ApplyAttempts = 3;
+    private const int RecoveryChunk = 512;
+
+    private sealed record Work(IReadOnlyList<PendingEvent> Events, TaskCompletionSource<IngestOutcome> Done);
+
+    private readonly Channel<Work> _queue = Channel.CreateBounded<Work>(new BoundedChannelOptions(1024) { SingleReader = true });
+    private readonly SemaphoreSlim _turn = new(1, 1);
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly HashSet<string> _lagging = new(StringComparer.Ordinal);
+    private long _lastApplied;
+    private long _lastCheckpoint = -1;
+    private DateTime _lastBatchAsOf = DateTime.MinValue;
+
+    /// <summary>Completes once crash recovery is done and ingest is open.</summary>
+    public Task Ready => _ready.Task;
+
+    /// <summary>Queues events for the next group commit; completes when they are durable and applied.</summary>
+    public async Task<IngestOutcome> SubmitAsync(IReadOnlyList<PendingEvent> events, CancellationToken ct)
+    {
+        if (events.Count == 0)
+        {
+            return default;
+        }
+        var work = new Work(events, new TaskCompletionSource<IngestOutcome>(TaskCreationOptions.RunContinuationsAsynchronously));
+        await _queue.Writer.WriteAsync(work, ct);
+        // Once queued the batch will be committed whatever the caller does, so this wait is not cancellable.
+        return await work.Done.Task;
+    }
+
+    /// <summary>Persists every shard with the log position it reflects, so recovery starts after it.</summary>
+    public async Task CheckpointAsync(CancellationToken ct = default)
+    {
+        await _turn.WaitAsync(ct);
+        try
+        {
+            await CheckpointCoreAsync();
+        }
+        finally
+        {
+            _turn.Release();
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        // Drain: accept nothing new, let the loop commit and apply what is queued, then checkpoint.
+        _queue.Writer.TryComplete();
+        await base.StopAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        try
+        {
+            await RecoverAsync(stoppingToken);
+            _ready.TrySetResult();
+        }
+        catch (Exception ex)
+        {
+            LogRecoveryFailed(logger, ex);
+            _ready.TrySetException(ex);
+            throw;
+        }
+
+        var batch = new List<Work>();
+        while (await _queue.Reader.WaitToReadAsync(CancellationToken.None))
+        {
+            batch.Clear();
+            var count = 0;
+            while (count < MaxBatchEvents && _queue.Reader.TryRead(out var work))
+            {
+                batch.Add(work);
+                count += work.Events.Count;
+            }
+            await _turn.WaitAsync(CancellationToken.None);
+            try
+            {
+                await ProcessAsync(batch);
+            }
+            catch (Exception ex)
+            {
+                LogBatchFailed(logger, ex, count);
+                foreach (var work in batch)
+                {
+                    work.Done.TrySetException(ex);
+                }
+            }
+            finally
+            {
+                _turn.Release();
+            }
+        }
+        await CheckpointAsync(CancellationToken.None);
+    }
+
+    private async Task ProcessAsync(List<Work> batch)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var events = batch.Count == 1 ? batch[0].Events : batch.SelectMany(w => w.Events).ToArray();
+        foreach (var e in events)
+        {
+            clock.Observe(e.OccurredAt);
+        }
+        // Each batch gets its own as_of (a tick later than the last if the clock has not moved): replays group by it.
+        var asOf = clock.Now;
+        if (asOf <= _lastBatchAsOf)
+        {
+            asOf = _lastBatchAsOf.AddTicks(1);
+        }
+        _lastBatchAsOf = asOf;
+        var seqs = await log.AppendAsync(events, asOf);
+
+        var perCustomer = new Dictionary<string, List<LoggedEvent>>(StringComparer.Ordinal);
+        var maxSeq = 0L;
+        for (var i = 0; i < seqs.Length; i++)
+        {
+            if (seqs[i] == 0)
+            {
+                continue;
+            }
+            var e = events[i];
+            if (!perCustomer.TryGetValue(e.CustomerId, out var list))
+            {
+                perCustomer[e.CustomerId] = list = [];
+            }
+            list.Add(new LoggedEvent(seqs[i], e.EventId, e.CustomerId, e.Kind, e.OccurredAt, e.Amount, e.Category, asOf));
+            maxSeq = Math.Max(maxSeq, seqs[i]);
+        }
+
+        await ApplyAsync(perCustomer);
+        if (maxSeq > 0)
+        {
+            Volatile.Write(ref _lastApplied, maxSeq);
+        }
+
+        var offset = 0;
+        foreach (var work in batch)
+        {
+            var accepted = 0;
+            var last = 0L;
+            for (var i = 0; i < work.Events.Count; i++)
+            {
+                var seq = seqs[offset + i];
+                if (seq > 0)
+                {
+                    accepted++;
+                    last = Math.Max(last, seq);
+                }
+            }
+            offset += work.Events.Count;
+            EngineMetrics.EventsAccepted.Inc(accepted);
+            EngineMetrics.EventsDuplicate.Inc(work.Events.Count - accepted);
+            work.Done.TrySetResult(new IngestOutcome(accepted, work.Events.Count - accepted, last));
+        }
+        EngineMetrics.BatchEvents.Observe(events.Count);
+        EngineMetrics.BatchSeconds.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+    }
+
+    /// <summary>One call per customer, all in parallel; a failed customer is retried by catching up from the log.</summary>
+    private async Task ApplyAsync(Dictionary<string, List<LoggedEvent>> perCustomer)
+    {
+        // Customers that failed before catch up first, so none of them skips a gap.
+        foreach (var id in _lagging.ToArray())
+        {
+            perCustomer.TryAdd(id, []);
+        }
+        var ids = perCustomer.Keys.ToArray();
+        var tasks = ids.Select(id => perCustomer[id].Count == 0
+            ? grains.GetGrain<ICustomerGrain>(id).RecoverAsync()
+            : grains.GetGrain<ICustomerGrain>(id).ApplyAsync(perCustomer[id].ToArray())).ToArray();
+        try
+        {
+            await Task.WhenAll(tasks);
+        }
+        catch
+        {
+            // Inspected per task below.
+        }
+
+        var results = new List<ApplyResult>(ids.Length);
+        var failed = new List<string>();
+        for (var i = 0; i < ids.Length; i++)
+        {
+            if (tasks[i].IsCompletedSuccessfully)
+            {
+                results.Add(tasks[i].Result);
+                _lagging.Remove(ids[i]);
+            }
+            else
+            {
+                failed.Add(ids[i]);
+            }
+        }
+        foreach (var id in failed)
+        {
+            var recovered = await RetryAsync(id);
+            if (recovered is not null)
+            {
+                results.Add(recovered);
+                _lagging.Remove(id);
+            }
+            else
+            {
+                _lagging.Add(id);
+            }
+        }
+        await publisher.PublishAsync(results);
+        if (failed.Count > 0 && _lagging.Count > 0)
+        {
+            throw new InvalidOperationException(
+                $"{_lagging.Count} customers could not apply their (durable) events yet; they catch up from the log on the next batch.");
+        }
+    }
+
+    private async Task<ApplyResult?> RetryAsync(string customerId)
+    {
+        for (var attempt = 1; attempt <= ApplyAttempts; attempt++)
+        {
+            try
+            {
+                return await grains.GetGrain<ICustomerGrain>(customerId).RecoverAsync();
+            }
+            catch (Exception ex)
+            {
+                LogApplyRetry(logger, ex, customerId, attempt);
+                await Task.Delay(TimeSpan.FromMilliseconds(50 * attempt));
+            }
+        }
+        return null;
+    }
+
+    private async Task RecoverAsync(CancellationToken ct)
+    {
+        await replica.RefreshAsync();
+        var from = await log.GetMetaAsync(CheckpointKey, ct);
+        var head = await log.GetHeadAsync(ct);
+        var maxSeq = head.MaxSeq;
+        if (head.MaxOccurredAt is { } watermark)
+        {
+            clock.Observe(watermark);
+        }
+        _lastBatchAsOf = head.MaxAsOf ?? DateTime.MinValue;
+        var customers = await log.CustomersAfterAsync(from, ct);
+        var started = Stopwatch.GetTimestamp();
+        foreach (var chunk in customers.Chunk(RecoveryChunk))
+        {
+            var results = await Task.WhenAll(chunk.Select(id => grains.GetGrain<ICustomerGrain>(id).RecoverAsync()));
+            await publisher.PublishAsync(results, ct);
+        }
+        _lastApplied = maxSeq;
+        _lastCheckpoint = from;
+        if (customers.Length > 0)
+        {
+            await CheckpointCoreAsync();
+        }
+        LogRecovered(logger, customers.Length, from, maxSeq, Stopwatch.GetElapsedTime(started).TotalSeconds);
+    }
+
+    private async Task CheckpointCoreAsync()
+    {
+        // A lagging customer's events are not in its shard yet: keep the recovery start before them.
+        var position = _lagging.Count > 0 ? _lastCheckpoint : Volatile.Read(ref _lastApplied);
+        await Task.WhenAll(Enumerable.Range(0, router.Shards).Select(i => grains.GetGrain<IShardGrain>(i).CheckpointAsync(position)));
+        if (position != _lastCheckpoint)
+        {
+            await log.SetMetaAsync(CheckpointKey, position);
+            _lastCheckpoint = position;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Recovery replayed {Customers} customers with events after log position {From} (head {Head}) in {Seconds:F2} s")]
+    private static partial void LogRecovered(ILogger logger, int customers, long from, long head, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Recovery failed; ingest stays closed")]
+    private static partial void LogRecoveryFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Ingest batch of {Events} events failed")]
+    private static partial void LogBatchFailed(ILogger logger, Exception exception, int events);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Customer {CustomerId} failed to apply its events (attempt {Attempt})")]
+    private static partial void LogApplyRetry(ILogger logger, Exception exception, string customerId, int attempt);
+}

@@ -1,0 +1,97 @@
+using Engine.Abstractions;
+using Engine.Core;
+
+namespace Engine.Grains;
+
+/// <summary>
+/// The silo-local copy of the current model, so a customer grain assigns a segment on every event without calling a
+/// central grain. Refreshed by <see cref="ModelReplicaRefresher"/>, and on demand when a caller names a newer version.
+/// </summary>
+public sealed class ModelReplica(IGrainFactory grains)
+{
+    private volatile ModelSnapshot? _current;
+
+    public ModelSnapshot? Current => _current;
+
+    /// <summary>Installs <paramref name="model"/> if it is newer than the current one.</summary>
+    public void Offer(ModelSnapshot? model)
+    {
+        while (model is not null)
+        {
+            var current = _current;
+            if (current is not null && current.Version >= model.Version)
+            {
+                return;
+            }
+            if (Interlocked.CompareExchange(ref _current, model, current) == current)
+            {
+                return;
+            }
+        }
+    }
+
+    public async Task RefreshAsync() =>
+        Offer(await grains.GetGrain<ISegmentCoordinatorGrain>(0).GetModelAsync());
+
+    /// <summary>Makes sure the replica holds at least <paramref name="version"/>.</summary>
+    public async ValueTask<ModelSnapshot?> EnsureAsync(long version)
+    {
+        if (_current is { } m && m.Version >= version)
+        {
+            return m;
+        }
+        await RefreshAsync();
+        return _current;
+    }
+}
+
+/// <summary>Scaled-space helpers shared by every place that assigns a customer to a segment.</summary>
+public static class ModelMath
+{
+    /// <summary>Original units → transformed (log1p) → standardised with the model's scaler.</summary>
+    public static float[] Scale(ModelSnapshot model, ReadOnlySpan<double> raw)
+    {
+        var x = new float[raw.Length];
+        FeatureTransform.Forward(raw, x);
+        for (var j = 0; j < x.Length; j++)
+        {
+            x[j] = (float)((x[j] - model.ScalerMean[j]) / model.ScalerStd[j]);
+        }
+        return x;
+    }
+
+    public static Nearest Nearest(ModelSnapshot model, ReadOnlySpan<double> raw) =>
+        KMeansMath.FindNearest(Scale(model, raw), model.Centroids, model.K);
+
+    /// <summary>A model's centroids in original feature units, one row per segment.</summary>
+    public static double[][] CentroidsInOriginalUnits(ModelSnapshot model)
+    {
+        var rows = new double[model.K][];
+        for (var c = 0; c < model.K; c++)
+        {
+            var transformed = new double[model.D];
+            for (var j = 0; j < model.D; j++)
+            {
+                transformed[j] = model.Centroids[c * model.D + j] * model.ScalerStd[j] + model.ScalerMean[j];
+            }
+            rows[c] = new double[model.D];
+            FeatureTransform.Inverse(transformed, rows[c]);
+        }
+        return rows;
+    }
+
+    /// <summary>Moves time-dependent raw features (recency, tenure) from <paramref name="from"/> to <paramref name="to"/>.</summary>
+    public static void Age(Span<float> raw, DateTime from, DateTime to)
+    {
+        var days = (float)(to - from).TotalDays;
+        if (days <= 0)
+        {
+            return;
+        }
+        raw[RecencyIndex] += days;
+        raw[TenureIndex] += days;
+    }
+
+    private static readonly int RecencyIndex = FeatureNames.IndexOf(FeatureNames.RecencyDays);
+    private static readonly int TenureIndex = FeatureNames.IndexOf(FeatureNames.TenureDays);
+}

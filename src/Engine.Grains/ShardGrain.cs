@@ -1,0 +1,227 @@
+using Engine.Abstractions;
+using Engine.Core;
+using Engine.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Grains;
+
+/// <summary>
+/// Holds the feature matrix of its slice of customers. Retraining runs here: the coordinator sends centroids, the
+/// shard returns O(k·d) partial sums; no customer grain is called per iteration. CPU-heavy loops run on the thread
+/// pool, off the grain's turn.
+/// </summary>
+public sealed partial class ShardGrain(
+    [PersistentState("shard", StorageNames.Engine)] IPersistentState<ShardState> state,
+    IEventLog log,
+    ModelReplica models,
+    EngineClock clock,
+    ILogger<ShardGrain> logger) : Grain, IShardGrain
+{
+    private const int ReassignParallelism = 256;
+    private ShardMatrix _rows = new();
+    private float[] _train = [];
+    private int _trainRows;
+    private bool _dirty;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (state.State.Rows is { } bytes)
+        {
+            using var reader = new BinaryReader(new MemoryStream(bytes));
+            _rows = ShardMatrix.ReadFrom(reader);
+        }
+        return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_dirty)
+        {
+            await CheckpointAsync(state.State.LogPosition);
+        }
+    }
+
+    public async Task UpsertAsync(ShardRow[] rows)
+    {
+        List<string>? unassigned = null;
+        foreach (var row in rows)
+        {
+            _rows.Upsert(row);
+            if (row.SegmentId == ModelSnapshot.Unassigned)
+            {
+                (unassigned ??= []).Add(row.CustomerId);
+            }
+        }
+        _dirty |= rows.Length > 0;
+        // A customer that applied events while a model was being published can arrive after this shard's sweep
+        // still unassigned; it gets its first segment here rather than at its next event.
+        if (unassigned is not null && models.Current is { } model)
+        {
+            await ReassignAsync(unassigned, model.Version);
+        }
+    }
+
+    public Task<SegmentCounts> GetCountsAsync() =>
+        Task.FromResult(new SegmentCounts(new Dictionary<string, long>(_rows.Counts)));
+
+    public Task<int> GetSizeAsync() => Task.FromResult(_rows.Count);
+
+    public async Task<Moments> PrepareAsync(DateTime asOf)
+    {
+        var rows = _rows;
+        var (train, moments) = await Task.Run(() =>
+        {
+            var d = ShardMatrix.D;
+            var n = rows.Count;
+            var m = new float[n * d];
+            var sum = new double[d];
+            var sumSq = new double[d];
+            Span<float> aged = stackalloc float[d];
+            Span<double> raw = stackalloc double[d];
+            for (var i = 0; i < n; i++)
+            {
+                rows.RawAt(i).CopyTo(aged);
+                ModelMath.Age(aged, rows.AsOfAt(i), asOf);
+                for (var j = 0; j < d; j++)
+                {
+                    raw[j] = aged[j];
+                }
+                var x = m.AsSpan(i * d, d);
+                FeatureTransform.Forward(raw, x);
+                for (var j = 0; j < d; j++)
+                {
+                    sum[j] += x[j];
+                    sumSq[j] += (double)x[j] * x[j];
+                }
+            }
+            return (m, new Moments(n, sum, sumSq));
+        });
+        _train = train;
+        _trainRows = rows.Count;
+        return moments;
+    }
+
+    public async Task<float[]> ScaleAndSampleAsync(double[] mean, double[] std, int max, int seed)
+    {
+        var train = _train;
+        var n = _trainRows;
+        return await Task.Run(() =>
+        {
+            new Scaler(mean, std).Transform(train.AsSpan(0, n * ShardMatrix.D));
+            var d = ShardMatrix.D;
+            if (n <= max)
+            {
+                return train[..(n * d)];
+            }
+            // Uniform sample without replacement (partial Fisher–Yates over row indices).
+            var rng = new Random(seed);
+            var order = Enumerable.Range(0, n).ToArray();
+            var sample = new float[max * d];
+            for (var i = 0; i < max; i++)
+            {
+                var j = rng.Next(i, n);
+                (order[i], order[j]) = (order[j], order[i]);
+                train.AsSpan(order[i] * d, d).CopyTo(sample.AsSpan(i * d, d));
+            }
+            return sample;
+        });
+    }
+
+    public async Task<PartialSums> StepAsync(float[] centroids, int k)
+    {
+        var train = _train;
+        var n = _trainRows;
+        return await Task.Run(() =>
+        {
+            var sums = new double[k * ShardMatrix.D];
+            var counts = new long[k];
+            var inertia = KMeansMath.AccumulateAssign(train.AsSpan(0, n * ShardMatrix.D), ShardMatrix.D, centroids, k, sums, counts, []);
+            return new PartialSums(sums, counts, inertia);
+        });
+    }
+
+    public Task ReleaseAsync()
+    {
+        _train = [];
+        _trainRows = 0;
+        return Task.CompletedTask;
+    }
+
+    public async Task<long> ApplyModelAsync(ModelSnapshot model)
+    {
+        var asOf = clock.Now;
+        var rows = _rows;
+        var changed = await Task.Run(() =>
+        {
+            var list = new List<string>();
+            var raw = new double[ShardMatrix.D];
+            var aged = new float[ShardMatrix.D];
+            for (var i = 0; i < rows.Count; i++)
+            {
+                rows.RawAt(i).CopyTo(aged);
+                ModelMath.Age(aged, rows.AsOfAt(i), asOf);
+                for (var j = 0; j < raw.Length; j++)
+                {
+                    raw[j] = aged[j];
+                }
+                if (model.SegmentIds[ModelMath.Nearest(model, raw).Index] != rows.SegmentAt(i))
+                {
+                    list.Add(rows.IdAt(i));
+                }
+            }
+            return list;
+        });
+
+        var moved = await ReassignAsync(changed, model.Version);
+        LogApplied(logger, (int)this.GetPrimaryKeyLong(), model.Version, rows.Count, changed.Count, moved);
+        return moved;
+    }
+
+    /// <summary>
+    /// Asks customers to reassign under a model version. The customer decides with its exact features; the shard
+    /// only picks who to ask, writes their transitions to the log and takes their new rows.
+    /// </summary>
+    private async Task<long> ReassignAsync(List<string> customers, long modelVersion)
+    {
+        long moved = 0;
+        foreach (var chunk in customers.Chunk(ReassignParallelism))
+        {
+            var results = await Task.WhenAll(chunk.Select(id => GrainFactory.GetGrain<ICustomerGrain>(id).ReassignAsync(modelVersion)));
+            var transitions = results.SelectMany(r => r.Transitions).ToArray();
+            await log.AppendTransitionsAsync(transitions);
+            EngineMetrics.Transitions(transitions);
+            foreach (var r in results)
+            {
+                if (r.Row is { } row)
+                {
+                    _rows.Upsert(row);
+                }
+            }
+            moved += transitions.Length;
+        }
+        _dirty |= customers.Count > 0;
+        return moved;
+    }
+
+    public async Task CheckpointAsync(long logPosition)
+    {
+        // A negative position keeps the recorded one (a checkpoint not driven by the ingest log).
+        logPosition = logPosition < 0 ? state.State.LogPosition : logPosition;
+        if (!_dirty && logPosition == state.State.LogPosition && state.RecordExists)
+        {
+            return;
+        }
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer))
+        {
+            _rows.WriteTo(writer);
+        }
+        state.State.Rows = buffer.ToArray();
+        state.State.LogPosition = logPosition;
+        await state.WriteStateAsync();
+        _dirty = false;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Shard {Shard} applied model {Version}: {Rows} rows, {Candidates} asked, {Moved} moved")]
+    private static partial void LogApplied(ILogger logger, int shard, long version, int rows, int candidates, long moved);
+}

@@ -1,0 +1,123 @@
+using Engine.Abstractions;
+using Engine.Core;
+
+namespace Engine.Grains;
+
+/// <summary>
+/// The rows of one shard as dense arrays: raw features (original units, n × d floats), the time they were computed
+/// at, and the segment. Segment sizes are kept incrementally so ListSegments never scans.
+/// </summary>
+public sealed class ShardMatrix
+{
+    private const byte FormatVersion = 1;
+    private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
+    private readonly List<string> _ids = [];
+    private readonly List<string> _segments = [];
+    private readonly Dictionary<string, long> _counts = new(StringComparer.Ordinal);
+    private float[] _raw = new float[1024 * D];
+    private long[] _asOf = new long[1024];
+
+    public static int D => FeatureNames.Count;
+
+    public int Count => _ids.Count;
+
+    public IReadOnlyDictionary<string, long> Counts => _counts;
+
+    public string IdAt(int i) => _ids[i];
+
+    public string SegmentAt(int i) => _segments[i];
+
+    public DateTime AsOfAt(int i) => new(_asOf[i], DateTimeKind.Utc);
+
+    public ReadOnlySpan<float> RawAt(int i) => _raw.AsSpan(i * D, D);
+
+    public void Upsert(ShardRow row)
+    {
+        if (!_index.TryGetValue(row.CustomerId, out var i))
+        {
+            i = _ids.Count;
+            _index[row.CustomerId] = i;
+            _ids.Add(row.CustomerId);
+            _segments.Add(row.SegmentId);
+            Increment(row.SegmentId, 1);
+            EnsureCapacity(i + 1);
+        }
+        else if (_segments[i] != row.SegmentId)
+        {
+            Increment(_segments[i], -1);
+            Increment(row.SegmentId, 1);
+            _segments[i] = row.SegmentId;
+        }
+        row.Raw.AsSpan(0, D).CopyTo(_raw.AsSpan(i * D, D));
+        _asOf[i] = row.AsOf.Ticks;
+    }
+
+    public void WriteTo(BinaryWriter w)
+    {
+        w.Write(FormatVersion);
+        w.Write(D);
+        w.Write(_ids.Count);
+        for (var i = 0; i < _ids.Count; i++)
+        {
+            w.Write(_ids[i]);
+            w.Write(_segments[i]);
+            w.Write(_asOf[i]);
+        }
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(_raw.AsSpan(0, _ids.Count * D));
+        w.Write(bytes);
+    }
+
+    public static ShardMatrix ReadFrom(BinaryReader r)
+    {
+        var version = r.ReadByte();
+        if (version != FormatVersion)
+        {
+            throw new InvalidDataException($"Unknown shard format {version}.");
+        }
+        var d = r.ReadInt32();
+        if (d != D)
+        {
+            throw new InvalidDataException($"Shard checkpoint has {d} features, this build has {D}.");
+        }
+        var n = r.ReadInt32();
+        var m = new ShardMatrix();
+        m.EnsureCapacity(n);
+        for (var i = 0; i < n; i++)
+        {
+            var id = r.ReadString();
+            var segment = r.ReadString();
+            m._index[id] = i;
+            m._ids.Add(id);
+            m._segments.Add(segment);
+            m.Increment(segment, 1);
+            m._asOf[i] = r.ReadInt64();
+        }
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(m._raw.AsSpan(0, n * D));
+        r.BaseStream.ReadExactly(bytes);
+        return m;
+    }
+
+    private void Increment(string segment, long delta)
+    {
+        var v = _counts.GetValueOrDefault(segment) + delta;
+        if (v == 0)
+        {
+            _counts.Remove(segment);
+        }
+        else
+        {
+            _counts[segment] = v;
+        }
+    }
+
+    private void EnsureCapacity(int rows)
+    {
+        if (rows <= _asOf.Length)
+        {
+            return;
+        }
+        var capacity = Math.Max(rows, _asOf.Length * 2);
+        Array.Resize(ref _raw, capacity * D);
+        Array.Resize(ref _asOf, capacity);
+    }
+}

@@ -1,0 +1,12 @@
+namespace Engine.Grains;
+
+/// <summary>
+/// A shard's checkpoint: its rows as one compact binary blob (see <see cref="ShardMatrix"/>) and the ingest-log
+/// position they reflect. A blob keeps a million-row checkpoint to a few bytes of overhead per row.
+/// </summary>
+[GenerateSerializer, Alias("engine.ShardState")]
+public sealed class ShardState
+{
+    [Id(0)] public byte[]? Rows { get; set; }
+    [Id(1)] public long LogPosition { get; set; }
+}

@@ -1,0 +1,57 @@
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+
+namespace Engine.Server.Grpc;
+
+/// <summary>Turns domain and Orleans failures into gRPC statuses a client can act on, with the message kept.</summary>
+public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) : Interceptor
+{
+    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
+        TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        try
+        {
+            return await continuation(request, context);
+        }
+        catch (Exception ex) when (Map(ex, context) is { } status)
+        {
+            throw new RpcException(status);
+        }
+    }
+
+    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(
+        IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context,
+        DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        try
+        {
+            await continuation(requestStream, responseStream, context);
+        }
+        catch (Exception ex) when (Map(ex, context) is { } status)
+        {
+            throw new RpcException(status);
+        }
+    }
+
+    private Status? Map(Exception ex, ServerCallContext context)
+    {
+        var status = ex switch
+        {
+            RpcException => (Status?)null,
+            ArgumentException a => new Status(StatusCode.InvalidArgument, a.Message),
+            InvalidOperationException i => new Status(StatusCode.FailedPrecondition, i.Message),
+            TimeoutException t => new Status(StatusCode.Unavailable, $"timed out inside the cluster: {t.Message}"),
+            OperationCanceledException when context.CancellationToken.IsCancellationRequested => new Status(StatusCode.Cancelled, "cancelled by the client"),
+            SiloUnavailableException s => new Status(StatusCode.Unavailable, s.Message),
+            _ => new Status(StatusCode.Internal, ex.Message),
+        };
+        if (status is { StatusCode: StatusCode.Internal or StatusCode.Unavailable })
+        {
+            LogFailed(logger, ex, context.Method);
+        }
+        return status;
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Method} failed")]
+    private static partial void LogFailed(ILogger logger, Exception exception, string method);
+}

@@ -1,0 +1,60 @@
+using Engine.Abstractions;
+using Engine.Api.V1;
+using Engine.Core;
+using Engine.Grains;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+
+namespace Engine.Server.Grpc;
+
+/// <summary>ModelService: retrain on demand and read the published model.</summary>
+public sealed class ModelGrpcService(IGrainFactory grains, ModelReplica models, IOptions<EngineOptions> options) : ModelService.ModelServiceBase
+{
+    public const int MinK = 2;
+    public const int MaxK = 50;
+
+    public override async Task<RetrainResponse> Retrain(RetrainRequest request, ServerCallContext context)
+    {
+        var k = request.K == 0 ? options.Value.DefaultK : request.K;
+        if (k is < MinK or > MaxK)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"k: must be {MinK}-{MaxK} (or 0 for the default), got {request.K}"));
+        }
+        var outcome = await grains.GetGrain<ISegmentCoordinatorGrain>(0).RetrainAsync(k, "manual");
+        models.Offer(outcome.Model);
+        return new RetrainResponse
+        {
+            ModelVersion = outcome.Model.Version,
+            K = outcome.Model.K,
+            Inertia = outcome.Model.Inertia,
+            Iterations = outcome.Model.Iterations,
+            Seconds = outcome.Seconds,
+            Customers = outcome.Model.Customers,
+            Reassigned = outcome.Reassigned,
+        };
+    }
+
+    public override async Task<Model> GetModel(GetModelRequest request, ServerCallContext context)
+    {
+        await models.RefreshAsync();
+        var model = models.Current;
+        if (model is null)
+        {
+            return new Model { Version = 0 };
+        }
+        var result = new Model
+        {
+            Version = model.Version,
+            K = model.K,
+            TrainedAt = Mapping.ToTimestamp(model.TrainedAt),
+            Customers = model.Customers,
+            Inertia = model.Inertia,
+            Reason = model.Reason,
+        };
+        result.Segments.AddRange(Mapping.Segments(model, new Dictionary<string, long>()));
+        result.Features.AddRange(FeatureNames.All);
+        result.ScalerMean.AddRange(model.ScalerMean);
+        result.ScalerStd.AddRange(model.ScalerStd);
+        return result;
+    }
+}

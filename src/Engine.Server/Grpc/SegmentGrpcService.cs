@@ -1,0 +1,135 @@
+using Engine.Abstractions;
+using Engine.Api.V1;
+using Engine.Core;
+using Engine.Grains;
+using Engine.Storage;
+using Grpc.Core;
+
+namespace Engine.Server.Grpc;
+
+/// <summary>SegmentService: customer lookups and history from the customer grains, population views from shards and the transition log.</summary>
+public sealed class SegmentGrpcService(IGrainFactory grains, ShardRouter router, ModelReplica models, IEventLog log) : SegmentService.SegmentServiceBase
+{
+    public const int MaxBatch = 1000;
+
+    public override async Task<Customer> GetCustomer(GetCustomerRequest request, ServerCallContext context)
+    {
+        CheckId(request.CustomerId, "customer_id");
+        var view = await grains.GetGrain<ICustomerGrain>(request.CustomerId).GetAsync()
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"customer_id: no customer '{request.CustomerId}'"));
+        return view.ToProto();
+    }
+
+    public override async Task<BatchGetCustomersResponse> BatchGetCustomers(BatchGetCustomersRequest request, ServerCallContext context)
+    {
+        if (request.CustomerIds.Count > MaxBatch)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"customer_ids: at most {MaxBatch} ids, got {request.CustomerIds.Count}"));
+        }
+        for (var i = 0; i < request.CustomerIds.Count; i++)
+        {
+            CheckId(request.CustomerIds[i], $"customer_ids[{i}]");
+        }
+        var views = await Task.WhenAll(request.CustomerIds.Select(id => grains.GetGrain<ICustomerGrain>(id).GetAsync()));
+        var response = new BatchGetCustomersResponse();
+        for (var i = 0; i < views.Length; i++)
+        {
+            if (views[i] is { } v)
+            {
+                response.Customers.Add(v.ToProto());
+            }
+            else
+            {
+                response.NotFound.Add(request.CustomerIds[i]);
+            }
+        }
+        return response;
+    }
+
+    public override async Task<GetHistoryResponse> GetHistory(GetHistoryRequest request, ServerCallContext context)
+    {
+        CheckId(request.CustomerId, "customer_id");
+        if (request.Limit < 0)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"limit: must be >= 0, got {request.Limit}"));
+        }
+        var grain = grains.GetGrain<ICustomerGrain>(request.CustomerId);
+        if (await grain.GetAsync() is null)
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, $"customer_id: no customer '{request.CustomerId}'"));
+        }
+        var response = new GetHistoryResponse();
+        response.Transitions.AddRange((await grain.GetHistoryAsync(request.Limit)).Select(t => t.ToProto()));
+        return response;
+    }
+
+    public override async Task<ListSegmentsResponse> ListSegments(ListSegmentsRequest request, ServerCallContext context)
+    {
+        await models.RefreshAsync();
+        var model = models.Current;
+        var sizes = await SegmentSizesAsync();
+        var response = new ListSegmentsResponse { ModelVersion = model?.Version ?? 0 };
+        response.Segments.AddRange(Mapping.Segments(model, sizes));
+        return response;
+    }
+
+    public override async Task<GetTransitionMatrixResponse> GetTransitionMatrix(GetTransitionMatrixRequest request, ServerCallContext context)
+    {
+        DateTime? from = request.From?.ToDateTime();
+        DateTime? to = request.To?.ToDateTime();
+        if (from is { } f && to is { } t && t < f)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "to: must not be before from"));
+        }
+        var counts = await log.CountTransitionsAsync(from, to, context.CancellationToken);
+        // Rows and columns: the current model's segments, then any retired segment that appears in the window.
+        var ids = (models.Current?.SegmentIds ?? []).ToList();
+        foreach (var id in counts.SelectMany(c => new[] { c.From, c.To }).Where(id => id.Length > 0).Distinct().Order(StringComparer.Ordinal))
+        {
+            if (!ids.Contains(id))
+            {
+                ids.Add(id);
+            }
+        }
+        var n = ids.Count;
+        var index = ids.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
+        var matrix = new long[n * n];
+        var entries = new long[n];
+        foreach (var c in counts)
+        {
+            if (c.From.Length == 0)
+            {
+                entries[index[c.To]] += c.Count;
+            }
+            else
+            {
+                matrix[index[c.From] * n + index[c.To]] += c.Count;
+            }
+        }
+        var response = new GetTransitionMatrixResponse();
+        response.SegmentIds.AddRange(ids);
+        response.Counts.AddRange(matrix);
+        response.Probabilities.AddRange(TransitionMath.RowNormalize(matrix, n));
+        response.Entries.AddRange(entries);
+        return response;
+    }
+
+    private async Task<Dictionary<string, long>> SegmentSizesAsync()
+    {
+        var parts = await Task.WhenAll(Enumerable.Range(0, router.Shards).Select(i => grains.GetGrain<IShardGrain>(i).GetCountsAsync()));
+        var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var (id, count) in parts.SelectMany(p => p.Counts))
+        {
+            sizes[id] = sizes.GetValueOrDefault(id) + count;
+        }
+        return sizes;
+    }
+
+    internal static void CheckId(string id, string field)
+    {
+        if (id.Length is 0 or > EventValidator.MaxIdLength)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{field}: must be 1-{EventValidator.MaxIdLength} characters, got {id.Length}"));
+        }
+    }
+}

@@ -1,0 +1,47 @@
+using Engine.Grains;
+using Engine.Server.Grpc;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Prometheus;
+
+namespace Engine.Server.Hosting;
+
+/// <summary>Builds the Engine web application: composition lives here so Program.cs stays one screen.</summary>
+public static class EngineHost
+{
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        configure?.Invoke(builder);
+        var options = builder.Configuration.GetSection(EngineOptions.Section).Get<EngineOptions>() ?? new EngineOptions();
+        builder.Services.Configure<EngineOptions>(builder.Configuration.GetSection(EngineOptions.Section));
+
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            // Plaintext HTTP/2 (gRPC) and HTTP/1.1 (/metrics, /healthz) cannot share a port.
+            k.ListenAnyIP(options.GrpcPort, l => l.Protocols = HttpProtocols.Http2);
+            k.ListenAnyIP(options.HttpPort, l => l.Protocols = HttpProtocols.Http1);
+        });
+        builder.Host.UseOrleans(silo => silo.AddEngineSilo(options));
+        builder.Services.AddEngineServices();
+        builder.Services.AddEngineGrpc();
+
+        var app = builder.Build();
+        app.MapEngineEndpoints(options);
+        return app;
+    }
+
+    private static void MapEngineEndpoints(this WebApplication app, EngineOptions options)
+    {
+        var grpcHost = $"*:{options.GrpcPort}";
+        var httpHost = $"*:{options.HttpPort}";
+        app.MapGrpcService<IngestGrpcService>().RequireHost(grpcHost);
+        app.MapGrpcService<SegmentGrpcService>().RequireHost(grpcHost);
+        app.MapGrpcService<ModelGrpcService>().RequireHost(grpcHost);
+        app.MapGrpcHealthChecksService().RequireHost(grpcHost);
+        app.MapGrpcReflectionService().RequireHost(grpcHost);
+        app.MapMetrics("/metrics").RequireHost(httpHost);
+        app.MapGet("/healthz", (IngestPipeline pipeline) => pipeline.Ready.IsCompletedSuccessfully
+            ? Results.Text("ok")
+            : Results.Text("starting: recovering the ingest log", statusCode: StatusCodes.Status503ServiceUnavailable)).RequireHost(httpHost);
+    }
+}

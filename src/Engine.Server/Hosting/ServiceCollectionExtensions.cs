@@ -1,0 +1,48 @@
+using Engine.Grains;
+using Engine.Server.Grpc;
+using Engine.Storage;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace Engine.Server.Hosting;
+
+public static class ServiceCollectionExtensions
+{
+    /// <summary>The silo-local services grains and gRPC handlers share. Hosted services start after the silo.</summary>
+    public static IServiceCollection AddEngineServices(this IServiceCollection services)
+    {
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<EngineClock>();
+        services.AddSingleton<ShardRouter>();
+        services.AddSingleton<ModelReplica>();
+        services.AddSingleton<OutcomePublisher>();
+        services.AddSingleton<IngestPipeline>();
+        services.AddHostedService(sp => sp.GetRequiredService<IngestPipeline>());
+        services.AddHostedService<CheckpointScheduler>();
+        services.AddHostedService<ModelWatcher>();
+        return services;
+    }
+
+    public static IServiceCollection AddEngineGrpc(this IServiceCollection services)
+    {
+        services.AddGrpc(o =>
+        {
+            // Oversized requests are rejected by our own check with INVALID_ARGUMENT and the field named,
+            // so the transport limit sits above it.
+            o.MaxReceiveMessageSize = EventValidator.MaxRequestBytes * 2;
+            o.Interceptors.Add<ErrorInterceptor>();
+        });
+        services.AddSingleton<EventValidator>();
+        services.AddGrpcReflection();
+        services.AddGrpcHealthChecks().AddCheck<IngestReadyCheck>("ingest");
+        return services;
+    }
+}
+
+/// <summary>Healthy once crash recovery is done and ingest is open.</summary>
+public sealed class IngestReadyCheck(IngestPipeline pipeline) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(pipeline.Ready.IsCompletedSuccessfully
+            ? HealthCheckResult.Healthy()
+            : HealthCheckResult.Unhealthy("recovering the ingest log"));
+}

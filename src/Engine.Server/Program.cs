@@ -1,0 +1,5 @@
+using Engine.Server.Hosting;
+
+// Engine: an Orleans silo with the gRPC API. Configuration: appsettings.json, env vars Engine__X, --Engine:X=value.
+var app = EngineHost.Build(args);
+await app.RunAsync();

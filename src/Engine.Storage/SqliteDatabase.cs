@@ -1,0 +1,90 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+
+namespace Engine.Storage;
+
+/// <summary>
+/// Paths and connections of the embedded SQLite store: one file for Orleans grain state, one for Engine's logs, so
+/// checkpoint writes never queue behind ingest commits (SQLite has one writer per file).
+/// </summary>
+public sealed class SqliteDatabase
+{
+    /// <summary>The ADO.NET invariant Orleans uses for SQLite; Microsoft.Data.Sqlite serves it.</summary>
+    public const string Invariant = "System.Data.SQLite";
+
+    public SqliteDatabase(string dataDirectory)
+    {
+        Directory.CreateDirectory(dataDirectory);
+        DataDirectory = Path.GetFullPath(dataDirectory);
+        OrleansConnectionString = Build(Path.Combine(DataDirectory, "orleans.db"));
+        LogConnectionString = Build(Path.Combine(DataDirectory, "log.db"));
+    }
+
+    public string DataDirectory { get; }
+    public string OrleansConnectionString { get; }
+    public string LogConnectionString { get; }
+
+    /// <summary>Lets Orleans' ADO.NET providers find Microsoft.Data.Sqlite under the SQLite invariant.</summary>
+    public static void RegisterProviderFactory()
+    {
+        if (!DbProviderFactories.TryGetFactory(Invariant, out _))
+        {
+            DbProviderFactories.RegisterFactory(Invariant, SqliteFactory.Instance);
+        }
+    }
+
+    /// <summary>Applies the embedded scripts to both files. Safe to run on every start.</summary>
+    public void Migrate()
+    {
+        var scripts = SqlScripts.For("sqlite");
+        using (var c = Open(OrleansConnectionString))
+        {
+            Apply(c, scripts.Where(s => s.Name.Contains("orleans", StringComparison.Ordinal)));
+        }
+        using (var c = Open(LogConnectionString))
+        {
+            Apply(c, scripts.Where(s => !s.Name.Contains("orleans", StringComparison.Ordinal)));
+        }
+    }
+
+    /// <summary>Opens a connection with WAL (readers never block the writer) and FULL sync (a commit survives power loss).</summary>
+    public static SqliteConnection Open(string connectionString)
+    {
+        var c = new SqliteConnection(connectionString);
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;";
+        cmd.ExecuteNonQuery();
+        return c;
+    }
+
+    private static string Build(string path) => new SqliteConnectionStringBuilder
+    {
+        DataSource = path,
+        Mode = SqliteOpenMode.ReadWriteCreate,
+        Cache = SqliteCacheMode.Private,
+        Pooling = true,
+        DefaultTimeout = 30,
+    }.ToString();
+
+    private static void Apply(SqliteConnection c, IEnumerable<(string Name, string Text)> scripts)
+    {
+        using (var create = c.CreateCommand())
+        {
+            create.CommandText = "CREATE TABLE IF NOT EXISTS schema_version (script TEXT PRIMARY KEY, applied_at TEXT NOT NULL)";
+            create.ExecuteNonQuery();
+        }
+        foreach (var (name, text) in scripts)
+        {
+            using var tx = c.BeginTransaction();
+            using var cmd = c.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = text;
+            cmd.ExecuteNonQuery();
+            cmd.CommandText = "INSERT OR IGNORE INTO schema_version (script, applied_at) VALUES ($n, strftime('%Y-%m-%dT%H:%M:%fZ','now'))";
+            cmd.Parameters.AddWithValue("$n", name);
+            cmd.ExecuteNonQuery();
+            tx.Commit();
+        }
+    }
+}

@@ -1,0 +1,201 @@
+using Engine.Abstractions;
+using Microsoft.Data.Sqlite;
+
+namespace Engine.Storage;
+
+/// <summary>
+/// The ingest and transition logs in a SQLite file. One long-lived writer connection (SQLite allows one writer per
+/// file) behind a lock; reads use pooled connections and never block the writer (WAL). Microsoft.Data.Sqlite's async
+/// methods complete synchronously, so every call runs on the thread pool: callers inside grains never block a
+/// scheduler thread.
+/// </summary>
+public sealed class SqliteEventLog : IEventLog, IDisposable
+{
+    private readonly string _connectionString;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private SqliteConnection? _writer;
+
+    public SqliteEventLog(SqliteDatabase database) => _connectionString = database.LogConnectionString;
+
+    public Task<long[]> AppendAsync(IReadOnlyList<PendingEvent> events, DateTime asOf, CancellationToken ct = default) =>
+        WriteAsync(c =>
+        {
+            var seqs = new long[events.Count];
+            using var tx = c.BeginTransaction();
+            using var cmd = c.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = """
+                INSERT OR IGNORE INTO ingest_log (event_id, customer_id, kind, occurred_at, amount, category, attributes, as_of)
+                VALUES ($id, $c, $k, $o, $a, $cat, $attr, $asof) RETURNING seq
+                """;
+            var pId = cmd.Parameters.Add("$id", SqliteType.Text);
+            var pC = cmd.Parameters.Add("$c", SqliteType.Text);
+            var pK = cmd.Parameters.Add("$k", SqliteType.Integer);
+            var pO = cmd.Parameters.Add("$o", SqliteType.Integer);
+            var pA = cmd.Parameters.Add("$a", SqliteType.Real);
+            var pCat = cmd.Parameters.Add("$cat", SqliteType.Text);
+            var pAttr = cmd.Parameters.Add("$attr", SqliteType.Text);
+            cmd.Parameters.AddWithValue("$asof", asOf.Ticks);
+            cmd.Prepare();
+            for (var i = 0; i < events.Count; i++)
+            {
+                var e = events[i];
+                pId.Value = e.EventId;
+                pC.Value = e.CustomerId;
+                pK.Value = e.Kind;
+                pO.Value = e.OccurredAt.Ticks;
+                pA.Value = e.Amount;
+                pCat.Value = (object?)e.Category ?? DBNull.Value;
+                pAttr.Value = (object?)e.AttributesJson ?? DBNull.Value;
+                seqs[i] = cmd.ExecuteScalar() is long seq ? seq : 0;
+            }
+            tx.Commit();
+            return seqs;
+        }, ct);
+
+    public Task<LoggedEvent[]> ReadCustomerTailAsync(string customerId, long afterSeq, CancellationToken ct = default) =>
+        ReadAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = """
+                SELECT seq, event_id, kind, occurred_at, amount, category, as_of
+                FROM ingest_log WHERE customer_id = $c AND seq > $s ORDER BY seq
+                """;
+            cmd.Parameters.AddWithValue("$c", customerId);
+            cmd.Parameters.AddWithValue("$s", afterSeq);
+            using var r = cmd.ExecuteReader();
+            var list = new List<LoggedEvent>();
+            while (r.Read())
+            {
+                list.Add(new LoggedEvent(r.GetInt64(0), r.GetString(1), customerId, r.GetInt32(2),
+                    new DateTime(r.GetInt64(3), DateTimeKind.Utc), r.GetDouble(4), r.IsDBNull(5) ? null : r.GetString(5),
+                    new DateTime(r.GetInt64(6), DateTimeKind.Utc)));
+            }
+            return list.ToArray();
+        }, ct);
+
+    public Task<string[]> CustomersAfterAsync(long afterSeq, CancellationToken ct = default) =>
+        ReadAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT DISTINCT customer_id FROM ingest_log WHERE seq > $s";
+            cmd.Parameters.AddWithValue("$s", afterSeq);
+            using var r = cmd.ExecuteReader();
+            var list = new List<string>();
+            while (r.Read())
+            {
+                list.Add(r.GetString(0));
+            }
+            return list.ToArray();
+        }, ct);
+
+    public Task<LogHead> GetHeadAsync(CancellationToken ct = default) =>
+        ReadAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT COALESCE(MAX(seq), 0), MAX(occurred_at), MAX(as_of) FROM ingest_log";
+            using var r = cmd.ExecuteReader();
+            r.Read();
+            return new LogHead(r.GetInt64(0), Time(r, 1), Time(r, 2));
+        }, ct);
+
+    private static DateTime? Time(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : new DateTime(r.GetInt64(i), DateTimeKind.Utc);
+
+    public Task AppendTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct = default) =>
+        transitions.Count == 0 ? Task.CompletedTask : WriteAsync(c =>
+        {
+            using var tx = c.BeginTransaction();
+            using var cmd = c.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = """
+                INSERT OR IGNORE INTO transitions (customer_id, number, from_segment, to_segment, at, cause, model_version)
+                VALUES ($c, $n, $f, $t, $at, $cause, $v)
+                """;
+            var pC = cmd.Parameters.Add("$c", SqliteType.Text);
+            var pN = cmd.Parameters.Add("$n", SqliteType.Integer);
+            var pF = cmd.Parameters.Add("$f", SqliteType.Text);
+            var pT = cmd.Parameters.Add("$t", SqliteType.Text);
+            var pAt = cmd.Parameters.Add("$at", SqliteType.Integer);
+            var pCause = cmd.Parameters.Add("$cause", SqliteType.Integer);
+            var pV = cmd.Parameters.Add("$v", SqliteType.Integer);
+            cmd.Prepare();
+            foreach (var t in transitions)
+            {
+                pC.Value = t.CustomerId;
+                pN.Value = t.Number;
+                pF.Value = t.FromSegmentId;
+                pT.Value = t.ToSegmentId;
+                pAt.Value = t.At.Ticks;
+                pCause.Value = (int)t.Cause;
+                pV.Value = t.ModelVersion;
+                cmd.ExecuteNonQuery();
+            }
+            tx.Commit();
+            return 0;
+        }, ct);
+
+    public Task<TransitionCount[]> CountTransitionsAsync(DateTime? from, DateTime? to, CancellationToken ct = default) =>
+        ReadAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = """
+                SELECT from_segment, to_segment, COUNT(*) FROM transitions
+                WHERE at >= $from AND at < $to GROUP BY from_segment, to_segment
+                """;
+            cmd.Parameters.AddWithValue("$from", from?.Ticks ?? long.MinValue);
+            cmd.Parameters.AddWithValue("$to", to?.Ticks ?? long.MaxValue);
+            using var r = cmd.ExecuteReader();
+            var list = new List<TransitionCount>();
+            while (r.Read())
+            {
+                list.Add(new TransitionCount(r.GetString(0), r.GetString(1), r.GetInt64(2)));
+            }
+            return list.ToArray();
+        }, ct);
+
+    public Task<long> GetMetaAsync(string key, CancellationToken ct = default) =>
+        ReadAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT value FROM engine_meta WHERE key = $k";
+            cmd.Parameters.AddWithValue("$k", key);
+            return cmd.ExecuteScalar() is long v ? v : 0L;
+        }, ct);
+
+    public Task SetMetaAsync(string key, long value, CancellationToken ct = default) =>
+        WriteAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "INSERT INTO engine_meta (key, value) VALUES ($k, $v) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+            cmd.Parameters.AddWithValue("$k", key);
+            cmd.Parameters.AddWithValue("$v", value);
+            return cmd.ExecuteNonQuery();
+        }, ct);
+
+    public void Dispose()
+    {
+        _writer?.Dispose();
+        _writeLock.Dispose();
+    }
+
+    private async Task<T> WriteAsync<T>(Func<SqliteConnection, T> work, CancellationToken ct)
+    {
+        await _writeLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            return await Task.Run(() => work(_writer ??= SqliteDatabase.Open(_connectionString)), ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    private Task<T> ReadAsync<T>(Func<SqliteConnection, T> work, CancellationToken ct) =>
+        Task.Run(() =>
+        {
+            using var c = new SqliteConnection(_connectionString);
+            c.Open();
+            return work(c);
+        }, ct);
+}

@@ -1,0 +1,101 @@
+using Engine.Api.V1;
+using Engine.Server.Hosting;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+
+namespace Engine.Tests;
+
+/// <summary>
+/// The real Engine server, in this process, on real loopback sockets and a real SQLite directory. Stopping and
+/// starting it again on the same directory is a restart.
+/// </summary>
+public sealed class EngineServer : IAsyncDisposable
+{
+    private WebApplication? _app;
+    private GrpcChannel? _channel;
+
+    public EngineServer(string? dataDirectory = null, Dictionary<string, string?>? settings = null)
+    {
+        DataDirectory = dataDirectory ?? TempDirectory.Create();
+        Settings = new Dictionary<string, string?>
+        {
+            ["Engine:DataDirectory"] = DataDirectory,
+            ["Engine:GrpcPort"] = Ports.Free().ToString(),
+            ["Engine:HttpPort"] = Ports.Free().ToString(),
+            ["Engine:SiloPort"] = Ports.Free().ToString(),
+            ["Engine:GatewayPort"] = Ports.Free().ToString(),
+            ["Engine:Clock"] = "event-time",
+            ["Engine:AutoTrainMinCustomers"] = "1000000",
+            ["Engine:CheckpointInterval"] = "00:00:02",
+            ["Logging:LogLevel:Default"] = "Warning",
+        };
+        foreach (var (k, v) in settings ?? [])
+        {
+            Settings[k] = v;
+        }
+    }
+
+    public string DataDirectory { get; }
+    public Dictionary<string, string?> Settings { get; }
+    public string GrpcAddress => $"http://127.0.0.1:{Settings["Engine:GrpcPort"]}";
+    public string HttpAddress => $"http://127.0.0.1:{Settings["Engine:HttpPort"]}";
+
+    public GrpcChannel Channel => _channel ??= GrpcChannel.ForAddress(GrpcAddress);
+    public IngestService.IngestServiceClient Ingest => new(Channel);
+    public SegmentService.SegmentServiceClient Segments => new(Channel);
+    public ModelService.ModelServiceClient Models => new(Channel);
+
+    public async Task<EngineServer> StartAsync()
+    {
+        var args = Settings.Select(kv => $"--{kv.Key}={kv.Value}").ToArray();
+        _app = EngineHost.Build(args);
+        await _app.StartAsync();
+        await WaitHealthyAsync();
+        return this;
+    }
+
+    public async Task StopAsync()
+    {
+        _channel?.Dispose();
+        _channel = null;
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+            _app = null;
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync();
+
+    private async Task WaitHealthyAsync()
+    {
+        using var http = new HttpClient();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                if ((await http.GetAsync($"{HttpAddress}/healthz")).IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            await Task.Delay(50);
+        }
+        throw new TimeoutException("server did not become healthy in 60 s");
+    }
+}
+
+public static class TempDirectory
+{
+    public static string Create()
+    {
+        var path = Path.Combine(Path.GetTempPath(), "engine-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(path);
+        return path;
+    }
+}

@@ -1,0 +1,114 @@
+using Engine.Abstractions;
+using Engine.Grains;
+using Engine.Server.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.TestingHost;
+
+namespace Engine.Tests;
+
+/// <summary>
+/// Grain-level tests on an in-process Orleans cluster with the real SQLite storage: the coordinator's distributed
+/// k-means over shard grains, and customer grains replaying the log.
+/// </summary>
+public sealed class GrainTests : IAsyncLifetime
+{
+    private readonly string _data = TempDirectory.Create();
+    private InProcessTestCluster _cluster = null!;
+
+    public async Task InitializeAsync()
+    {
+        var options = new EngineOptions { DataDirectory = _data, Clock = "event-time", Shards = 4, AutoTrainMinCustomers = int.MaxValue };
+        var builder = new InProcessTestClusterBuilder(1);
+        builder.ConfigureSilo((_, silo) => silo.AddEngineStorage(options));
+        builder.ConfigureSiloHost((_, host) =>
+        {
+            host.Services.Configure<EngineOptions>(o =>
+            {
+                o.DataDirectory = options.DataDirectory;
+                o.Clock = options.Clock;
+                o.Shards = options.Shards;
+                o.AutoTrainMinCustomers = options.AutoTrainMinCustomers;
+            });
+            host.Services.AddEngineServices();
+        });
+        _cluster = builder.Build();
+        await _cluster.DeployAsync();
+        var pipeline = _cluster.GetSiloServiceProvider().GetRequiredService<IngestPipeline>();
+        await pipeline.Ready;
+    }
+
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
+
+    [Fact]
+    public async Task Distributed_kmeans_over_shards_finds_well_separated_groups()
+    {
+        var client = _cluster.Client;
+        var asOf = new DateTime(1998, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        // Three groups of rows that differ in frequency and monetary by orders of magnitude.
+        var groups = new (float Frequency, float Monetary)[] { (1, 10), (20, 2_000), (200, 100_000) };
+        var rng = new Random(5);
+        var rowsPerShard = new Dictionary<int, List<ShardRow>>();
+        var router = _cluster.GetSiloServiceProvider().GetRequiredService<ShardRouter>();
+        for (var i = 0; i < 600; i++)
+        {
+            var g = groups[i % 3];
+            var raw = new float[Engine.Core.FeatureNames.Count];
+            raw[0] = 10 + rng.Next(0, 5);                          // recency_days
+            raw[1] = g.Frequency * (0.9f + 0.2f * rng.NextSingle()); // frequency
+            raw[2] = g.Monetary * (0.9f + 0.2f * rng.NextSingle());  // monetary
+            raw[3] = raw[2] / raw[1];                               // avg_order_value
+            raw[4] = 400;                                           // tenure_days
+            var id = $"g{i % 3}-{i}";
+            var shard = router.ShardOf(id);
+            (rowsPerShard.TryGetValue(shard, out var list) ? list : rowsPerShard[shard] = []).Add(new ShardRow(id, raw, asOf, ModelSnapshot.Unassigned));
+        }
+        foreach (var (shard, rows) in rowsPerShard)
+        {
+            await client.GetGrain<IShardGrain>(shard).UpsertAsync(rows.ToArray());
+        }
+
+        var outcome = await client.GetGrain<ISegmentCoordinatorGrain>(0).RetrainAsync(3, "manual");
+
+        Assert.Equal(1, outcome.Model.Version);
+        Assert.Equal(600, outcome.Model.Customers);
+        Assert.Equal(3, outcome.Model.Names.Distinct().Count());
+        // Each true group's rows sit nearest to one centroid, a different one per group.
+        var centroids = ModelMath.CentroidsInOriginalUnits(outcome.Model);
+        var frequencies = centroids.Select(c => c[1]).Order().ToArray();
+        Assert.InRange(frequencies[0], 0.8, 1.2);
+        Assert.InRange(frequencies[1], 17, 23);
+        Assert.InRange(frequencies[2], 170, 230);
+        var counts = new Dictionary<string, long>();
+        foreach (var shard in rowsPerShard.Keys)
+        {
+            foreach (var (segment, n) in (await client.GetGrain<IShardGrain>(shard).GetCountsAsync()).Counts)
+            {
+                counts[segment] = counts.GetValueOrDefault(segment) + n;
+            }
+        }
+        // These rows have no customer grain behind them, so shards keep them unassigned; the model still fits them.
+        Assert.Equal(600, counts.Values.Sum());
+    }
+
+    [Fact]
+    public async Task A_customer_grain_replays_the_log_after_its_checkpoint_on_activation()
+    {
+        var log = _cluster.GetSiloServiceProvider().GetRequiredService<Engine.Storage.IEventLog>();
+        var at = new DateTime(1997, 5, 1, 0, 0, 0, DateTimeKind.Utc);
+        var events = Enumerable.Range(0, 5).Select(i => new Engine.Storage.PendingEvent($"replay-{i}", "replayer", 1, at.AddDays(i), 10 + i, "x", null)).ToArray();
+        var seqs = await log.AppendAsync(events, at.AddDays(4));
+        Assert.All(seqs, s => Assert.True(s > 0));
+
+        // The events are only in the log: activation must find them.
+        var view = await _cluster.Client.GetGrain<ICustomerGrain>("replayer").GetAsync();
+        Assert.NotNull(view);
+        Assert.Equal(5, view.Frequency);
+        Assert.Equal(60, view.Monetary, 1e-9);
+
+        // Applying the same logged events again is a no-op: the log position makes it idempotent.
+        var logged = events.Select((e, i) => new LoggedEvent(seqs[i], e.EventId, e.CustomerId, e.Kind, e.OccurredAt, e.Amount, e.Category, at.AddDays(4))).ToArray();
+        var result = await _cluster.Client.GetGrain<ICustomerGrain>("replayer").ApplyAsync(logged);
+        Assert.Equal(0, result.Applied);
+        Assert.Equal(5, (await _cluster.Client.GetGrain<ICustomerGrain>("replayer").GetAsync())!.Frequency);
+    }
+}

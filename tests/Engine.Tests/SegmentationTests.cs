@@ -1,0 +1,98 @@
+using Engine.Api.V1;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+
+namespace Engine.Tests;
+
+/// <summary>Automatic first training, assignment on every event, retraining, over real gRPC and SQLite.</summary>
+public sealed class SegmentationTests : IAsyncLifetime
+{
+    private readonly EngineServer _server = new(settings: new() { ["Engine:AutoTrainMinCustomers"] = "300", ["Engine:DefaultK"] = "3" });
+
+    public async Task InitializeAsync() => await _server.StartAsync();
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    [Fact]
+    public async Task The_first_model_trains_itself_and_every_customer_gets_a_segment_with_a_history()
+    {
+        var data = Synthetic.Generate(customers: 450, seed: 11);
+        foreach (var request in Synthetic.Batches(data.Events, 500))
+        {
+            await _server.Ingest.IngestAsync(request);
+        }
+        var version = await Population.WaitForModelAsync(_server);
+        Assert.Equal(1, version);
+
+        var ids = data.CustomerIds.ToList();
+        var segments = await _server.Segments.ListSegmentsAsync(new ListSegmentsRequest());
+        Assert.Equal(3, segments.Segments.Count);
+        Assert.Equal(ids.Count, segments.Segments.Sum(s => s.Size));
+        Assert.All(segments.Segments, s => Assert.Equal(11, s.Centroid.Count));
+        Assert.Equal(3, segments.Segments.Select(s => s.Name).Distinct().Count());
+
+        var customers = await Population.CustomersAsync(_server, ids);
+        Assert.All(customers, c => Assert.NotEqual("unassigned", c.SegmentId));
+        Assert.All(customers, c => Assert.Equal(1, c.ModelVersion));
+        // The generator's three behaviours are three clusters: each lands in one segment.
+        foreach (var behaviour in customers.GroupBy(c => int.Parse(c.CustomerId[1..]) % 3))
+        {
+            Assert.Single(behaviour.Select(c => c.SegmentId).Distinct());
+        }
+        await Population.AssertMatrixMatchesHistoriesAsync(_server, ids);
+
+        // A one-off buyer who starts buying big and often moves on the event that does it.
+        var mover = ids.First(id => int.Parse(id[1..]) % 3 == 1);
+        var before = customers.Single(c => c.CustomerId == mover).SegmentId;
+        var bigSpender = customers.First(c => int.Parse(c.CustomerId[1..]) % 3 == 0).SegmentId;
+        var burst = new IngestRequest();
+        for (var i = 0; i < 14; i++)
+        {
+            burst.Events.Add(new Event
+            {
+                EventId = $"burst-{i}", CustomerId = mover, Type = EventType.Purchase, Amount = 180 + i,
+                OccurredAt = Timestamp.FromDateTime(Synthetic.Start.AddDays(400 + 10 * i)), Category = $"cat{i % 5}",
+            });
+        }
+        burst.Events.Add(new Event
+        {
+            EventId = "burst-refund", CustomerId = mover, Type = EventType.Refund, Amount = 40,
+            OccurredAt = Timestamp.FromDateTime(Synthetic.Start.AddDays(500)),
+        });
+        await _server.Ingest.IngestAsync(burst);
+        var after = await _server.Segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = mover });
+        Assert.NotEqual(before, after.SegmentId);
+        Assert.Equal(bigSpender, after.SegmentId);
+        var history = (await _server.Segments.GetHistoryAsync(new GetHistoryRequest { CustomerId = mover })).Transitions;
+        Assert.Equal(Cause.Event, history[0].Cause);
+        Assert.Equal(before, history[0].FromSegmentId);
+        Assert.Equal(after.SegmentId, history[0].ToSegmentId);
+        Assert.Equal(Cause.Retrain, history[^1].Cause);
+        Assert.Equal("", history[^1].FromSegmentId);
+        Assert.Single((await _server.Segments.GetHistoryAsync(new GetHistoryRequest { CustomerId = mover, Limit = 1 })).Transitions);
+        await Population.AssertMatrixMatchesHistoriesAsync(_server, ids);
+
+        // A manual retrain publishes version 2 and keeps the segment ids of matching clusters.
+        var retrain = await _server.Models.RetrainAsync(new RetrainRequest { K = 3 });
+        Assert.Equal(2, retrain.ModelVersion);
+        Assert.Equal(ids.Count, retrain.Customers);
+        Assert.True(retrain.Iterations >= 1);
+        var model = await _server.Models.GetModelAsync(new GetModelRequest());
+        Assert.Equal(2, model.Version);
+        Assert.Equal("manual", model.Reason);
+        Assert.Equal(segments.Segments.Select(s => s.SegmentId).Order(), model.Segments.Select(s => s.SegmentId).Order());
+        var sizes = await _server.Segments.ListSegmentsAsync(new ListSegmentsRequest());
+        Assert.Equal(ids.Count, sizes.Segments.Sum(s => s.Size));
+        await Population.AssertMatrixMatchesHistoriesAsync(_server, ids);
+    }
+
+    [Fact]
+    public async Task Retrain_rejects_a_bad_k_and_a_too_small_population()
+    {
+        var bad = await Assert.ThrowsAsync<RpcException>(() => _server.Models.RetrainAsync(new RetrainRequest { K = 1 }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, bad.StatusCode);
+        Assert.StartsWith("k:", bad.Status.Detail);
+        var tooFew = await Assert.ThrowsAsync<RpcException>(() => _server.Models.RetrainAsync(new RetrainRequest { K = 50 }).ResponseAsync);
+        Assert.Equal(StatusCode.FailedPrecondition, tooFew.StatusCode);
+    }
+}

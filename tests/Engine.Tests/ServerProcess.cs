@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using Engine.Server.Hosting;
+
+namespace Engine.Tests;
+
+/// <summary>
+/// The real server as its own OS process (the built Engine.Server.dll), so a test can kill it with SIGKILL exactly
+/// as an operator's `kill -9` would.
+/// </summary>
+public sealed class ServerProcess : IAsyncDisposable
+{
+    private readonly EngineServer _config;
+    private Process? _process;
+
+    public ServerProcess(EngineServer config) => _config = config;
+
+    public EngineServer Client => _config;
+
+    public async Task StartAsync()
+    {
+        var dll = typeof(EngineHost).Assembly.Location;
+        var info = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = Path.GetDirectoryName(dll)!,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(dll);
+        foreach (var (k, v) in _config.Settings)
+        {
+            info.ArgumentList.Add($"--{k}={v}");
+        }
+        _process = Process.Start(info)!;
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        using var http = new HttpClient();
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"server exited with code {_process.ExitCode}");
+            }
+            try
+            {
+                if ((await http.GetAsync($"{_config.HttpAddress}/healthz")).IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException("server process did not become healthy in 90 s");
+    }
+
+    /// <summary>SIGKILL: no shutdown hooks, no checkpoint, no flush.</summary>
+    public void Kill()
+    {
+        _process?.Kill(entireProcessTree: true);
+        _process?.WaitForExit();
+        _process?.Dispose();
+        _process = null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Kill();
+        await _config.StopAsync();
+    }
+}
