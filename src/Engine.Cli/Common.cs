@@ -19,7 +19,10 @@ public static class Common
 
     private static readonly JsonFormatter Formatter = new(JsonFormatter.Settings.Default.WithFormatDefaultValues(true));
 
-    public static void Print(IMessage message) => Console.WriteLine(Formatter.Format(message));
+    public static void Print(IMessage message) =>
+        Console.WriteLine(JsonSerializer.Serialize(JsonDocument.Parse(Formatter.Format(message)).RootElement, Indented));
 
-    public static void PrintJson<T>(T value) => Console.WriteLine(JsonSerializer.Serialize(value, new JsonSerializerOptions { WriteIndented = true }));
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static void PrintJson<T>(T value) => Console.WriteLine(JsonSerializer.Serialize(value, Indented));
 }

@@ -15,7 +15,8 @@ public static class ImportCommand
         var cdnow = new Command("cdnow", "Import the CDNOW transaction log (run the server with Engine:Clock=event-time)") { file, batch };
         cdnow.SetAction(async (parse, ct) =>
         {
-            var rows = CdnowFile.Read(parse.GetValue(file)!.FullName).ToList();
+            // Replay in time order (the file is sorted by customer), as the events would have arrived live.
+            var rows = CdnowFile.Read(parse.GetValue(file)!.FullName).OrderBy(r => r.Day).ThenBy(r => r.Line).ToList();
             var client = new IngestService.IngestServiceClient(Common.Channel(parse));
             var watch = Stopwatch.StartNew();
             long accepted = 0, duplicates = 0, rejected = 0;

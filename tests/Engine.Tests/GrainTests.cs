@@ -45,7 +45,9 @@ public sealed class GrainTests : IAsyncLifetime
         var client = _cluster.Client;
         var asOf = new DateTime(1998, 1, 1, 0, 0, 0, DateTimeKind.Utc);
         // Three groups of rows that differ in frequency and monetary by orders of magnitude.
-        var groups = new (float Frequency, float Monetary)[] { (1, 10), (20, 2_000), (200, 100_000) };
+        // (Standardising gives every feature unit variance, so noise that is not tied to a group would weigh as
+        // much as the groups themselves; here every feature that varies separates the groups.)
+        var groups = new (float Recency, float Frequency, float Monetary)[] { (300, 1, 10), (60, 20, 2_000), (5, 200, 100_000) };
         var rng = new Random(5);
         var rowsPerShard = new Dictionary<int, List<ShardRow>>();
         var router = _cluster.GetSiloServiceProvider().GetRequiredService<ShardRouter>();
@@ -53,7 +55,7 @@ public sealed class GrainTests : IAsyncLifetime
         {
             var g = groups[i % 3];
             var raw = new float[Engine.Core.FeatureNames.Count];
-            raw[0] = 10 + rng.Next(0, 5);                          // recency_days
+            raw[0] = g.Recency * (0.9f + 0.2f * rng.NextSingle());   // recency_days
             raw[1] = g.Frequency * (0.9f + 0.2f * rng.NextSingle()); // frequency
             raw[2] = g.Monetary * (0.9f + 0.2f * rng.NextSingle());  // monetary
             raw[3] = raw[2] / raw[1];                               // avg_order_value

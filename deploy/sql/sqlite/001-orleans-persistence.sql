@@ -3,7 +3,9 @@
 -- Differences from the upstream script, on purpose:
 --  * the grain identity has a UNIQUE index, so two racing first writes cannot create two rows for one grain;
 --  * a missing key extension is stored as '' (SQLite treats NULLs as distinct in unique indexes);
---  * writes are a single UPSERT with optimistic concurrency on Version, instead of temp-table bookkeeping.
+--  * writes are a single UPSERT with optimistic concurrency on Version, instead of temp-table bookkeeping;
+--  * writes run with synchronous=NORMAL: in WAL mode a commit survives a killed process (kill -9) but not an OS
+--    crash. Grain state here is a checkpoint; the ingest log (synchronous=FULL) is what acknowledgements rely on.
 -- Every statement is idempotent: the migrator may apply this file to an existing database.
 
 CREATE TABLE IF NOT EXISTS OrleansQuery
@@ -32,6 +34,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS UX_OrleansStorage_Identity ON OrleansStorage
 -- Insert when the caller believes the row is new (@GrainStateVersion IS NULL); otherwise update only when the stored
 -- Version matches. No row returned = version conflict, which the provider reports as InconsistentStateException.
 INSERT OR REPLACE INTO OrleansQuery (QueryKey, QueryText) VALUES ('WriteToStorageKey', '
+PRAGMA synchronous = NORMAL;
 INSERT INTO OrleansStorage (GrainIdHash, GrainIdN0, GrainIdN1, GrainTypeHash, GrainTypeString, GrainIdExtensionString,
                             ServiceId, PayloadBinary, ModifiedOn, Version)
 SELECT @GrainIdHash, @GrainIdN0, @GrainIdN1, @GrainTypeHash, @GrainTypeString, COALESCE(@GrainIdExtensionString, ''''),

@@ -1,0 +1,59 @@
+using Engine.Core;
+
+namespace Engine.Core.Tests;
+
+public sealed class ScalingTests
+{
+    [Fact]
+    public void FeatureTransform_inverts_exactly_including_negative_monetary()
+    {
+        var raw = new double[] { 12.5, 3, -40, 13.3, 200, 2, 0, 0.25, 1, 2, 0.1 };
+        var transformed = new float[raw.Length];
+        FeatureTransform.Forward(raw, transformed);
+        Assert.Equal(-Math.Log(41), transformed[2], 1e-5);
+        Assert.Equal(0.25f, transformed[7]);
+        var back = new double[raw.Length];
+        FeatureTransform.Inverse(transformed.Select(x => (double)x).ToArray(), back);
+        for (var j = 0; j < raw.Length; j++)
+        {
+            Assert.Equal(raw[j], back[j], Math.Abs(raw[j]) * 1e-5 + 1e-6);
+        }
+    }
+
+    [Fact]
+    public void Scaler_from_moments_equals_fit_and_round_trips()
+    {
+        var rng = new Random(3);
+        const int d = 3;
+        var rows = Enumerable.Range(0, 300 * d).Select(i => i % d == 2 ? 5f : (float)(rng.NextDouble() * 10)).ToArray();
+        var fit = Scaler.Fit(rows, d);
+        var sum = new double[d];
+        var sumSq = new double[d];
+        for (var i = 0; i < rows.Length; i++)
+        {
+            sum[i % d] += rows[i];
+            sumSq[i % d] += (double)rows[i] * rows[i];
+        }
+        var moments = Scaler.FromMoments(300, sum, sumSq);
+        Assert.Equal(fit.Mean, moments.Mean);
+        Assert.Equal(fit.Std, moments.Std);
+        Assert.Equal(1, fit.Std[2]);   // constant column
+
+        var scaled = (float[])rows.Clone();
+        fit.Transform(scaled);
+        Assert.Equal(0, scaled.Where((_, i) => i % d == 0).Average(), 1e-4);
+        var back = new double[rows.Length];
+        fit.Inverse(scaled, back);
+        for (var i = 0; i < rows.Length; i++)
+        {
+            Assert.Equal(rows[i], back[i], 1e-4);
+        }
+    }
+
+    [Fact]
+    public void RowNormalize_keeps_empty_rows_zero()
+    {
+        var p = TransitionMath.RowNormalize([1, 3, 0, 0], 2);
+        Assert.Equal([0.25, 0.75, 0, 0], p);
+    }
+}
