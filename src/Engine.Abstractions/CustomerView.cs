@@ -14,4 +14,7 @@ public sealed record CustomerView(
     [property: Id(8)] double Distance,
     [property: Id(9)] DateTime LastEventAt,
     [property: Id(10)] DateTime AsOf,
-    [property: Id(11)] long EventCount);
+    [property: Id(11)] long EventCount,
+    [property: Id(12)] double Confidence,
+    [property: Id(13)] string SecondSegmentId,
+    [property: Id(14)] double Margin);

@@ -8,9 +8,19 @@ namespace Engine.Abstractions;
 [Alias("engine.ISegmentCoordinatorGrain")]
 public interface ISegmentCoordinatorGrain : IGrainWithIntegerKey
 {
-    /// <summary>Trains with <paramref name="k"/> segments, publishes the model and reassigns customers.</summary>
+    /// <summary>
+    /// Trains with <paramref name="k"/> segments (0 = choose k by silhouette), publishes the model and reassigns
+    /// customers. <paramref name="reason"/> is recorded with the model: first, manual, schedule or drift.
+    /// </summary>
     [Alias("Retrain"), ResponseTimeout("00:30:00")]
     Task<RetrainOutcome> RetrainAsync(int k, string reason);
+
+    /// <summary>
+    /// Runs exactly the retrain's k-means (seeding and Lloyd over the shards) on training matrices already loaded
+    /// with <see cref="IShardGrain.LoadTrainingAsync"/>, without publishing anything. For the benchmark.
+    /// </summary>
+    [Alias("Fit"), ResponseTimeout("00:30:00")]
+    Task<FitResult> FitLoadedAsync(int k, int d, int seed);
 
     /// <summary>The current model, or null before the first. Interleaves with a running retrain.</summary>
     [Alias("GetModel"), AlwaysInterleave]

@@ -15,6 +15,10 @@ public interface IShardGrain : IGrainWithIntegerKey
     [Alias("Counts")]
     Task<SegmentCounts> GetCountsAsync();
 
+    /// <summary>Rows in the training matrix (prepared or loaded).</summary>
+    [Alias("TrainingRows")]
+    Task<int> GetTrainingRowsAsync();
+
     /// <summary>Number of customers held.</summary>
     [Alias("Size")]
     Task<int> GetSizeAsync();
@@ -23,9 +27,21 @@ public interface IShardGrain : IGrainWithIntegerKey
     [Alias("Prepare"), ResponseTimeout("00:05:00")]
     Task<Moments> PrepareAsync(DateTime asOf);
 
-    /// <summary>Scales the prepared rows with the model's scaler and returns a uniform sample of at most <paramref name="max"/> rows.</summary>
+    /// <summary>Standardises the prepared rows in place with a model's scaler.</summary>
     [Alias("Scale")]
-    Task<float[]> ScaleAndSampleAsync(double[] mean, double[] std, int max, int seed);
+    Task ScaleAsync(double[] mean, double[] std);
+
+    /// <summary>A uniform sample of at most <paramref name="max"/> training rows (for k-means++ seeding).</summary>
+    [Alias("Sample")]
+    Task<float[]> SampleAsync(int max, int seed);
+
+    /// <summary>Up to <paramref name="perCluster"/> training rows of each cluster, with their labels (for silhouette).</summary>
+    [Alias("SampleByCluster")]
+    Task<LabelledSample> SampleByClusterAsync(float[] centroids, int k, int perCluster, int seed);
+
+    /// <summary>Replaces the training matrix with the given rows (d columns): the benchmark's way in.</summary>
+    [Alias("LoadTraining")]
+    Task LoadTrainingAsync(float[] rows, int d);
 
     /// <summary>One Lloyd iteration over the scaled rows.</summary>
     [Alias("Step")]

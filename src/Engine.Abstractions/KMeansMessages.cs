@@ -13,3 +13,27 @@ public sealed record PartialSums([property: Id(0)] double[] Sums, [property: Id(
 /// <summary>Per-segment customer counts of one shard.</summary>
 [GenerateSerializer, Immutable, Alias("engine.SegmentCounts")]
 public sealed record SegmentCounts([property: Id(0)] Dictionary<string, long> Counts);
+
+/// <summary>Training rows (row-major) with the cluster each belongs to.</summary>
+[GenerateSerializer, Immutable, Alias("engine.LabelledSample")]
+public sealed record LabelledSample([property: Id(0)] float[] Rows, [property: Id(1)] int[] Labels);
+
+/// <summary>One candidate k of an automatic retrain: its fit and how well separated its clusters are.</summary>
+[GenerateSerializer, Immutable, Alias("engine.KCandidate")]
+public sealed record KCandidate(
+    [property: Id(0)] int K,
+    [property: Id(1)] double Inertia,
+    [property: Id(2)] double Silhouette,
+    [property: Id(3)] int Iterations,
+    [property: Id(4)] int SampleSize);
+
+/// <summary>The result of a fit over the shards' training matrices.</summary>
+[GenerateSerializer, Immutable, Alias("engine.FitResult")]
+public sealed record FitResult(
+    [property: Id(0)] int K,
+    [property: Id(1)] float[] Centroids,
+    [property: Id(2)] double Inertia,
+    [property: Id(3)] int Iterations,
+    [property: Id(4)] long Rows,
+    [property: Id(5)] double SeedSeconds,
+    [property: Id(6)] double Seconds);

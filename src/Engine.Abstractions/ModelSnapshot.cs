@@ -35,4 +35,5 @@ public sealed record ModelSnapshot(
 public sealed record RetrainOutcome(
     [property: Id(0)] ModelSnapshot Model,
     [property: Id(1)] double Seconds,
-    [property: Id(2)] long Reassigned);
+    [property: Id(2)] long Reassigned,
+    [property: Id(3)] KCandidate[] Candidates);

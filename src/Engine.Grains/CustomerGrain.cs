@@ -67,23 +67,36 @@ public sealed partial class CustomerGrain(
         _profile.ComputeFeatures(asOf, raw);
         var rfm = _profile.ComputeRfm(asOf);
         var model = models.Current;
-        var distance = 0.0;
         var name = state.State.SegmentId;
+        var (distance, confidence, second, margin) = (0.0, 0.0, "", 0.0);
         if (model is not null && state.State.SegmentId != ModelSnapshot.Unassigned)
         {
-            var nearest = ModelMath.Nearest(model, raw);
+            var x = ModelMath.Scale(model, raw);
+            var membership = SoftMembership.Of(x, model.Centroids, model.K, _options.SoftmaxTemperature);
             // A newer model that keeps this customer where it is needs no transition, only the version.
-            if (model.Version > state.State.ModelVersion && model.SegmentIds[nearest.Index] == state.State.SegmentId)
+            if (model.Version > state.State.ModelVersion && model.SegmentIds[membership.Index] == state.State.SegmentId)
             {
                 state.State.ModelVersion = model.Version;
             }
             var index = Array.IndexOf(model.SegmentIds, state.State.SegmentId);
-            distance = index < 0 ? nearest.Distance : DistanceTo(model, raw, index);
+            if (index == membership.Index)
+            {
+                (distance, confidence) = (membership.Distance, membership.Confidence);
+                second = membership.SecondIndex < 0 ? "" : model.SegmentIds[membership.SecondIndex];
+                margin = double.IsFinite(membership.Margin) ? membership.Margin : 0;
+            }
+            else if (index >= 0)
+            {
+                // Time has moved the customer off its segment since its last event; report where it stands now.
+                distance = System.Numerics.Tensors.TensorPrimitives.Distance(x, model.Centroids.AsSpan(index * model.D, model.D));
+                second = model.SegmentIds[membership.Index];
+                margin = membership.Distance - distance;
+            }
             name = model.NameOf(state.State.SegmentId);
         }
         return Task.FromResult<CustomerView?>(new CustomerView(
             Id, state.State.SegmentId, name, state.State.ModelVersion, rfm.RecencyDays, rfm.Frequency, rfm.Monetary,
-            raw, distance, _profile.LastEventAt ?? default, asOf, _profile.EventCount));
+            raw, distance, _profile.LastEventAt ?? default, asOf, _profile.EventCount, confidence, second, margin));
     }
 
     public Task<TransitionRecord[]> GetHistoryAsync(int limit)
@@ -210,12 +223,6 @@ public sealed partial class CustomerGrain(
         var transitions = _unpublished.ToArray();
         _unpublished.Clear();
         return new ApplyResult(row, transitions, applied);
-    }
-
-    private static double DistanceTo(ModelSnapshot model, ReadOnlySpan<double> raw, int index)
-    {
-        var x = ModelMath.Scale(model, raw);
-        return System.Numerics.Tensors.TensorPrimitives.Distance(x, model.Centroids.AsSpan(index * model.D, model.D));
     }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Customer {CustomerId} replayed {Applied} logged events up to {LastSeq}")]

@@ -40,9 +40,19 @@ public sealed class EngineOptions
     /// <summary>How often shards checkpoint and the recovery start position advances.</summary>
     public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Range of k tried by an automatic retrain (Retrain with k = 0); the best silhouette wins.</summary>
+    public int KMin { get; set; } = 3;
+    public int KMax { get; set; } = 10;
+
+    /// <summary>Rows per cluster in the stratified sample the silhouette is computed on (small clusters keep all theirs).</summary>
+    public int SilhouettePerCluster { get; set; } = 250;
+
+    /// <summary>Temperature of the soft membership: confidence = softmax over −distance² / temperature.</summary>
+    public double SoftmaxTemperature { get; set; } = 1.0;
+
     /// <summary>Maximum Lloyd iterations of a retrain, and the centroid-shift tolerance that ends it earlier.</summary>
-    public int MaxIterations { get; set; } = 100;
-    public double Tolerance { get; set; } = 1e-4;
+    public int MaxIterations { get; set; } = 300;
+    public double Tolerance { get; set; } = 1e-5;
 
     public bool IsEventTime => string.Equals(Clock, "event-time", StringComparison.OrdinalIgnoreCase);
 }

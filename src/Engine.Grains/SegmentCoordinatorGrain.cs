@@ -34,20 +34,183 @@ public sealed partial class SegmentCoordinatorGrain(
     {
         if (reason == "first" && state.State.Current is { } existing)
         {
-            return new RetrainOutcome(existing, 0, 0);
+            return new RetrainOutcome(existing, 0, 0, []);
         }
         var watch = Stopwatch.StartNew();
         var d = FeatureNames.Count;
-        var shards = Enumerable.Range(0, router.Shards).Select(i => GrainFactory.GetGrain<IShardGrain>(i)).ToArray();
+        var shards = Shards();
         var asOf = clock.Now;
 
-        var moments = await Task.WhenAll(shards.Select(s => s.PrepareAsync(asOf)));
-        var n = moments.Sum(m => m.Count);
-        if (n < k)
+        try
+        {
+            var moments = await Task.WhenAll(shards.Select(s => s.PrepareAsync(asOf)));
+            var counts = moments.Select(m => m.Count).ToArray();
+            var n = counts.Sum();
+            var smallest = k == 0 ? _options.KMin : k;
+            if (n < smallest)
+            {
+                throw new InvalidOperationException($"k = {smallest} needs at least {smallest} customers; there are {n}.");
+            }
+            var scaler = ScalerOf(moments, n, d);
+            await Task.WhenAll(shards.Select(s => s.ScaleAsync(scaler.Mean, scaler.Std)));
+
+            var version = (state.State.Current?.Version ?? 0) + 1;
+            var candidates = new List<KCandidate>();
+            FitResult fit;
+            if (k == 0)
+            {
+                // Automatic k: fit each k in range, keep the one whose clusters are best separated.
+                FitResult? best = null;
+                var bestSilhouette = double.NegativeInfinity;
+                for (var kk = _options.KMin; kk <= Math.Min(_options.KMax, n); kk++)
+                {
+                    var candidate = await FitAsync(shards, counts, d, kk, WarmStart(kk, scaler), (int)version);
+                    var (silhouette, sampleSize) = await SilhouetteAsync(shards, candidate, d, (int)version);
+                    candidates.Add(new KCandidate(kk, candidate.Inertia, silhouette, candidate.Iterations, sampleSize));
+                    if (silhouette > bestSilhouette)
+                    {
+                        (best, bestSilhouette) = (candidate, silhouette);
+                    }
+                }
+                fit = best!;
+            }
+            else
+            {
+                fit = await FitAsync(shards, counts, d, k, WarmStart(k, scaler), (int)version);
+                candidates.Add(new KCandidate(k, fit.Inertia, double.NaN, fit.Iterations, 0));
+            }
+
+            var model = Label(new ModelSnapshot(version, fit.K, d, fit.Centroids, scaler.Mean, scaler.Std, [], [], clock.Now, n,
+                fit.Inertia, fit.Iterations, reason));
+            state.State.Current = model;
+            await state.WriteStateAsync();
+            replica.Offer(model);
+            LogPublished(logger, model.Version, model.K, n, fit.Inertia, fit.Iterations, reason);
+
+            var moved = (await Task.WhenAll(shards.Select(s => s.ApplyModelAsync(model)))).Sum();
+            // The sweep is not log-driven: persist the shards' new segments now rather than at the next checkpoint.
+            await Task.WhenAll(shards.Select(s => s.CheckpointAsync(-1)));
+            EngineMetrics.Retrains.Inc();
+            return new RetrainOutcome(model, watch.Elapsed.TotalSeconds, moved, candidates.ToArray());
+        }
+        finally
         {
             await Task.WhenAll(shards.Select(s => s.ReleaseAsync()));
-            throw new InvalidOperationException($"k = {k} needs at least {k} customers; there are {n}.");
         }
+    }
+
+    public async Task<FitResult> FitLoadedAsync(int k, int d, int seed)
+    {
+        var shards = Shards();
+        var counts = await Task.WhenAll(shards.Select(async s => (long)await s.GetTrainingRowsAsync()));
+        return await FitAsync(shards, counts, d, k, warmStart: null, seed);
+    }
+
+    /// <summary>
+    /// k-means over the shards' training matrices: k-means++ on a pooled sample (each shard sends a share proportional
+    /// to its size; weights undo the sampling rate) unless a warm start is given, then Lloyd iterations where each
+    /// shard returns partial sums, until the largest centroid shift is below the tolerance.
+    /// </summary>
+    private async Task<FitResult> FitAsync(IShardGrain[] shards, long[] counts, int d, int k, float[]? warmStart, int seed)
+    {
+        var watch = Stopwatch.StartNew();
+        var n = counts.Sum();
+        float[] centroids;
+        if (warmStart is not null)
+        {
+            centroids = warmStart;
+        }
+        else
+        {
+            var samples = await Task.WhenAll(shards.Select((s, i) =>
+                s.SampleAsync((int)Math.Ceiling((double)SeedSampleSize * counts[i] / Math.Max(1, n)), seed * 7919 + i)));
+            var weights = new List<double>();
+            for (var i = 0; i < samples.Length; i++)
+            {
+                var rows = samples[i].Length / d;
+                weights.AddRange(Enumerable.Repeat(rows == 0 ? 0 : (double)counts[i] / rows, rows));
+            }
+            centroids = KMeansMath.SeedPlusPlus(samples.SelectMany(x => x).ToArray(), d, k, weights.ToArray(), new Random(seed));
+        }
+        var seedSeconds = watch.Elapsed.TotalSeconds;
+
+        var iterations = 0;
+        var inertia = 0.0;
+        while (iterations < _options.MaxIterations)
+        {
+            var parts = await Task.WhenAll(shards.Select(s => s.StepAsync(centroids, k)));
+            var sums = new double[k * d];
+            var clusterSizes = new long[k];
+            inertia = 0;
+            foreach (var p in parts)
+            {
+                for (var i = 0; i < sums.Length; i++)
+                {
+                    sums[i] += p.Sums[i];
+                }
+                for (var c = 0; c < k; c++)
+                {
+                    clusterSizes[c] += p.Counts[c];
+                }
+                inertia += p.Inertia;
+            }
+            iterations++;
+            if (KMeansMath.UpdateCentroids(sums, clusterSizes, centroids, k, d) < _options.Tolerance)
+            {
+                break;
+            }
+        }
+        return new FitResult(k, centroids, inertia, iterations, n, seedSeconds, watch.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Silhouette on a stratified sample: every cluster contributes, so a small "At risk" cluster counts.</summary>
+    private async Task<(double Silhouette, int SampleSize)> SilhouetteAsync(IShardGrain[] shards, FitResult fit, int d, int seed)
+    {
+        var perShard = (int)Math.Ceiling((double)_options.SilhouettePerCluster / shards.Length) + 1;
+        var parts = await Task.WhenAll(shards.Select((s, i) => s.SampleByClusterAsync(fit.Centroids, fit.K, perShard, seed * 31 + i)));
+        var rows = new List<float>();
+        var labels = new List<int>();
+        var taken = new int[fit.K];
+        foreach (var part in parts)
+        {
+            for (var i = 0; i < part.Labels.Length; i++)
+            {
+                var c = part.Labels[i];
+                if (taken[c]++ < _options.SilhouettePerCluster)
+                {
+                    rows.AddRange(part.Rows.AsSpan(i * d, d).ToArray());
+                    labels.Add(c);
+                }
+            }
+        }
+        var silhouette = await Task.Run(() => Silhouette.Compute(rows.ToArray(), labels.ToArray(), d, fit.K));
+        return (silhouette, labels.Count);
+    }
+
+    /// <summary>
+    /// The previous model's centroids moved into the new scaled space, when it had the same k. Lloyd from a converged
+    /// solution on unchanged data does not move, so a retrain without new information changes no one's segment.
+    /// </summary>
+    private float[]? WarmStart(int k, Scaler scaler)
+    {
+        if (state.State.Current is not { } previous || previous.K != k)
+        {
+            return null;
+        }
+        var centroids = new float[previous.Centroids.Length];
+        for (var c = 0; c < k; c++)
+        {
+            for (var j = 0; j < previous.D; j++)
+            {
+                var transformed = previous.Centroids[c * previous.D + j] * previous.ScalerStd[j] + previous.ScalerMean[j];
+                centroids[c * previous.D + j] = (float)((transformed - scaler.Mean[j]) / scaler.Std[j]);
+            }
+        }
+        return centroids;
+    }
+
+    private static Scaler ScalerOf(Moments[] moments, long n, int d)
+    {
         var sum = new double[d];
         var sumSq = new double[d];
         foreach (var m in moments)
@@ -58,63 +221,10 @@ public sealed partial class SegmentCoordinatorGrain(
                 sumSq[j] += m.SumOfSquares[j];
             }
         }
-        var scaler = Scaler.FromMoments(n, sum, sumSq);
-
-        // Each shard sends a share of the seeding sample proportional to its size; weights undo the sampling rate.
-        var version = (state.State.Current?.Version ?? 0) + 1;
-        var samples = await Task.WhenAll(shards.Select((s, i) =>
-            s.ScaleAndSampleAsync(scaler.Mean, scaler.Std, (int)Math.Ceiling((double)SeedSampleSize * moments[i].Count / n), (int)version * 7919 + i)));
-        var pooled = samples.SelectMany(x => x).ToArray();
-        var weights = new List<double>();
-        for (var i = 0; i < samples.Length; i++)
-        {
-            var rows = samples[i].Length / d;
-            weights.AddRange(Enumerable.Repeat(rows == 0 ? 0 : (double)moments[i].Count / rows, rows));
-        }
-        var centroids = KMeansMath.SeedPlusPlus(pooled, d, k, weights.ToArray(), new Random((int)version));
-
-        var iterations = 0;
-        var inertia = 0.0;
-        while (iterations < _options.MaxIterations)
-        {
-            var parts = await Task.WhenAll(shards.Select(s => s.StepAsync(centroids, k)));
-            var sums = new double[k * d];
-            var counts = new long[k];
-            inertia = 0;
-            foreach (var p in parts)
-            {
-                for (var i = 0; i < sums.Length; i++)
-                {
-                    sums[i] += p.Sums[i];
-                }
-                for (var c = 0; c < k; c++)
-                {
-                    counts[c] += p.Counts[c];
-                }
-                inertia += p.Inertia;
-            }
-            iterations++;
-            var shift = KMeansMath.UpdateCentroids(sums, counts, centroids, k, d);
-            if (shift < _options.Tolerance)
-            {
-                break;
-            }
-        }
-        await Task.WhenAll(shards.Select(s => s.ReleaseAsync()));
-
-        var model = Label(new ModelSnapshot(version, k, d, centroids, scaler.Mean, scaler.Std, [], [], clock.Now, n, inertia, iterations, reason));
-        state.State.Current = model;
-        await state.WriteStateAsync();
-        replica.Offer(model);
-        LogPublished(logger, model.Version, k, n, inertia, iterations, reason);
-
-        var moved = (await Task.WhenAll(shards.Select(s => s.ApplyModelAsync(model)))).Sum();
-        // The sweep is not log-driven: persist the shards' new segments now rather than at the next checkpoint.
-        await Task.WhenAll(shards.Select(s => s.CheckpointAsync(-1)));
-        EngineMetrics.Retrains.Inc();
-        watch.Stop();
-        return new RetrainOutcome(model, watch.Elapsed.TotalSeconds, moved);
+        return Scaler.FromMoments(n, sum, sumSq);
     }
+
+    private IShardGrain[] Shards() => Enumerable.Range(0, router.Shards).Select(i => GrainFactory.GetGrain<IShardGrain>(i)).ToArray();
 
     /// <summary>Gives the new centroids ids and names: matched ones keep the previous model's, the rest get new ones.</summary>
     private ModelSnapshot Label(ModelSnapshot model)

@@ -21,6 +21,7 @@ public sealed partial class ShardGrain(
     private ShardMatrix _rows = new();
     private float[] _train = [];
     private int _trainRows;
+    private int _trainD = ShardMatrix.D;
     private bool _dirty;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
@@ -66,6 +67,8 @@ public sealed partial class ShardGrain(
 
     public Task<int> GetSizeAsync() => Task.FromResult(_rows.Count);
 
+    public Task<int> GetTrainingRowsAsync() => Task.FromResult(_trainRows);
+
     public async Task<Moments> PrepareAsync(DateTime asOf)
     {
         var rows = _rows;
@@ -76,8 +79,8 @@ public sealed partial class ShardGrain(
             var m = new float[n * d];
             var sum = new double[d];
             var sumSq = new double[d];
-            Span<float> aged = stackalloc float[d];
-            Span<double> raw = stackalloc double[d];
+            var aged = new float[d];
+            var raw = new double[d];
             for (var i = 0; i < n; i++)
             {
                 rows.RawAt(i).CopyTo(aged);
@@ -96,55 +99,105 @@ public sealed partial class ShardGrain(
             }
             return (m, new Moments(n, sum, sumSq));
         });
-        _train = train;
-        _trainRows = rows.Count;
+        SetTraining(train, ShardMatrix.D);
         return moments;
     }
 
-    public async Task<float[]> ScaleAndSampleAsync(double[] mean, double[] std, int max, int seed)
+    public async Task ScaleAsync(double[] mean, double[] std)
     {
-        var train = _train;
-        var n = _trainRows;
+        var (train, length) = (_train, _trainRows * _trainD);
+        await Task.Run(() => new Scaler(mean, std).Transform(train.AsSpan(0, length)));
+    }
+
+    public Task<float[]> SampleAsync(int max, int seed)
+    {
+        var (train, n, d) = (_train, _trainRows, _trainD);
+        if (n <= max)
+        {
+            return Task.FromResult(train[..(n * d)]);
+        }
+        // Uniform sample without replacement (Floyd's algorithm: O(max), no O(n) index array).
+        var rng = new Random(seed);
+        var chosen = new HashSet<int>();
+        for (var j = n - max; j < n; j++)
+        {
+            var t = rng.Next(0, j + 1);
+            chosen.Add(chosen.Contains(t) ? j : t);
+        }
+        var sample = new float[max * d];
+        var i = 0;
+        foreach (var row in chosen.Order())
+        {
+            train.AsSpan(row * d, d).CopyTo(sample.AsSpan(i++ * d, d));
+        }
+        return Task.FromResult(sample);
+    }
+
+    public async Task<LabelledSample> SampleByClusterAsync(float[] centroids, int k, int perCluster, int seed)
+    {
+        var (train, n, d) = (_train, _trainRows, _trainD);
         return await Task.Run(() =>
         {
-            new Scaler(mean, std).Transform(train.AsSpan(0, n * ShardMatrix.D));
-            var d = ShardMatrix.D;
-            if (n <= max)
-            {
-                return train[..(n * d)];
-            }
-            // Uniform sample without replacement (partial Fisher–Yates over row indices).
+            // Reservoir per cluster: small clusters keep all their rows, large ones a uniform share.
+            var assignments = new int[n];
+            KMeansMath.AccumulateAssign(train.AsSpan(0, n * d), d, centroids, k, new double[k * d], new long[k], assignments);
             var rng = new Random(seed);
-            var order = Enumerable.Range(0, n).ToArray();
-            var sample = new float[max * d];
-            for (var i = 0; i < max; i++)
+            var reservoirs = Enumerable.Range(0, k).Select(_ => new List<int>(perCluster)).ToArray();
+            var seen = new int[k];
+            for (var i = 0; i < n; i++)
             {
-                var j = rng.Next(i, n);
-                (order[i], order[j]) = (order[j], order[i]);
-                train.AsSpan(order[i] * d, d).CopyTo(sample.AsSpan(i * d, d));
+                var c = assignments[i];
+                seen[c]++;
+                if (reservoirs[c].Count < perCluster)
+                {
+                    reservoirs[c].Add(i);
+                }
+                else if (rng.Next(0, seen[c]) is var r && r < perCluster)
+                {
+                    reservoirs[c][r] = i;
+                }
             }
-            return sample;
+            var picked = reservoirs.SelectMany((rows, c) => rows.Select(row => (row, c))).ToArray();
+            var sample = new float[picked.Length * d];
+            var labels = new int[picked.Length];
+            for (var i = 0; i < picked.Length; i++)
+            {
+                train.AsSpan(picked[i].row * d, d).CopyTo(sample.AsSpan(i * d, d));
+                labels[i] = picked[i].c;
+            }
+            return new LabelledSample(sample, labels);
         });
+    }
+
+    public Task LoadTrainingAsync(float[] rows, int d)
+    {
+        SetTraining(rows, d);
+        return Task.CompletedTask;
     }
 
     public async Task<PartialSums> StepAsync(float[] centroids, int k)
     {
-        var train = _train;
-        var n = _trainRows;
+        var (train, n, d) = (_train, _trainRows, _trainD);
         return await Task.Run(() =>
         {
-            var sums = new double[k * ShardMatrix.D];
+            var sums = new double[k * d];
             var counts = new long[k];
-            var inertia = KMeansMath.AccumulateAssign(train.AsSpan(0, n * ShardMatrix.D), ShardMatrix.D, centroids, k, sums, counts, []);
+            var inertia = KMeansMath.AccumulateAssign(train.AsSpan(0, n * d), d, centroids, k, sums, counts, []);
             return new PartialSums(sums, counts, inertia);
         });
     }
 
     public Task ReleaseAsync()
     {
-        _train = [];
-        _trainRows = 0;
+        SetTraining([], ShardMatrix.D);
         return Task.CompletedTask;
+    }
+
+    private void SetTraining(float[] rows, int d)
+    {
+        _train = rows;
+        _trainD = d;
+        _trainRows = rows.Length / d;
     }
 
     public async Task<long> ApplyModelAsync(ModelSnapshot model)

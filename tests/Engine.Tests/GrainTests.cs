@@ -93,6 +93,56 @@ public sealed class GrainTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Automatic_k_chooses_five_for_five_well_separated_groups_by_silhouette()
+    {
+        var client = _cluster.Client;
+        var router = _cluster.GetSiloServiceProvider().GetRequiredService<ShardRouter>();
+        var asOf = new DateTime(1998, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        // Five groups far apart on every feature that varies (recency, frequency, monetary, tickets), with a small
+        // fifth group: a stratified silhouette sample must still see it.
+        var groups = new (float Recency, float Frequency, float Monetary, float Tickets, int Size)[]
+        {
+            (400, 1, 10, 0, 300), (200, 5, 300, 6, 300), (60, 20, 3_000, 0, 300), (5, 150, 80_000, 0, 300), (30, 2, 40, 30, 40),
+        };
+        var rng = new Random(8);
+        var perShard = new Dictionary<int, List<ShardRow>>();
+        var n = 0;
+        foreach (var g in groups)
+        {
+            for (var i = 0; i < g.Size; i++)
+            {
+                var raw = new float[Engine.Core.FeatureNames.Count];
+                float Jitter() => 0.95f + 0.1f * rng.NextSingle();
+                raw[0] = g.Recency * Jitter();
+                raw[1] = g.Frequency * Jitter();
+                raw[2] = g.Monetary * Jitter();
+                raw[3] = raw[2] / raw[1];
+                raw[4] = 500;
+                raw[8] = g.Tickets * Jitter();
+                var id = $"five-{n++}";
+                var shard = router.ShardOf(id);
+                (perShard.TryGetValue(shard, out var list) ? list : perShard[shard] = []).Add(new ShardRow(id, raw, asOf, ModelSnapshot.Unassigned));
+            }
+        }
+        foreach (var (shard, rows) in perShard)
+        {
+            await client.GetGrain<IShardGrain>(shard).UpsertAsync(rows.ToArray());
+        }
+
+        var outcome = await client.GetGrain<ISegmentCoordinatorGrain>(0).RetrainAsync(0, "manual");
+
+        Assert.Equal(5, outcome.Model.K);
+        Assert.Equal(Enumerable.Range(3, 8), outcome.Candidates.Select(c => c.K));
+        var chosen = outcome.Candidates.Single(c => c.K == 5);
+        Assert.Equal(outcome.Candidates.Max(c => c.Silhouette), chosen.Silhouette);
+        Assert.True(chosen.Silhouette > 0.7, $"silhouette {chosen.Silhouette}");
+        // The sample is stratified: at most SilhouettePerCluster rows a cluster, and the small group is all in.
+        Assert.InRange(chosen.SampleSize, 4 * 40, 5 * 250);
+        // Inertia falls as k grows (the elbow table is reported for every k).
+        Assert.True(outcome.Candidates.First().Inertia > chosen.Inertia);
+    }
+
+    [Fact]
     public async Task A_customer_grain_replays_the_log_after_its_checkpoint_on_activation()
     {
         var log = _cluster.GetSiloServiceProvider().GetRequiredService<Engine.Storage.IEventLog>();

@@ -87,9 +87,59 @@ public sealed class SegmentationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Retraining_on_unchanged_data_keeps_ids_and_names_and_moves_no_one()
+    {
+        var data = Synthetic.Generate(customers: 450, seed: 12);
+        foreach (var request in Synthetic.Batches(data.Events, 1000))
+        {
+            await _server.Ingest.IngestAsync(request);
+        }
+        await Population.WaitForModelAsync(_server);
+        var ids = data.CustomerIds.ToList();
+        // The automatic model may have seen only part of the data: retrain once on all of it, then twice more.
+        var first = await _server.Models.RetrainAsync(new RetrainRequest { K = 3 });
+        var segments = await _server.Segments.ListSegmentsAsync(new ListSegmentsRequest());
+        var histories = await Population.HistoriesAsync(_server, ids);
+        for (var again = 1; again <= 2; again++)
+        {
+            var retrain = await _server.Models.RetrainAsync(new RetrainRequest { K = 3 });
+            Assert.Equal(first.ModelVersion + again, retrain.ModelVersion);
+            Assert.Equal(0, retrain.Reassigned);
+            var now = await _server.Segments.ListSegmentsAsync(new ListSegmentsRequest());
+            Assert.Equal(segments.Segments.Select(x => (x.SegmentId, x.Name, x.Size)), now.Segments.Select(x => (x.SegmentId, x.Name, x.Size)));
+            Assert.Equal(histories, await Population.HistoriesAsync(_server, ids));
+        }
+        var customers = await Population.CustomersAsync(_server, ids);
+        Assert.All(customers, c => Assert.Equal(first.ModelVersion + 2, c.ModelVersion));
+        await Population.AssertMatrixMatchesHistoriesAsync(_server, ids);
+    }
+
+    [Fact]
+    public async Task Customers_carry_a_soft_membership()
+    {
+        var data = Synthetic.Generate(customers: 330, seed: 13);
+        foreach (var request in Synthetic.Batches(data.Events, 1000))
+        {
+            await _server.Ingest.IngestAsync(request);
+        }
+        await Population.WaitForModelAsync(_server);
+        var customers = await Population.CustomersAsync(_server, data.CustomerIds);
+        Assert.All(customers, c =>
+        {
+            Assert.InRange(c.Confidence, 1.0 / 3, 1.0);
+            Assert.NotEqual(c.SegmentId, c.SecondSegmentId);
+            Assert.NotEqual("", c.SecondSegmentId);
+            Assert.True(c.Margin >= 0);
+        });
+        // Well inside a cluster means confident; the generator's clusters are tight.
+        Assert.True(customers.Average(c => c.Confidence) > 0.8);
+    }
+
+    [Fact]
     public async Task Retrain_rejects_a_bad_k_and_a_too_small_population()
     {
         var bad = await Assert.ThrowsAsync<RpcException>(() => _server.Models.RetrainAsync(new RetrainRequest { K = 1 }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, (await Assert.ThrowsAsync<RpcException>(() => _server.Models.RetrainAsync(new RetrainRequest { K = 51 }).ResponseAsync)).StatusCode);
         Assert.Equal(StatusCode.InvalidArgument, bad.StatusCode);
         Assert.StartsWith("k:", bad.Status.Detail);
         var tooFew = await Assert.ThrowsAsync<RpcException>(() => _server.Models.RetrainAsync(new RetrainRequest { K = 50 }).ResponseAsync);

@@ -22,6 +22,9 @@ public static class Mapping
             LastEventAt = ToTimestamp(v.LastEventAt),
             AsOf = ToTimestamp(v.AsOf),
             EventCount = v.EventCount,
+            Confidence = v.Confidence,
+            SecondSegmentId = v.SecondSegmentId,
+            Margin = v.Margin,
         };
         for (var j = 0; j < FeatureNames.Count; j++)
         {

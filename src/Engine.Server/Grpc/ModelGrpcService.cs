@@ -3,22 +3,21 @@ using Engine.Api.V1;
 using Engine.Core;
 using Engine.Grains;
 using Grpc.Core;
-using Microsoft.Extensions.Options;
 
 namespace Engine.Server.Grpc;
 
 /// <summary>ModelService: retrain on demand and read the published model.</summary>
-public sealed class ModelGrpcService(IGrainFactory grains, ModelReplica models, IOptions<EngineOptions> options) : ModelService.ModelServiceBase
+public sealed class ModelGrpcService(IGrainFactory grains, ModelReplica models) : ModelService.ModelServiceBase
 {
     public const int MinK = 2;
     public const int MaxK = 50;
 
     public override async Task<RetrainResponse> Retrain(RetrainRequest request, ServerCallContext context)
     {
-        var k = request.K == 0 ? options.Value.DefaultK : request.K;
-        if (k is < MinK or > MaxK)
+        var k = request.K;
+        if (k != 0 && k is < MinK or > MaxK)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"k: must be {MinK}-{MaxK} (or 0 for the default), got {request.K}"));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"k: must be {MinK}-{MaxK}, or 0 to choose k by silhouette, got {request.K}"));
         }
         var outcome = await grains.GetGrain<ISegmentCoordinatorGrain>(0).RetrainAsync(k, "manual");
         models.Offer(outcome.Model);
@@ -31,6 +30,13 @@ public sealed class ModelGrpcService(IGrainFactory grains, ModelReplica models, 
             Seconds = outcome.Seconds,
             Customers = outcome.Model.Customers,
             Reassigned = outcome.Reassigned,
+            Candidates =
+            {
+                outcome.Candidates.Select(c => new Engine.Api.V1.KCandidate
+                {
+                    K = c.K, Inertia = c.Inertia, Silhouette = c.Silhouette, Iterations = c.Iterations, SampleSize = c.SampleSize,
+                }),
+            },
         };
     }
 
