@@ -15,9 +15,9 @@ public interface IShardGrain : IGrainWithIntegerKey
     [Alias("Counts")]
     Task<SegmentCounts> GetCountsAsync();
 
-    /// <summary>Rows in the training matrix (prepared or loaded).</summary>
-    [Alias("TrainingRows")]
-    Task<int> GetTrainingRowsAsync();
+    /// <summary>Row count and moments of the training matrix as it is now (prepared, scaled or loaded).</summary>
+    [Alias("TrainingMoments")]
+    Task<Moments> GetTrainingMomentsAsync();
 
     /// <summary>Number of customers held.</summary>
     [Alias("Size")]

@@ -80,7 +80,10 @@ public static class KMeansMath
         return new Nearest(best, bestDistance, second, secondDistance);
     }
 
-    /// <summary>k-means++ (D² sampling) on a weighted sample. Deterministic for a given <paramref name="rng"/>.</summary>
+    /// <summary>
+    /// Greedy k-means++ (D² sampling, as scikit-learn does it): each new centre is the best of 2 + ⌊ln k⌋ D²-sampled
+    /// candidates, the one that lowers the weighted potential most. Deterministic for a given <paramref name="rng"/>.
+    /// </summary>
     public static float[] SeedPlusPlus(ReadOnlySpan<float> sample, int d, int k, ReadOnlySpan<double> weights, Random rng)
     {
         var m = sample.Length / d;
@@ -89,15 +92,13 @@ public static class KMeansMath
             throw new ArgumentException($"k-means++ needs at least k = {k} rows, got {m}.", nameof(sample));
         }
         var w = weights.IsEmpty ? Enumerable.Repeat(1.0, m).ToArray() : weights.ToArray();
+        var trials = 2 + (int)Math.Log(k);
         var centroids = new float[k * d];
         var closest = new double[m];
-        var first = Pick(w, rng);
-        sample.Slice(first * d, d).CopyTo(centroids);
-        for (var i = 0; i < m; i++)
-        {
-            var distance = TensorPrimitives.Distance(sample.Slice(i * d, d), centroids.AsSpan(0, d));
-            closest[i] = (double)distance * distance;
-        }
+        var candidate = new double[m];
+        var best = new double[m];
+        sample.Slice(Pick(w, rng) * d, d).CopyTo(centroids);
+        SquaredDistancesTo(sample, d, centroids.AsSpan(0, d), closest);
         var score = new double[m];
         for (var c = 1; c < k; c++)
         {
@@ -105,23 +106,48 @@ public static class KMeansMath
             {
                 score[i] = w[i] * closest[i];
             }
-            // All remaining rows coincide with chosen centroids: fall back to weights alone.
-            var next = score.Sum() > 0 ? Pick(score, rng) : Pick(w, rng);
-            var centroid = centroids.AsSpan(c * d, d);
-            sample.Slice(next * d, d).CopyTo(centroid);
-            for (var i = 0; i < m; i++)
+            var total = score.Sum();
+            var bestPotential = double.PositiveInfinity;
+            var bestRow = -1;
+            for (var t = 0; t < trials; t++)
             {
-                var distance = TensorPrimitives.Distance(sample.Slice(i * d, d), centroid);
-                closest[i] = Math.Min(closest[i], (double)distance * distance);
+                // All remaining rows coincide with chosen centroids: fall back to weights alone.
+                var row = total > 0 ? Pick(score, rng) : Pick(w, rng);
+                SquaredDistancesTo(sample, d, sample.Slice(row * d, d), candidate);
+                var potential = 0.0;
+                for (var i = 0; i < m; i++)
+                {
+                    candidate[i] = Math.Min(candidate[i], closest[i]);
+                    potential += w[i] * candidate[i];
+                }
+                if (potential < bestPotential)
+                {
+                    (bestPotential, bestRow) = (potential, row);
+                    Array.Copy(candidate, best, m);
+                }
             }
+            sample.Slice(bestRow * d, d).CopyTo(centroids.AsSpan(c * d, d));
+            Array.Copy(best, closest, m);
         }
         return centroids;
     }
 
-    /// <summary>New centroids = sums / counts; an empty cluster keeps its previous centroid. Returns the largest shift.</summary>
+    private static void SquaredDistancesTo(ReadOnlySpan<float> sample, int d, ReadOnlySpan<float> centre, Span<double> result)
+    {
+        for (var i = 0; i < result.Length; i++)
+        {
+            var distance = (double)TensorPrimitives.Distance(sample.Slice(i * d, d), centre);
+            result[i] = distance * distance;
+        }
+    }
+
+    /// <summary>
+    /// New centroids = sums / counts; an empty cluster keeps its previous centroid. Returns the sum over centroids of
+    /// the squared shift (scikit-learn's convergence measure: stop when it is below tol × the mean feature variance).
+    /// </summary>
     public static double UpdateCentroids(ReadOnlySpan<double> sums, ReadOnlySpan<long> counts, Span<float> centroids, int k, int d)
     {
-        var maxShift = 0.0;
+        var shift = 0.0;
         Span<float> next = stackalloc float[d];
         for (var c = 0; c < k; c++)
         {
@@ -134,13 +160,17 @@ public static class KMeansMath
                 next[j] = (float)(sums[c * d + j] / counts[c]);
             }
             var centroid = centroids.Slice(c * d, d);
-            maxShift = Math.Max(maxShift, TensorPrimitives.Distance(next, centroid));
+            var distance = (double)TensorPrimitives.Distance(next, centroid);
+            shift += distance * distance;
             next.CopyTo(centroid);
         }
-        return maxShift;
+        return shift;
     }
 
-    /// <summary>Single-process reference fit: k-means++ on up to 10,000 sampled rows, then Lloyd to convergence.</summary>
+    /// <summary>
+    /// Single-process reference fit: k-means++ on up to 10,000 sampled rows, then Lloyd until the squared centroid
+    /// shift is below <paramref name="tolerance"/> × the mean feature variance.
+    /// </summary>
     public static KMeansResult Fit(ReadOnlySpan<float> rows, int d, int k, int maxIterations, double tolerance, int seed)
     {
         var n = rows.Length / d;
@@ -155,6 +185,7 @@ public static class KMeansMath
             rows.Slice(order[i] * d, d).CopyTo(sample.AsSpan(i * d, d));
         }
         var centroids = SeedPlusPlus(sample, d, k, [], rng);
+        var threshold = tolerance * Scaler.Fit(rows, d).Std.Average(s => s * s);
         var assignments = new int[n];
         var inertia = 0.0;
         var iterations = 0;
@@ -164,7 +195,7 @@ public static class KMeansMath
             var counts = new long[k];
             inertia = AccumulateAssign(rows, d, centroids, k, sums, counts, assignments);
             iterations++;
-            if (UpdateCentroids(sums, counts, centroids, k, d) < tolerance)
+            if (UpdateCentroids(sums, counts, centroids, k, d) <= threshold)
             {
                 break;
             }

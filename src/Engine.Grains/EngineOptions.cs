@@ -50,9 +50,18 @@ public sealed class EngineOptions
     /// <summary>Temperature of the soft membership: confidence = softmax over −distance² / temperature.</summary>
     public double SoftmaxTemperature { get; set; } = 1.0;
 
-    /// <summary>Maximum Lloyd iterations of a retrain, and the centroid-shift tolerance that ends it earlier.</summary>
+    /// <summary>
+    /// Maximum Lloyd iterations of a retrain, and the tolerance that ends it earlier: the summed squared centroid shift
+    /// of an iteration below Tolerance × the mean feature variance (scikit-learn's criterion and default).
+    /// </summary>
     public int MaxIterations { get; set; } = 300;
-    public double Tolerance { get; set; } = 1e-5;
+    public double Tolerance { get; set; } = 1e-4;
+
+    /// <summary>
+    /// A warm-started retrain that lowers inertia by less than this fraction keeps the previous centroids: a retrain
+    /// without new information must not fire migrations.
+    /// </summary>
+    public double MinInertiaGain { get; set; } = 1e-3;
 
     public bool IsEventTime => string.Equals(Clock, "event-time", StringComparison.OrdinalIgnoreCase);
 }

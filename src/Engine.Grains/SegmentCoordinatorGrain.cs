@@ -64,7 +64,7 @@ public sealed partial class SegmentCoordinatorGrain(
                 var bestSilhouette = double.NegativeInfinity;
                 for (var kk = _options.KMin; kk <= Math.Min(_options.KMax, n); kk++)
                 {
-                    var candidate = await FitAsync(shards, counts, d, kk, WarmStart(kk, scaler), (int)version);
+                    var candidate = await FitAsync(shards, counts, d, kk, 1.0, WarmStart(kk, scaler), (int)version);
                     var (silhouette, sampleSize) = await SilhouetteAsync(shards, candidate, d, (int)version);
                     candidates.Add(new KCandidate(kk, candidate.Inertia, silhouette, candidate.Iterations, sampleSize));
                     if (silhouette > bestSilhouette)
@@ -76,7 +76,8 @@ public sealed partial class SegmentCoordinatorGrain(
             }
             else
             {
-                fit = await FitAsync(shards, counts, d, k, WarmStart(k, scaler), (int)version);
+                // Scaled data has unit variance per feature.
+                fit = await FitAsync(shards, counts, d, k, 1.0, WarmStart(k, scaler), (int)version);
                 candidates.Add(new KCandidate(k, fit.Inertia, double.NaN, fit.Iterations, 0));
             }
 
@@ -102,8 +103,10 @@ public sealed partial class SegmentCoordinatorGrain(
     public async Task<FitResult> FitLoadedAsync(int k, int d, int seed)
     {
         var shards = Shards();
-        var counts = await Task.WhenAll(shards.Select(async s => (long)await s.GetTrainingRowsAsync()));
-        return await FitAsync(shards, counts, d, k, warmStart: null, seed);
+        var moments = await Task.WhenAll(shards.Select(s => s.GetTrainingMomentsAsync()));
+        var n = moments.Sum(m => m.Count);
+        var meanVariance = ScalerOf(moments, n, d).Std.Average(s => s * s);
+        return await FitAsync(shards, moments.Select(m => m.Count).ToArray(), d, k, meanVariance, warmStart: null, seed);
     }
 
     /// <summary>
@@ -111,7 +114,7 @@ public sealed partial class SegmentCoordinatorGrain(
     /// to its size; weights undo the sampling rate) unless a warm start is given, then Lloyd iterations where each
     /// shard returns partial sums, until the largest centroid shift is below the tolerance.
     /// </summary>
-    private async Task<FitResult> FitAsync(IShardGrain[] shards, long[] counts, int d, int k, float[]? warmStart, int seed)
+    private async Task<FitResult> FitAsync(IShardGrain[] shards, long[] counts, int d, int k, double meanVariance, float[]? warmStart, int seed)
     {
         var watch = Stopwatch.StartNew();
         var n = counts.Sum();
@@ -136,6 +139,9 @@ public sealed partial class SegmentCoordinatorGrain(
 
         var iterations = 0;
         var inertia = 0.0;
+        var startInertia = double.NaN;
+        var start = (float[])centroids.Clone();
+        var threshold = _options.Tolerance * meanVariance;
         while (iterations < _options.MaxIterations)
         {
             var parts = await Task.WhenAll(shards.Select(s => s.StepAsync(centroids, k)));
@@ -155,10 +161,19 @@ public sealed partial class SegmentCoordinatorGrain(
                 inertia += p.Inertia;
             }
             iterations++;
-            if (KMeansMath.UpdateCentroids(sums, clusterSizes, centroids, k, d) < _options.Tolerance)
+            if (iterations == 1)
+            {
+                startInertia = inertia;
+            }
+            if (KMeansMath.UpdateCentroids(sums, clusterSizes, centroids, k, d) <= threshold)
             {
                 break;
             }
+        }
+        if (warmStart is not null && startInertia - inertia < _options.MinInertiaGain * startInertia)
+        {
+            // Nothing material to learn: keep the previous centroids so no one moves for nothing.
+            return new FitResult(k, start, startInertia, iterations, n, seedSeconds, watch.Elapsed.TotalSeconds);
         }
         return new FitResult(k, centroids, inertia, iterations, n, seedSeconds, watch.Elapsed.TotalSeconds);
     }

@@ -67,7 +67,22 @@ public sealed partial class ShardGrain(
 
     public Task<int> GetSizeAsync() => Task.FromResult(_rows.Count);
 
-    public Task<int> GetTrainingRowsAsync() => Task.FromResult(_trainRows);
+    public async Task<Moments> GetTrainingMomentsAsync()
+    {
+        var (train, n, d) = (_train, _trainRows, _trainD);
+        return await Task.Run(() =>
+        {
+            var sum = new double[d];
+            var sumSq = new double[d];
+            for (var i = 0; i < n * d; i++)
+            {
+                double v = train[i];
+                sum[i % d] += v;
+                sumSq[i % d] += v * v;
+            }
+            return new Moments(n, sum, sumSq);
+        });
+    }
 
     public async Task<Moments> PrepareAsync(DateTime asOf)
     {

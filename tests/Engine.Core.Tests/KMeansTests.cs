@@ -74,7 +74,7 @@ public sealed class KMeansTests
         float[] centroids = [0, 0, 5, 5];
         var shift = KMeansMath.UpdateCentroids([6, 8, 0, 0], [2, 0], centroids, 2, 2);
         Assert.Equal([3, 4, 5, 5], centroids);
-        Assert.Equal(5, shift, 1e-6);
+        Assert.Equal(25, shift, 1e-6); // squared shift: 3² + 4²
     }
 
     [Fact]

@@ -143,6 +143,37 @@ public sealed class GrainTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_benchmark_fit_over_loaded_shards_matches_the_single_process_reference()
+    {
+        // Six blobs in 4 dimensions, split across the shards like `engine bench kmeans` does.
+        var rng = new Random(4);
+        const int d = 4, n = 6000;
+        var data = new float[n * d];
+        for (var i = 0; i < n; i++)
+        {
+            for (var j = 0; j < d; j++)
+            {
+                data[i * d + j] = (i % 6) * 10 + (j == 0 ? 5 * (i % 2) : 0) + (float)rng.NextDouble();
+            }
+        }
+        var shards = _cluster.GetSiloServiceProvider().GetRequiredService<ShardRouter>().Shards;
+        var per = n / shards;
+        for (var s = 0; s < shards; s++)
+        {
+            await _cluster.Client.GetGrain<IShardGrain>(s).LoadTrainingAsync(data[(s * per * d)..((s + 1) * per * d)], d);
+        }
+
+        var fit = await _cluster.Client.GetGrain<ISegmentCoordinatorGrain>(0).FitLoadedAsync(6, d, seed: 3);
+        var reference = Engine.Core.KMeansMath.Fit(data, d, 6, 300, 1e-4, seed: 3);
+
+        Assert.Equal(n, fit.Rows);
+        var inertia = Engine.Core.KMeansMath.AccumulateAssign(data, d, fit.Centroids, 6, new double[6 * d], new long[6], []);
+        // Well-separated blobs: both find the same optimum, the blobs' own spread (uniform noise, variance 1/12 a feature).
+        Assert.InRange(inertia, reference.Inertia * 0.99, reference.Inertia * 1.01);
+        Assert.InRange(inertia, n * d / 12.0 * 0.9, n * d / 12.0 * 1.1);
+    }
+
+    [Fact]
     public async Task A_customer_grain_replays_the_log_after_its_checkpoint_on_activation()
     {
         var log = _cluster.GetSiloServiceProvider().GetRequiredService<Engine.Storage.IEventLog>();
