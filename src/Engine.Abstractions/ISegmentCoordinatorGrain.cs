@@ -22,6 +22,14 @@ public interface ISegmentCoordinatorGrain : IGrainWithIntegerKey
     [Alias("Fit"), ResponseTimeout("00:30:00")]
     Task<FitResult> FitLoadedAsync(int k, int d, int seed);
 
+    /// <summary>Renames a segment of the current model; the name stays with the segment across retrains that match it.</summary>
+    [Alias("Rename")]
+    Task<ModelSnapshot> RenameSegmentAsync(string segmentId, string name);
+
+    /// <summary>Drift of the population against the current model's training baseline; null before the first model.</summary>
+    [Alias("GetDrift"), AlwaysInterleave]
+    Task<DriftReport?> GetDriftAsync();
+
     /// <summary>The current model, or null before the first. Interleaves with a running retrain.</summary>
     [Alias("GetModel"), AlwaysInterleave]
     Task<ModelSnapshot?> GetModelAsync();

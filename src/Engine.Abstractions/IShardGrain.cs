@@ -19,6 +19,21 @@ public interface IShardGrain : IGrainWithIntegerKey
     [Alias("TrainingMoments")]
     Task<Moments> GetTrainingMomentsAsync();
 
+    /// <summary>Per segment: customers and the sums of their features (original units, aged to now), for profiles.</summary>
+    [Alias("Profiles")]
+    Task<Dictionary<string, SegmentProfile>> GetProfilesAsync();
+
+    /// <summary>
+    /// Histogram counts of every feature (aged to now, scaled with the model) over the model's baseline bins, and
+    /// customers per model segment, for drift.
+    /// </summary>
+    [Alias("DriftCounts")]
+    Task<DriftCounts> GetDriftCountsAsync(ModelSnapshot model);
+
+    /// <summary>Histogram counts of the training matrix over the given per-feature edges (the drift baseline).</summary>
+    [Alias("TrainingHistogram")]
+    Task<long[][]> GetTrainingHistogramAsync(double[][] edges);
+
     /// <summary>Number of customers held.</summary>
     [Alias("Size")]
     Task<int> GetSizeAsync();

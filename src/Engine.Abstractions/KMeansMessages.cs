@@ -36,4 +36,9 @@ public sealed record FitResult(
     [property: Id(3)] int Iterations,
     [property: Id(4)] long Rows,
     [property: Id(5)] double SeedSeconds,
-    [property: Id(6)] double Seconds);
+    [property: Id(6)] double Seconds,
+    [property: Id(7)] long[] Sizes);
+
+/// <summary>A shard's drift histograms: per feature, counts per baseline bin; and customers per model segment.</summary>
+[GenerateSerializer, Immutable, Alias("engine.DriftCounts")]
+public sealed record DriftCounts([property: Id(0)] long[][] Features, [property: Id(1)] long[] Segments);

@@ -18,7 +18,9 @@ public sealed record ModelSnapshot(
     [property: Id(9)] long Customers,
     [property: Id(10)] double Inertia,
     [property: Id(11)] int Iterations,
-    [property: Id(12)] string Reason)
+    [property: Id(12)] string Reason,
+    [property: Id(13)] int Revision = 0,
+    [property: Id(14)] DriftBaseline? Baseline = null)
 {
     /// <summary>The segment of every customer while no model exists.</summary>
     public const string Unassigned = "unassigned";
@@ -29,6 +31,34 @@ public sealed record ModelSnapshot(
         return i < 0 ? segmentId : Names[i];
     }
 }
+
+/// <summary>
+/// What the population looked like when a model was trained, for drift: per clustering feature the interior bin edges
+/// (deciles, in the model's scaled space) and the share of customers per bin; and the share of customers per segment.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("engine.DriftBaseline")]
+public sealed record DriftBaseline(
+    [property: Id(0)] double[][] Edges,
+    [property: Id(1)] double[][] FeatureShares,
+    [property: Id(2)] double[] SegmentShares);
+
+/// <summary>Population Stability Index of each feature and of the segment sizes against the model's baseline.</summary>
+[GenerateSerializer, Immutable, Alias("engine.DriftReport")]
+public sealed record DriftReport(
+    [property: Id(0)] long ModelVersion,
+    [property: Id(1)] double[] FeaturePsi,
+    [property: Id(2)] double SegmentPsi,
+    [property: Id(3)] double Threshold,
+    [property: Id(4)] long Customers)
+{
+    public double Max => Math.Max(SegmentPsi, FeaturePsi.DefaultIfEmpty(0).Max());
+
+    public bool Drifted => Max > Threshold;
+}
+
+/// <summary>One segment's share of the population: customers, and per feature the sum in original units.</summary>
+[GenerateSerializer, Immutable, Alias("engine.SegmentProfile")]
+public sealed record SegmentProfile([property: Id(0)] long Count, [property: Id(1)] double[] Sums);
 
 /// <summary>What a retrain did, returned once the model is published and customers are reassigned.</summary>
 [GenerateSerializer, Immutable, Alias("engine.RetrainOutcome")]

@@ -79,3 +79,40 @@ public sealed partial class ModelWatcher(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Model watch failed; retrying")]
     private static partial void LogFailed(ILogger logger, Exception exception);
 }
+
+/// <summary>
+/// Measures drift every <see cref="EngineOptions.DriftCheckInterval"/> and retrains (reason "drift") when any PSI
+/// passes <see cref="EngineOptions.DriftPsiThreshold"/>.
+/// </summary>
+public sealed partial class DriftWatcher(
+    IngestPipeline pipeline, IGrainFactory grains, ModelReplica replica, IOptions<EngineOptions> options, ILogger<DriftWatcher> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await pipeline.Ready.WaitAsync(stoppingToken);
+        using var timer = new PeriodicTimer(options.Value.DriftCheckInterval);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                var coordinator = grains.GetGrain<ISegmentCoordinatorGrain>(0);
+                if (await coordinator.GetDriftAsync() is { Drifted: true } report)
+                {
+                    LogDrift(logger, report.ModelVersion, report.Max, report.Threshold);
+                    var outcome = await coordinator.RetrainAsync(replica.Current?.K ?? options.Value.DefaultK, "drift");
+                    replica.Offer(outcome.Model);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogFailed(logger, ex);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model {Version} drifted (max PSI {Psi:F3} > {Threshold}): retraining")]
+    private static partial void LogDrift(ILogger logger, long version, double psi, double threshold);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Drift check failed; retrying at the next interval")]
+    private static partial void LogFailed(ILogger logger, Exception exception);
+}

@@ -47,6 +47,18 @@ public sealed class EngineOptions
     /// <summary>Rows per cluster in the stratified sample the silhouette is computed on (small clusters keep all theirs).</summary>
     public int SilhouettePerCluster { get; set; } = 250;
 
+    /// <summary>Retrain on a schedule (an Orleans reminder, at least one minute); zero turns the schedule off.</summary>
+    public TimeSpan RetrainInterval { get; set; } = TimeSpan.Zero;
+
+    /// <summary>A retrain starts when any feature's or the segment sizes' Population Stability Index passes this.</summary>
+    public double DriftPsiThreshold { get; set; } = 0.2;
+
+    /// <summary>How often drift is measured against the current model's baseline.</summary>
+    public TimeSpan DriftCheckInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Bins (quantiles of the training population) per feature for the drift baseline.</summary>
+    public int DriftBins { get; set; } = 10;
+
     /// <summary>Temperature of the soft membership: confidence = softmax over −distance² / temperature.</summary>
     public double SoftmaxTemperature { get; set; } = 1.0;
 

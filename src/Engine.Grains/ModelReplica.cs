@@ -19,7 +19,8 @@ public sealed class ModelReplica(IGrainFactory grains)
         while (model is not null)
         {
             var current = _current;
-            if (current is not null && current.Version >= model.Version)
+            // Newer version, or the same version renamed (a higher revision).
+            if (current is not null && (current.Version, current.Revision).CompareTo((model.Version, model.Revision)) >= 0)
             {
                 return;
             }
@@ -53,9 +54,11 @@ public static class ModelMath
     {
         var x = new float[raw.Length];
         FeatureTransform.Forward(raw, x);
+        // The same float arithmetic as Scaler.Transform on the shards, so a value on a drift bin edge lands in the same
+        // bin whichever path scaled it.
         for (var j = 0; j < x.Length; j++)
         {
-            x[j] = (float)((x[j] - model.ScalerMean[j]) / model.ScalerStd[j]);
+            x[j] = (x[j] - (float)model.ScalerMean[j]) * (float)(1 / model.ScalerStd[j]);
         }
         return x;
     }

@@ -18,8 +18,10 @@ public sealed partial class SegmentCoordinatorGrain(
     ModelReplica replica,
     EngineClock clock,
     IOptions<EngineOptions> options,
-    ILogger<SegmentCoordinatorGrain> logger) : Grain, ISegmentCoordinatorGrain
+    ILogger<SegmentCoordinatorGrain> logger) : Grain, ISegmentCoordinatorGrain, IRemindable
 {
+    private const string ScheduleReminder = "scheduled-retrain";
+
     /// <summary>Rows pooled for k-means++ seeding; enough to find small clusters, small enough to seed in milliseconds.</summary>
     private const int SeedSampleSize = 20_000;
 
@@ -29,6 +31,85 @@ public sealed partial class SegmentCoordinatorGrain(
     private readonly EngineOptions _options = options.Value;
 
     public Task<ModelSnapshot?> GetModelAsync() => Task.FromResult(state.State.Current);
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var interval = _options.RetrainInterval;
+        if (interval > TimeSpan.Zero)
+        {
+            await this.RegisterOrUpdateReminder(ScheduleReminder, interval, interval);
+        }
+        else if (await this.GetReminder(ScheduleReminder) is { } stale)
+        {
+            await this.UnregisterReminder(stale);
+        }
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName == ScheduleReminder && state.State.Current is { } current)
+        {
+            await RetrainAsync(current.K, "schedule");
+        }
+    }
+
+    public async Task<ModelSnapshot> RenameSegmentAsync(string segmentId, string name)
+    {
+        var current = state.State.Current ?? throw new InvalidOperationException("segment_id: there is no model yet");
+        var index = Array.IndexOf(current.SegmentIds, segmentId);
+        if (index < 0)
+        {
+            throw new ArgumentException($"segment_id: '{segmentId}' is not a segment of model {current.Version}");
+        }
+        name = name.Trim();
+        if (name.Length is 0 or > 64)
+        {
+            throw new ArgumentException("name: must be 1-64 characters");
+        }
+        if (current.Names.Where((n, i) => i != index).Contains(name, StringComparer.OrdinalIgnoreCase))
+        {
+            throw new ArgumentException($"name: '{name}' is already used by another segment");
+        }
+        var names = (string[])current.Names.Clone();
+        names[index] = name;
+        var renamed = current with { Names = names, Revision = current.Revision + 1 };
+        state.State.Current = renamed;
+        await state.WriteStateAsync();
+        replica.Offer(renamed);
+        return renamed;
+    }
+
+    public async Task<DriftReport?> GetDriftAsync()
+    {
+        if (state.State.Current is not { Baseline: { } baseline } model)
+        {
+            return null;
+        }
+        var parts = await Task.WhenAll(Shards().Select(s => s.GetDriftCountsAsync(model)));
+        var features = new double[baseline.Edges.Length];
+        for (var j = 0; j < features.Length; j++)
+        {
+            var counts = new long[baseline.Edges[j].Length + 1];
+            foreach (var p in parts)
+            {
+                for (var b = 0; b < counts.Length; b++)
+                {
+                    counts[b] += p.Features[j][b];
+                }
+            }
+            features[j] = Psi.Compute(baseline.FeatureShares[j], Psi.Shares(counts));
+        }
+        var segments = new long[model.K];
+        foreach (var p in parts)
+        {
+            for (var c = 0; c < model.K; c++)
+            {
+                segments[c] += p.Segments[c];
+            }
+        }
+        return new DriftReport(model.Version, features, Psi.Compute(baseline.SegmentShares, Psi.Shares(segments)),
+            _options.DriftPsiThreshold, segments.Sum());
+    }
 
     public async Task<RetrainOutcome> RetrainAsync(int k, string reason)
     {
@@ -81,8 +162,9 @@ public sealed partial class SegmentCoordinatorGrain(
                 candidates.Add(new KCandidate(k, fit.Inertia, double.NaN, fit.Iterations, 0));
             }
 
+            var baseline = await BaselineAsync(shards, counts, fit, d, (int)version);
             var model = Label(new ModelSnapshot(version, fit.K, d, fit.Centroids, scaler.Mean, scaler.Std, [], [], clock.Now, n,
-                fit.Inertia, fit.Iterations, reason));
+                fit.Inertia, fit.Iterations, reason, Baseline: baseline));
             state.State.Current = model;
             await state.WriteStateAsync();
             replica.Offer(model);
@@ -141,6 +223,8 @@ public sealed partial class SegmentCoordinatorGrain(
         var inertia = 0.0;
         var startInertia = double.NaN;
         var start = (float[])centroids.Clone();
+        long[] startSizes = [];
+        long[] sizes = [];
         var threshold = _options.Tolerance * meanVariance;
         while (iterations < _options.MaxIterations)
         {
@@ -161,9 +245,10 @@ public sealed partial class SegmentCoordinatorGrain(
                 inertia += p.Inertia;
             }
             iterations++;
+            sizes = clusterSizes;
             if (iterations == 1)
             {
-                startInertia = inertia;
+                (startInertia, startSizes) = (inertia, clusterSizes);
             }
             if (KMeansMath.UpdateCentroids(sums, clusterSizes, centroids, k, d) <= threshold)
             {
@@ -173,9 +258,37 @@ public sealed partial class SegmentCoordinatorGrain(
         if (warmStart is not null && startInertia - inertia < _options.MinInertiaGain * startInertia)
         {
             // Nothing material to learn: keep the previous centroids so no one moves for nothing.
-            return new FitResult(k, start, startInertia, iterations, n, seedSeconds, watch.Elapsed.TotalSeconds);
+            return new FitResult(k, start, startInertia, iterations, n, seedSeconds, watch.Elapsed.TotalSeconds, startSizes);
         }
-        return new FitResult(k, centroids, inertia, iterations, n, seedSeconds, watch.Elapsed.TotalSeconds);
+        return new FitResult(k, centroids, inertia, iterations, n, seedSeconds, watch.Elapsed.TotalSeconds, sizes);
+    }
+
+    /// <summary>
+    /// The drift baseline: decile edges of every scaled feature from a sample, the training population's share per
+    /// bin, and the share of each cluster.
+    /// </summary>
+    private async Task<DriftBaseline> BaselineAsync(IShardGrain[] shards, long[] counts, FitResult fit, int d, int seed)
+    {
+        var n = Math.Max(1, counts.Sum());
+        var samples = await Task.WhenAll(shards.Select((s, i) => s.SampleAsync((int)Math.Ceiling((double)SeedSampleSize * counts[i] / n), seed * 104729 + i)));
+        var pooled = samples.SelectMany(x => x).ToArray();
+        var edges = Enumerable.Range(0, d)
+            .Select(j => Psi.QuantileEdges(Enumerable.Range(0, pooled.Length / d).Select(i => (double)pooled[i * d + j]), _options.DriftBins))
+            .ToArray();
+        var histograms = await Task.WhenAll(shards.Select(s => s.GetTrainingHistogramAsync(edges)));
+        var shares = edges.Select((e, j) =>
+        {
+            var total = new long[e.Length + 1];
+            foreach (var h in histograms)
+            {
+                for (var b = 0; b < total.Length; b++)
+                {
+                    total[b] += h[j][b];
+                }
+            }
+            return Psi.Shares(total);
+        }).ToArray();
+        return new DriftBaseline(edges, shares, Psi.Shares(fit.Sizes));
     }
 
     /// <summary>Silhouette on a stratified sample: every cluster contributes, so a small "At risk" cluster counts.</summary>

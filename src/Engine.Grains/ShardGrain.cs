@@ -67,6 +67,88 @@ public sealed partial class ShardGrain(
 
     public Task<int> GetSizeAsync() => Task.FromResult(_rows.Count);
 
+    public async Task<Dictionary<string, SegmentProfile>> GetProfilesAsync()
+    {
+        var (rows, asOf) = (_rows, clock.Now);
+        return await Task.Run(() =>
+        {
+            var sums = new Dictionary<string, (long Count, double[] Sums)>(StringComparer.Ordinal);
+            ForEachAged(rows, asOf, (i, raw) =>
+            {
+                var segment = rows.SegmentAt(i);
+                if (!sums.TryGetValue(segment, out var entry))
+                {
+                    entry = (0, new double[raw.Length]);
+                }
+                for (var j = 0; j < raw.Length; j++)
+                {
+                    entry.Sums[j] += raw[j];
+                }
+                sums[segment] = (entry.Count + 1, entry.Sums);
+            });
+            return sums.ToDictionary(kv => kv.Key, kv => new SegmentProfile(kv.Value.Count, kv.Value.Sums));
+        });
+    }
+
+    public async Task<DriftCounts> GetDriftCountsAsync(ModelSnapshot model)
+    {
+        var (rows, asOf) = (_rows, clock.Now);
+        var edges = model.Baseline?.Edges ?? [];
+        return await Task.Run(() =>
+        {
+            var features = edges.Select(e => new long[e.Length + 1]).ToArray();
+            var segments = new long[model.K];
+            ForEachAged(rows, asOf, (i, raw) =>
+            {
+                var x = ModelMath.Scale(model, raw);
+                for (var j = 0; j < features.Length; j++)
+                {
+                    features[j][Psi.BinOf(edges[j], x[j])]++;
+                }
+                var segment = Array.IndexOf(model.SegmentIds, rows.SegmentAt(i));
+                if (segment >= 0)
+                {
+                    segments[segment]++;
+                }
+            });
+            return new DriftCounts(features, segments);
+        });
+    }
+
+    public async Task<long[][]> GetTrainingHistogramAsync(double[][] edges)
+    {
+        var (train, n, d) = (_train, _trainRows, _trainD);
+        return await Task.Run(() =>
+        {
+            var counts = edges.Select(e => new long[e.Length + 1]).ToArray();
+            for (var i = 0; i < n; i++)
+            {
+                for (var j = 0; j < Math.Min(d, edges.Length); j++)
+                {
+                    counts[j][Psi.BinOf(edges[j], train[i * d + j])]++;
+                }
+            }
+            return counts;
+        });
+    }
+
+    /// <summary>Calls <paramref name="visit"/> with every row's raw features brought forward to <paramref name="asOf"/>.</summary>
+    private static void ForEachAged(ShardMatrix rows, DateTime asOf, Action<int, double[]> visit)
+    {
+        var aged = new float[ShardMatrix.D];
+        var raw = new double[ShardMatrix.D];
+        for (var i = 0; i < rows.Count; i++)
+        {
+            rows.RawAt(i).CopyTo(aged);
+            ModelMath.Age(aged, rows.AsOfAt(i), asOf);
+            for (var j = 0; j < raw.Length; j++)
+            {
+                raw[j] = aged[j];
+            }
+            visit(i, raw);
+        }
+    }
+
     public async Task<Moments> GetTrainingMomentsAsync()
     {
         var (train, n, d) = (_train, _trainRows, _trainD);
@@ -222,21 +304,13 @@ public sealed partial class ShardGrain(
         var changed = await Task.Run(() =>
         {
             var list = new List<string>();
-            var raw = new double[ShardMatrix.D];
-            var aged = new float[ShardMatrix.D];
-            for (var i = 0; i < rows.Count; i++)
+            ForEachAged(rows, asOf, (i, raw) =>
             {
-                rows.RawAt(i).CopyTo(aged);
-                ModelMath.Age(aged, rows.AsOfAt(i), asOf);
-                for (var j = 0; j < raw.Length; j++)
-                {
-                    raw[j] = aged[j];
-                }
                 if (model.SegmentIds[ModelMath.Nearest(model, raw).Index] != rows.SegmentAt(i))
                 {
                     list.Add(rows.IdAt(i));
                 }
-            }
+            });
             return list;
         });
 

@@ -42,6 +42,40 @@ public static class Mapping
         ModelVersion = t.ModelVersion,
     };
 
+    /// <summary>Segments with their profiles: shares of customers and revenue, feature means and lifts.</summary>
+    public static Segment[] Profiles(ModelSnapshot? model, IReadOnlyDictionary<string, SegmentProfile> profiles)
+    {
+        var segments = Segments(model, profiles.ToDictionary(p => p.Key, p => p.Value.Count));
+        var d = FeatureNames.Count;
+        var total = profiles.Values.Sum(p => p.Count);
+        var population = new double[d];
+        foreach (var p in profiles.Values)
+        {
+            for (var j = 0; j < d; j++)
+            {
+                population[j] += p.Sums[j];
+            }
+        }
+        var monetary = FeatureNames.IndexOf(FeatureNames.Monetary);
+        foreach (var s in segments)
+        {
+            if (!profiles.TryGetValue(s.SegmentId, out var p) || p.Count == 0)
+            {
+                continue;
+            }
+            s.ShareOfCustomers = (double)p.Count / total;
+            s.ShareOfRevenue = population[monetary] == 0 ? 0 : p.Sums[monetary] / population[monetary];
+            for (var j = 0; j < d; j++)
+            {
+                var mean = p.Sums[j] / p.Count;
+                var populationMean = population[j] / total;
+                s.Mean[FeatureNames.All[j]] = mean;
+                s.Lift[FeatureNames.All[j]] = populationMean == 0 ? 0 : mean / populationMean;
+            }
+        }
+        return segments;
+    }
+
     public static Segment[] Segments(ModelSnapshot? model, IReadOnlyDictionary<string, long> sizes)
     {
         if (model is null)

@@ -40,6 +40,35 @@ public sealed class ModelGrpcService(IGrainFactory grains, ModelReplica models) 
         };
     }
 
+    public override async Task<Segment> RenameSegment(RenameSegmentRequest request, ServerCallContext context)
+    {
+        var model = await grains.GetGrain<ISegmentCoordinatorGrain>(0).RenameSegmentAsync(request.SegmentId, request.Name);
+        models.Offer(model);
+        return Mapping.Segments(model, new Dictionary<string, long>()).Single(s => s.SegmentId == request.SegmentId);
+    }
+
+    public override async Task<GetDriftResponse> GetDrift(GetDriftRequest request, ServerCallContext context)
+    {
+        var report = await grains.GetGrain<ISegmentCoordinatorGrain>(0).GetDriftAsync();
+        if (report is null)
+        {
+            return new GetDriftResponse();
+        }
+        var response = new GetDriftResponse
+        {
+            ModelVersion = report.ModelVersion,
+            SegmentPsi = report.SegmentPsi,
+            Threshold = report.Threshold,
+            Drifted = report.Drifted,
+            Customers = report.Customers,
+        };
+        for (var j = 0; j < report.FeaturePsi.Length; j++)
+        {
+            response.FeaturePsi[FeatureNames.All[j]] = report.FeaturePsi[j];
+        }
+        return response;
+    }
+
     public override async Task<Model> GetModel(GetModelRequest request, ServerCallContext context)
     {
         await models.RefreshAsync();

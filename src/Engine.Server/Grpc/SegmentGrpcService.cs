@@ -67,9 +67,8 @@ public sealed class SegmentGrpcService(IGrainFactory grains, ShardRouter router,
     {
         await models.RefreshAsync();
         var model = models.Current;
-        var sizes = await SegmentSizesAsync();
         var response = new ListSegmentsResponse { ModelVersion = model?.Version ?? 0 };
-        response.Segments.AddRange(Mapping.Segments(model, sizes));
+        response.Segments.AddRange(Mapping.Profiles(model, await ProfilesAsync()));
         return response;
     }
 
@@ -114,15 +113,17 @@ public sealed class SegmentGrpcService(IGrainFactory grains, ShardRouter router,
         return response;
     }
 
-    private async Task<Dictionary<string, long>> SegmentSizesAsync()
+    private async Task<Dictionary<string, SegmentProfile>> ProfilesAsync()
     {
-        var parts = await Task.WhenAll(Enumerable.Range(0, router.Shards).Select(i => grains.GetGrain<IShardGrain>(i).GetCountsAsync()));
-        var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var (id, count) in parts.SelectMany(p => p.Counts))
+        var parts = await Task.WhenAll(Enumerable.Range(0, router.Shards).Select(i => grains.GetGrain<IShardGrain>(i).GetProfilesAsync()));
+        var merged = new Dictionary<string, SegmentProfile>(StringComparer.Ordinal);
+        foreach (var (id, p) in parts.SelectMany(x => x))
         {
-            sizes[id] = sizes.GetValueOrDefault(id) + count;
+            merged[id] = merged.TryGetValue(id, out var m)
+                ? new SegmentProfile(m.Count + p.Count, m.Sums.Zip(p.Sums, (a, b) => a + b).ToArray())
+                : p;
         }
-        return sizes;
+        return merged;
     }
 
     internal static void CheckId(string id, string field)

@@ -19,6 +19,7 @@ public static class ServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<IngestPipeline>());
         services.AddHostedService<CheckpointScheduler>();
         services.AddHostedService<ModelWatcher>();
+        services.AddHostedService<DriftWatcher>();
         return services;
     }
 

@@ -49,6 +49,9 @@ public static class SiloBuilderExtensions
             o.Invariant = SqliteDatabase.Invariant;
             o.ConnectionString = database.OrleansConnectionString;
         });
+        // The embedded mode keeps reminders in memory: the schedule is registered again whenever the coordinator
+        // activates, which every start does.
+        silo.UseInMemoryReminderService();
         silo.Services.AddSingleton(database);
         silo.Services.AddSingleton<IEventLog, SqliteEventLog>();
     }
