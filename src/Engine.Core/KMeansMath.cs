@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.InteropServices;
 using System.Numerics.Tensors;
 
 namespace Engine.Core;
@@ -18,34 +19,46 @@ public static class KMeansMath
     /// <summary>
     /// One Lloyd pass over a block of row-major rows: nearest centroid per row, its row added into
     /// sums[c·d..], counts[c]++, assignments[i] when given; returns the block's inertia (sum of squared distances).
-    /// Centroids are transposed and padded to a SIMD width so one row's distances to all k centroids are d vector
+    /// Centroids are transposed and padded to a SIMD width so one row's distances to W centroids are d vector
     /// operations, with no allocation per row.
     /// </summary>
     public static double AccumulateAssign(ReadOnlySpan<float> rows, int d, ReadOnlySpan<float> centroids, int k,
         Span<double> sums, Span<long> counts, Span<int> assignments)
     {
         var width = Vector<float>.Count;
-        var kPad = (k + width - 1) / width * width;
-        var transposed = Transpose(centroids, k, d, kPad);
-        var distances = new float[kPad];
+        var blocks = (k + width - 1) / width;
+        var transposed = MemoryMarshal.Cast<float, Vector<float>>(Transpose(centroids, k, d, blocks * width).AsSpan());
+        Span<float> distances = blocks * width <= 1024 ? stackalloc float[blocks * width] : new float[blocks * width];
+        var lanes = MemoryMarshal.Cast<float, Vector<float>>(distances);
         var n = rows.Length / d;
         var inertia = 0.0;
         for (var i = 0; i < n; i++)
         {
             var row = rows.Slice(i * d, d);
-            SquaredDistances(row, transposed, kPad, distances);
+            for (var b = 0; b < blocks; b++)
+            {
+                var acc = Vector<float>.Zero;
+                var block = transposed.Slice(b * d, d);
+                for (var j = 0; j < block.Length; j++)
+                {
+                    var diff = new Vector<float>(row[j]) - block[j];
+                    acc += diff * diff;
+                }
+                lanes[b] = acc;
+            }
+            // Branch-free argmin: with real data the winner is unpredictable and a mispredicted branch per centroid
+            // costs more than the distance arithmetic itself.
             var best = 0;
             var bestDistance = distances[0];
             for (var c = 1; c < k; c++)
             {
-                if (distances[c] < bestDistance)
-                {
-                    bestDistance = distances[c];
-                    best = c;
-                }
+                var distance = distances[c];
+                var closer = distance < bestDistance;
+                best = closer ? c : best;
+                bestDistance = closer ? distance : bestDistance;
             }
             var sum = sums.Slice(best * d, d);
-            for (var j = 0; j < d; j++)
+            for (var j = 0; j < sum.Length; j++)
             {
                 sum[j] += row[j];
             }
@@ -204,34 +217,24 @@ public static class KMeansMath
         return new KMeansResult(centroids, k, d, inertia, iterations, assignments);
     }
 
+    /// <summary>
+    /// Centroids laid out block by block: block b holds, for each feature j, the j-th coordinate of centroids
+    /// b·W … b·W + W − 1 side by side (W = SIMD width), so one broadcast row value meets W centroids at once.
+    /// </summary>
     private static float[] Transpose(ReadOnlySpan<float> centroids, int k, int d, int kPad)
     {
-        // Padding lanes sit far away so they never win (and never overflow: 1e18² · d < float.MaxValue).
+        // Padding lanes sit far away so they never win (past d ≈ 340 they overflow to +∞, which never wins either).
+        var width = Vector<float>.Count;
         var t = new float[d * kPad];
         Array.Fill(t, 1e18f);
         for (var c = 0; c < k; c++)
         {
             for (var j = 0; j < d; j++)
             {
-                t[j * kPad + c] = centroids[c * d + j];
+                t[(c / width * d + j) * width + c % width] = centroids[c * d + j];
             }
         }
         return t;
-    }
-
-    private static void SquaredDistances(ReadOnlySpan<float> row, float[] transposed, int kPad, float[] distances)
-    {
-        var width = Vector<float>.Count;
-        for (var v = 0; v < kPad; v += width)
-        {
-            var acc = Vector<float>.Zero;
-            for (var j = 0; j < row.Length; j++)
-            {
-                var diff = new Vector<float>(row[j]) - new Vector<float>(transposed, j * kPad + v);
-                acc += diff * diff;
-            }
-            acc.CopyTo(distances, v);
-        }
     }
 
     private static int Pick(ReadOnlySpan<double> weights, Random rng)
