@@ -23,6 +23,13 @@ public interface ICustomerGrain : IGrainWithStringKey
     [Alias("Reassign")]
     Task<ApplyResult> ReassignAsync(long modelVersion);
 
+    /// <summary>
+    /// Re-evaluates the segment at <paramref name="at"/> with nothing new but time passing; records an INACTIVITY
+    /// transition dated <paramref name="at"/> if the segment changes. Ignored for a time before the last event.
+    /// </summary>
+    [Alias("Sweep")]
+    Task<ApplyResult> SweepAsync(DateTime at);
+
     /// <summary>Activates (replaying the log tail) and returns the current shard row, for crash recovery.</summary>
     [Alias("Recover")]
     Task<ApplyResult> RecoverAsync();

@@ -70,6 +70,14 @@ public interface IShardGrain : IGrainWithIntegerKey
     [Alias("ApplyModel"), ResponseTimeout("00:30:00")]
     Task<long> ApplyModelAsync(ModelSnapshot model);
 
+    /// <summary>
+    /// The inactivity sweep up to <paramref name="now"/>: only rows whose segment may have flipped by then (by a bound
+    /// on how fast aging moves them) or whose window features expired are evaluated, each at its own due time; the
+    /// customers that may have moved decide with their exact features. Returns the transitions recorded.
+    /// </summary>
+    [Alias("Sweep"), ResponseTimeout("00:10:00")]
+    Task<int> SweepAsync(DateTime now);
+
     /// <summary>Persists the rows; <paramref name="logPosition"/> is the ingest-log position they reflect.</summary>
     [Alias("Checkpoint")]
     Task CheckpointAsync(long logPosition);

@@ -3,13 +3,15 @@ namespace Engine.Abstractions;
 /// <summary>
 /// What a shard keeps of one customer: its raw features (original units) as of <see cref="AsOf"/> and its segment.
 /// Shards hold these as a dense matrix so retraining never calls customer grains per iteration.
+/// <see cref="NextWindowChange"/> is when a windowed feature next changes by time alone (for the inactivity sweep).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("engine.ShardRow")]
 public sealed record ShardRow(
     [property: Id(0)] string CustomerId,
     [property: Id(1)] float[] Raw,
     [property: Id(2)] DateTime AsOf,
-    [property: Id(3)] string SegmentId);
+    [property: Id(3)] string SegmentId,
+    [property: Id(4)] DateTime? NextWindowChange = null);
 
 /// <summary>The outcome of applying work to a customer: its new shard row and the transitions it recorded.</summary>
 [GenerateSerializer, Immutable, Alias("engine.ApplyResult")]

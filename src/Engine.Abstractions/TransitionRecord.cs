@@ -21,4 +21,13 @@ public sealed record TransitionRecord(
     [property: Id(3)] string ToSegmentId,
     [property: Id(4)] DateTime At,
     [property: Id(5)] TransitionCause Cause,
-    [property: Id(6)] long ModelVersion);
+    [property: Id(6)] long ModelVersion,
+    [property: Id(7)] Driver[]? Drivers = null);
+
+/// <summary>A feature that moved a customer: its share of d²(old) − d²(new) in the model's scaled space.</summary>
+[GenerateSerializer, Immutable, Alias("engine.Driver")]
+public sealed record Driver([property: Id(0)] string Feature, [property: Id(1)] double Contribution);
+
+/// <summary>A transition as stored in the transition log, whose id is the alert cursor.</summary>
+[GenerateSerializer, Immutable, Alias("engine.LoggedTransition")]
+public sealed record LoggedTransition([property: Id(0)] long Cursor, [property: Id(1)] TransitionRecord Transition);

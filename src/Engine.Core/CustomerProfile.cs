@@ -13,15 +13,37 @@ public sealed class CustomerProfile
     private readonly List<DayBucket> _buckets = [];
     private readonly HashSet<string> _categories = new(StringComparer.Ordinal);
 
+    /// <summary>Earliest event of any kind (UTC); tenure is measured from here.</summary>
     public DateTime? FirstEventAt { get; private set; }
+
+    /// <summary>Latest event of any kind (UTC); bucket pruning is anchored here, not at the clock, to stay order-independent.</summary>
     public DateTime? LastEventAt { get; private set; }
+
+    /// <summary>Latest purchase (UTC); recency is measured from here.</summary>
     public DateTime? LastPurchaseAt { get; private set; }
+
+    /// <summary>Lifetime purchase count (RFM frequency).</summary>
     public long Purchases { get; private set; }
+
+    /// <summary>Lifetime refund count.</summary>
     public long Refunds { get; private set; }
+
+    /// <summary>Lifetime sum of purchase amounts.</summary>
     public double PurchaseAmount { get; private set; }
+
+    /// <summary>Lifetime sum of refund amounts, as positive values, so monetary = purchases − refunds.</summary>
     public double RefundAmount { get; private set; }
+
+    /// <summary>Every applied event, including page views and signups, which feed nothing else.</summary>
     public long EventCount { get; private set; }
+
+    /// <summary>Distinct non-empty purchase categories (ordinal, case-sensitive): breadth of interest.</summary>
     public int CategoryCount => _categories.Count;
+
+    /// <summary>
+    /// Folds one event in. Every update is a commutative sum, min or max, so replays, retries and late events
+    /// need no ordering; an event older than the kept window still counts toward the lifetime totals.
+    /// </summary>
 
     public void Apply(EventKind kind, DateTime occurredAtUtc, double amount, string? category)
     {
@@ -69,6 +91,10 @@ public sealed class CustomerProfile
         Prune();
     }
 
+    /// <summary>
+    /// RFM as of <paramref name="asOfUtc"/>, clamped at zero days when events are later than it. A customer who never
+    /// bought gets recency = tenure: "as long ago as we have known them" ranks them with the long-lapsed.
+    /// </summary>
     public Rfm ComputeRfm(DateTime asOfUtc)
     {
         var tenure = Days(FirstEventAt, asOfUtc);
@@ -76,7 +102,10 @@ public sealed class CustomerProfile
         return new Rfm(recency, Purchases, PurchaseAmount - RefundAmount);
     }
 
-    /// <summary>Writes the features in <see cref="FeatureNames.All"/> order, in original units.</summary>
+    /// <summary>
+    /// Writes the features in <see cref="FeatureNames.All"/> order, in original units; as-of is a parameter so a model
+    /// can score every customer at one consistent instant.
+    /// </summary>
     public void ComputeFeatures(DateTime asOfUtc, Span<double> raw)
     {
         if (raw.Length != FeatureNames.Count)
@@ -100,6 +129,33 @@ public sealed class CustomerProfile
         raw[10] = PurchaseAmount == 0 ? 0 : RefundAmount / PurchaseAmount;
     }
 
+    /// <summary>
+    /// The next moment after <paramref name="asOfUtc"/> at which a windowed feature changes by time alone (a day
+    /// bucket leaves its 30- or 90-day window), or null when none will. Recency and tenure change continuously.
+    /// </summary>
+    public DateTime? NextWindowChange(DateTime asOfUtc)
+    {
+        var asOfDay = DayOf(asOfUtc);
+        int? next = null;
+        foreach (var b in _buckets)
+        {
+            // A bucket leaves a W-day window on day b.Day + W (the window then covers days > b.Day).
+            if (b.Sessions > 0 && b.Day + 30 > asOfDay)
+            {
+                next = Math.Min(next ?? int.MaxValue, b.Day + 30);
+            }
+            if ((b.Purchases > 0 || b.CartAdds > 0 || b.CartAbandons > 0 || b.Tickets > 0) && b.Day + WindowDays > asOfDay)
+            {
+                next = Math.Min(next ?? int.MaxValue, b.Day + WindowDays);
+            }
+        }
+        return next is { } day ? new DateTime(day * TimeSpan.TicksPerDay, DateTimeKind.Utc) : null;
+    }
+
+    /// <summary>
+    /// Compact, versioned checkpoint (first byte = format version) so a profile can be persisted and restored
+    /// without replaying its events. Categories are written sorted, so equal profiles give equal bytes.
+    /// </summary>
     public void WriteTo(BinaryWriter w)
     {
         w.Write(FormatVersion);
@@ -128,6 +184,7 @@ public sealed class CustomerProfile
         }
     }
 
+    /// <summary>Restores a <see cref="WriteTo"/> checkpoint; an unknown version fails loudly rather than misreading.</summary>
     public static CustomerProfile ReadFrom(BinaryReader r)
     {
         var version = r.ReadByte();
@@ -179,14 +236,19 @@ public sealed class CustomerProfile
 
     private void AddToBucket(int day, DayBucket counts)
     {
-        var i = _buckets.FindIndex(b => b.Day >= day);
-        if (i >= 0 && _buckets[i].Day == day)
+        // Scan from the newest end: events mostly arrive in time order, so this is usually one comparison.
+        var i = _buckets.Count;
+        while (i > 0 && _buckets[i - 1].Day > day)
         {
-            _buckets[i] = _buckets[i].Add(counts);
+            i--;
+        }
+        if (i > 0 && _buckets[i - 1].Day == day)
+        {
+            _buckets[i - 1] = _buckets[i - 1].Add(counts);
         }
         else
         {
-            _buckets.Insert(i < 0 ? _buckets.Count : i, counts with { Day = day });
+            _buckets.Insert(i, counts with { Day = day });
         }
     }
 

@@ -11,6 +11,7 @@ public static class FeatureTransform
         .Select(n => n is not (FeatureNames.CartAbandonRate90d or FeatureNames.RefundRate))
         .ToArray();
 
+    /// <summary>Original units to the transformed (still unscaled) space that the scaler and k-means see.</summary>
     public static void Forward(ReadOnlySpan<double> raw, Span<float> transformed)
     {
         for (var j = 0; j < raw.Length; j++)
@@ -19,6 +20,7 @@ public static class FeatureTransform
         }
     }
 
+    /// <summary>Exact inverse of <see cref="Forward"/> (sign-preserving expm1), to report centroids in original units.</summary>
     public static void Inverse(ReadOnlySpan<double> transformed, Span<double> raw)
     {
         for (var j = 0; j < transformed.Length; j++)

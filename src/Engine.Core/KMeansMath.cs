@@ -46,17 +46,10 @@ public static class KMeansMath
                 }
                 lanes[b] = acc;
             }
-            // Branch-free argmin: with real data the winner is unpredictable and a mispredicted branch per centroid
-            // costs more than the distance arithmetic itself.
-            var best = 0;
-            var bestDistance = distances[0];
-            for (var c = 1; c < k; c++)
-            {
-                var distance = distances[c];
-                var closer = distance < bestDistance;
-                best = closer ? c : best;
-                bestDistance = closer ? distance : bestDistance;
-            }
+            // A vectorised argmin: with real data the winner is unpredictable, and a mispredicted branch per centroid
+            // would cost more than the distance arithmetic itself. Ties go to the lowest index, as in FindNearest.
+            var best = TensorPrimitives.IndexOfMin(distances[..k]);
+            var bestDistance = distances[best];
             var sum = sums.Slice(best * d, d);
             for (var j = 0; j < sum.Length; j++)
             {
@@ -72,6 +65,10 @@ public static class KMeansMath
         return inertia;
     }
 
+    /// <summary>
+    /// Nearest and runner-up centroid for one point; the gap between the two distances says how firmly the point
+    /// belongs. With k = 1 the runner-up is −1 at +∞.
+    /// </summary>
     public static Nearest FindNearest(ReadOnlySpan<float> x, ReadOnlySpan<float> centroids, int k)
     {
         var d = x.Length;

@@ -24,6 +24,7 @@ public sealed record Scaler(double[] Mean, double[] Std)
         return new Scaler(mean, std);
     }
 
+    /// <summary>Fits from rows directly; a convenience for tests and small data that goes through the same moment path.</summary>
     public static Scaler Fit(ReadOnlySpan<float> rows, int d)
     {
         var n = rows.Length / d;
@@ -55,6 +56,7 @@ public sealed record Scaler(double[] Mean, double[] Std)
         }
     }
 
+    /// <summary>Back to transformed-but-unscaled units for one or more rows, in double so reporting loses nothing more.</summary>
     public void Inverse(ReadOnlySpan<float> scaled, Span<double> unscaled)
     {
         var d = Mean.Length;

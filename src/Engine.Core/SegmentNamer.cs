@@ -20,6 +20,10 @@ public static class SegmentNamer
         ("Lost", (r, f, m, t) => -r - f - m),
     ];
 
+    /// <summary>
+    /// k unique names for k centroids in original units (row-major, <see cref="FeatureNames.Count"/> columns), relative to
+    /// the population mean. Deterministic, so the same model always gets the same names.
+    /// </summary>
     public static string[] Name(ReadOnlySpan<double> centroidsRaw, int k, ReadOnlySpan<double> populationMeanRaw)
     {
         var d = FeatureNames.Count;

@@ -116,3 +116,31 @@ public sealed partial class DriftWatcher(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Drift check failed; retrying at the next interval")]
     private static partial void LogFailed(ILogger logger, Exception exception);
 }
+
+/// <summary>Wall-clock mode: runs the inactivity sweep every <see cref="EngineOptions.SweepInterval"/>.</summary>
+public sealed partial class InactivitySweeper(IngestPipeline pipeline, EngineClock clock, IOptions<EngineOptions> options, ILogger<InactivitySweeper> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (clock.IsEventTime)
+        {
+            return; // the ingest pipeline sweeps as the watermark moves
+        }
+        await pipeline.Ready.WaitAsync(stoppingToken);
+        using var timer = new PeriodicTimer(options.Value.SweepInterval);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                await pipeline.SweepAsync(stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogFailed(logger, ex);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Inactivity sweep failed; the next interval retries")]
+    private static partial void LogFailed(ILogger logger, Exception exception);
+}

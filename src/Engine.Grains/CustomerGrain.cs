@@ -125,6 +125,22 @@ public sealed partial class CustomerGrain(
         return Result(0);
     }
 
+    public async Task<ApplyResult> SweepAsync(DateTime at)
+    {
+        if (_profile.EventCount == 0 || at < state.State.AssignedAt)
+        {
+            return _profile.EventCount == 0 ? ApplyResult.Empty : Result(0);
+        }
+        var before = state.State.TransitionCount;
+        Assign(at, at, TransitionCause.Inactivity);
+        if (state.State.TransitionCount != before)
+        {
+            // Not log-driven, so a replay could not re-derive it: make it durable now.
+            await CheckpointAsync();
+        }
+        return Result(0);
+    }
+
     public async Task<ApplyResult> RecoverAsync()
     {
         var applied = await CatchUpAsync();
@@ -196,12 +212,15 @@ public sealed partial class CustomerGrain(
         }
         var raw = new double[FeatureNames.Count];
         _profile.ComputeFeatures(asOf, raw);
-        var to = model.SegmentIds[ModelMath.Nearest(model, raw).Index];
+        var x = ModelMath.Scale(model, raw);
+        var nearest = KMeansMath.FindNearest(x, model.Centroids, model.K).Index;
+        var to = model.SegmentIds[nearest];
         var s = state.State;
+        s.AssignedAt = at > s.AssignedAt ? at : s.AssignedAt;
         if (to != s.SegmentId)
         {
             var from = s.SegmentId == ModelSnapshot.Unassigned ? "" : s.SegmentId;
-            var transition = new TransitionRecord(Id, ++s.TransitionCount, from, to, at, cause, model.Version);
+            var transition = new TransitionRecord(Id, ++s.TransitionCount, from, to, at, cause, model.Version, Explain(model, x, from, nearest));
             s.History.Add(transition);
             if (s.History.Count > _options.HistoryLength)
             {
@@ -214,12 +233,26 @@ public sealed partial class CustomerGrain(
         s.ModelVersion = model.Version;
     }
 
+    /// <summary>The features that moved the customer most toward the new centroid and away from the old one.</summary>
+    private static Driver[]? Explain(ModelSnapshot model, float[] x, string from, int to)
+    {
+        var old = Array.IndexOf(model.SegmentIds, from);
+        if (old < 0)
+        {
+            return null;
+        }
+        var d = model.D;
+        return Explanation.Drivers(x, model.Centroids.AsSpan(old * d, d), model.Centroids.AsSpan(to * d, d), top: 3)
+            .Select(c => new Driver(c.Feature, c.Contribution)).ToArray();
+    }
+
     private ApplyResult Result(int applied)
     {
-        var asOf = clock.Now;
+        // The row is as of the latest assignment, so the shard's aging starts from the state the segment reflects.
+        var asOf = state.State.AssignedAt > DateTime.MinValue ? state.State.AssignedAt : clock.Now;
         var raw = new double[FeatureNames.Count];
         _profile.ComputeFeatures(asOf, raw);
-        var row = new ShardRow(Id, Array.ConvertAll(raw, v => (float)v), asOf, state.State.SegmentId);
+        var row = new ShardRow(Id, Array.ConvertAll(raw, v => (float)v), asOf, state.State.SegmentId, _profile.NextWindowChange(asOf));
         var transitions = _unpublished.ToArray();
         _unpublished.Clear();
         return new ApplyResult(row, transitions, applied);

@@ -15,4 +15,7 @@ public sealed class CustomerState
     [Id(3)] public long ModelVersion { get; set; }
     [Id(4)] public List<TransitionRecord> History { get; set; } = [];
     [Id(5)] public long TransitionCount { get; set; }
+
+    /// <summary>The engine clock of the latest assignment; an inactivity sweep never dates a change before it.</summary>
+    [Id(6)] public DateTime AssignedAt { get; set; }
 }

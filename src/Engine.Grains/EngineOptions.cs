@@ -47,6 +47,16 @@ public sealed class EngineOptions
     /// <summary>Rows per cluster in the stratified sample the silhouette is computed on (small clusters keep all theirs).</summary>
     public int SilhouettePerCluster { get; set; } = 250;
 
+    /// <summary>
+    /// How often (in engine-clock time) the inactivity sweep looks for customers whom silence moved to another segment;
+    /// also the precision of an INACTIVITY transition's date. In event-time mode the sweep runs as the watermark moves.
+    /// </summary>
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Delivery attempts per alert before a webhook's alert is dead-lettered, and the first retry delay (doubling).</summary>
+    public int WebhookMaxAttempts { get; set; } = 5;
+    public TimeSpan WebhookRetryDelay { get; set; } = TimeSpan.FromMilliseconds(200);
+
     /// <summary>Retrain on a schedule (an Orleans reminder, at least one minute); zero turns the schedule off.</summary>
     public TimeSpan RetrainInterval { get; set; } = TimeSpan.Zero;
 

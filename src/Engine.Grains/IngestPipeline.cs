@@ -25,6 +25,7 @@ public sealed partial class IngestPipeline(
     ShardRouter router,
     ModelReplica replica,
     EngineClock clock,
+    IOptions<EngineOptions> options,
     ILogger<IngestPipeline> logger) : BackgroundService
 {
     public const int MaxBatchEvents = 10_000;
@@ -41,6 +42,7 @@ public sealed partial class IngestPipeline(
     private long _lastApplied;
     private long _lastCheckpoint = -1;
     private DateTime _lastBatchAsOf = DateTime.MinValue;
+    private DateTime _lastSweep = DateTime.MinValue;
 
     /// <summary>Completes once crash recovery is done and ingest is open.</summary>
     public Task Ready => _ready.Task;
@@ -69,6 +71,37 @@ public sealed partial class IngestPipeline(
         finally
         {
             _turn.Release();
+        }
+    }
+
+    /// <summary>
+    /// Runs the inactivity sweep up to the engine clock if a sweep interval has passed. Wall-clock mode calls this on a
+    /// timer; in event-time mode every batch does, before its events apply, so silence is dated before what breaks it.
+    /// </summary>
+    public async Task SweepAsync(CancellationToken ct = default)
+    {
+        await _turn.WaitAsync(ct);
+        try
+        {
+            await SweepIfDueAsync(clock.Now);
+        }
+        finally
+        {
+            _turn.Release();
+        }
+    }
+
+    private async Task SweepIfDueAsync(DateTime now)
+    {
+        if (replica.Current is null || now - _lastSweep < options.Value.SweepInterval)
+        {
+            return;
+        }
+        _lastSweep = now;
+        var moved = await Task.WhenAll(Enumerable.Range(0, router.Shards).Select(i => grains.GetGrain<IShardGrain>(i).SweepAsync(now)));
+        if (moved.Sum() > 0)
+        {
+            LogSwept(logger, moved.Sum(), now);
         }
     }
 
@@ -140,6 +173,10 @@ public sealed partial class IngestPipeline(
             asOf = _lastBatchAsOf.AddTicks(1);
         }
         _lastBatchAsOf = asOf;
+        if (clock.IsEventTime)
+        {
+            await SweepIfDueAsync(asOf);
+        }
         var seqs = await log.AppendAsync(events, asOf);
 
         var perCustomer = new Dictionary<string, List<LoggedEvent>>(StringComparer.Ordinal);
@@ -302,6 +339,9 @@ public sealed partial class IngestPipeline(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Recovery replayed {Customers} customers with events after log position {From} (head {Head}) in {Seconds:F2} s")]
     private static partial void LogRecovered(ILogger logger, int customers, long from, long head, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Inactivity sweep at {Now:O} moved {Moved} customers")]
+    private static partial void LogSwept(ILogger logger, int moved, DateTime now);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Recovery failed; ingest stays closed")]
     private static partial void LogRecoveryFailed(ILogger logger, Exception exception);

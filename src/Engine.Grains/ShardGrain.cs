@@ -2,6 +2,7 @@ using Engine.Abstractions;
 using Engine.Core;
 using Engine.Storage;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Engine.Grains;
 
@@ -15,6 +16,7 @@ public sealed partial class ShardGrain(
     IEventLog log,
     ModelReplica models,
     EngineClock clock,
+    IOptions<EngineOptions> options,
     ILogger<ShardGrain> logger) : Grain, IShardGrain
 {
     private const int ReassignParallelism = 256;
@@ -23,6 +25,8 @@ public sealed partial class ShardGrain(
     private int _trainRows;
     private int _trainD = ShardMatrix.D;
     private bool _dirty;
+    private InactivitySchedule? _schedule;
+    private long _scheduledVersion = -1;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -31,6 +35,7 @@ public sealed partial class ShardGrain(
             using var reader = new BinaryReader(new MemoryStream(bytes));
             _rows = ShardMatrix.ReadFrom(reader);
         }
+        _schedule = null;
         return Task.CompletedTask;
     }
 
@@ -45,9 +50,11 @@ public sealed partial class ShardGrain(
     public async Task UpsertAsync(ShardRow[] rows)
     {
         List<string>? unassigned = null;
+        var schedule = CurrentSchedule();
         foreach (var row in rows)
         {
-            _rows.Upsert(row);
+            var i = _rows.UpsertAndIndex(row);
+            schedule?.Schedule(i, models.Current!, row.AsOf);
             if (row.SegmentId == ModelSnapshot.Unassigned)
             {
                 (unassigned ??= []).Add(row.CustomerId);
@@ -332,17 +339,61 @@ public sealed partial class ShardGrain(
             var transitions = results.SelectMany(r => r.Transitions).ToArray();
             await log.AppendTransitionsAsync(transitions);
             EngineMetrics.Transitions(transitions);
+            var schedule = CurrentSchedule();
             foreach (var r in results)
             {
                 if (r.Row is { } row)
                 {
-                    _rows.Upsert(row);
+                    var i = _rows.UpsertAndIndex(row);
+                    schedule?.Schedule(i, models.Current!, row.AsOf);
                 }
             }
             moved += transitions.Length;
         }
         _dirty |= customers.Count > 0;
         return moved;
+    }
+
+    public async Task<int> SweepAsync(DateTime now)
+    {
+        if (models.Current is not { } model || CurrentSchedule() is not { } schedule)
+        {
+            return 0;
+        }
+        var due = schedule.TakeDue(model, now);
+        var moved = 0;
+        foreach (var chunk in due.Chunk(ReassignParallelism))
+        {
+            var results = await Task.WhenAll(chunk.Select(d => GrainFactory.GetGrain<ICustomerGrain>(_rows.IdAt(d.Row)).SweepAsync(d.At)));
+            var transitions = results.SelectMany(r => r.Transitions).ToArray();
+            await log.AppendTransitionsAsync(transitions);
+            EngineMetrics.Transitions(transitions);
+            for (var k = 0; k < results.Length; k++)
+            {
+                var i = results[k].Row is { } row ? _rows.UpsertAndIndex(row) : chunk[k].Row;
+                // Look again no sooner than one sweep interval after this look.
+                schedule.Schedule(i, model, results[k].Row?.AsOf > chunk[k].At ? results[k].Row!.AsOf : chunk[k].At);
+            }
+            moved += transitions.Length;
+        }
+        _dirty |= due.Count > 0;
+        return moved;
+    }
+
+    /// <summary>The inactivity schedule under the current model, rebuilt when the model or the rows object changed.</summary>
+    private InactivitySchedule? CurrentSchedule()
+    {
+        if (models.Current is not { } model)
+        {
+            return null;
+        }
+        if (_schedule is null || _scheduledVersion != model.Version)
+        {
+            _schedule = new InactivitySchedule(_rows, options.Value.SweepInterval);
+            _schedule.Rebuild(model);
+            _scheduledVersion = model.Version;
+        }
+        return _schedule;
     }
 
     public async Task CheckpointAsync(long logPosition)

@@ -9,13 +9,14 @@ namespace Engine.Grains;
 /// </summary>
 public sealed class ShardMatrix
 {
-    private const byte FormatVersion = 1;
+    private const byte FormatVersion = 2;
     private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
     private readonly List<string> _ids = [];
     private readonly List<string> _segments = [];
     private readonly Dictionary<string, long> _counts = new(StringComparer.Ordinal);
     private float[] _raw = new float[1024 * D];
     private long[] _asOf = new long[1024];
+    private long[] _nextWindowChange = new long[1024];
 
     public static int D => FeatureNames.Count;
 
@@ -30,6 +31,11 @@ public sealed class ShardMatrix
     public DateTime AsOfAt(int i) => new(_asOf[i], DateTimeKind.Utc);
 
     public ReadOnlySpan<float> RawAt(int i) => _raw.AsSpan(i * D, D);
+
+    /// <summary>When a windowed feature of row i next changes by time alone; DateTime.MaxValue when never.</summary>
+    public DateTime NextWindowChangeAt(int i) => _nextWindowChange[i] == 0 ? DateTime.MaxValue : new DateTime(_nextWindowChange[i], DateTimeKind.Utc);
+
+    public bool TryIndexOf(string customerId, out int index) => _index.TryGetValue(customerId, out index);
 
     public void Upsert(ShardRow row)
     {
@@ -50,6 +56,14 @@ public sealed class ShardMatrix
         }
         row.Raw.AsSpan(0, D).CopyTo(_raw.AsSpan(i * D, D));
         _asOf[i] = row.AsOf.Ticks;
+        _nextWindowChange[i] = row.NextWindowChange?.Ticks ?? 0;
+    }
+
+    /// <summary>Inserts or replaces a row and returns its index.</summary>
+    public int UpsertAndIndex(ShardRow row)
+    {
+        Upsert(row);
+        return _index[row.CustomerId];
     }
 
     public void WriteTo(BinaryWriter w)
@@ -62,6 +76,7 @@ public sealed class ShardMatrix
             w.Write(_ids[i]);
             w.Write(_segments[i]);
             w.Write(_asOf[i]);
+            w.Write(_nextWindowChange[i]);
         }
         var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(_raw.AsSpan(0, _ids.Count * D));
         w.Write(bytes);
@@ -91,6 +106,7 @@ public sealed class ShardMatrix
             m._segments.Add(segment);
             m.Increment(segment, 1);
             m._asOf[i] = r.ReadInt64();
+            m._nextWindowChange[i] = r.ReadInt64();
         }
         var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(m._raw.AsSpan(0, n * D));
         r.BaseStream.ReadExactly(bytes);
@@ -119,5 +135,6 @@ public sealed class ShardMatrix
         var capacity = Math.Max(rows, _asOf.Length * 2);
         Array.Resize(ref _raw, capacity * D);
         Array.Resize(ref _asOf, capacity);
+        Array.Resize(ref _nextWindowChange, capacity);
     }
 }

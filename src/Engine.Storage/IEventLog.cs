@@ -6,6 +6,26 @@ namespace Engine.Storage;
 public sealed record PendingEvent(
     string EventId, string CustomerId, int Kind, DateTime OccurredAt, double Amount, string? Category, string? AttributesJson);
 
+/// <summary>Which transitions a subscriber wants; an empty set means any.</summary>
+public sealed record TransitionFilter(
+    IReadOnlyCollection<string> From, IReadOnlyCollection<string> To, IReadOnlyCollection<TransitionCause> Causes)
+{
+    public static readonly TransitionFilter Any = new([], [], []);
+
+    public bool Matches(TransitionRecord t) =>
+        (From.Count == 0 || From.Contains(t.FromSegmentId)) && (To.Count == 0 || To.Contains(t.ToSegmentId))
+        && (Causes.Count == 0 || Causes.Contains(t.Cause));
+}
+
+/// <summary>One page of the transition log: the matching transitions and how far the scan got.</summary>
+public sealed record TransitionPage(LoggedTransition[] Items, long LastScanned);
+
+/// <summary>A webhook subscription; <see cref="DeliveredAfter"/> is where its deliveries resume.</summary>
+public sealed record WebhookRecord(string Id, string Url, string Secret, string FilterJson, long DeliveredAfter, DateTime CreatedAt);
+
+/// <summary>An alert a webhook could not take after every attempt.</summary>
+public sealed record DeadLetter(string WebhookId, long Cursor, int Attempts, string LastError, string Body, DateTime FailedAt);
+
 /// <summary>The end of the ingest log; the times are null on an empty log.</summary>
 public readonly record struct LogHead(long MaxSeq, DateTime? MaxOccurredAt, DateTime? MaxAsOf);
 
@@ -36,8 +56,35 @@ public interface IEventLog
     /// <summary>Writes transitions; ones already written (same customer and number) are ignored.</summary>
     Task AppendTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct = default);
 
-    /// <summary>Moves grouped by (from, to) with <c>at</c> in [from, to).</summary>
-    Task<TransitionCount[]> CountTransitionsAsync(DateTime? from, DateTime? to, CancellationToken ct = default);
+    /// <summary>Moves grouped by (from, to) with <c>at</c> in [from, to), optionally of one model version and some causes.</summary>
+    Task<TransitionCount[]> CountTransitionsAsync(DateTime? from, DateTime? to, long? modelVersion = null,
+        IReadOnlyCollection<TransitionCause>? causes = null, CancellationToken ct = default);
+
+    /// <summary>
+    /// Scans up to <paramref name="limit"/> transitions after cursor <paramref name="after"/> in cursor order and returns
+    /// those matching the filter, with the last cursor scanned (where the next page starts).
+    /// </summary>
+    Task<TransitionPage> ReadTransitionsAsync(long after, int limit, TransitionFilter filter, CancellationToken ct = default);
+
+    /// <summary>The newest cursor (0 when the log is empty).</summary>
+    Task<long> LastCursorAsync(CancellationToken ct = default);
+
+    /// <summary>Whether the customer has a transition after <paramref name="cursor"/> dated before <paramref name="before"/> (flapping).</summary>
+    Task<bool> MovedAgainAsync(string customerId, long cursor, DateTime before, CancellationToken ct = default);
+
+    Task CreateWebhookAsync(WebhookRecord webhook, CancellationToken ct = default);
+
+    Task<WebhookRecord[]> ListWebhooksAsync(CancellationToken ct = default);
+
+    /// <summary>Removes a webhook; false when there is none with that id.</summary>
+    Task<bool> DeleteWebhookAsync(string id, CancellationToken ct = default);
+
+    /// <summary>Records that a webhook is done with everything up to <paramref name="cursor"/>.</summary>
+    Task AdvanceWebhookAsync(string id, long cursor, CancellationToken ct = default);
+
+    Task AddDeadLetterAsync(DeadLetter letter, CancellationToken ct = default);
+
+    Task<DeadLetter[]> ListDeadLettersAsync(string? webhookId, CancellationToken ct = default);
 
     /// <summary>A small durable number, e.g. the log position covered by the last shard checkpoint.</summary>
     Task<long> GetMetaAsync(string key, CancellationToken ct = default);

@@ -33,7 +33,7 @@ public sealed class SqliteDatabase
         }
     }
 
-    /// <summary>Applies the embedded scripts to both files. Safe to run on every start.</summary>
+    /// <summary>Applies the embedded scripts not yet recorded in schema_version to both files. Safe on every start.</summary>
     public void Migrate()
     {
         var scripts = SqlScripts.For("sqlite");
@@ -74,8 +74,24 @@ public sealed class SqliteDatabase
             create.CommandText = "CREATE TABLE IF NOT EXISTS schema_version (script TEXT PRIMARY KEY, applied_at TEXT NOT NULL)";
             create.ExecuteNonQuery();
         }
+        var applied = new HashSet<string>(StringComparer.Ordinal);
+        using (var read = c.CreateCommand())
+        {
+            read.CommandText = "SELECT script FROM schema_version";
+            using var r = read.ExecuteReader();
+            while (r.Read())
+            {
+                applied.Add(r.GetString(0));
+            }
+        }
         foreach (var (name, text) in scripts)
         {
+            // Each script runs once per database; the query text of 001 is re-applied anyway (INSERT OR REPLACE) so a
+            // newer build's queries replace an older one's.
+            if (applied.Contains(name) && !name.Contains("orleans", StringComparison.Ordinal))
+            {
+                continue;
+            }
             using var tx = c.BeginTransaction();
             using var cmd = c.CreateCommand();
             cmd.Transaction = tx;

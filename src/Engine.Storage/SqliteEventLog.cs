@@ -15,7 +15,13 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private SqliteConnection? _writer;
 
-    public SqliteEventLog(SqliteDatabase database) => _connectionString = database.LogConnectionString;
+    private readonly TransitionSignal _signal;
+
+    public SqliteEventLog(SqliteDatabase database, TransitionSignal signal)
+    {
+        _connectionString = database.LogConnectionString;
+        _signal = signal;
+    }
 
     public Task<long[]> AppendAsync(IReadOnlyList<PendingEvent> events, DateTime asOf, CancellationToken ct = default) =>
         WriteAsync(c =>
@@ -101,15 +107,25 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
 
     private static DateTime? Time(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : new DateTime(r.GetInt64(i), DateTimeKind.Utc);
 
-    public Task AppendTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct = default) =>
-        transitions.Count == 0 ? Task.CompletedTask : WriteAsync(c =>
+    public async Task AppendTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct = default)
+    {
+        if (transitions.Count == 0)
+        {
+            return;
+        }
+        await InsertTransitionsAsync(transitions, ct).ConfigureAwait(false);
+        _signal.Pulse();
+    }
+
+    private Task<int> InsertTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct) =>
+        WriteAsync(c =>
         {
             using var tx = c.BeginTransaction();
             using var cmd = c.CreateCommand();
             cmd.Transaction = tx;
             cmd.CommandText = """
-                INSERT OR IGNORE INTO transitions (customer_id, number, from_segment, to_segment, at, cause, model_version)
-                VALUES ($c, $n, $f, $t, $at, $cause, $v)
+                INSERT OR IGNORE INTO transitions (customer_id, number, from_segment, to_segment, at, cause, model_version, drivers)
+                VALUES ($c, $n, $f, $t, $at, $cause, $v, $drivers)
                 """;
             var pC = cmd.Parameters.Add("$c", SqliteType.Text);
             var pN = cmd.Parameters.Add("$n", SqliteType.Integer);
@@ -118,6 +134,7 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
             var pAt = cmd.Parameters.Add("$at", SqliteType.Integer);
             var pCause = cmd.Parameters.Add("$cause", SqliteType.Integer);
             var pV = cmd.Parameters.Add("$v", SqliteType.Integer);
+            var pDrivers = cmd.Parameters.Add("$drivers", SqliteType.Text);
             cmd.Prepare();
             foreach (var t in transitions)
             {
@@ -128,27 +145,166 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
                 pAt.Value = t.At.Ticks;
                 pCause.Value = (int)t.Cause;
                 pV.Value = t.ModelVersion;
+                pDrivers.Value = (object?)Drivers.ToJson(t.Drivers) ?? DBNull.Value;
                 cmd.ExecuteNonQuery();
             }
             tx.Commit();
             return 0;
         }, ct);
 
-    public Task<TransitionCount[]> CountTransitionsAsync(DateTime? from, DateTime? to, CancellationToken ct = default) =>
+    public Task<TransitionCount[]> CountTransitionsAsync(DateTime? from, DateTime? to, long? modelVersion = null,
+        IReadOnlyCollection<TransitionCause>? causes = null, CancellationToken ct = default) =>
         ReadAsync(c =>
         {
             using var cmd = c.CreateCommand();
-            cmd.CommandText = """
+            var causeList = causes is { Count: > 0 } ? string.Join(",", causes.Select(x => (int)x)) : null;
+            cmd.CommandText = $"""
                 SELECT from_segment, to_segment, COUNT(*) FROM transitions
-                WHERE at >= $from AND at < $to GROUP BY from_segment, to_segment
+                WHERE at >= $from AND at < $to
+                  {(modelVersion is null ? "" : "AND model_version = $v")}
+                  {(causeList is null ? "" : $"AND cause IN ({causeList})")}
+                GROUP BY from_segment, to_segment
                 """;
             cmd.Parameters.AddWithValue("$from", from?.Ticks ?? long.MinValue);
             cmd.Parameters.AddWithValue("$to", to?.Ticks ?? long.MaxValue);
+            if (modelVersion is { } v)
+            {
+                cmd.Parameters.AddWithValue("$v", v);
+            }
             using var r = cmd.ExecuteReader();
             var list = new List<TransitionCount>();
             while (r.Read())
             {
                 list.Add(new TransitionCount(r.GetString(0), r.GetString(1), r.GetInt64(2)));
+            }
+            return list.ToArray();
+        }, ct);
+
+    public Task<TransitionPage> ReadTransitionsAsync(long after, int limit, TransitionFilter filter, CancellationToken ct = default) =>
+        ReadAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = """
+                SELECT id, customer_id, number, from_segment, to_segment, at, cause, model_version, drivers
+                FROM transitions WHERE id > $after ORDER BY id LIMIT $limit
+                """;
+            cmd.Parameters.AddWithValue("$after", after);
+            cmd.Parameters.AddWithValue("$limit", limit);
+            using var r = cmd.ExecuteReader();
+            var list = new List<LoggedTransition>();
+            var last = after;
+            while (r.Read())
+            {
+                last = r.GetInt64(0);
+                var t = new TransitionRecord(r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4),
+                    new DateTime(r.GetInt64(5), DateTimeKind.Utc), (TransitionCause)r.GetInt32(6), r.GetInt64(7),
+                    Drivers.FromJson(r.IsDBNull(8) ? null : r.GetString(8)));
+                // Filtering here rather than in SQL keeps the scan in cursor order on the primary key.
+                if (filter.Matches(t))
+                {
+                    list.Add(new LoggedTransition(last, t));
+                }
+            }
+            return new TransitionPage(list.ToArray(), last);
+        }, ct);
+
+    public Task<long> LastCursorAsync(CancellationToken ct = default) =>
+        ReadAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT COALESCE(MAX(id), 0) FROM transitions";
+            return (long)cmd.ExecuteScalar()!;
+        }, ct);
+
+    public Task<bool> MovedAgainAsync(string customerId, long cursor, DateTime before, CancellationToken ct = default) =>
+        ReadAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT EXISTS (SELECT 1 FROM transitions WHERE customer_id = $c AND id > $id AND at < $before)";
+            cmd.Parameters.AddWithValue("$c", customerId);
+            cmd.Parameters.AddWithValue("$id", cursor);
+            cmd.Parameters.AddWithValue("$before", before.Ticks);
+            return (long)cmd.ExecuteScalar()! == 1;
+        }, ct);
+
+    public Task CreateWebhookAsync(WebhookRecord webhook, CancellationToken ct = default) =>
+        WriteAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "INSERT INTO webhooks (id, url, secret, filter, delivered_after, created_at) VALUES ($id, $url, $secret, $filter, $after, $at)";
+            cmd.Parameters.AddWithValue("$id", webhook.Id);
+            cmd.Parameters.AddWithValue("$url", webhook.Url);
+            cmd.Parameters.AddWithValue("$secret", webhook.Secret);
+            cmd.Parameters.AddWithValue("$filter", webhook.FilterJson);
+            cmd.Parameters.AddWithValue("$after", webhook.DeliveredAfter);
+            cmd.Parameters.AddWithValue("$at", webhook.CreatedAt.Ticks);
+            return cmd.ExecuteNonQuery();
+        }, ct);
+
+    public Task<WebhookRecord[]> ListWebhooksAsync(CancellationToken ct = default) =>
+        ReadAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT id, url, secret, filter, delivered_after, created_at FROM webhooks ORDER BY created_at, id";
+            using var r = cmd.ExecuteReader();
+            var list = new List<WebhookRecord>();
+            while (r.Read())
+            {
+                list.Add(new WebhookRecord(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), new DateTime(r.GetInt64(5), DateTimeKind.Utc)));
+            }
+            return list.ToArray();
+        }, ct);
+
+    public Task<bool> DeleteWebhookAsync(string id, CancellationToken ct = default) =>
+        WriteAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "DELETE FROM webhooks WHERE id = $id";
+            cmd.Parameters.AddWithValue("$id", id);
+            return cmd.ExecuteNonQuery() > 0;
+        }, ct);
+
+    public Task AdvanceWebhookAsync(string id, long cursor, CancellationToken ct = default) =>
+        WriteAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "UPDATE webhooks SET delivered_after = MAX(delivered_after, $cursor) WHERE id = $id";
+            cmd.Parameters.AddWithValue("$id", id);
+            cmd.Parameters.AddWithValue("$cursor", cursor);
+            return cmd.ExecuteNonQuery();
+        }, ct);
+
+    public Task AddDeadLetterAsync(DeadLetter letter, CancellationToken ct = default) =>
+        WriteAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = """
+                INSERT INTO webhook_dead_letters (webhook_id, cursor, attempts, last_error, body, failed_at)
+                VALUES ($w, $cursor, $attempts, $error, $body, $at)
+                """;
+            cmd.Parameters.AddWithValue("$w", letter.WebhookId);
+            cmd.Parameters.AddWithValue("$cursor", letter.Cursor);
+            cmd.Parameters.AddWithValue("$attempts", letter.Attempts);
+            cmd.Parameters.AddWithValue("$error", letter.LastError);
+            cmd.Parameters.AddWithValue("$body", letter.Body);
+            cmd.Parameters.AddWithValue("$at", letter.FailedAt.Ticks);
+            return cmd.ExecuteNonQuery();
+        }, ct);
+
+    public Task<DeadLetter[]> ListDeadLettersAsync(string? webhookId, CancellationToken ct = default) =>
+        ReadAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = $"SELECT webhook_id, cursor, attempts, last_error, body, failed_at FROM webhook_dead_letters {(webhookId is null ? "" : "WHERE webhook_id = $w")} ORDER BY id";
+            if (webhookId is not null)
+            {
+                cmd.Parameters.AddWithValue("$w", webhookId);
+            }
+            using var r = cmd.ExecuteReader();
+            var list = new List<DeadLetter>();
+            while (r.Read())
+            {
+                list.Add(new DeadLetter(r.GetString(0), r.GetInt64(1), r.GetInt32(2), r.GetString(3), r.GetString(4), new DateTime(r.GetInt64(5), DateTimeKind.Utc)));
             }
             return list.ToArray();
         }, ct);

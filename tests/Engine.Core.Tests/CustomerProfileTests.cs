@@ -104,6 +104,61 @@ public sealed class CustomerProfileTests
     }
 
     [Fact]
+    public void Old_buckets_are_pruned_but_lifetime_totals_keep_everything()
+    {
+        var p = new CustomerProfile();
+        for (var day = 0; day < 1000; day++)
+        {
+            p.Apply(EventKind.Purchase, T0.AddDays(day), 1, null);
+            p.Apply(EventKind.Session, T0.AddDays(day), 0, null);
+        }
+        // Arrives late, far older than the kept window: counted in lifetime totals, never in a window.
+        p.Apply(EventKind.Purchase, T0.AddDays(-500), 2, "late");
+        var raw = new double[FeatureNames.Count];
+        p.ComputeFeatures(T0.AddDays(999), raw);
+        Assert.Equal(1001, raw[FeatureNames.IndexOf(FeatureNames.Frequency)]);
+        Assert.Equal(1002, raw[FeatureNames.IndexOf(FeatureNames.Monetary)]);
+        Assert.Equal(90, raw[FeatureNames.IndexOf(FeatureNames.Purchases90d)]);
+        Assert.Equal(30, raw[FeatureNames.IndexOf(FeatureNames.Sessions30d)]);
+        Assert.Equal(1499, raw[FeatureNames.IndexOf(FeatureNames.TenureDays)], 1e-9);
+        Assert.Equal(1, p.CategoryCount);
+
+        // The checkpoint holds at most the 90 live day buckets (24 bytes each), not 1000.
+        using var buffer = new MemoryStream();
+        using (var w = new BinaryWriter(buffer))
+        {
+            p.WriteTo(w);
+            w.Flush();
+            Assert.InRange(buffer.Length, 90 * 24, 91 * 24 + 128);
+        }
+    }
+
+    [Fact]
+    public void Cart_abandon_rate_is_capped_and_page_views_only_touch_times_and_count()
+    {
+        var p = Sample([(EventKind.CartAdd, 5, 0, null), (EventKind.CartAbandon, 5, 0, null), (EventKind.CartAbandon, 6, 0, null)]);
+        var raw = new double[FeatureNames.Count];
+        p.ComputeFeatures(T0.AddDays(10), raw);
+        Assert.Equal(1, raw[FeatureNames.IndexOf(FeatureNames.CartAbandonRate90d)]);
+
+        var viewer = Sample([(EventKind.PageView, 2, 99, "x"), (EventKind.Signup, 1, 5, "y")]);
+        viewer.ComputeFeatures(T0.AddDays(4), raw);
+        Assert.Equal(2, viewer.EventCount);
+        Assert.Equal(T0.AddDays(1).AddHours(6), viewer.FirstEventAt);
+        Assert.Equal(T0.AddDays(2).AddHours(6), viewer.LastEventAt);
+        Assert.Null(viewer.LastPurchaseAt);
+        Assert.Equal(0, viewer.CategoryCount);
+        var tenure = raw[FeatureNames.IndexOf(FeatureNames.TenureDays)];
+        Assert.Equal(2.75, tenure, 1e-9);
+        Assert.Equal(tenure, raw[FeatureNames.IndexOf(FeatureNames.RecencyDays)]);
+        Assert.Equal(new double[] { 0, 0, 0, 0, 0, 0, 0, 0, 0 }, raw.Where((_, j) => j is not (0 or 4)).ToArray());
+
+        var empty = new double[FeatureNames.Count];
+        new CustomerProfile().ComputeFeatures(T0, empty);
+        Assert.All(empty, v => Assert.Equal(0, v));
+    }
+
+    [Fact]
     public void The_binary_checkpoint_round_trips_every_feature()
     {
         var p = Sample(Events);

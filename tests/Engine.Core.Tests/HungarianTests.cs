@@ -16,9 +16,39 @@ public sealed class HungarianTests
     {
         var wide = Hungarian.Solve(new double[,] { { 5, 1, 9 }, { 1, 5, 9 } });
         Assert.Equal([1, 0], wide);
-        var tall = Hungarian.Solve(new double[,] { { 5, 1 }, { 1, 5 }, { 0.5, 0.5 } });
-        Assert.Equal(2, tall.Count(c => c >= 0));
-        Assert.Equal(-1, tall[2] >= 0 ? tall.First(c => c < 0) : tall[2]);
+        var tall = Hungarian.Solve(new double[,] { { 5, 1 }, { 9, 9 }, { 0.5, 7 } });
+        Assert.Equal([1, -1, 0], tall);
+    }
+
+    [Theory]
+    [InlineData(4, 6)]
+    [InlineData(6, 4)]
+    [InlineData(1, 5)]
+    [InlineData(5, 1)]
+    public void Rectangular_matches_brute_force(int rows, int cols)
+    {
+        var rng = new Random(rows * 10 + cols);
+        for (var trial = 0; trial < 20; trial++)
+        {
+            var cost = new double[rows, cols];
+            for (var i = 0; i < rows; i++)
+            {
+                for (var j = 0; j < cols; j++)
+                {
+                    cost[i, j] = rng.NextDouble() * 100;
+                }
+            }
+            var assignment = Hungarian.Solve(cost);
+            var assigned = assignment.Where(c => c >= 0).ToArray();
+            Assert.Equal(Math.Min(rows, cols), assigned.Length);
+            Assert.Equal(assigned.Length, assigned.Distinct().Count());
+            var total = Enumerable.Range(0, rows).Where(i => assignment[i] >= 0).Sum(i => cost[i, assignment[i]]);
+            // Brute force over injective maps of the smaller side into the larger one.
+            var best = rows <= cols
+                ? Permutations(Enumerable.Range(0, cols).ToArray()).Min(p => Enumerable.Range(0, rows).Sum(i => cost[i, p[i]]))
+                : Permutations(Enumerable.Range(0, rows).ToArray()).Min(p => Enumerable.Range(0, cols).Sum(j => cost[p[j], j]));
+            Assert.Equal(best, total, 1e-9);
+        }
     }
 
     [Fact]

@@ -85,6 +85,68 @@ public sealed class KMeansTests
     }
 
     [Fact]
+    public void FindNearest_with_one_centroid_has_no_runner_up()
+    {
+        var n = KMeansMath.FindNearest([3, 4], [0, 0], 1);
+        Assert.Equal((0, 5f, -1, float.PositiveInfinity), (n.Index, n.Distance, n.SecondIndex, n.SecondDistance));
+    }
+
+    [Fact]
+    public void Partial_sums_over_blocks_add_up_to_one_pass()
+    {
+        // The distributed fit relies on this: shards accumulate their own rows and the coordinator adds.
+        var (rows, _, _) = Blobs(100, 5);
+        var centroids = KMeansMath.SeedPlusPlus(rows, 3, 4, [], new Random(3));
+        var wholeSums = new double[12];
+        var wholeCounts = new long[4];
+        var whole = KMeansMath.AccumulateAssign(rows, 3, centroids, 4, wholeSums, wholeCounts, []);
+        var sums = new double[12];
+        var counts = new long[4];
+        var split = 0.0;
+        for (var offset = 0; offset < rows.Length; offset += 3 * 70)
+        {
+            var block = rows.AsSpan(offset, Math.Min(3 * 70, rows.Length - offset));
+            split += KMeansMath.AccumulateAssign(block, 3, centroids, 4, sums, counts, []);
+        }
+        Assert.Equal(wholeCounts, counts);
+        Assert.Equal(400, counts.Sum());
+        for (var i = 0; i < sums.Length; i++)
+        {
+            Assert.Equal(wholeSums[i], sums[i], 1e-9);
+        }
+        Assert.Equal(whole, split, 1e-6);
+    }
+
+    [Fact]
+    public void Fit_recovers_five_blobs_in_ten_dimensions()
+    {
+        const int d = 10, k = 5, perBlob = 300;
+        var rng = new Random(17);
+        var centres = Enumerable.Range(0, k).Select(_ => Enumerable.Range(0, d).Select(_ => (float)(rng.NextDouble() * 40 - 20)).ToArray()).ToArray();
+        var rows = new float[perBlob * k * d];
+        var labels = new int[perBlob * k];
+        for (var i = 0; i < labels.Length; i++)
+        {
+            labels[i] = rng.Next(k);
+            for (var j = 0; j < d; j++)
+            {
+                // Box–Muller: unit Gaussian noise around the centre.
+                var g = Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+                rows[i * d + j] = centres[labels[i]][j] + (float)g;
+            }
+        }
+        var result = KMeansMath.Fit(rows, d, k, 100, 1e-6, seed: 7);
+        Assert.Equal((k, d), (result.K, result.D));
+        foreach (var centre in centres)
+        {
+            // The mean of ~300 unit-variance points is within ~0.06 per axis; 0.5 in 10-d Euclidean is generous.
+            Assert.True(KMeansMath.FindNearest(centre, result.Centroids, k).Distance < 0.5);
+        }
+        var mapping = labels.Zip(result.Assignments).GroupBy(p => p.First).Select(g => g.Select(p => p.Second).Distinct().Single()).ToArray();
+        Assert.Equal(k, mapping.Distinct().Count());
+    }
+
+    [Fact]
     public void Seeding_picks_k_distinct_points_from_the_sample()
     {
         var (rows, _, _) = Blobs(50, 2);

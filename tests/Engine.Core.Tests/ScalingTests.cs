@@ -51,9 +51,22 @@ public sealed class ScalingTests
     }
 
     [Fact]
+    public void Feature_names_are_the_eleven_in_vector_order()
+    {
+        Assert.Equal(11, FeatureNames.Count);
+        Assert.Equal(["recency_days", "frequency", "monetary", "avg_order_value", "tenure_days", "purchases_90d", "sessions_30d",
+            "cart_abandon_rate_90d", "support_tickets_90d", "category_count", "refund_rate"], FeatureNames.All);
+        Assert.Equal(7, FeatureNames.IndexOf(FeatureNames.CartAbandonRate90d));
+        Assert.Throws<ArgumentException>(() => FeatureNames.IndexOf("recency"));
+        Assert.Equal([true, true, true, true, true, true, true, false, true, true, false], FeatureTransform.LogTransformed);
+    }
+
+    [Fact]
     public void RowNormalize_keeps_empty_rows_zero()
     {
         var p = TransitionMath.RowNormalize([1, 3, 0, 0], 2);
         Assert.Equal([0.25, 0.75, 0, 0], p);
+        var q = TransitionMath.RowNormalize([2, 0, 2, 0, 0, 0, 1, 1, 2], 3);
+        Assert.Equal([0.5, 0, 0.5, 0, 0, 0, 0.25, 0.25, 0.5], q);
     }
 }

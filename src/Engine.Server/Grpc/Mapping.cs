@@ -33,14 +33,22 @@ public static class Mapping
         return c;
     }
 
-    public static Transition ToProto(this TransitionRecord t) => new()
+    public static Transition ToProto(this TransitionRecord t)
     {
-        FromSegmentId = t.FromSegmentId,
-        ToSegmentId = t.ToSegmentId,
-        At = ToTimestamp(t.At),
-        Cause = (Cause)(int)t.Cause,
-        ModelVersion = t.ModelVersion,
-    };
+        var proto = new Transition
+        {
+            FromSegmentId = t.FromSegmentId,
+            ToSegmentId = t.ToSegmentId,
+            At = ToTimestamp(t.At),
+            Cause = (Cause)(int)t.Cause,
+            ModelVersion = t.ModelVersion,
+        };
+        foreach (var d in t.Drivers ?? [])
+        {
+            proto.Drivers.Add(new Engine.Api.V1.FeatureContribution { Feature = d.Feature, Contribution = d.Contribution });
+        }
+        return proto;
+    }
 
     /// <summary>Segments with their profiles: shares of customers and revenue, feature means and lifts.</summary>
     public static Segment[] Profiles(ModelSnapshot? model, IReadOnlyDictionary<string, SegmentProfile> profiles)

@@ -8,7 +8,7 @@ using Grpc.Core;
 namespace Engine.Server.Grpc;
 
 /// <summary>SegmentService: customer lookups and history from the customer grains, population views from shards and the transition log.</summary>
-public sealed class SegmentGrpcService(IGrainFactory grains, ShardRouter router, ModelReplica models, IEventLog log) : SegmentService.SegmentServiceBase
+public sealed class SegmentGrpcService(IGrainFactory grains, ShardRouter router, ModelReplica models, IEventLog log, EngineClock clock) : SegmentService.SegmentServiceBase
 {
     public const int MaxBatch = 1000;
 
@@ -80,7 +80,8 @@ public sealed class SegmentGrpcService(IGrainFactory grains, ShardRouter router,
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, "to: must not be before from"));
         }
-        var counts = await log.CountTransitionsAsync(from, to, context.CancellationToken);
+        var causes = request.Causes.Select(c => (TransitionCause)(int)c).ToArray();
+        var counts = await log.CountTransitionsAsync(from, to, request.ModelVersion == 0 ? null : request.ModelVersion, causes, context.CancellationToken);
         // Rows and columns: the current model's segments, then any retired segment that appears in the window.
         var ids = (models.Current?.SegmentIds ?? []).ToList();
         foreach (var id in counts.SelectMany(c => new[] { c.From, c.To }).Where(id => id.Length > 0).Distinct().Order(StringComparer.Ordinal))
@@ -110,6 +111,52 @@ public sealed class SegmentGrpcService(IGrainFactory grains, ShardRouter router,
         response.Counts.AddRange(matrix);
         response.Probabilities.AddRange(TransitionMath.RowNormalize(matrix, n));
         response.Entries.AddRange(entries);
+        return response;
+    }
+
+    public override async Task<ForecastResponse> Forecast(ForecastRequest request, ServerCallContext context)
+    {
+        var period = request.Period?.ToTimeSpan() ?? TimeSpan.FromDays(30);
+        if (period <= TimeSpan.Zero)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "period: must be positive"));
+        }
+        var periods = request.Periods == 0 ? 3 : request.Periods;
+        if (periods is < 1 or > 120)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"periods: must be 1-120, got {request.Periods}"));
+        }
+        var model = models.Current ?? throw new RpcException(new Status(StatusCode.FailedPrecondition, "no model yet: nothing to forecast"));
+        var to = request.To?.ToDateTime() ?? clock.Now;
+        var from = request.From?.ToDateTime() ?? to - 4 * period;
+        if (from >= to)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "from: must be before to"));
+        }
+        var ids = model.SegmentIds;
+        var n = ids.Length;
+        var index = ids.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
+        var moves = new long[n * n];
+        foreach (var c in await log.CountTransitionsAsync(from, to, ct: context.CancellationToken))
+        {
+            if (index.TryGetValue(c.From, out var i) && index.TryGetValue(c.To, out var j))
+            {
+                moves[i * n + j] += c.Count;
+            }
+        }
+        var profiles = await ProfilesAsync();
+        var sizes = ids.Select(id => (double)(profiles.TryGetValue(id, out var p) ? p.Count : 0)).ToArray();
+        var windowPeriods = (int)Math.Max(1, Math.Round((to - from) / period));
+        var matrix = MarkovForecast.PerPeriodMatrix(moves, sizes, n, windowPeriods);
+        var response = new ForecastResponse();
+        response.SegmentIds.AddRange(ids);
+        response.ObservedSizes.AddRange(sizes.Select(s => (long)s));
+        response.Matrix.AddRange(matrix);
+        var steps = MarkovForecast.Project(sizes, matrix, n, periods);
+        for (var t = 0; t < steps.Length; t++)
+        {
+            response.Steps.Add(new ForecastStep { Period = t + 1, Sizes = { steps[t] } });
+        }
         return response;
     }
 

@@ -37,6 +37,7 @@ public static class EngineHost
         app.MapGrpcService<IngestGrpcService>().RequireHost(grpcHost);
         app.MapGrpcService<SegmentGrpcService>().RequireHost(grpcHost);
         app.MapGrpcService<ModelGrpcService>().RequireHost(grpcHost);
+        app.MapGrpcService<AlertGrpcService>().RequireHost(grpcHost);
         app.MapGrpcHealthChecksService().RequireHost(grpcHost);
         app.MapGrpcReflectionService().RequireHost(grpcHost);
         app.MapMetrics("/metrics").RequireHost(httpHost);

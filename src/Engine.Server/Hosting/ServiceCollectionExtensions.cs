@@ -20,6 +20,7 @@ public static class ServiceCollectionExtensions
         services.AddHostedService<CheckpointScheduler>();
         services.AddHostedService<ModelWatcher>();
         services.AddHostedService<DriftWatcher>();
+        services.AddHostedService<InactivitySweeper>();
         return services;
     }
 
@@ -33,6 +34,9 @@ public static class ServiceCollectionExtensions
             o.Interceptors.Add<ErrorInterceptor>();
         });
         services.AddSingleton<EventValidator>();
+        services.AddSingleton<Alerts.AlertFeed>();
+        services.AddHttpClient(Alerts.WebhookDispatcher.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
+        services.AddHostedService<Alerts.WebhookDispatcher>();
         services.AddGrpcReflection();
         services.AddGrpcHealthChecks().AddCheck<IngestReadyCheck>("ingest");
         return services;

@@ -53,6 +53,7 @@ public static class SiloBuilderExtensions
         // activates, which every start does.
         silo.UseInMemoryReminderService();
         silo.Services.AddSingleton(database);
+        silo.Services.AddSingleton<TransitionSignal>();
         silo.Services.AddSingleton<IEventLog, SqliteEventLog>();
     }
 }

@@ -1,0 +1,117 @@
+using Engine.Abstractions;
+using Engine.Core;
+
+namespace Engine.Grains;
+
+/// <summary>
+/// When each of a shard's rows must next be looked at by the inactivity sweep. Aging moves a row's scaled vector
+/// only along recency and tenure, at a speed bounded by the derivative of log1p at the current values over the
+/// scaler's spread; a segment cannot flip before the margin to the nearest other centroid is used up at twice that
+/// speed, nor before a windowed feature expires. So a sweep looks at the rows that may flip, not at everyone.
+/// </summary>
+public sealed class InactivitySchedule(ShardMatrix rows, TimeSpan minimumStep)
+{
+    private static readonly int Recency = FeatureNames.IndexOf(FeatureNames.RecencyDays);
+    private static readonly int Tenure = FeatureNames.IndexOf(FeatureNames.TenureDays);
+
+    private readonly PriorityQueue<int, long> _queue = new();
+    private long[] _due = [];
+
+    /// <summary>Recomputes every row's due time under <paramref name="model"/> (after a retrain or on activation).</summary>
+    public void Rebuild(ModelSnapshot model)
+    {
+        _queue.Clear();
+        _due = new long[rows.Count];
+        for (var i = 0; i < rows.Count; i++)
+        {
+            Schedule(i, model, rows.AsOfAt(i));
+        }
+    }
+
+    /// <summary>Schedules row i (inserted or replaced) from the time its features are as of.</summary>
+    public void Schedule(int i, ModelSnapshot model, DateTime from)
+    {
+        if (i >= _due.Length)
+        {
+            Array.Resize(ref _due, Math.Max(i + 1, _due.Length * 2));
+        }
+        var due = DueAfter(i, model, from);
+        _due[i] = due.Ticks;
+        _queue.Enqueue(i, due.Ticks);
+    }
+
+    /// <summary>
+    /// Pops the rows due at or before <paramref name="now"/>; each comes with the time it is due, the moment it may
+    /// have crossed a boundary. A row that has not crossed is rescheduled here; one that may have is returned.
+    /// </summary>
+    public List<(int Row, DateTime At)> TakeDue(ModelSnapshot model, DateTime now)
+    {
+        var taken = new List<(int, DateTime)>();
+        while (_queue.TryPeek(out var i, out var due) && due <= now.Ticks)
+        {
+            _queue.Dequeue();
+            if (i >= _due.Length || _due[i] != due)
+            {
+                continue; // superseded by a later schedule of the same row
+            }
+            var at = new DateTime(due, DateTimeKind.Utc);
+            if (at >= rows.NextWindowChangeAt(i) || NearestAt(i, model, at) != rows.SegmentAt(i))
+            {
+                _due[i] = long.MaxValue;
+                taken.Add((i, at));
+                continue;
+            }
+            var next = DueAfter(i, model, at);
+            _due[i] = Math.Max(next.Ticks, due + minimumStep.Ticks);
+            _queue.Enqueue(i, _due[i]);
+        }
+        return taken;
+    }
+
+    private DateTime DueAfter(int i, ModelSnapshot model, DateTime from)
+    {
+        var raw = Aged(i, from);
+        var x = ModelMath.Scale(model, raw);
+        var own = Array.IndexOf(model.SegmentIds, rows.SegmentAt(i));
+        if (own < 0)
+        {
+            return from; // not assigned under this model: look now
+        }
+        var d = model.D;
+        var ownDistance = System.Numerics.Tensors.TensorPrimitives.Distance(x, model.Centroids.AsSpan(own * d, d));
+        var margin = double.PositiveInfinity;
+        for (var c = 0; c < model.K; c++)
+        {
+            if (c != own)
+            {
+                margin = Math.Min(margin, System.Numerics.Tensors.TensorPrimitives.Distance(x, model.Centroids.AsSpan(c * d, d)) - ownDistance);
+            }
+        }
+        if (margin <= 0)
+        {
+            return from;
+        }
+        var speed = Math.Sqrt(Square(Speed(raw[Recency], model.ScalerStd[Recency], Recency)) + Square(Speed(raw[Tenure], model.ScalerStd[Tenure], Tenure)));
+        var days = speed <= 0 ? double.PositiveInfinity : margin / (2 * speed);
+        var step = TimeSpan.FromDays(Math.Min(days, 36_500));
+        var due = from + (step < minimumStep ? minimumStep : step);
+        var window = rows.NextWindowChangeAt(i);
+        return window < due ? window : due;
+    }
+
+    /// <summary>Scaled units per day that aging moves feature j at raw value v (log1p's derivative over the spread).</summary>
+    private static double Speed(double v, double std, int j) =>
+        (FeatureTransform.LogTransformed[j] ? 1 / (1 + Math.Max(0, v)) : 1) / std;
+
+    private static double Square(double v) => v * v;
+
+    private string NearestAt(int i, ModelSnapshot model, DateTime at) =>
+        model.SegmentIds[ModelMath.Nearest(model, Aged(i, at)).Index];
+
+    private double[] Aged(int i, DateTime at)
+    {
+        var aged = rows.RawAt(i).ToArray();
+        ModelMath.Age(aged, rows.AsOfAt(i), at);
+        return Array.ConvertAll(aged, v => (double)v);
+    }
+}

@@ -1,0 +1,80 @@
+using Engine.Abstractions;
+using Engine.Api.V1;
+using Engine.Grains;
+using Engine.Storage;
+using Google.Protobuf;
+using Grpc.Core;
+
+namespace Engine.Server.Grpc;
+
+/// <summary>AlertService: streams the durable alert log (the transition log) and manages webhooks.</summary>
+public sealed class AlertGrpcService(IEventLog log, Alerts.AlertFeed feed) : AlertService.AlertServiceBase
+{
+    public override async Task SubscribeMigrations(SubscribeMigrationsRequest request, IServerStreamWriter<MigrationAlert> responseStream, ServerCallContext context)
+    {
+        var filter = new AlertFilter { MinDwell = request.MinDwell };
+        filter.FromSegmentIds.AddRange(request.FromSegmentIds);
+        filter.ToSegmentIds.AddRange(request.ToSegmentIds);
+        filter.Causes.AddRange(request.Causes);
+        var cursor = request.LiveOnly ? await log.LastCursorAsync(context.CancellationToken) : Alerts.AlertFeed.ParseCursor(request.ResumeAfter, "resume_after");
+        await foreach (var alert in feed.ReadAsync(cursor, Alerts.AlertFeed.Validate(filter), context.CancellationToken))
+        {
+            await responseStream.WriteAsync(alert, context.CancellationToken);
+        }
+    }
+
+    public override async Task<Webhook> CreateWebhook(CreateWebhookRequest request, ServerCallContext context)
+    {
+        if (!Uri.TryCreate(request.Url, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"url: must be an absolute http or https URL, got '{request.Url}'"));
+        }
+        if (request.Secret.Length is 0 or > 256)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "secret: must be 1-256 characters"));
+        }
+        var filter = request.Filter ?? new AlertFilter();
+        Alerts.AlertFeed.Validate(filter);
+        var record = new WebhookRecord($"wh-{Guid.NewGuid():N}"[..15], url.ToString(), request.Secret, JsonFormatter.Default.Format(filter),
+            request.FromStart ? 0 : await log.LastCursorAsync(context.CancellationToken), DateTime.UtcNow);
+        await log.CreateWebhookAsync(record, context.CancellationToken);
+        return ToProto(record);
+    }
+
+    public override async Task<ListWebhooksResponse> ListWebhooks(ListWebhooksRequest request, ServerCallContext context)
+    {
+        var response = new ListWebhooksResponse();
+        response.Webhooks.AddRange((await log.ListWebhooksAsync(context.CancellationToken)).Select(ToProto));
+        return response;
+    }
+
+    public override async Task<DeleteWebhookResponse> DeleteWebhook(DeleteWebhookRequest request, ServerCallContext context) =>
+        await log.DeleteWebhookAsync(request.Id, context.CancellationToken)
+            ? new DeleteWebhookResponse()
+            : throw new RpcException(new Status(StatusCode.NotFound, $"id: no webhook '{request.Id}'"));
+
+    public override async Task<ListDeadLettersResponse> ListDeadLetters(ListDeadLettersRequest request, ServerCallContext context)
+    {
+        var response = new ListDeadLettersResponse();
+        var letters = await log.ListDeadLettersAsync(request.WebhookId.Length == 0 ? null : request.WebhookId, context.CancellationToken);
+        response.DeadLetters.AddRange(letters.Select(d => new Api.V1.DeadLetter
+        {
+            WebhookId = d.WebhookId,
+            Cursor = d.Cursor.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            Attempts = d.Attempts,
+            LastError = d.LastError,
+            Body = d.Body,
+            FailedAt = Mapping.ToTimestamp(d.FailedAt),
+        }));
+        return response;
+    }
+
+    private static Webhook ToProto(WebhookRecord w) => new()
+    {
+        Id = w.Id,
+        Url = w.Url,
+        Filter = AlertFilter.Parser.ParseJson(w.FilterJson),
+        DeliveredAfter = w.DeliveredAfter.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        CreatedAt = Mapping.ToTimestamp(w.CreatedAt),
+    };
+}
