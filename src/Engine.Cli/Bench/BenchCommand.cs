@@ -10,6 +10,7 @@ public static class BenchCommand
         var bench = new Command("bench", "Benchmarks; each prints one JSON object");
         bench.Subcommands.Add(KMeansBench.Create());
         bench.Subcommands.Add(GenerateMatrix());
+        bench.Subcommands.Add(AlertBench.Create());
         return bench;
     }
 
