@@ -28,6 +28,9 @@ public sealed partial class SegmentCoordinatorGrain(
     /// <summary>A new centroid farther than this (in the new model's standardised units) from its match is a new segment.</summary>
     private const double MatchDistance = 1.0;
 
+    /// <summary>A warm-started fit is kept over a fresh k-means++ fit unless its inertia is more than this much higher.</summary>
+    private const double WarmStartSlack = 0.01;
+
     private readonly EngineOptions _options = options.Value;
 
     public Task<ModelSnapshot?> GetModelAsync() => Task.FromResult(state.State.Current);
@@ -145,7 +148,12 @@ public sealed partial class SegmentCoordinatorGrain(
                 var bestSilhouette = double.NegativeInfinity;
                 for (var kk = _options.KMin; kk <= Math.Min(_options.KMax, n); kk++)
                 {
-                    var candidate = await FitAsync(shards, counts, d, kk, 1.0, WarmStart(kk, scaler), (int)version);
+                    var candidate = await FitAsync(shards, counts, d, kk, 1.0, warmStart: null, (int)version);
+                    if (WarmStart(kk, scaler) is { } warm && await FitAsync(shards, counts, d, kk, 1.0, warm, (int)version) is var continued
+                        && continued.Inertia <= candidate.Inertia * (1 + WarmStartSlack))
+                    {
+                        candidate = continued;
+                    }
                     var (silhouette, sampleSize) = await SilhouetteAsync(shards, candidate, d, (int)version);
                     candidates.Add(new KCandidate(kk, candidate.Inertia, silhouette, candidate.Iterations, sampleSize));
                     if (silhouette > bestSilhouette)
@@ -158,7 +166,17 @@ public sealed partial class SegmentCoordinatorGrain(
             else
             {
                 // Scaled data has unit variance per feature.
-                fit = await FitAsync(shards, counts, d, k, 1.0, WarmStart(k, scaler), (int)version);
+                fit = await FitAsync(shards, counts, d, k, 1.0, warmStart: null, (int)version);
+                // Prefer continuity: the fit started from the previous centroids wins unless it is clearly worse (data
+                // that moved far can strand a warm start in a poor optimum).
+                if (WarmStart(k, scaler) is { } warm)
+                {
+                    var continued = await FitAsync(shards, counts, d, k, 1.0, warm, (int)version);
+                    if (continued.Inertia <= fit.Inertia * (1 + WarmStartSlack))
+                    {
+                        fit = continued;
+                    }
+                }
                 candidates.Add(new KCandidate(k, fit.Inertia, double.NaN, fit.Iterations, 0));
             }
 
@@ -218,6 +236,7 @@ public sealed partial class SegmentCoordinatorGrain(
             centroids = KMeansMath.SeedPlusPlus(samples.SelectMany(x => x).ToArray(), d, k, weights.ToArray(), new Random(seed));
         }
         var seedSeconds = watch.Elapsed.TotalSeconds;
+        float[]? reseedPool = null;
 
         var iterations = 0;
         var inertia = 0.0;
@@ -245,6 +264,14 @@ public sealed partial class SegmentCoordinatorGrain(
                 inertia += p.Inertia;
             }
             iterations++;
+            if (clusterSizes.Contains(0))
+            {
+                // An empty cluster would keep its centroid forever: move it to the sampled row farthest from every
+                // centroid (the point the current solution explains worst), then iterate again.
+                reseedPool ??= await PooledSampleAsync(shards, counts, seed);
+                Reseed(centroids, clusterSizes, reseedPool, d, k);
+                continue;
+            }
             sizes = clusterSizes;
             if (iterations == 1)
             {
@@ -289,6 +316,37 @@ public sealed partial class SegmentCoordinatorGrain(
             return Psi.Shares(total);
         }).ToArray();
         return new DriftBaseline(edges, shares, Psi.Shares(fit.Sizes));
+    }
+
+    private static async Task<float[]> PooledSampleAsync(IShardGrain[] shards, long[] counts, int seed)
+    {
+        var n = Math.Max(1, counts.Sum());
+        var samples = await Task.WhenAll(shards.Select((s, i) => s.SampleAsync((int)Math.Ceiling((double)SeedSampleSize * counts[i] / n), seed * 65537 + i)));
+        return samples.SelectMany(x => x).ToArray();
+    }
+
+    private static void Reseed(float[] centroids, long[] sizes, float[] pool, int d, int k)
+    {
+        var m = pool.Length / d;
+        var far = new double[m];
+        for (var i = 0; i < m; i++)
+        {
+            far[i] = KMeansMath.FindNearest(pool.AsSpan(i * d, d), centroids, k).Distance;
+        }
+        for (var c = 0; c < k; c++)
+        {
+            if (sizes[c] != 0 || m == 0)
+            {
+                continue;
+            }
+            var best = Array.IndexOf(far, far.Max());
+            pool.AsSpan(best * d, d).CopyTo(centroids.AsSpan(c * d, d));
+            far[best] = 0;
+            for (var i = 0; i < m; i++)
+            {
+                far[i] = Math.Min(far[i], System.Numerics.Tensors.TensorPrimitives.Distance(pool.AsSpan(i * d, d), centroids.AsSpan(c * d, d)));
+            }
+        }
     }
 
     /// <summary>Silhouette on a stratified sample: every cluster contributes, so a small "At risk" cluster counts.</summary>

@@ -90,6 +90,22 @@ public sealed class GrainTests : IAsyncLifetime
         }
         // These rows have no customer grain behind them, so shards keep them unassigned; the model still fits them.
         Assert.Equal(600, counts.Values.Sum());
+
+        // The population moves (everyone's spend × 1000, recency × 5): the retrain re-scales, and every segment is used.
+        foreach (var (shard, rows) in rowsPerShard)
+        {
+            var moved = rows.Select(r =>
+            {
+                var raw = (float[])r.Raw.Clone();
+                raw[0] *= 5;
+                raw[2] *= 1000;
+                raw[3] *= 1000;
+                return r with { Raw = raw };
+            }).ToArray();
+            await client.GetGrain<IShardGrain>(shard).UpsertAsync(moved);
+        }
+        var again = await client.GetGrain<ISegmentCoordinatorGrain>(0).RetrainAsync(3, "manual");
+        Assert.All(again.Model.Baseline!.SegmentShares, share => Assert.InRange(share, 0.2, 0.5));
     }
 
     [Fact]
