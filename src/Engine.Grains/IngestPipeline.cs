@@ -127,38 +127,37 @@ public sealed partial class IngestPipeline(
             throw;
         }
 
+        // Two stages: while batch i is applied, batch i + 1 is committed. Batches are applied strictly in commit order.
+        var committed = Channel.CreateBounded<Committed>(new BoundedChannelOptions(2) { SingleReader = true, SingleWriter = true });
+        var applying = Task.Run(() => ApplyLoopAsync(committed.Reader), CancellationToken.None);
         var batch = new List<Work>();
         while (await _queue.Reader.WaitToReadAsync(CancellationToken.None))
         {
-            batch.Clear();
+            batch = [];
             var count = 0;
             while (count < MaxBatchEvents && _queue.Reader.TryRead(out var work))
             {
                 batch.Add(work);
                 count += work.Events.Count;
             }
-            await _turn.WaitAsync(CancellationToken.None);
             try
             {
-                await ProcessAsync(batch);
+                await committed.Writer.WriteAsync(await CommitAsync(batch));
             }
             catch (Exception ex)
             {
-                LogBatchFailed(logger, ex, count);
-                foreach (var work in batch)
-                {
-                    work.Done.TrySetException(ex);
-                }
-            }
-            finally
-            {
-                _turn.Release();
+                Fail(batch, ex);
             }
         }
+        committed.Writer.Complete();
+        await applying;
         await CheckpointAsync(CancellationToken.None);
     }
 
-    private async Task ProcessAsync(List<Work> batch)
+    /// <summary>A committed batch on its way to being applied.</summary>
+    private sealed record Committed(List<Work> Batch, long[] Seqs, DateTime AsOf, Dictionary<string, List<LoggedEvent>> PerCustomer, long MaxSeq, long Started, int Events);
+
+    private async Task<Committed> CommitAsync(List<Work> batch)
     {
         var started = Stopwatch.GetTimestamp();
         var events = batch.Count == 1 ? batch[0].Events : batch.SelectMany(w => w.Events).ToArray();
@@ -173,10 +172,6 @@ public sealed partial class IngestPipeline(
             asOf = _lastBatchAsOf.AddTicks(1);
         }
         _lastBatchAsOf = asOf;
-        if (clock.IsEventTime)
-        {
-            await SweepIfDueAsync(asOf);
-        }
         var seqs = await log.AppendAsync(events, asOf);
 
         var perCustomer = new Dictionary<string, List<LoggedEvent>>(StringComparer.Ordinal);
@@ -195,21 +190,49 @@ public sealed partial class IngestPipeline(
             list.Add(new LoggedEvent(seqs[i], e.EventId, e.CustomerId, e.Kind, e.OccurredAt, e.Amount, e.Category, asOf));
             maxSeq = Math.Max(maxSeq, seqs[i]);
         }
+        return new Committed(batch, seqs, asOf, perCustomer, maxSeq, started, events.Count);
+    }
 
-        await ApplyAsync(perCustomer);
-        if (maxSeq > 0)
+    private async Task ApplyLoopAsync(ChannelReader<Committed> committed)
+    {
+        await foreach (var c in committed.ReadAllAsync())
         {
-            Volatile.Write(ref _lastApplied, maxSeq);
+            await _turn.WaitAsync(CancellationToken.None);
+            try
+            {
+                // In event-time mode silence is swept up to this batch's time before its events apply.
+                if (clock.IsEventTime)
+                {
+                    await SweepIfDueAsync(c.AsOf);
+                }
+                await ApplyAsync(c.PerCustomer);
+                if (c.MaxSeq > 0)
+                {
+                    Volatile.Write(ref _lastApplied, c.MaxSeq);
+                }
+                Acknowledge(c);
+            }
+            catch (Exception ex)
+            {
+                Fail(c.Batch, ex);
+            }
+            finally
+            {
+                _turn.Release();
+            }
         }
+    }
 
+    private static void Acknowledge(Committed c)
+    {
         var offset = 0;
-        foreach (var work in batch)
+        foreach (var work in c.Batch)
         {
             var accepted = 0;
             var last = 0L;
             for (var i = 0; i < work.Events.Count; i++)
             {
-                var seq = seqs[offset + i];
+                var seq = c.Seqs[offset + i];
                 if (seq > 0)
                 {
                     accepted++;
@@ -221,8 +244,17 @@ public sealed partial class IngestPipeline(
             EngineMetrics.EventsDuplicate.Inc(work.Events.Count - accepted);
             work.Done.TrySetResult(new IngestOutcome(accepted, work.Events.Count - accepted, last));
         }
-        EngineMetrics.BatchEvents.Observe(events.Count);
-        EngineMetrics.BatchSeconds.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        EngineMetrics.BatchEvents.Observe(c.Events);
+        EngineMetrics.BatchSeconds.Observe(Stopwatch.GetElapsedTime(c.Started).TotalSeconds);
+    }
+
+    private void Fail(List<Work> batch, Exception ex)
+    {
+        LogBatchFailed(logger, ex, batch.Sum(w => w.Events.Count));
+        foreach (var work in batch)
+        {
+            work.Done.TrySetException(ex);
+        }
     }
 
     /// <summary>One call per customer, all in parallel; a failed customer is retried by catching up from the log.</summary>
