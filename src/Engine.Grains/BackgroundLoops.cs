@@ -5,28 +5,52 @@ using Microsoft.Extensions.Options;
 
 namespace Engine.Grains;
 
-/// <summary>Checkpoints the shards every <see cref="EngineOptions.CheckpointInterval"/>, bounding crash recovery.</summary>
-public sealed partial class CheckpointScheduler(IngestPipeline pipeline, IOptions<EngineOptions> options, ILogger<CheckpointScheduler> logger) : BackgroundService
+/// <summary>
+/// A silo-local loop that starts once ingest is open (crash recovery done) and then ticks every <see cref="Interval"/>.
+/// A failed tick is logged and the next one tries again; the loop itself never dies of it.
+/// </summary>
+public abstract partial class PeriodicService(IngestPipeline pipeline, ILogger logger) : BackgroundService
 {
+    protected IngestPipeline Pipeline => pipeline;
+
+    protected abstract TimeSpan Interval { get; }
+
+    protected virtual bool Enabled => true;
+
+    protected abstract Task TickAsync(CancellationToken ct);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (!Enabled)
+        {
+            return;
+        }
         await pipeline.Ready.WaitAsync(stoppingToken);
-        using var timer = new PeriodicTimer(options.Value.CheckpointInterval);
+        using var timer = new PeriodicTimer(Interval);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             try
             {
-                await pipeline.CheckpointAsync(stoppingToken);
+                await TickAsync(stoppingToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                LogFailed(logger, ex);
+                LogTickFailed(logger, ex, GetType().Name);
             }
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Periodic checkpoint failed; the next one retries")]
-    private static partial void LogFailed(ILogger logger, Exception exception);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Service} failed; the next tick retries")]
+    private static partial void LogTickFailed(ILogger logger, Exception exception, string service);
+}
+
+/// <summary>Checkpoints the shards every <see cref="EngineOptions.CheckpointInterval"/>, bounding crash recovery.</summary>
+public sealed class CheckpointScheduler(IngestPipeline pipeline, IOptions<EngineOptions> options, ILogger<CheckpointScheduler> logger)
+    : PeriodicService(pipeline, logger)
+{
+    protected override TimeSpan Interval => options.Value.CheckpointInterval;
+
+    protected override Task TickAsync(CancellationToken ct) => Pipeline.CheckpointAsync(ct);
 }
 
 /// <summary>
@@ -35,33 +59,17 @@ public sealed partial class CheckpointScheduler(IngestPipeline pipeline, IOption
 /// </summary>
 public sealed partial class ModelWatcher(
     IngestPipeline pipeline, IGrainFactory grains, ShardRouter router, ModelReplica replica,
-    IOptions<EngineOptions> options, ILogger<ModelWatcher> logger) : BackgroundService
+    IOptions<EngineOptions> options, ILogger<ModelWatcher> logger) : PeriodicService(pipeline, logger)
 {
-    private static readonly TimeSpan Poll = TimeSpan.FromSeconds(2);
+    protected override TimeSpan Interval => TimeSpan.FromSeconds(2);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task TickAsync(CancellationToken ct)
     {
-        await pipeline.Ready.WaitAsync(stoppingToken);
-        using var timer = new PeriodicTimer(Poll);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
+        await replica.RefreshAsync();
+        if (replica.Current is not null)
         {
-            try
-            {
-                await replica.RefreshAsync();
-                if (replica.Current is null)
-                {
-                    await TrainFirstModelIfReadyAsync();
-                }
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                LogFailed(logger, ex);
-            }
+            return;
         }
-    }
-
-    private async Task TrainFirstModelIfReadyAsync()
-    {
         var sizes = await Task.WhenAll(Enumerable.Range(0, router.Shards).Select(i => grains.GetGrain<IShardGrain>(i).GetSizeAsync()));
         var customers = sizes.Sum();
         if (customers < options.Value.AutoTrainMinCustomers)
@@ -75,9 +83,6 @@ public sealed partial class ModelWatcher(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Customers} customers: training the first model")]
     private static partial void LogTraining(ILogger logger, int customers);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Model watch failed; retrying")]
-    private static partial void LogFailed(ILogger logger, Exception exception);
 }
 
 /// <summary>
@@ -85,62 +90,34 @@ public sealed partial class ModelWatcher(
 /// passes <see cref="EngineOptions.DriftPsiThreshold"/>.
 /// </summary>
 public sealed partial class DriftWatcher(
-    IngestPipeline pipeline, IGrainFactory grains, ModelReplica replica, IOptions<EngineOptions> options, ILogger<DriftWatcher> logger) : BackgroundService
+    IngestPipeline pipeline, IGrainFactory grains, ModelReplica replica, IOptions<EngineOptions> options, ILogger<DriftWatcher> logger)
+    : PeriodicService(pipeline, logger)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override TimeSpan Interval => options.Value.DriftCheckInterval;
+
+    protected override async Task TickAsync(CancellationToken ct)
     {
-        await pipeline.Ready.WaitAsync(stoppingToken);
-        using var timer = new PeriodicTimer(options.Value.DriftCheckInterval);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
+        var coordinator = grains.GetGrain<ISegmentCoordinatorGrain>(0);
+        if (await coordinator.GetDriftAsync() is { Drifted: true } report)
         {
-            try
-            {
-                var coordinator = grains.GetGrain<ISegmentCoordinatorGrain>(0);
-                if (await coordinator.GetDriftAsync() is { Drifted: true } report)
-                {
-                    LogDrift(logger, report.ModelVersion, report.Max, report.Threshold);
-                    var outcome = await coordinator.RetrainAsync(replica.Current?.K ?? options.Value.DefaultK, "drift");
-                    replica.Offer(outcome.Model);
-                }
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                LogFailed(logger, ex);
-            }
+            LogDrift(logger, report.ModelVersion, report.Max, report.Threshold);
+            var outcome = await coordinator.RetrainAsync(replica.Current?.K ?? options.Value.DefaultK, "drift");
+            replica.Offer(outcome.Model);
         }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model {Version} drifted (max PSI {Psi:F3} > {Threshold}): retraining")]
     private static partial void LogDrift(ILogger logger, long version, double psi, double threshold);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Drift check failed; retrying at the next interval")]
-    private static partial void LogFailed(ILogger logger, Exception exception);
 }
 
 /// <summary>Wall-clock mode: runs the inactivity sweep every <see cref="EngineOptions.SweepInterval"/>.</summary>
-public sealed partial class InactivitySweeper(IngestPipeline pipeline, EngineClock clock, IOptions<EngineOptions> options, ILogger<InactivitySweeper> logger) : BackgroundService
+public sealed class InactivitySweeper(IngestPipeline pipeline, EngineClock clock, IOptions<EngineOptions> options, ILogger<InactivitySweeper> logger)
+    : PeriodicService(pipeline, logger)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        if (clock.IsEventTime)
-        {
-            return; // the ingest pipeline sweeps as the watermark moves
-        }
-        await pipeline.Ready.WaitAsync(stoppingToken);
-        using var timer = new PeriodicTimer(options.Value.SweepInterval);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
-        {
-            try
-            {
-                await pipeline.SweepAsync(stoppingToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                LogFailed(logger, ex);
-            }
-        }
-    }
+    protected override TimeSpan Interval => options.Value.SweepInterval;
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Inactivity sweep failed; the next interval retries")]
-    private static partial void LogFailed(ILogger logger, Exception exception);
+    // In event-time mode the ingest pipeline sweeps as the watermark moves.
+    protected override bool Enabled => !clock.IsEventTime;
+
+    protected override Task TickAsync(CancellationToken ct) => Pipeline.SweepAsync(ct);
 }

@@ -52,15 +52,9 @@ public sealed class AlertTests
     {
         var data = Lapsing();
         var cut = Synthetic.Start.AddDays(200);
-        foreach (var request in Synthetic.Batches(data.Events.Where(e => e.OccurredAt.ToDateTime() < cut), 200))
-        {
-            await server.Ingest.IngestAsync(request);
-        }
+        await server.IngestAllAsync(data.Events.Where(e => e.OccurredAt.ToDateTime() < cut), 200);
         await server.Models.RetrainAsync(new RetrainRequest { K = 3 });
-        foreach (var request in Synthetic.Batches(data.Events.Where(e => e.OccurredAt.ToDateTime() >= cut), 200))
-        {
-            await server.Ingest.IngestAsync(request);
-        }
+        await server.IngestAllAsync(data.Events.Where(e => e.OccurredAt.ToDateTime() >= cut), 200);
         return data;
     }
 
@@ -244,10 +238,7 @@ public sealed class AlertTests
     {
         await using var server = await new EngineServer(settings: Settings()).StartAsync();
         var data = Synthetic.Generate(customers: 40, seed: 43);
-        foreach (var request in Synthetic.Batches(data.Events, 1000))
-        {
-            await server.Ingest.IngestAsync(request);
-        }
+        await server.IngestAllAsync(data.Events, 1000);
         await server.Models.RetrainAsync(new RetrainRequest { K = 3 });
         var alerts = new AlertService.AlertServiceClient(server.Channel);
         // Nothing listens on this port: every attempt fails.

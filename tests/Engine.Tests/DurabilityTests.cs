@@ -20,10 +20,7 @@ public sealed class DurabilityTests
         var data = Synthetic.Generate(customers: 300, seed: 21);
         var server = new EngineServer(settings: Settings);
         await server.StartAsync();
-        foreach (var request in Synthetic.Batches(data.Events, 400))
-        {
-            await server.Ingest.IngestAsync(request);
-        }
+        await server.IngestAllAsync(data.Events, 400);
         await Population.WaitForModelAsync(server);
         var ids = data.CustomerIds.ToList();
         var before = await Population.CustomersAsync(server, ids);

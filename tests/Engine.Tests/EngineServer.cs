@@ -45,6 +45,15 @@ public sealed class EngineServer : IAsyncDisposable
     public SegmentService.SegmentServiceClient Segments => new(Channel);
     public ModelService.ModelServiceClient Models => new(Channel);
 
+    /// <summary>Ingests events in requests of <paramref name="batch"/>, as a client would.</summary>
+    public async Task IngestAllAsync(IEnumerable<Event> events, int batch)
+    {
+        foreach (var request in Synthetic.Batches(events, batch))
+        {
+            await Ingest.IngestAsync(request);
+        }
+    }
+
     public async Task<EngineServer> StartAsync()
     {
         var args = Settings.Select(kv => $"--{kv.Key}={kv.Value}").ToArray();

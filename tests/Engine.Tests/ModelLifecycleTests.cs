@@ -20,10 +20,7 @@ public sealed class ModelLifecycleTests : IAsyncLifetime
     {
         await _server.StartAsync();
         _data = Synthetic.Generate(customers: 450, seed: 31);
-        foreach (var request in Synthetic.Batches(_data.Events, 1000))
-        {
-            await _server.Ingest.IngestAsync(request);
-        }
+        await _server.IngestAllAsync(_data.Events, 1000);
         await Population.WaitForModelAsync(_server);
         // A model trained on all of the data: its baseline is what drift is measured against.
         await _server.Models.RetrainAsync(new RetrainRequest { K = 3 });

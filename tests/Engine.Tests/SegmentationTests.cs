@@ -17,10 +17,7 @@ public sealed class SegmentationTests : IAsyncLifetime
     public async Task The_first_model_trains_itself_and_every_customer_gets_a_segment_with_a_history()
     {
         var data = Synthetic.Generate(customers: 450, seed: 11);
-        foreach (var request in Synthetic.Batches(data.Events, 500))
-        {
-            await _server.Ingest.IngestAsync(request);
-        }
+        await _server.IngestAllAsync(data.Events, 500);
         var version = await Population.WaitForModelAsync(_server);
         Assert.Equal(1, version);
 
@@ -90,10 +87,7 @@ public sealed class SegmentationTests : IAsyncLifetime
     public async Task Retraining_on_unchanged_data_keeps_ids_and_names_and_moves_no_one()
     {
         var data = Synthetic.Generate(customers: 450, seed: 12);
-        foreach (var request in Synthetic.Batches(data.Events, 1000))
-        {
-            await _server.Ingest.IngestAsync(request);
-        }
+        await _server.IngestAllAsync(data.Events, 1000);
         await Population.WaitForModelAsync(_server);
         var ids = data.CustomerIds.ToList();
         // The automatic model may have seen only part of the data: retrain once on all of it, then twice more.
@@ -118,10 +112,7 @@ public sealed class SegmentationTests : IAsyncLifetime
     public async Task Customers_carry_a_soft_membership()
     {
         var data = Synthetic.Generate(customers: 330, seed: 13);
-        foreach (var request in Synthetic.Batches(data.Events, 1000))
-        {
-            await _server.Ingest.IngestAsync(request);
-        }
+        await _server.IngestAllAsync(data.Events, 1000);
         await Population.WaitForModelAsync(_server);
         var customers = await Population.CustomersAsync(_server, data.CustomerIds);
         Assert.All(customers, c =>
