@@ -17,6 +17,15 @@ public sealed class EngineOptions
     /// <summary>PostgreSQL connection string when Storage = postgres.</summary>
     public string? ConnectionString { get; set; }
 
+    /// <summary>PostgreSQL connections one silo may hold in all (keep silos × this under the server's max_connections).</summary>
+    public int PostgresPoolSize { get; set; } = 30;
+
+    /// <summary>Cluster name in the membership table (postgres); silos with the same one form a cluster.</summary>
+    public string ClusterId { get; set; } = "engine";
+
+    /// <summary>The address other silos reach this one on (postgres clusters).</summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+
     public int GrpcPort { get; set; } = 5000;
     public int HttpPort { get; set; } = 5001;
     public int SiloPort { get; set; } = 11111;

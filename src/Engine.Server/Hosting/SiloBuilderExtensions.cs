@@ -16,7 +16,20 @@ public static class SiloBuilderExtensions
         {
             // Embedded mode is one silo on this machine.
             silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, serviceId: "engine", clusterId: "engine");
+            return silo;
         }
+        // A real cluster: membership in PostgreSQL, every silo on its own ports, advertising the address others reach it on.
+        silo.Configure<ClusterOptions>(o =>
+        {
+            o.ClusterId = options.ClusterId;
+            o.ServiceId = "engine";
+        });
+        silo.ConfigureEndpoints(System.Net.IPAddress.Parse(options.AdvertisedAddress), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: true);
+        silo.UseAdoNetClustering(o =>
+        {
+            o.Invariant = PostgresDatabase.Invariant;
+            o.ConnectionString = PostgresDatabase.WithPool(options.ConnectionString!, 4);
+        });
         return silo;
     }
 
@@ -28,6 +41,9 @@ public static class SiloBuilderExtensions
             case "sqlite":
                 AddSqlite(silo, options);
                 break;
+            case "postgres":
+                AddPostgres(silo, options);
+                break;
             default:
                 throw new OptionsValidationException(EngineOptions.Section, typeof(EngineOptions),
                     [$"Engine:Storage must be 'sqlite' or 'postgres', not '{options.Storage}'."]);
@@ -36,6 +52,35 @@ public static class SiloBuilderExtensions
         silo.Services.AddOptions<AdoNetGrainStorageOptions>(StorageNames.Engine)
             .Configure<IServiceProvider>((o, sp) => o.GrainStorageSerializer = new OrleansGrainStorageSerializer(sp.GetRequiredService<Orleans.Serialization.Serializer>()));
         return silo;
+    }
+
+    /// <summary>Production: grain state, reminders and Engine's logs in PostgreSQL (schema applied at start).</summary>
+    private static void AddPostgres(ISiloBuilder silo, EngineOptions options)
+    {
+        if (string.IsNullOrWhiteSpace(options.ConnectionString))
+        {
+            throw new OptionsValidationException(EngineOptions.Section, typeof(EngineOptions),
+                ["Engine:ConnectionString is required when Engine:Storage is 'postgres' (e.g. Host=127.0.0.1;Username=engine;Password=…;Database=engine)."]);
+        }
+        var database = new PostgresDatabase(PostgresDatabase.WithPool(options.ConnectionString, options.PostgresPoolSize / 3));
+        PostgresDatabase.RegisterProviderFactory();
+        database.Migrate();
+        // Orleans' providers share one pool (same connection string); Engine's logs have their own, so a burst of grain
+        // activations cannot starve ingest commits, and the two together stay under the server's max_connections.
+        var orleans = PostgresDatabase.WithPool(options.ConnectionString, options.PostgresPoolSize - options.PostgresPoolSize / 3);
+        silo.AddAdoNetGrainStorage(StorageNames.Engine, o =>
+        {
+            o.Invariant = PostgresDatabase.Invariant;
+            o.ConnectionString = orleans;
+        });
+        silo.UseAdoNetReminderService(o =>
+        {
+            o.Invariant = PostgresDatabase.Invariant;
+            o.ConnectionString = orleans;
+        });
+        silo.Services.AddSingleton(database);
+        silo.Services.AddSingleton<TransitionSignal>();
+        silo.Services.AddSingleton<IEventLog, PostgresEventLog>();
     }
 
     /// <summary>Embedded mode: two SQLite files under Engine:DataDirectory.</summary>

@@ -1,0 +1,91 @@
+using System.Data.Common;
+using Npgsql;
+
+namespace Engine.Storage;
+
+/// <summary>
+/// The production store: one PostgreSQL database for grain state, membership, reminders and Engine's logs. Every silo
+/// applies the embedded scripts at start under an advisory lock, so silos starting together do not race.
+/// </summary>
+public sealed class PostgresDatabase : IDisposable
+{
+    /// <summary>The ADO.NET invariant Orleans uses for PostgreSQL.</summary>
+    public const string Invariant = "Npgsql";
+
+    private const long MigrationLock = 0x656E67696E65; // "engine"
+
+    public PostgresDatabase(string connectionString)
+    {
+        ConnectionString = connectionString;
+        DataSource = NpgsqlDataSource.Create(connectionString);
+    }
+
+    public string ConnectionString { get; }
+
+    public NpgsqlDataSource DataSource { get; }
+
+    /// <summary>The connection string with a bounded pool (Npgsql's default of 100 per pool would exceed max_connections).</summary>
+    public static string WithPool(string connectionString, int maxPoolSize) =>
+        new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = Math.Max(2, maxPoolSize) }.ConnectionString;
+
+    public static void RegisterProviderFactory()
+    {
+        if (!DbProviderFactories.TryGetFactory(Invariant, out _))
+        {
+            DbProviderFactories.RegisterFactory(Invariant, NpgsqlFactory.Instance);
+        }
+    }
+
+    /// <summary>
+    /// Applies the scripts not yet recorded in schema_version; the Orleans query scripts every time (they replace their
+    /// query texts, so an upgraded build brings its queries). Idempotent.
+    /// </summary>
+    public void Migrate()
+    {
+        using var c = DataSource.OpenConnection();
+        Execute(c, "SELECT pg_advisory_lock(" + MigrationLock + ")");
+        try
+        {
+            Execute(c, "CREATE TABLE IF NOT EXISTS schema_version (script text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())");
+            var applied = new HashSet<string>(StringComparer.Ordinal);
+            using (var read = new NpgsqlCommand("SELECT script FROM schema_version", c))
+            using (var r = read.ExecuteReader())
+            {
+                while (r.Read())
+                {
+                    applied.Add(r.GetString(0));
+                }
+            }
+            foreach (var (name, text) in SqlScripts.For("postgres"))
+            {
+                if (applied.Contains(name) && !name.Contains("orleans", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+                using var tx = c.BeginTransaction();
+                using (var cmd = new NpgsqlCommand(text, c, tx))
+                {
+                    cmd.ExecuteNonQuery();
+                }
+                using (var record = new NpgsqlCommand("INSERT INTO schema_version (script) VALUES ($1) ON CONFLICT DO NOTHING", c, tx))
+                {
+                    record.Parameters.AddWithValue(name);
+                    record.ExecuteNonQuery();
+                }
+                tx.Commit();
+            }
+        }
+        finally
+        {
+            Execute(c, "SELECT pg_advisory_unlock(" + MigrationLock + ")");
+        }
+    }
+
+    public void Dispose() => DataSource.Dispose();
+
+    private static void Execute(NpgsqlConnection c, string sql)
+    {
+        using var cmd = new NpgsqlCommand(sql, c);
+        cmd.ExecuteNonQuery();
+    }
+}

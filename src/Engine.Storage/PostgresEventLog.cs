@@ -1,0 +1,254 @@
+using Engine.Abstractions;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Engine.Storage;
+
+/// <summary>
+/// The ingest and transition logs in PostgreSQL. Appends are one statement over arrays (unnest) in one transaction
+/// that first takes a transaction-scoped advisory lock, so ids commit in order across silos: a reader that has seen
+/// id N never later finds a smaller one appear, which is what alert cursors and log positions rely on.
+/// </summary>
+public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal signal) : IEventLog
+{
+    private const long IngestLock = 0x6C6F67;        // "log"
+    private const long TransitionLock = 0x616C657274; // "alert"
+    private readonly NpgsqlDataSource _db = database.DataSource;
+
+    public async Task<long[]> AppendAsync(IReadOnlyList<PendingEvent> events, DateTime asOf, CancellationToken ct = default)
+    {
+        await using var c = await _db.OpenConnectionAsync(ct);
+        await using var tx = await c.BeginTransactionAsync(ct);
+        await LockAsync(c, tx, IngestLock, ct);
+        await using var cmd = new NpgsqlCommand("""
+            INSERT INTO ingest_log (event_id, customer_id, kind, occurred_at, amount, category, attributes, as_of)
+            SELECT e.id, e.c, e.k, e.o, e.a, e.cat, e.attr, $8
+            FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::float8[], $6::text[], $7::text[]) WITH ORDINALITY
+                 AS e(id, c, k, o, a, cat, attr, n)
+            ORDER BY e.n
+            ON CONFLICT (event_id) DO NOTHING
+            RETURNING seq, event_id
+            """, c, tx);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.EventId).ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.CustomerId).ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.Kind).ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.OccurredAt.Ticks).ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.Amount).ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.Category).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.AttributesJson).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = asOf.Ticks });
+        var written = new Dictionary<string, long>(StringComparer.Ordinal);
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+        {
+            while (await r.ReadAsync(ct))
+            {
+                written[r.GetString(1)] = r.GetInt64(0);
+            }
+        }
+        await tx.CommitAsync(ct);
+        // The first occurrence of an event id in the batch gets the position; a repeat is a duplicate.
+        var seqs = new long[events.Count];
+        for (var i = 0; i < events.Count; i++)
+        {
+            if (written.Remove(events[i].EventId, out var seq))
+            {
+                seqs[i] = seq;
+            }
+        }
+        return seqs;
+    }
+
+    public async Task<LoggedEvent[]> ReadCustomerTailAsync(string customerId, long afterSeq, CancellationToken ct = default)
+    {
+        await using var cmd = _db.CreateCommand("""
+            SELECT seq, event_id, kind, occurred_at, amount, category, as_of
+            FROM ingest_log WHERE customer_id = $1 AND seq > $2 ORDER BY seq
+            """);
+        cmd.Parameters.AddWithValue(customerId);
+        cmd.Parameters.AddWithValue(afterSeq);
+        var list = new List<LoggedEvent>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            list.Add(new LoggedEvent(r.GetInt64(0), r.GetString(1), customerId, r.GetInt32(2), Ticks(r.GetInt64(3)), r.GetDouble(4),
+                r.IsDBNull(5) ? null : r.GetString(5), Ticks(r.GetInt64(6))));
+        }
+        return list.ToArray();
+    }
+
+    public async Task<string[]> CustomersAfterAsync(long afterSeq, CancellationToken ct = default)
+    {
+        await using var cmd = _db.CreateCommand("SELECT DISTINCT customer_id FROM ingest_log WHERE seq > $1");
+        cmd.Parameters.AddWithValue(afterSeq);
+        var list = new List<string>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            list.Add(r.GetString(0));
+        }
+        return list.ToArray();
+    }
+
+    public async Task<LogHead> GetHeadAsync(CancellationToken ct = default)
+    {
+        await using var cmd = _db.CreateCommand("SELECT COALESCE(MAX(seq), 0), MAX(occurred_at), MAX(as_of) FROM ingest_log");
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        return new LogHead(r.GetInt64(0), r.IsDBNull(1) ? null : Ticks(r.GetInt64(1)), r.IsDBNull(2) ? null : Ticks(r.GetInt64(2)));
+    }
+
+    public async Task AppendTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct = default)
+    {
+        if (transitions.Count == 0)
+        {
+            return;
+        }
+        await using (var c = await _db.OpenConnectionAsync(ct))
+        await using (var tx = await c.BeginTransactionAsync(ct))
+        {
+            await LockAsync(c, tx, TransitionLock, ct);
+            await using var cmd = new NpgsqlCommand("""
+                INSERT INTO transitions (customer_id, number, from_segment, to_segment, at, cause, model_version, drivers)
+                SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::int[], $7::bigint[], $8::text[])
+                ON CONFLICT (customer_id, number) DO NOTHING
+                """, c, tx);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => t.CustomerId).ToArray() });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => t.Number).ToArray() });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => t.FromSegmentId).ToArray() });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => t.ToSegmentId).ToArray() });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => t.At.Ticks).ToArray() });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => (int)t.Cause).ToArray() });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => t.ModelVersion).ToArray() });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => Drivers.ToJson(t.Drivers)).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            await cmd.ExecuteNonQueryAsync(ct);
+            await tx.CommitAsync(ct);
+        }
+        signal.Pulse();
+    }
+
+    public async Task<TransitionCount[]> CountTransitionsAsync(DateTime? from, DateTime? to, long? modelVersion = null,
+        IReadOnlyCollection<TransitionCause>? causes = null, CancellationToken ct = default)
+    {
+        await using var cmd = _db.CreateCommand("""
+            SELECT from_segment, to_segment, COUNT(*) FROM transitions
+            WHERE at >= $1 AND at < $2 AND ($3::bigint IS NULL OR model_version = $3) AND ($4::int[] IS NULL OR cause = ANY($4))
+            GROUP BY from_segment, to_segment
+            """);
+        cmd.Parameters.AddWithValue(from?.Ticks ?? long.MinValue);
+        cmd.Parameters.AddWithValue(to?.Ticks ?? long.MaxValue);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)modelVersion ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+        cmd.Parameters.Add(new NpgsqlParameter
+        {
+            Value = causes is { Count: > 0 } ? causes.Select(x => (int)x).ToArray() : DBNull.Value,
+            NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer,
+        });
+        var list = new List<TransitionCount>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            list.Add(new TransitionCount(r.GetString(0), r.GetString(1), r.GetInt64(2)));
+        }
+        return list.ToArray();
+    }
+
+    public async Task<TransitionPage> ReadTransitionsAsync(long after, int limit, TransitionFilter filter, CancellationToken ct = default)
+    {
+        await using var cmd = _db.CreateCommand("""
+            SELECT id, customer_id, number, from_segment, to_segment, at, cause, model_version, drivers
+            FROM transitions WHERE id > $1 ORDER BY id LIMIT $2
+            """);
+        cmd.Parameters.AddWithValue(after);
+        cmd.Parameters.AddWithValue(limit);
+        var list = new List<LoggedTransition>();
+        var last = after;
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            last = r.GetInt64(0);
+            var t = new TransitionRecord(r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4), Ticks(r.GetInt64(5)),
+                (TransitionCause)r.GetInt32(6), r.GetInt64(7), Drivers.FromJson(r.IsDBNull(8) ? null : r.GetString(8)));
+            if (filter.Matches(t))
+            {
+                list.Add(new LoggedTransition(last, t));
+            }
+        }
+        return new TransitionPage(list.ToArray(), last);
+    }
+
+    public async Task<long> LastCursorAsync(CancellationToken ct = default) =>
+        (long)(await Scalar("SELECT COALESCE(MAX(id), 0) FROM transitions", ct))!;
+
+    public async Task<bool> MovedAgainAsync(string customerId, long cursor, DateTime before, CancellationToken ct = default) =>
+        (bool)(await Scalar("SELECT EXISTS (SELECT 1 FROM transitions WHERE customer_id = $1 AND id > $2 AND at < $3)", ct, customerId, cursor, before.Ticks))!;
+
+    public async Task<long> GetMetaAsync(string key, CancellationToken ct = default) =>
+        await Scalar("SELECT value FROM engine_meta WHERE key = $1", ct, key) is long v ? v : 0;
+
+    public Task SetMetaAsync(string key, long value, CancellationToken ct = default) =>
+        Scalar("INSERT INTO engine_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", ct, key, value);
+
+    public Task CreateWebhookAsync(WebhookRecord w, CancellationToken ct = default) =>
+        Scalar("INSERT INTO webhooks (id, url, secret, filter, delivered_after, created_at) VALUES ($1, $2, $3, $4, $5, $6)", ct,
+            w.Id, w.Url, w.Secret, w.FilterJson, w.DeliveredAfter, w.CreatedAt.Ticks);
+
+    public async Task<WebhookRecord[]> ListWebhooksAsync(CancellationToken ct = default)
+    {
+        await using var cmd = _db.CreateCommand("SELECT id, url, secret, filter, delivered_after, created_at FROM webhooks ORDER BY created_at, id");
+        var list = new List<WebhookRecord>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            list.Add(new WebhookRecord(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), Ticks(r.GetInt64(5))));
+        }
+        return list.ToArray();
+    }
+
+    public async Task<bool> DeleteWebhookAsync(string id, CancellationToken ct = default)
+    {
+        await using var cmd = _db.CreateCommand("DELETE FROM webhooks WHERE id = $1");
+        cmd.Parameters.AddWithValue(id);
+        return await cmd.ExecuteNonQueryAsync(ct) > 0;
+    }
+
+    public Task AdvanceWebhookAsync(string id, long cursor, CancellationToken ct = default) =>
+        Scalar("UPDATE webhooks SET delivered_after = GREATEST(delivered_after, $2) WHERE id = $1", ct, id, cursor);
+
+    public Task AddDeadLetterAsync(DeadLetter d, CancellationToken ct = default) =>
+        Scalar("INSERT INTO webhook_dead_letters (webhook_id, cursor, attempts, last_error, body, failed_at) VALUES ($1, $2, $3, $4, $5, $6)", ct,
+            d.WebhookId, d.Cursor, d.Attempts, d.LastError, d.Body, d.FailedAt.Ticks);
+
+    public async Task<DeadLetter[]> ListDeadLettersAsync(string? webhookId, CancellationToken ct = default)
+    {
+        await using var cmd = _db.CreateCommand("""
+            SELECT webhook_id, cursor, attempts, last_error, body, failed_at FROM webhook_dead_letters
+            WHERE $1::text IS NULL OR webhook_id = $1 ORDER BY id
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)webhookId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        var list = new List<DeadLetter>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            list.Add(new DeadLetter(r.GetString(0), r.GetInt64(1), r.GetInt32(2), r.GetString(3), r.GetString(4), Ticks(r.GetInt64(5))));
+        }
+        return list.ToArray();
+    }
+
+    private static DateTime Ticks(long ticks) => new(ticks, DateTimeKind.Utc);
+
+    private static async Task LockAsync(NpgsqlConnection c, NpgsqlTransaction tx, long key, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1)", c, tx);
+        cmd.Parameters.AddWithValue(key);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    private async Task<object?> Scalar(string sql, CancellationToken ct, params object[] args)
+    {
+        await using var cmd = _db.CreateCommand(sql);
+        foreach (var a in args)
+        {
+            cmd.Parameters.AddWithValue(a);
+        }
+        return await cmd.ExecuteScalarAsync(ct);
+    }
+}
