@@ -27,8 +27,7 @@ public sealed class OutcomePublisher(IEventLog log, ShardRouter router, IGrainFa
                 rows.Add(row);
             }
         }
-        await log.AppendTransitionsAsync(transitions, ct);
-        EngineMetrics.Transitions(transitions);
+        await log.AppendTransitionsDurablyAsync(transitions);
         await Task.WhenAll(perShard.Select(p => grains.GetGrain<IShardGrain>(p.Key).UpsertAsync(p.Value.ToArray())));
     }
 }

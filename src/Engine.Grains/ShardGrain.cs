@@ -337,8 +337,7 @@ public sealed partial class ShardGrain(
         {
             var results = await Task.WhenAll(chunk.Select(id => GrainFactory.GetGrain<ICustomerGrain>(id).ReassignAsync(modelVersion)));
             var transitions = results.SelectMany(r => r.Transitions).ToArray();
-            await log.AppendTransitionsAsync(transitions);
-            EngineMetrics.Transitions(transitions);
+            await log.AppendTransitionsDurablyAsync(transitions);
             var schedule = CurrentSchedule();
             foreach (var r in results)
             {
@@ -366,8 +365,7 @@ public sealed partial class ShardGrain(
         {
             var results = await Task.WhenAll(chunk.Select(d => GrainFactory.GetGrain<ICustomerGrain>(_rows.IdAt(d.Row)).SweepAsync(d.At)));
             var transitions = results.SelectMany(r => r.Transitions).ToArray();
-            await log.AppendTransitionsAsync(transitions);
-            EngineMetrics.Transitions(transitions);
+            await log.AppendTransitionsDurablyAsync(transitions);
             for (var k = 0; k < results.Length; k++)
             {
                 var i = results[k].Row is { } row ? _rows.UpsertAndIndex(row) : chunk[k].Row;

@@ -1,0 +1,213 @@
+using Engine.Api.V1;
+using Engine.Storage;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Engine.Tests;
+
+/// <summary>
+/// PostgreSQL: our schema scripts against the 10.4.2 providers' contract, the racing-first-write trap, and the real
+/// server on PostgreSQL through kill -9.
+/// </summary>
+public sealed class PostgresTests
+{
+    private static readonly string[] ProviderKeys =
+    [
+        "ReadFromStorageKey", "WriteToStorageKey", "ClearStorageKey", "DeleteStorageKey",
+        "MembershipReadAllKey", "MembershipReadRowKey", "InsertMembershipKey", "InsertMembershipVersionKey",
+        "UpdateMembershipKey", "UpdateIAmAlivetimeKey", "GatewaysQueryKey", "DeleteMembershipTableEntriesKey",
+        "CleanupDefunctSiloEntriesKey", "CleanupDefunctSiloEntryKey",
+        "ReadReminderRowKey", "ReadReminderRowsKey", "ReadRangeRows1Key", "ReadRangeRows2Key", "UpsertReminderRowKey",
+        "DeleteReminderRowKey", "DeleteReminderRowsKey",
+    ];
+
+    [SkippableFact]
+    public async Task The_schema_applies_twice_and_every_provider_query_runs()
+    {
+        var cs = await Postgres.CreateDatabaseAsync();
+        using var database = new PostgresDatabase(cs);
+        database.Migrate();
+        database.Migrate();
+        var queries = await QueriesAsync(cs);
+        Assert.Equal(ProviderKeys.Order(), queries.Keys.Order());
+
+        await using var c = new NpgsqlConnection(cs);
+        await c.OpenAsync();
+        // Whole milliseconds, as the provider passes back times it read from timestamptz(3) columns.
+        var now = new DateTime(DateTime.UtcNow.Ticks / TimeSpan.TicksPerMillisecond * TimeSpan.TicksPerMillisecond, DateTimeKind.Utc);
+        async Task<object?> Run(string key, params (string Name, object? Value, NpgsqlDbType Type)[] args)
+        {
+            await using var cmd = new NpgsqlCommand(queries[key], c);
+            foreach (var (name, value, type) in args)
+            {
+                cmd.Parameters.Add(new NpgsqlParameter(name, type) { Value = value ?? DBNull.Value });
+            }
+            return await cmd.ExecuteScalarAsync();
+        }
+        (string, object?, NpgsqlDbType) P(string name, object? value, NpgsqlDbType type) => (name, value, type);
+        var grain = new[]
+        {
+            P("GrainIdHash", 7, NpgsqlDbType.Integer), P("GrainIdN0", 1L, NpgsqlDbType.Bigint), P("GrainIdN1", 2L, NpgsqlDbType.Bigint),
+            P("GrainTypeHash", 9, NpgsqlDbType.Integer), P("GrainTypeString", "customer", NpgsqlDbType.Varchar),
+            P("GrainIdExtensionString", null, NpgsqlDbType.Varchar), P("ServiceId", "engine", NpgsqlDbType.Varchar),
+        };
+        (string, object?, NpgsqlDbType)[] With(int? version, params (string, object?, NpgsqlDbType)[] more) =>
+            [.. grain, P("GrainStateVersion", version, NpgsqlDbType.Integer), .. more];
+
+        // Persistence: insert, conflicting insert, update, stale update, read, clear, delete.
+        Assert.Equal(1, await Run("WriteToStorageKey", With(null, P("PayloadBinary", new byte[] { 1 }, NpgsqlDbType.Bytea))));
+        Assert.Null(await Run("WriteToStorageKey", With(null, P("PayloadBinary", new byte[] { 2 }, NpgsqlDbType.Bytea))));
+        Assert.Equal(2, await Run("WriteToStorageKey", With(1, P("PayloadBinary", new byte[] { 3 }, NpgsqlDbType.Bytea))));
+        Assert.Null(await Run("WriteToStorageKey", With(1, P("PayloadBinary", new byte[] { 4 }, NpgsqlDbType.Bytea))));
+        Assert.Equal(new byte[] { 3 }, await Run("ReadFromStorageKey", grain));
+        Assert.Equal(3, await Run("ClearStorageKey", With(2)));
+        Assert.Equal(DBNull.Value, await Run("ReadFromStorageKey", grain));
+        await Run("DeleteStorageKey", With(3));
+        Assert.Null(await Run("ReadFromStorageKey", grain));
+
+        // Clustering: version row, a silo joins (only at the current version), is updated, heartbeats, dies, is cleaned up.
+        var deployment = P("DeploymentId", "engine", NpgsqlDbType.Varchar);
+        var silo = new[] { deployment, P("Address", "127.0.0.1", NpgsqlDbType.Varchar), P("Port", 11111, NpgsqlDbType.Integer), P("Generation", 1, NpgsqlDbType.Integer) };
+        Assert.Equal(1, await Run("InsertMembershipVersionKey", deployment));
+        Assert.Equal(0, await Run("InsertMembershipVersionKey", deployment));
+        var row = new[]
+        {
+            P("SiloName", "s1", NpgsqlDbType.Varchar), P("HostName", "h", NpgsqlDbType.Varchar), P("Status", 3, NpgsqlDbType.Integer),
+            P("ProxyPort", 30000, NpgsqlDbType.Integer), P("StartTime", now, NpgsqlDbType.TimestampTz), P("IAmAliveTime", now, NpgsqlDbType.TimestampTz),
+        };
+        Assert.Equal(0, await Run("InsertMembershipKey", [.. silo, .. row, P("Version", 5, NpgsqlDbType.Integer)]));
+        Assert.Equal(1, await Run("InsertMembershipKey", [.. silo, .. row, P("Version", 0, NpgsqlDbType.Integer)]));
+        Assert.Equal("127.0.0.1", await Run("GatewaysQueryKey", deployment, P("Status", 3, NpgsqlDbType.Integer)));
+        Assert.Equal("engine", await Run("MembershipReadRowKey", silo));
+        Assert.Equal("engine", await Run("MembershipReadAllKey", deployment));
+        await Run("UpdateIAmAlivetimeKey", [.. silo, P("IAmAliveTime", now.AddSeconds(5), NpgsqlDbType.TimestampTz)]);
+        var dead = new[] { P("Status", 6, NpgsqlDbType.Integer), P("SuspectTimes", null, NpgsqlDbType.Varchar), P("IAmAliveTime", now.AddSeconds(6), NpgsqlDbType.TimestampTz) };
+        Assert.Equal(0, await Run("UpdateMembershipKey", [.. silo, .. dead, P("Version", 0, NpgsqlDbType.Integer)]));
+        Assert.Equal(1, await Run("UpdateMembershipKey", [.. silo, .. dead, P("Version", 1, NpgsqlDbType.Integer)]));
+        await Run("CleanupDefunctSiloEntryKey", [.. silo, P("IAmAliveTime", now.AddSeconds(6), NpgsqlDbType.TimestampTz),
+            P("StartTime", now, NpgsqlDbType.TimestampTz), P("SuspectTimes", null, NpgsqlDbType.Varchar)]);
+        Assert.Null(await Run("GatewaysQueryKey", deployment, P("Status", 6, NpgsqlDbType.Integer)));
+        await Run("CleanupDefunctSiloEntriesKey", deployment, P("IAmAliveTime", now.AddDays(1), NpgsqlDbType.TimestampTz));
+        await Run("DeleteMembershipTableEntriesKey", deployment);
+        Assert.Null(await Run("MembershipReadAllKey", deployment));
+
+        // Reminders.
+        var reminder = new[] { P("ServiceId", "engine", NpgsqlDbType.Varchar), P("GrainId", "g1", NpgsqlDbType.Varchar), P("ReminderName", "r", NpgsqlDbType.Varchar) };
+        var schedule = new[] { P("StartTime", now, NpgsqlDbType.TimestampTz), P("Period", 60_000L, NpgsqlDbType.Bigint), P("GrainHash", 100, NpgsqlDbType.Integer) };
+        Assert.Equal(0, await Run("UpsertReminderRowKey", [.. reminder, .. schedule]));
+        Assert.Equal(1, await Run("UpsertReminderRowKey", [.. reminder, .. schedule]));
+        Assert.Equal("g1", await Run("ReadReminderRowKey", reminder));
+        Assert.Equal("g1", await Run("ReadReminderRowsKey", reminder[0], reminder[1]));
+        Assert.Equal("g1", await Run("ReadRangeRows1Key", reminder[0], P("BeginHash", 50, NpgsqlDbType.Integer), P("EndHash", 150, NpgsqlDbType.Integer)));
+        Assert.Null(await Run("ReadRangeRows1Key", reminder[0], P("BeginHash", 150, NpgsqlDbType.Integer), P("EndHash", 250, NpgsqlDbType.Integer)));
+        Assert.Equal("g1", await Run("ReadRangeRows2Key", reminder[0], P("BeginHash", 150, NpgsqlDbType.Integer), P("EndHash", 120, NpgsqlDbType.Integer)));
+        Assert.Equal(0, await Run("DeleteReminderRowKey", [.. reminder, P("Version", 0, NpgsqlDbType.Integer)]));
+        Assert.Equal(1, await Run("DeleteReminderRowKey", [.. reminder, P("Version", 1, NpgsqlDbType.Integer)]));
+        await Run("UpsertReminderRowKey", [.. reminder, .. schedule]);
+        await Run("DeleteReminderRowsKey", reminder[0]);
+        Assert.Null(await Run("ReadReminderRowKey", reminder));
+    }
+
+    [SkippableFact]
+    public async Task Racing_first_writes_of_one_grain_leave_exactly_one_row()
+    {
+        var cs = await Postgres.CreateDatabaseAsync();
+        using var database = new PostgresDatabase(cs);
+        database.Migrate();
+        var write = (await QueriesAsync(cs))["WriteToStorageKey"];
+        for (var grain = 0; grain < 40; grain++)
+        {
+            var results = await Task.WhenAll(Enumerable.Range(0, 4).Select(async writer =>
+            {
+                await using var c = new NpgsqlConnection(cs);
+                await c.OpenAsync();
+                await using var cmd = new NpgsqlCommand(write, c);
+                cmd.Parameters.Add(new NpgsqlParameter("GrainIdHash", NpgsqlDbType.Integer) { Value = grain });
+                cmd.Parameters.Add(new NpgsqlParameter("GrainIdN0", NpgsqlDbType.Bigint) { Value = 0L });
+                cmd.Parameters.Add(new NpgsqlParameter("GrainIdN1", NpgsqlDbType.Bigint) { Value = 0L });
+                cmd.Parameters.Add(new NpgsqlParameter("GrainTypeHash", NpgsqlDbType.Integer) { Value = 1 });
+                cmd.Parameters.Add(new NpgsqlParameter("GrainTypeString", NpgsqlDbType.Varchar) { Value = "customer" });
+                cmd.Parameters.Add(new NpgsqlParameter("GrainIdExtensionString", NpgsqlDbType.Varchar) { Value = $"c{grain}" });
+                cmd.Parameters.Add(new NpgsqlParameter("ServiceId", NpgsqlDbType.Varchar) { Value = "engine" });
+                cmd.Parameters.Add(new NpgsqlParameter("GrainStateVersion", NpgsqlDbType.Integer) { Value = DBNull.Value });
+                cmd.Parameters.Add(new NpgsqlParameter("PayloadBinary", NpgsqlDbType.Bytea) { Value = new[] { (byte)writer } });
+                return await cmd.ExecuteScalarAsync();
+            }));
+            Assert.Single(results, r => r is 1);
+        }
+        await using var check = new NpgsqlConnection(cs);
+        await check.OpenAsync();
+        await using var count = new NpgsqlCommand("SELECT COUNT(*), COUNT(DISTINCT GrainIdExtensionString) FROM OrleansStorage", check);
+        await using var r = await count.ExecuteReaderAsync();
+        await r.ReadAsync();
+        Assert.Equal((40L, 40L), (r.GetInt64(0), r.GetInt64(1)));
+    }
+
+    [SkippableFact]
+    public async Task The_server_on_postgres_loses_nothing_to_kill_minus_9()
+    {
+        var cs = await Postgres.CreateDatabaseAsync();
+        var config = new EngineServer(settings: new()
+        {
+            ["Engine:Storage"] = "postgres",
+            ["Engine:ConnectionString"] = cs,
+            ["Engine:AutoTrainMinCustomers"] = "200",
+            ["Engine:DefaultK"] = "3",
+            ["Engine:CheckpointInterval"] = "00:10:00",
+            // Exercises the reminder provider: the coordinator registers its schedule.
+            ["Engine:RetrainInterval"] = "01:00:00",
+        });
+        await using var process = new ServerProcess(config);
+        await process.StartAsync();
+        var data = Synthetic.Generate(customers: 300, seed: 51);
+        var requests = Synthetic.Batches(data.Events, 400).ToList();
+        foreach (var request in requests)
+        {
+            Assert.Equal(request.Events.Count, (await config.Ingest.IngestAsync(request)).Accepted);
+        }
+        await Population.WaitForModelAsync(config);
+        var ids = data.CustomerIds.ToList();
+        var before = await Population.CustomersAsync(config, ids);
+        var histories = await Population.HistoriesAsync(config, ids);
+        process.Kill();
+        await config.StopAsync();
+
+        await process.StartAsync();
+        var expected = data.Expected();
+        var after = (await Population.CustomersAsync(config, ids)).ToDictionary(c => c.CustomerId);
+        foreach (var b in before)
+        {
+            Assert.Equal(expected[b.CustomerId].Frequency, after[b.CustomerId].Rfm.Frequency);
+            Assert.Equal(expected[b.CustomerId].Monetary, after[b.CustomerId].Rfm.Monetary, 0.005);
+            Assert.Equal(b.SegmentId, after[b.CustomerId].SegmentId);
+        }
+        Assert.Equal(histories, await Population.HistoriesAsync(config, ids));
+        foreach (var request in requests)
+        {
+            Assert.Equal(request.Events.Count, (await config.Ingest.IngestAsync(request)).Duplicates);
+        }
+        Assert.Equal(ids.Count, (await config.Segments.ListSegmentsAsync(new ListSegmentsRequest())).Segments.Sum(s => s.Size));
+        await Population.AssertMatrixMatchesHistoriesAsync(config, ids);
+
+        await using var c = new NpgsqlConnection(cs);
+        await c.OpenAsync();
+        await using var reminders = new NpgsqlCommand("SELECT COUNT(*) FROM OrleansRemindersTable", c);
+        Assert.Equal(1L, await reminders.ExecuteScalarAsync());
+        await using var silos = new NpgsqlCommand("SELECT COUNT(*) FROM OrleansMembershipTable WHERE Status = 3", c);
+        Assert.Equal(1L, await silos.ExecuteScalarAsync());
+    }
+
+    private static async Task<Dictionary<string, string>> QueriesAsync(string cs)
+    {
+        await using var c = new NpgsqlConnection(cs);
+        await c.OpenAsync();
+        await using var cmd = new NpgsqlCommand("SELECT QueryKey, QueryText FROM OrleansQuery", c);
+        await using var r = await cmd.ExecuteReaderAsync();
+        var queries = new Dictionary<string, string>();
+        while (await r.ReadAsync())
+        {
+            queries[r.GetString(0)] = r.GetString(1);
+        }
+        return queries;
+    }
+}
