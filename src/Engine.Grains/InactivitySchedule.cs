@@ -28,14 +28,21 @@ public sealed class InactivitySchedule(ShardMatrix rows, TimeSpan minimumStep)
         }
     }
 
-    /// <summary>Schedules row i (inserted or replaced) from the time its features are as of.</summary>
-    public void Schedule(int i, ModelSnapshot model, DateTime from)
+    /// <summary>
+    /// Schedules row i from <paramref name="from"/>; after a look (<paramref name="looked"/>) no sooner than one
+    /// minimum step later, so a row the shard's approximation keeps flagging still moves forward in time.
+    /// </summary>
+    public void Schedule(int i, ModelSnapshot model, DateTime from, bool looked = false)
     {
         if (i >= _due.Length)
         {
             Array.Resize(ref _due, Math.Max(i + 1, _due.Length * 2));
         }
         var due = DueAfter(i, model, from);
+        if (looked && due < from + minimumStep)
+        {
+            due = from + minimumStep;
+        }
         _due[i] = due.Ticks;
         _queue.Enqueue(i, due.Ticks);
     }

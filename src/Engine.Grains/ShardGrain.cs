@@ -370,7 +370,7 @@ public sealed partial class ShardGrain(
             {
                 var i = results[k].Row is { } row ? _rows.UpsertAndIndex(row) : chunk[k].Row;
                 // Look again no sooner than one sweep interval after this look.
-                schedule.Schedule(i, model, results[k].Row?.AsOf > chunk[k].At ? results[k].Row!.AsOf : chunk[k].At);
+                schedule.Schedule(i, model, results[k].Row?.AsOf > chunk[k].At ? results[k].Row!.AsOf : chunk[k].At, looked: true);
             }
             moved += transitions.Length;
         }

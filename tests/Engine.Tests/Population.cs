@@ -5,13 +5,17 @@ namespace Engine.Tests;
 /// <summary>What a user would check across the whole population, shared by the segmentation and crash tests.</summary>
 public static class Population
 {
-    public static async Task<long> WaitForModelAsync(EngineServer server, long atLeast = 1, int seconds = 90)
+    /// <summary>
+    /// Waits until a model of at least <paramref name="atLeast"/> is published and, when <paramref name="customers"/> is
+    /// given, its reassignment sweep has placed all of them (a model is visible before its sweep ends).
+    /// </summary>
+    public static async Task<long> WaitForModelAsync(EngineServer server, long atLeast = 1, int seconds = 90, int? customers = null)
     {
         var deadline = DateTime.UtcNow.AddSeconds(seconds);
         while (DateTime.UtcNow < deadline)
         {
             var segments = await server.Segments.ListSegmentsAsync(new ListSegmentsRequest());
-            if (segments.ModelVersion >= atLeast)
+            if (segments.ModelVersion >= atLeast && (customers is null || segments.Segments.Sum(s => s.Size) == customers))
             {
                 return segments.ModelVersion;
             }

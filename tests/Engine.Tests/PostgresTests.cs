@@ -165,8 +165,8 @@ public sealed class PostgresTests
         {
             Assert.Equal(request.Events.Count, (await config.Ingest.IngestAsync(request)).Accepted);
         }
-        await Population.WaitForModelAsync(config);
         var ids = data.CustomerIds.ToList();
+        await Population.WaitForModelAsync(config, customers: ids.Count);
         var before = await Population.CustomersAsync(config, ids);
         var histories = await Population.HistoriesAsync(config, ids);
         process.Kill();

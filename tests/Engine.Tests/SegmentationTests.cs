@@ -18,10 +18,10 @@ public sealed class SegmentationTests : IAsyncLifetime
     {
         var data = Synthetic.Generate(customers: 450, seed: 11);
         await _server.IngestAllAsync(data.Events, 500);
-        var version = await Population.WaitForModelAsync(_server);
+        var ids = data.CustomerIds.ToList();
+        var version = await Population.WaitForModelAsync(_server, customers: ids.Count);
         Assert.Equal(1, version);
 
-        var ids = data.CustomerIds.ToList();
         var segments = await _server.Segments.ListSegmentsAsync(new ListSegmentsRequest());
         Assert.Equal(3, segments.Segments.Count);
         Assert.Equal(ids.Count, segments.Segments.Sum(s => s.Size));
@@ -88,8 +88,8 @@ public sealed class SegmentationTests : IAsyncLifetime
     {
         var data = Synthetic.Generate(customers: 450, seed: 12);
         await _server.IngestAllAsync(data.Events, 1000);
-        await Population.WaitForModelAsync(_server);
         var ids = data.CustomerIds.ToList();
+        await Population.WaitForModelAsync(_server, customers: ids.Count);
         // The automatic model may have seen only part of the data: retrain once on all of it, then twice more.
         var first = await _server.Models.RetrainAsync(new RetrainRequest { K = 3 });
         var segments = await _server.Segments.ListSegmentsAsync(new ListSegmentsRequest());
@@ -113,7 +113,7 @@ public sealed class SegmentationTests : IAsyncLifetime
     {
         var data = Synthetic.Generate(customers: 330, seed: 13);
         await _server.IngestAllAsync(data.Events, 1000);
-        await Population.WaitForModelAsync(_server);
+        await Population.WaitForModelAsync(_server, customers: data.CustomerIds.Count());
         var customers = await Population.CustomersAsync(_server, data.CustomerIds);
         Assert.All(customers, c =>
         {
