@@ -26,6 +26,13 @@ public interface ISegmentCoordinatorGrain : IGrainWithIntegerKey
     [Alias("Rename")]
     Task<ModelSnapshot> RenameSegmentAsync(string segmentId, string name);
 
+    /// <summary>
+    /// Measures drift and, if any PSI passes the threshold, retrains with the current k (reason "drift"); null when the
+    /// model has not drifted. Checked inside the coordinator's turn, so a check queued behind another retrain looks again.
+    /// </summary>
+    [Alias("RetrainIfDrifted"), ResponseTimeout("00:30:00")]
+    Task<RetrainOutcome?> RetrainIfDriftedAsync();
+
     /// <summary>Drift of the population against the current model's training baseline; null before the first model.</summary>
     [Alias("GetDrift"), AlwaysInterleave]
     Task<DriftReport?> GetDriftAsync();

@@ -89,7 +89,7 @@ public sealed partial class ModelWatcher(
 /// Measures drift every <see cref="EngineOptions.DriftCheckInterval"/> and retrains (reason "drift") when any PSI
 /// passes <see cref="EngineOptions.DriftPsiThreshold"/>.
 /// </summary>
-public sealed partial class DriftWatcher(
+public sealed class DriftWatcher(
     IngestPipeline pipeline, IGrainFactory grains, ModelReplica replica, IOptions<EngineOptions> options, ILogger<DriftWatcher> logger)
     : PeriodicService(pipeline, logger)
 {
@@ -97,17 +97,11 @@ public sealed partial class DriftWatcher(
 
     protected override async Task TickAsync(CancellationToken ct)
     {
-        var coordinator = grains.GetGrain<ISegmentCoordinatorGrain>(0);
-        if (await coordinator.GetDriftAsync() is { Drifted: true } report)
+        if (await grains.GetGrain<ISegmentCoordinatorGrain>(0).RetrainIfDriftedAsync() is { } outcome)
         {
-            LogDrift(logger, report.ModelVersion, report.Max, report.Threshold);
-            var outcome = await coordinator.RetrainAsync(replica.Current?.K ?? options.Value.DefaultK, "drift");
             replica.Offer(outcome.Model);
         }
     }
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Model {Version} drifted (max PSI {Psi:F3} > {Threshold}): retraining")]
-    private static partial void LogDrift(ILogger logger, long version, double psi, double threshold);
 }
 
 /// <summary>Wall-clock mode: runs the inactivity sweep every <see cref="EngineOptions.SweepInterval"/>.</summary>

@@ -82,6 +82,16 @@ public sealed partial class SegmentCoordinatorGrain(
         return renamed;
     }
 
+    public async Task<RetrainOutcome?> RetrainIfDriftedAsync()
+    {
+        if (await GetDriftAsync() is not { Drifted: true } report || state.State.Current is not { } current)
+        {
+            return null;
+        }
+        LogDrift(logger, report.ModelVersion, report.Max, report.Threshold);
+        return await RetrainAsync(current.K, "drift");
+    }
+
     public async Task<DriftReport?> GetDriftAsync()
     {
         if (state.State.Current is not { Baseline: { } baseline } model)
@@ -476,6 +486,9 @@ public sealed partial class SegmentCoordinatorGrain(
         }
         return Math.Sqrt(total);
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model {Version} drifted (max PSI {Psi:F3} > {Threshold}): retraining")]
+    private static partial void LogDrift(ILogger logger, long version, double psi, double threshold);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Published model {Version}: k={K}, {Customers} customers, inertia {Inertia:F1}, {Iterations} iterations, reason {Reason}")]
     private static partial void LogPublished(ILogger logger, long version, int k, long customers, double inertia, int iterations, string reason);
