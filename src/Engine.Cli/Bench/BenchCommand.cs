@@ -11,6 +11,7 @@ public static class BenchCommand
         bench.Subcommands.Add(KMeansBench.Create());
         bench.Subcommands.Add(GenerateMatrix());
         bench.Subcommands.Add(AlertBench.Create());
+        bench.Subcommands.Add(IngestBench.Create());
         return bench;
     }
 

@@ -1,0 +1,123 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Engine.Api.V1;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Net.Client;
+using HdrHistogram;
+
+namespace Engine.Cli.Bench;
+
+/// <summary>
+/// `engine bench ingest`: sustained ingest with durable acknowledgements, from this process to a server process over
+/// IngestStream, with requests pipelined; and, in the same run, the bare Orleans rate (one no-op grain call per event,
+/// in-process, same concurrency shape) as the baseline.
+/// </summary>
+public static class IngestBench
+{
+    public static Command Create()
+    {
+        var customers = new Option<int>("--customers") { DefaultValueFactory = _ => 100_000 };
+        var events = new Option<int>("--events") { DefaultValueFactory = _ => 1_000_000 };
+        var batch = new Option<int>("--batch") { Description = "Events per request", DefaultValueFactory = _ => 1000 };
+        var inFlight = new Option<int>("--in-flight") { Description = "Requests in flight on the stream", DefaultValueFactory = _ => 8 };
+        var storage = new Option<string>("--storage") { DefaultValueFactory = _ => "sqlite" };
+        var connection = new Option<string?>("--connection-string") { Description = "PostgreSQL, with --storage postgres" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object (always on)" };
+        var command = new Command("ingest", "Sustained durable ingest rate against a server process, with the bare Orleans baseline")
+        {
+            customers, events, batch, inFlight, storage, connection, json,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var (n, m, b, w) = (parse.GetValue(customers), parse.GetValue(events), parse.GetValue(batch), parse.GetValue(inFlight));
+            var baseline = await BaselineAsync(m, b, w);
+            await using var server = await ServerProcess.StartAsync(parse.GetValue(storage)!, parse.GetValue(connection), ["--Engine:AutoTrainMinCustomers=1000"]);
+            using var channel = GrpcChannel.ForAddress(server.GrpcAddress);
+            var client = new IngestService.IngestServiceClient(channel);
+            // Warm-up: every customer once (activations, first model), not measured.
+            await StreamAsync(client, n, n, b, w, "warm", 0, null, ct);
+            var latency = new LongHistogram(TimeStamp.Minutes(1), 3);
+            var watch = Stopwatch.StartNew();
+            await StreamAsync(client, n, m, b, w, "load", 1, latency, ct);
+            var seconds = watch.Elapsed.TotalSeconds;
+            double Ms(double p) => Math.Round(latency.GetValueAtPercentile(p) * 1000.0 / Stopwatch.Frequency, 2);
+            Common.PrintJson(new
+            {
+                benchmark = "ingest",
+                cores = Environment.ProcessorCount,
+                storage = parse.GetValue(storage),
+                customers = n,
+                events = m,
+                batch = b,
+                in_flight = w,
+                seconds = Math.Round(seconds, 2),
+                events_per_second = Math.Round(m / seconds),
+                ack_latency_ms = new { p50 = Ms(50), p99 = Ms(99), max = Ms(100) },
+                baseline_calls_per_s = Math.Round(baseline),
+                ratio_to_baseline = Math.Round(m / seconds / baseline, 3),
+            });
+            return 0;
+        });
+        return command;
+    }
+
+    private static async Task StreamAsync(IngestService.IngestServiceClient client, int customers, int events, int batch, int inFlight,
+        string prefix, int seed, LongHistogram? latency, CancellationToken ct)
+    {
+        var rng = new Random(seed);
+        var now = DateTime.UtcNow.AddHours(-1);
+        using var call = client.IngestStream(cancellationToken: ct);
+        using var window = new SemaphoreSlim(inFlight);
+        var sent = new System.Collections.Concurrent.ConcurrentQueue<long>();
+        var reading = Task.Run(async () =>
+        {
+            while (await call.ResponseStream.MoveNext(ct))
+            {
+                sent.TryDequeue(out var at);
+                latency?.RecordValue(Stopwatch.GetTimestamp() - at);
+                window.Release();
+            }
+        }, ct);
+        for (var i = 0; i < events; i += batch)
+        {
+            var request = new IngestRequest();
+            for (var j = i; j < Math.Min(events, i + batch); j++)
+            {
+                request.Events.Add(new Event
+                {
+                    EventId = $"{prefix}-{j}", CustomerId = prefix == "warm" ? $"c{j}" : $"c{rng.Next(customers)}",
+                    Type = EventType.Purchase, Amount = 10 + rng.Next(0, 90), OccurredAt = Timestamp.FromDateTime(now.AddSeconds(j % 3600)),
+                });
+            }
+            await window.WaitAsync(ct);
+            sent.Enqueue(Stopwatch.GetTimestamp());
+            await call.RequestStream.WriteAsync(request, ct);
+        }
+        await call.RequestStream.CompleteAsync();
+        await reading;
+    }
+
+    /// <summary>One no-op grain call per event, over the same number of distinct grains, batches in parallel.</summary>
+    private static async Task<double> BaselineAsync(int events, int batch, int inFlight)
+    {
+        await using var silo = await LocalSilo.StartAsync(shards: 1);
+        var grains = Enumerable.Range(0, 10_000).Select(i => silo.Grains.GetGrain<IBaselineGrain>($"b{i}")).ToArray();
+        await Task.WhenAll(grains.Select(g => g.TouchAsync()));
+        var total = Math.Min(events, 500_000);
+        var watch = Stopwatch.StartNew();
+        using var window = new SemaphoreSlim(inFlight);
+        var tasks = new List<Task>();
+        for (var i = 0; i < total; i += batch)
+        {
+            await window.WaitAsync();
+            var from = i;
+            tasks.Add(Task.Run(async () =>
+            {
+                await Task.WhenAll(Enumerable.Range(from, Math.Min(batch, total - from)).Select(j => grains[j % grains.Length].TouchAsync()));
+                window.Release();
+            }));
+        }
+        await Task.WhenAll(tasks);
+        return total / watch.Elapsed.TotalSeconds;
+    }
+}
