@@ -23,6 +23,9 @@ public sealed partial class CustomerGrain(
     private readonly List<TransitionRecord> _unpublished = [];
     private CustomerProfile _profile = new();
     private int _dirty;
+    private double[]? _features;
+    private DateTime _featuresAsOf;
+    private long _featuresEvents;
 
     private string Id => this.GetPrimaryKeyString();
 
@@ -210,8 +213,7 @@ public sealed partial class CustomerGrain(
         {
             return;
         }
-        var raw = new double[FeatureNames.Count];
-        _profile.ComputeFeatures(asOf, raw);
+        var raw = FeaturesAt(asOf);
         var x = ModelMath.Scale(model, raw);
         var nearest = KMeansMath.FindNearest(x, model.Centroids, model.K).Index;
         var to = model.SegmentIds[nearest];
@@ -233,6 +235,21 @@ public sealed partial class CustomerGrain(
         s.ModelVersion = model.Version;
     }
 
+    /// <summary>
+    /// The features at <paramref name="asOf"/>. An event's assignment and the shard row it returns are computed at the
+    /// same time from the same events, so the last result is reused (features depend only on the events and the time).
+    /// </summary>
+    private double[] FeaturesAt(DateTime asOf)
+    {
+        if (_features is not { } cached || _featuresAsOf != asOf || _featuresEvents != _profile.EventCount)
+        {
+            cached = new double[FeatureNames.Count];
+            _profile.ComputeFeatures(asOf, cached);
+            (_features, _featuresAsOf, _featuresEvents) = (cached, asOf, _profile.EventCount);
+        }
+        return cached;
+    }
+
     /// <summary>The features that moved the customer most toward the new centroid and away from the old one.</summary>
     private static Driver[]? Explain(ModelSnapshot model, float[] x, string from, int to)
     {
@@ -250,8 +267,7 @@ public sealed partial class CustomerGrain(
     {
         // The row is as of the latest assignment, so the shard's aging starts from the state the segment reflects.
         var asOf = state.State.AssignedAt > DateTime.MinValue ? state.State.AssignedAt : clock.Now;
-        var raw = new double[FeatureNames.Count];
-        _profile.ComputeFeatures(asOf, raw);
+        var raw = FeaturesAt(asOf);
         var row = new ShardRow(Id, Array.ConvertAll(raw, v => (float)v), asOf, state.State.SegmentId, _profile.NextWindowChange(asOf));
         var transitions = _unpublished.ToArray();
         _unpublished.Clear();

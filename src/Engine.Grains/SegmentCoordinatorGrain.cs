@@ -235,15 +235,8 @@ public sealed partial class SegmentCoordinatorGrain(
         }
         else
         {
-            var samples = await Task.WhenAll(shards.Select((s, i) =>
-                s.SampleAsync((int)Math.Ceiling((double)SeedSampleSize * counts[i] / Math.Max(1, n)), seed * 7919 + i)));
-            var weights = new List<double>();
-            for (var i = 0; i < samples.Length; i++)
-            {
-                var rows = samples[i].Length / d;
-                weights.AddRange(Enumerable.Repeat(rows == 0 ? 0 : (double)counts[i] / rows, rows));
-            }
-            centroids = KMeansMath.SeedPlusPlus(samples.SelectMany(x => x).ToArray(), d, k, weights.ToArray(), new Random(seed));
+            var (sample, weights) = await PooledSampleAsync(shards, counts, d, seed * 7919);
+            centroids = KMeansMath.SeedPlusPlus(sample, d, k, weights, new Random(seed));
         }
         var seedSeconds = watch.Elapsed.TotalSeconds;
         float[]? reseedPool = null;
@@ -278,7 +271,7 @@ public sealed partial class SegmentCoordinatorGrain(
             {
                 // An empty cluster would keep its centroid forever: move it to the sampled row farthest from every
                 // centroid (the point the current solution explains worst), then iterate again.
-                reseedPool ??= await PooledSampleAsync(shards, counts, seed);
+                reseedPool ??= (await PooledSampleAsync(shards, counts, d, seed * 65537)).Rows;
                 Reseed(centroids, clusterSizes, reseedPool, d, k);
                 continue;
             }
@@ -306,9 +299,7 @@ public sealed partial class SegmentCoordinatorGrain(
     /// </summary>
     private async Task<DriftBaseline> BaselineAsync(IShardGrain[] shards, long[] counts, FitResult fit, int d, int seed)
     {
-        var n = Math.Max(1, counts.Sum());
-        var samples = await Task.WhenAll(shards.Select((s, i) => s.SampleAsync((int)Math.Ceiling((double)SeedSampleSize * counts[i] / n), seed * 104729 + i)));
-        var pooled = samples.SelectMany(x => x).ToArray();
+        var (pooled, _) = await PooledSampleAsync(shards, counts, d, seed * 104729);
         var edges = Enumerable.Range(0, d)
             .Select(j => Psi.QuantileEdges(Enumerable.Range(0, pooled.Length / d).Select(i => (double)pooled[i * d + j]), _options.DriftBins))
             .ToArray();
@@ -328,11 +319,21 @@ public sealed partial class SegmentCoordinatorGrain(
         return new DriftBaseline(edges, shares, Psi.Shares(fit.Sizes));
     }
 
-    private static async Task<float[]> PooledSampleAsync(IShardGrain[] shards, long[] counts, int seed)
+    /// <summary>
+    /// About <see cref="SeedSampleSize"/> training rows pooled from the shards, each shard sending a share proportional
+    /// to its size; a row's weight (shard rows / rows sent) undoes the sampling rate.
+    /// </summary>
+    private static async Task<(float[] Rows, double[] Weights)> PooledSampleAsync(IShardGrain[] shards, long[] counts, int d, int seed)
     {
         var n = Math.Max(1, counts.Sum());
-        var samples = await Task.WhenAll(shards.Select((s, i) => s.SampleAsync((int)Math.Ceiling((double)SeedSampleSize * counts[i] / n), seed * 65537 + i)));
-        return samples.SelectMany(x => x).ToArray();
+        var samples = await Task.WhenAll(shards.Select((s, i) => s.SampleAsync((int)Math.Ceiling((double)SeedSampleSize * counts[i] / n), seed + i)));
+        var weights = new List<double>();
+        for (var i = 0; i < samples.Length; i++)
+        {
+            var rows = samples[i].Length / d;
+            weights.AddRange(Enumerable.Repeat(rows == 0 ? 0 : (double)counts[i] / rows, rows));
+        }
+        return (samples.SelectMany(x => x).ToArray(), weights.ToArray());
     }
 
     private static void Reseed(float[] centroids, long[] sizes, float[] pool, int d, int k)

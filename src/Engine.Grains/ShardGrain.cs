@@ -179,20 +179,11 @@ public sealed partial class ShardGrain(
         var (train, moments) = await Task.Run(() =>
         {
             var d = ShardMatrix.D;
-            var n = rows.Count;
-            var m = new float[n * d];
+            var m = new float[rows.Count * d];
             var sum = new double[d];
             var sumSq = new double[d];
-            var aged = new float[d];
-            var raw = new double[d];
-            for (var i = 0; i < n; i++)
+            ForEachAged(rows, asOf, (i, raw) =>
             {
-                rows.RawAt(i).CopyTo(aged);
-                ModelMath.Age(aged, rows.AsOfAt(i), asOf);
-                for (var j = 0; j < d; j++)
-                {
-                    raw[j] = aged[j];
-                }
                 var x = m.AsSpan(i * d, d);
                 FeatureTransform.Forward(raw, x);
                 for (var j = 0; j < d; j++)
@@ -200,8 +191,8 @@ public sealed partial class ShardGrain(
                     sum[j] += x[j];
                     sumSq[j] += (double)x[j] * x[j];
                 }
-            }
-            return (m, new Moments(n, sum, sumSq));
+            });
+            return (m, new Moments(rows.Count, sum, sumSq));
         });
         SetTraining(train, ShardMatrix.D);
         return moments;
