@@ -7,9 +7,14 @@ namespace Engine.Abstractions;
 [Alias("engine.ICustomerGrain")]
 public interface ICustomerGrain : IGrainWithStringKey
 {
-    /// <summary>Applies logged events (already durable) in log order; events at or before the checkpoint position are skipped.</summary>
+    /// <summary>
+    /// Applies logged events (already durable) in log order; ones already applied are skipped. The caller promises that
+    /// every event of this customer in (<paramref name="completeAfter"/>, <paramref name="through"/>] is in
+    /// <paramref name="events"/> or was delivered before; a grain that has not applied everything up to
+    /// <paramref name="completeAfter"/> reads its log tail instead.
+    /// </summary>
     [Alias("Apply")]
-    Task<ApplyResult> ApplyAsync(LoggedEvent[] events);
+    Task<ApplyResult> ApplyAsync(LoggedEvent[] events, long completeAfter, long through);
 
     /// <summary>The live view, or null for a customer with no events.</summary>
     [Alias("Get")]

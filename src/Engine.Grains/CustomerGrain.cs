@@ -27,6 +27,10 @@ public sealed partial class CustomerGrain(
     private DateTime _featuresAsOf;
     private long _featuresEvents;
 
+    // Every event of this customer at or below this log position is applied (the head its last tail read saw, or the
+    // end of the last batch delivered). Deliveries that promise less than that read the tail first.
+    private long _coveredThrough;
+
     private string Id => this.GetPrimaryKeyString();
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -47,9 +51,19 @@ public sealed partial class CustomerGrain(
         }
     }
 
-    public async Task<ApplyResult> ApplyAsync(LoggedEvent[] events)
+    public async Task<ApplyResult> ApplyAsync(LoggedEvent[] events, long completeAfter, long through)
     {
-        var applied = ApplyEvents(events);
+        int applied;
+        if (completeAfter > _coveredThrough)
+        {
+            // Another silo may have appended events of ours that this delivery does not carry: the log has them all.
+            applied = await CatchUpAsync();
+        }
+        else
+        {
+            applied = ApplyEvents(events);
+        }
+        _coveredThrough = Math.Max(_coveredThrough, through);
         if (applied > 0 && _dirty >= _options.CheckpointEvery)
         {
             await CheckpointAsync();
@@ -166,7 +180,8 @@ public sealed partial class CustomerGrain(
     private async Task<int> CatchUpAsync()
     {
         var tail = await log.ReadCustomerTailAsync(Id, state.State.LastSeq);
-        var applied = ApplyEvents(tail);
+        var applied = ApplyEvents(tail.Events);
+        _coveredThrough = Math.Max(_coveredThrough, tail.Head);
         if (applied > 0)
         {
             LogReplayed(logger, Id, applied, state.State.LastSeq);

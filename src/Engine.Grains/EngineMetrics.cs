@@ -15,6 +15,9 @@ public static class EngineMetrics
         new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1, 4, 8) });
     private static readonly Counter TransitionsTotal = Metrics.CreateCounter("engine_transitions_total", "Segment transitions recorded.",
         new CounterConfiguration { LabelNames = ["cause"] });
+    public static readonly Counter ReadBackEvents = Metrics.CreateCounter("engine_ingest_read_back_events_total",
+        "Events re-read from the log to deliver with a batch because other silos appended in between.");
+    public static readonly Counter PeerRecoveries = Metrics.CreateCounter("engine_peer_recoveries_total", "Dead silos whose unapplied appends this silo replayed.");
     public static readonly Counter Retrains = Metrics.CreateCounter("engine_retrains_total", "Models published.");
 
     public static void Transitions(IEnumerable<TransitionRecord> transitions)

@@ -49,6 +49,12 @@ public sealed class EngineOptions
     /// <summary>How often shards checkpoint and the recovery start position advances.</summary>
     public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// In a cluster, how long a silo keeps re-reading other silos' appends for the customers in its batches. A customer
+    /// with no event for longer reads its own log tail once at its next event instead.
+    /// </summary>
+    public TimeSpan CoverageWindow { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Range of k tried by an automatic retrain (Retrain with k = 0); the best silhouette wins.</summary>
     public int KMin { get; set; } = 3;
     public int KMax { get; set; } = 10;

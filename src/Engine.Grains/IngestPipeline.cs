@@ -15,8 +15,12 @@ public readonly record struct IngestOutcome(int Accepted, int Duplicates, long L
 /// The silo's single ingest path. Requests queue here; one loop commits them to the ingest log in group commits (one
 /// transaction per batch of up to <see cref="MaxBatchEvents"/> events), applies each customer's events with one grain
 /// call, publishes transitions and shard rows, and only then acknowledges. Batches are applied strictly in log
-/// order, which is what lets a customer skip anything at or below its last applied position.
-/// Also owns crash recovery (at start) and the shard checkpoint that bounds it.
+/// order, which is what lets a customer skip anything at or below its last applied position. Other silos' appends
+/// interleave with this silo's; <see cref="LogCoverage"/> says what each delivery must carry so a customer never
+/// skips one of theirs.
+/// Also owns crash recovery (at start, and for a dead peer's batches) and the shard checkpoint that bounds it. Each
+/// silo records how far it has applied its own appends (<c>applied:&lt;silo&gt;</c>); the cluster's checkpoint
+/// position is the least of them, so a crash anywhere replays from before anything not yet applied.
 /// </summary>
 public sealed partial class IngestPipeline(
     IEventLog log,
@@ -25,9 +29,14 @@ public sealed partial class IngestPipeline(
     ShardRouter router,
     ModelReplica replica,
     EngineClock clock,
+    ILocalSiloDetails silo,
+    IClusterMembershipService membership,
     IOptions<EngineOptions> options,
     ILogger<IngestPipeline> logger) : BackgroundService
 {
+    /// <summary>The meta key prefix under which every silo records how far it has applied its own appends.</summary>
+    public const string AppliedPrefix = "applied:";
+
     public const int MaxBatchEvents = 10_000;
     private const string CheckpointKey = "checkpoint_seq";
     private const int ApplyAttempts = 3;
@@ -39,8 +48,12 @@ public sealed partial class IngestPipeline(
     private readonly SemaphoreSlim _turn = new(1, 1);
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly HashSet<string> _lagging = new(StringComparer.Ordinal);
+    private readonly LogCoverage _coverage = new(options.Value.CoverageWindow);
+    private readonly string _appliedKey = AppliedPrefix + silo.SiloAddress.ToParsableString();
     private long _lastApplied;
+    private int _unapplied;
     private long _lastCheckpoint = -1;
+    private long _ownApplied;
     private DateTime _lastBatchAsOf = DateTime.MinValue;
     private DateTime _lastSweep = DateTime.MinValue;
 
@@ -152,10 +165,12 @@ public sealed partial class IngestPipeline(
         committed.Writer.Complete();
         await applying;
         await CheckpointAsync(CancellationToken.None);
+        await LeaveAsync();
     }
 
     /// <summary>A committed batch on its way to being applied.</summary>
-    private sealed record Committed(List<Work> Batch, long[] Seqs, DateTime AsOf, Dictionary<string, List<LoggedEvent>> PerCustomer, long MaxSeq, long Started, int Events);
+    private sealed record Committed(List<Work> Batch, long[] Seqs, DateTime AsOf, Dictionary<string, List<LoggedEvent>> PerCustomer,
+        long CompleteAfter, long MaxSeq, long Started, int Events);
 
     private async Task<Committed> CommitAsync(List<Work> batch)
     {
@@ -172,7 +187,18 @@ public sealed partial class IngestPipeline(
             asOf = _lastBatchAsOf.AddTicks(1);
         }
         _lastBatchAsOf = asOf;
-        var seqs = await log.AppendAsync(events, asOf);
+        Interlocked.Increment(ref _unapplied);
+        AppendResult appended;
+        try
+        {
+            appended = await log.AppendAsync(events, asOf);
+        }
+        catch
+        {
+            Interlocked.Decrement(ref _unapplied);
+            throw;
+        }
+        var seqs = appended.Seqs;
 
         var perCustomer = new Dictionary<string, List<LoggedEvent>>(StringComparer.Ordinal);
         var maxSeq = 0L;
@@ -190,7 +216,34 @@ public sealed partial class IngestPipeline(
             list.Add(new LoggedEvent(seqs[i], e.EventId, e.CustomerId, e.Kind, e.OccurredAt, e.Amount, e.Category, asOf));
             maxSeq = Math.Max(maxSeq, seqs[i]);
         }
-        return new Committed(batch, seqs, asOf, perCustomer, maxSeq, started, events.Count);
+        var (completeAfter, readBack) = _coverage.Appended(appended.Before, maxSeq, Stopwatch.GetTimestamp());
+        if (readBack && perCustomer.Count > 0 && !await TryReadBackAsync(perCustomer, completeAfter, appended.Before))
+        {
+            // Promise only this batch: a customer that may have missed another silo's events reads its own tail.
+            completeAfter = appended.Before;
+        }
+        return new Committed(batch, seqs, asOf, perCustomer, completeAfter, maxSeq, started, events.Count);
+    }
+
+    /// <summary>Puts the customers' events in (after, through] (other silos' appends among them) in front of this batch's.</summary>
+    private async Task<bool> TryReadBackAsync(Dictionary<string, List<LoggedEvent>> perCustomer, long after, long through)
+    {
+        try
+        {
+            var earlier = await log.ReadCustomersAsync(perCustomer.Keys, after, through);
+            foreach (var group in earlier.GroupBy(e => e.CustomerId, StringComparer.Ordinal))
+            {
+                perCustomer[group.Key].InsertRange(0, group);
+            }
+            EngineMetrics.ReadBackEvents.Inc(earlier.Length);
+            return true;
+        }
+        catch (Exception ex)
+        {
+            // The batch is committed; it must go on to be applied, so this is not the batch's failure.
+            LogReadBackFailed(logger, ex);
+            return false;
+        }
     }
 
     private async Task ApplyLoopAsync(ChannelReader<Committed> committed)
@@ -205,7 +258,7 @@ public sealed partial class IngestPipeline(
                 {
                     await SweepIfDueAsync(c.AsOf);
                 }
-                await ApplyAsync(c.PerCustomer);
+                await ApplyAsync(c.PerCustomer, c.CompleteAfter, c.MaxSeq);
                 if (c.MaxSeq > 0)
                 {
                     Volatile.Write(ref _lastApplied, c.MaxSeq);
@@ -218,6 +271,7 @@ public sealed partial class IngestPipeline(
             }
             finally
             {
+                Interlocked.Decrement(ref _unapplied);
                 _turn.Release();
             }
         }
@@ -258,17 +312,17 @@ public sealed partial class IngestPipeline(
     }
 
     /// <summary>One call per customer, all in parallel; a failed customer is retried by catching up from the log.</summary>
-    private async Task ApplyAsync(Dictionary<string, List<LoggedEvent>> perCustomer)
+    private async Task ApplyAsync(Dictionary<string, List<LoggedEvent>> perCustomer, long completeAfter, long through)
     {
-        // Customers that failed before catch up first, so none of them skips a gap.
-        foreach (var id in _lagging.ToArray())
+        // Customers that failed before catch up from the log (a delivery would skip what they missed).
+        foreach (var id in _lagging)
         {
-            perCustomer.TryAdd(id, []);
+            perCustomer[id] = [];
         }
         var ids = perCustomer.Keys.ToArray();
         var tasks = ids.Select(id => perCustomer[id].Count == 0
             ? grains.GetGrain<ICustomerGrain>(id).RecoverAsync()
-            : grains.GetGrain<ICustomerGrain>(id).ApplyAsync(perCustomer[id].ToArray())).ToArray();
+            : grains.GetGrain<ICustomerGrain>(id).ApplyAsync(perCustomer[id].ToArray(), completeAfter, through)).ToArray();
         try
         {
             await Task.WhenAll(tasks);
@@ -335,32 +389,105 @@ public sealed partial class IngestPipeline(
         await replica.RefreshAsync();
         var from = await log.GetMetaAsync(CheckpointKey, ct);
         var head = await log.GetHeadAsync(ct);
-        var maxSeq = head.MaxSeq;
         if (head.MaxOccurredAt is { } watermark)
         {
             clock.Observe(watermark);
         }
         _lastBatchAsOf = head.MaxAsOf ?? DateTime.MinValue;
+        // Registered before ingest opens, so the cluster's checkpoint never passes an append of this silo it has not applied.
+        _ownApplied = head.MaxSeq;
+        await log.SetMetaAsync(_appliedKey, _ownApplied, ct);
+        var replayed = await ReplayAsync(from, ct);
+        _lastApplied = head.MaxSeq;
+        _coverage.Start(head.MaxSeq);
+        _lastCheckpoint = from;
+        // This replay also covers whatever earlier incarnations or dead peers left unapplied.
+        await ForgetAsync(await DeadPeersAsync(ct), ct);
+        if (replayed > 0)
+        {
+            await CheckpointCoreAsync();
+        }
+        LogRecovered(logger, replayed, from, head.MaxSeq);
+    }
+
+    /// <summary>Brings every customer with events after <paramref name="from"/> up to date from the log and republishes its row.</summary>
+    private async Task<int> ReplayAsync(long from, CancellationToken ct)
+    {
         var customers = await log.CustomersAfterAsync(from, ct);
-        var started = Stopwatch.GetTimestamp();
         foreach (var chunk in customers.Chunk(RecoveryChunk))
         {
             var results = await Task.WhenAll(chunk.Select(id => grains.GetGrain<ICustomerGrain>(id).RecoverAsync()));
             await publisher.PublishAsync(results, ct);
         }
-        _lastApplied = maxSeq;
-        _lastCheckpoint = from;
-        if (customers.Length > 0)
+        return customers.Length;
+    }
+
+    /// <summary>
+    /// Replays what dead silos may have committed but not applied: their customers whose grains live on could otherwise
+    /// miss those events until their next one, and their shards lost rows since the last checkpoint. One silo (the
+    /// lowest active address) does it; the replay is idempotent, so a repeat after a crash half way costs only time.
+    /// </summary>
+    public async Task RecoverDeadPeersAsync(CancellationToken ct = default)
+    {
+        var active = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress).ToList();
+        if (active.Count == 0 || !active.Min()!.Equals(silo.SiloAddress))
         {
-            await CheckpointCoreAsync();
+            return;
         }
-        LogRecovered(logger, customers.Length, from, maxSeq, Stopwatch.GetElapsedTime(started).TotalSeconds);
+        var dead = await DeadPeersAsync(ct);
+        if (dead.Count == 0)
+        {
+            return;
+        }
+        await _turn.WaitAsync(ct);
+        try
+        {
+            var started = Stopwatch.GetTimestamp();
+            var from = await log.GetMetaAsync(CheckpointKey, ct);
+            var replayed = await ReplayAsync(from, ct);
+            await ForgetAsync(dead, ct);
+            EngineMetrics.PeerRecoveries.Inc(dead.Count);
+            LogPeersRecovered(logger, string.Join(", ", dead), replayed, from, Stopwatch.GetElapsedTime(started).TotalSeconds);
+        }
+        finally
+        {
+            _turn.Release();
+        }
+    }
+
+    /// <summary>Applied-position keys of silos that are dead, or were replaced by a newer incarnation on the same endpoint.</summary>
+    private async Task<List<string>> DeadPeersAsync(CancellationToken ct)
+    {
+        var snapshot = membership.CurrentSnapshot;
+        var keys = await log.ListMetaAsync(AppliedPrefix, ct);
+        return keys.Keys.Where(key => key != _appliedKey && IsDead(SiloAddress.FromParsableString(key[AppliedPrefix.Length..]))).ToList();
+
+        bool IsDead(SiloAddress peer) =>
+            snapshot.GetSiloStatus(peer) == SiloStatus.Dead
+            || snapshot.Members.Values.Any(m => m.SiloAddress.Endpoint.Equals(peer.Endpoint) && m.SiloAddress.Generation > peer.Generation);
+    }
+
+    private async Task ForgetAsync(List<string> keys, CancellationToken ct)
+    {
+        foreach (var key in keys)
+        {
+            await log.DeleteMetaAsync(key, ct);
+        }
     }
 
     private async Task CheckpointCoreAsync()
     {
-        // A lagging customer's events are not in its shard yet: keep the recovery start before them.
-        var position = _lagging.Count > 0 ? _lastCheckpoint : Volatile.Read(ref _lastApplied);
+        // How far this silo's own appends are applied: the whole log when none is in flight (the head is read first, so
+        // an append that starts after the check lands above it). A lagging customer holds it where it was.
+        var head = (await log.GetHeadAsync()).MaxSeq;
+        if (_lagging.Count == 0)
+        {
+            _ownApplied = Volatile.Read(ref _unapplied) == 0 ? Math.Max(head, _lastApplied) : Volatile.Read(ref _lastApplied);
+            await log.SetMetaAsync(_appliedKey, _ownApplied);
+        }
+        // Everything at or below every silo's applied position is in the shards now, so recovery may start after it.
+        var applied = await log.ListMetaAsync(AppliedPrefix);
+        var position = applied.Count == 0 ? _ownApplied : Math.Min(applied.Values.Min(), _ownApplied);
         await Task.WhenAll(Enumerable.Range(0, router.Shards).Select(i => grains.GetGrain<IShardGrain>(i).CheckpointAsync(position)));
         if (position != _lastCheckpoint)
         {
@@ -369,8 +496,14 @@ public sealed partial class IngestPipeline(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Recovery replayed {Customers} customers with events after log position {From} (head {Head}) in {Seconds:F2} s")]
-    private static partial void LogRecovered(ILogger logger, int customers, long from, long head, double seconds);
+    /// <summary>Called last on a graceful stop: everything of this silo's is applied and checkpointed, so it drops out.</summary>
+    private Task LeaveAsync() => log.DeleteMetaAsync(_appliedKey);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Recovery replayed {Customers} customers with events after log position {From} (head {Head})")]
+    private static partial void LogRecovered(ILogger logger, int customers, long from, long head);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Dead silos {Peers}: replayed {Customers} customers with events after log position {From} in {Seconds:F2} s")]
+    private static partial void LogPeersRecovered(ILogger logger, string peers, int customers, long from, double seconds);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Inactivity sweep at {Now:O} moved {Moved} customers")]
     private static partial void LogSwept(ILogger logger, int moved, DateTime now);
@@ -380,6 +513,9 @@ public sealed partial class IngestPipeline(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Ingest batch of {Events} events failed")]
     private static partial void LogBatchFailed(ILogger logger, Exception exception, int events);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reading other silos' events for a batch failed; its customers read their own tails")]
+    private static partial void LogReadBackFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Customer {CustomerId} failed to apply its events (attempt {Attempt})")]
     private static partial void LogApplyRetry(ILogger logger, Exception exception, string customerId, int attempt);

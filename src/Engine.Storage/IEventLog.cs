@@ -29,6 +29,15 @@ public sealed record DeadLetter(string WebhookId, long Cursor, int Attempts, str
 /// <summary>The end of the ingest log; the times are null on an empty log.</summary>
 public readonly record struct LogHead(long MaxSeq, DateTime? MaxOccurredAt, DateTime? MaxAsOf);
 
+/// <summary>
+/// What an append wrote: per event its log position (0 for a duplicate), and the highest position in the log just
+/// before it. Appends are serialized, so everything in (<see cref="Before"/>, max of <see cref="Seqs"/>] is this append's.
+/// </summary>
+public sealed record AppendResult(long[] Seqs, long Before);
+
+/// <summary>A customer's events after some position, and the log head the read saw: every event up to it is included.</summary>
+public sealed record CustomerTail(LoggedEvent[] Events, long Head);
+
 /// <summary>A count of moves from one segment to another ("" = first assignment).</summary>
 public readonly record struct TransitionCount(string From, string To, long Count);
 
@@ -40,12 +49,16 @@ public interface IEventLog
 {
     /// <summary>
     /// Appends events in one transaction. Returns, per event, its log position, or 0 when its event_id was already
-    /// in the log (a duplicate, including a repeat inside the same batch).
+    /// in the log (a duplicate, including a repeat inside the same batch). Appends from all silos commit in position
+    /// order: once position N is visible, no smaller one can appear later.
     /// </summary>
-    Task<long[]> AppendAsync(IReadOnlyList<PendingEvent> events, DateTime asOf, CancellationToken ct = default);
+    Task<AppendResult> AppendAsync(IReadOnlyList<PendingEvent> events, DateTime asOf, CancellationToken ct = default);
 
-    /// <summary>A customer's events after log position <paramref name="afterSeq"/>, in log order.</summary>
-    Task<LoggedEvent[]> ReadCustomerTailAsync(string customerId, long afterSeq, CancellationToken ct = default);
+    /// <summary>A customer's events after log position <paramref name="afterSeq"/>, in log order, with the head the read saw.</summary>
+    Task<CustomerTail> ReadCustomerTailAsync(string customerId, long afterSeq, CancellationToken ct = default);
+
+    /// <summary>The events of these customers with positions in (<paramref name="afterSeq"/>, <paramref name="throughSeq"/>], in log order.</summary>
+    Task<LoggedEvent[]> ReadCustomersAsync(IReadOnlyCollection<string> customerIds, long afterSeq, long throughSeq, CancellationToken ct = default);
 
     /// <summary>Customers with events after <paramref name="afterSeq"/> (for crash recovery).</summary>
     Task<string[]> CustomersAfterAsync(long afterSeq, CancellationToken ct = default);
@@ -90,4 +103,9 @@ public interface IEventLog
     Task<long> GetMetaAsync(string key, CancellationToken ct = default);
 
     Task SetMetaAsync(string key, long value, CancellationToken ct = default);
+
+    /// <summary>Every meta value whose key starts with <paramref name="prefix"/>.</summary>
+    Task<Dictionary<string, long>> ListMetaAsync(string prefix, CancellationToken ct = default);
+
+    Task DeleteMetaAsync(string key, CancellationToken ct = default);
 }

@@ -15,11 +15,16 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
     private const long TransitionLock = 0x616C657274; // "alert"
     private readonly NpgsqlDataSource _db = database.DataSource;
 
-    public async Task<long[]> AppendAsync(IReadOnlyList<PendingEvent> events, DateTime asOf, CancellationToken ct = default)
+    public async Task<AppendResult> AppendAsync(IReadOnlyList<PendingEvent> events, DateTime asOf, CancellationToken ct = default)
     {
         await using var c = await _db.OpenConnectionAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
         await LockAsync(c, tx, IngestLock, ct);
+        long before;
+        await using (var head = new NpgsqlCommand("SELECT COALESCE(MAX(seq), 0) FROM ingest_log", c, tx))
+        {
+            before = (long)(await head.ExecuteScalarAsync(ct))!;
+        }
         await using var cmd = new NpgsqlCommand("""
             INSERT INTO ingest_log (event_id, customer_id, kind, occurred_at, amount, category, attributes, as_of)
             SELECT e.id, e.c, e.k, e.o, e.a, e.cat, e.attr, $8
@@ -55,26 +60,55 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
                 seqs[i] = seq;
             }
         }
-        return seqs;
+        return new AppendResult(seqs, before);
     }
 
-    public async Task<LoggedEvent[]> ReadCustomerTailAsync(string customerId, long afterSeq, CancellationToken ct = default)
+    public async Task<CustomerTail> ReadCustomerTailAsync(string customerId, long afterSeq, CancellationToken ct = default)
     {
+        // One statement, one snapshot: the head and the events up to it.
         await using var cmd = _db.CreateCommand("""
-            SELECT seq, event_id, kind, occurred_at, amount, category, as_of
-            FROM ingest_log WHERE customer_id = $1 AND seq > $2 ORDER BY seq
+            WITH h AS (SELECT COALESCE(MAX(seq), 0) AS head FROM ingest_log)
+            SELECT h.head, l.seq, l.event_id, l.customer_id, l.kind, l.occurred_at, l.amount, l.category, l.as_of
+            FROM h LEFT JOIN ingest_log l ON l.customer_id = $1 AND l.seq > $2 AND l.seq <= h.head ORDER BY l.seq
             """);
         cmd.Parameters.AddWithValue(customerId);
         cmd.Parameters.AddWithValue(afterSeq);
+        var head = 0L;
         var list = new List<LoggedEvent>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
-            list.Add(new LoggedEvent(r.GetInt64(0), r.GetString(1), customerId, r.GetInt32(2), Ticks(r.GetInt64(3)), r.GetDouble(4),
-                r.IsDBNull(5) ? null : r.GetString(5), Ticks(r.GetInt64(6))));
+            head = r.GetInt64(0);
+            if (!r.IsDBNull(1))
+            {
+                list.Add(ReadEvent(r, 1));
+            }
+        }
+        return new CustomerTail(list.ToArray(), head);
+    }
+
+    public async Task<LoggedEvent[]> ReadCustomersAsync(IReadOnlyCollection<string> customerIds, long afterSeq, long throughSeq, CancellationToken ct = default)
+    {
+        await using var cmd = _db.CreateCommand("""
+            SELECT seq, event_id, customer_id, kind, occurred_at, amount, category, as_of FROM ingest_log
+            WHERE customer_id = ANY($1) AND seq > $2 AND seq <= $3 ORDER BY seq
+            """);
+        cmd.Parameters.AddWithValue(customerIds.ToArray());
+        cmd.Parameters.AddWithValue(afterSeq);
+        cmd.Parameters.AddWithValue(throughSeq);
+        var list = new List<LoggedEvent>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            list.Add(ReadEvent(r, 0));
         }
         return list.ToArray();
     }
+
+    /// <summary>Reads seq, event_id, customer_id, kind, occurred_at, amount, category, as_of starting at column <paramref name="i"/>.</summary>
+    private static LoggedEvent ReadEvent(NpgsqlDataReader r, int i) =>
+        new(r.GetInt64(i), r.GetString(i + 1), r.GetString(i + 2), r.GetInt32(i + 3), Ticks(r.GetInt64(i + 4)), r.GetDouble(i + 5),
+            r.IsDBNull(i + 6) ? null : r.GetString(i + 6), Ticks(r.GetInt64(i + 7)));
 
     public async Task<string[]> CustomersAfterAsync(long afterSeq, CancellationToken ct = default)
     {
@@ -186,6 +220,22 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
 
     public Task SetMetaAsync(string key, long value, CancellationToken ct = default) =>
         Scalar("INSERT INTO engine_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", ct, key, value);
+
+    public async Task<Dictionary<string, long>> ListMetaAsync(string prefix, CancellationToken ct = default)
+    {
+        await using var cmd = _db.CreateCommand("SELECT key, value FROM engine_meta WHERE starts_with(key, $1)");
+        cmd.Parameters.AddWithValue(prefix);
+        var map = new Dictionary<string, long>(StringComparer.Ordinal);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            map[r.GetString(0)] = r.GetInt64(1);
+        }
+        return map;
+    }
+
+    public Task DeleteMetaAsync(string key, CancellationToken ct = default) =>
+        Scalar("DELETE FROM engine_meta WHERE key = $1", ct, key);
 
     public Task CreateWebhookAsync(WebhookRecord w, CancellationToken ct = default) =>
         Scalar("INSERT INTO webhooks (id, url, secret, filter, delivered_after, created_at) VALUES ($1, $2, $3, $4, $5, $6)", ct,

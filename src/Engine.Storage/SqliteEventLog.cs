@@ -23,11 +23,15 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
         _signal = signal;
     }
 
-    public Task<long[]> AppendAsync(IReadOnlyList<PendingEvent> events, DateTime asOf, CancellationToken ct = default) =>
+    public Task<AppendResult> AppendAsync(IReadOnlyList<PendingEvent> events, DateTime asOf, CancellationToken ct = default) =>
         WriteAsync(c =>
         {
             var seqs = new long[events.Count];
             using var tx = c.BeginTransaction();
+            using var head = c.CreateCommand();
+            head.Transaction = tx;
+            head.CommandText = "SELECT COALESCE(MAX(seq), 0) FROM ingest_log";
+            var before = (long)head.ExecuteScalar()!;
             using var cmd = c.CreateCommand();
             cmd.Transaction = tx;
             cmd.CommandText = """
@@ -56,29 +60,58 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
                 seqs[i] = cmd.ExecuteScalar() is long seq ? seq : 0;
             }
             tx.Commit();
-            return seqs;
+            return new AppendResult(seqs, before);
         }, ct);
 
-    public Task<LoggedEvent[]> ReadCustomerTailAsync(string customerId, long afterSeq, CancellationToken ct = default) =>
+    public Task<CustomerTail> ReadCustomerTailAsync(string customerId, long afterSeq, CancellationToken ct = default) =>
         ReadAsync(c =>
         {
             using var cmd = c.CreateCommand();
             cmd.CommandText = """
-                SELECT seq, event_id, kind, occurred_at, amount, category, as_of
-                FROM ingest_log WHERE customer_id = $c AND seq > $s ORDER BY seq
+                WITH h AS (SELECT COALESCE(MAX(seq), 0) AS head FROM ingest_log)
+                SELECT h.head, l.seq, l.event_id, l.customer_id, l.kind, l.occurred_at, l.amount, l.category, l.as_of
+                FROM h LEFT JOIN ingest_log l ON l.customer_id = $c AND l.seq > $s AND l.seq <= h.head ORDER BY l.seq
                 """;
             cmd.Parameters.AddWithValue("$c", customerId);
             cmd.Parameters.AddWithValue("$s", afterSeq);
             using var r = cmd.ExecuteReader();
+            var head = 0L;
             var list = new List<LoggedEvent>();
             while (r.Read())
             {
-                list.Add(new LoggedEvent(r.GetInt64(0), r.GetString(1), customerId, r.GetInt32(2),
-                    new DateTime(r.GetInt64(3), DateTimeKind.Utc), r.GetDouble(4), r.IsDBNull(5) ? null : r.GetString(5),
-                    new DateTime(r.GetInt64(6), DateTimeKind.Utc)));
+                head = r.GetInt64(0);
+                if (!r.IsDBNull(1))
+                {
+                    list.Add(ReadEvent(r, 1));
+                }
+            }
+            return new CustomerTail(list.ToArray(), head);
+        }, ct);
+
+    public Task<LoggedEvent[]> ReadCustomersAsync(IReadOnlyCollection<string> customerIds, long afterSeq, long throughSeq, CancellationToken ct = default) =>
+        ReadAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = """
+                SELECT seq, event_id, customer_id, kind, occurred_at, amount, category, as_of FROM ingest_log
+                WHERE customer_id IN (SELECT value FROM json_each($ids)) AND seq > $a AND seq <= $t ORDER BY seq
+                """;
+            cmd.Parameters.AddWithValue("$ids", System.Text.Json.JsonSerializer.Serialize(customerIds));
+            cmd.Parameters.AddWithValue("$a", afterSeq);
+            cmd.Parameters.AddWithValue("$t", throughSeq);
+            using var r = cmd.ExecuteReader();
+            var list = new List<LoggedEvent>();
+            while (r.Read())
+            {
+                list.Add(ReadEvent(r, 0));
             }
             return list.ToArray();
         }, ct);
+
+    /// <summary>Reads seq, event_id, customer_id, kind, occurred_at, amount, category, as_of starting at column <paramref name="i"/>.</summary>
+    private static LoggedEvent ReadEvent(SqliteDataReader r, int i) =>
+        new(r.GetInt64(i), r.GetString(i + 1), r.GetString(i + 2), r.GetInt32(i + 3), new DateTime(r.GetInt64(i + 4), DateTimeKind.Utc),
+            r.GetDouble(i + 5), r.IsDBNull(i + 6) ? null : r.GetString(i + 6), new DateTime(r.GetInt64(i + 7), DateTimeKind.Utc));
 
     public Task<string[]> CustomersAfterAsync(long afterSeq, CancellationToken ct = default) =>
         ReadAsync(c =>
@@ -325,6 +358,30 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
             cmd.CommandText = "INSERT INTO engine_meta (key, value) VALUES ($k, $v) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
             cmd.Parameters.AddWithValue("$k", key);
             cmd.Parameters.AddWithValue("$v", value);
+            return cmd.ExecuteNonQuery();
+        }, ct);
+
+    public Task<Dictionary<string, long>> ListMetaAsync(string prefix, CancellationToken ct = default) =>
+        ReadAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT key, value FROM engine_meta WHERE substr(key, 1, length($p)) = $p";
+            cmd.Parameters.AddWithValue("$p", prefix);
+            using var r = cmd.ExecuteReader();
+            var map = new Dictionary<string, long>(StringComparer.Ordinal);
+            while (r.Read())
+            {
+                map[r.GetString(0)] = r.GetInt64(1);
+            }
+            return map;
+        }, ct);
+
+    public Task DeleteMetaAsync(string key, CancellationToken ct = default) =>
+        WriteAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "DELETE FROM engine_meta WHERE key = $k";
+            cmd.Parameters.AddWithValue("$k", key);
             return cmd.ExecuteNonQuery();
         }, ct);
 

@@ -195,7 +195,7 @@ public sealed class GrainTests : IAsyncLifetime
         var log = _cluster.GetSiloServiceProvider().GetRequiredService<Engine.Storage.IEventLog>();
         var at = new DateTime(1997, 5, 1, 0, 0, 0, DateTimeKind.Utc);
         var events = Enumerable.Range(0, 5).Select(i => new Engine.Storage.PendingEvent($"replay-{i}", "replayer", 1, at.AddDays(i), 10 + i, "x", null)).ToArray();
-        var seqs = await log.AppendAsync(events, at.AddDays(4));
+        var seqs = (await log.AppendAsync(events, at.AddDays(4))).Seqs;
         Assert.All(seqs, s => Assert.True(s > 0));
 
         // The events are only in the log: activation must find them.
@@ -206,8 +206,35 @@ public sealed class GrainTests : IAsyncLifetime
 
         // Applying the same logged events again is a no-op: the log position makes it idempotent.
         var logged = events.Select((e, i) => new LoggedEvent(seqs[i], e.EventId, e.CustomerId, e.Kind, e.OccurredAt, e.Amount, e.Category, at.AddDays(4))).ToArray();
-        var result = await _cluster.Client.GetGrain<ICustomerGrain>("replayer").ApplyAsync(logged);
+        var result = await _cluster.Client.GetGrain<ICustomerGrain>("replayer").ApplyAsync(logged, 0, seqs.Max());
         Assert.Equal(0, result.Applied);
         Assert.Equal(5, (await _cluster.Client.GetGrain<ICustomerGrain>("replayer").GetAsync())!.Frequency);
+    }
+
+    [Fact]
+    public async Task A_delivery_that_cannot_vouch_for_events_another_silo_appended_makes_the_grain_read_its_log()
+    {
+        var log = _cluster.GetSiloServiceProvider().GetRequiredService<Engine.Storage.IEventLog>();
+        var grain = _cluster.Client.GetGrain<ICustomerGrain>("interleaved");
+        var at = new DateTime(1997, 6, 1, 0, 0, 0, DateTimeKind.Utc);
+        async Task<LoggedEvent> Append(int i)
+        {
+            var e = new Engine.Storage.PendingEvent($"interleaved-{i}", "interleaved", 1, at.AddDays(i), 10, "x", null);
+            var seq = (await log.AppendAsync([e], at.AddDays(i))).Seqs[0];
+            return new LoggedEvent(seq, e.EventId, e.CustomerId, e.Kind, e.OccurredAt, e.Amount, e.Category, at.AddDays(i));
+        }
+
+        var first = await Append(0);
+        await grain.ApplyAsync([first], 0, first.Seq);
+        // "Silo B" appends the second event; "silo A" appends the third and delivers only it, promising nothing before it.
+        var second = await Append(1);
+        var third = await Append(2);
+        var result = await grain.ApplyAsync([third], third.Seq - 1, third.Seq);
+        Assert.Equal(2, result.Applied);
+        Assert.Equal(3, (await grain.GetAsync())!.Frequency);
+
+        // Silo B's delivery arrives late: already applied, so nothing changes.
+        Assert.Equal(0, (await grain.ApplyAsync([second], first.Seq, second.Seq)).Applied);
+        Assert.Equal(3, (await grain.GetAsync())!.Frequency);
     }
 }
