@@ -1,4 +1,5 @@
 using Engine.Abstractions;
+using Engine.Storage;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -114,4 +115,33 @@ public sealed class InactivitySweeper(IngestPipeline pipeline, EngineClock clock
     protected override bool Enabled => !clock.IsEventTime;
 
     protected override Task TickAsync(CancellationToken ct) => Pipeline.SweepAsync(ct);
+}
+
+/// <summary>
+/// Event-time mode in a cluster: each silo's watermark moves with the events it ingests, so silos share theirs through
+/// the log's meta table every second. A silo that ingests nothing still dates lookups by the cluster's event time.
+/// </summary>
+public sealed class WatermarkSync(IngestPipeline pipeline, IEventLog log, EngineClock clock, ILogger<WatermarkSync> logger)
+    : PeriodicService(pipeline, logger)
+{
+    private const string Key = "watermark";
+
+    protected override TimeSpan Interval => TimeSpan.FromSeconds(1);
+
+    protected override bool Enabled => clock.IsEventTime;
+
+    protected override async Task TickAsync(CancellationToken ct)
+    {
+        var shared = await log.GetMetaAsync(Key, ct);
+        var local = clock.Now.Ticks;
+        if (local > shared)
+        {
+            // Two silos may race here; the loser's lower value is corrected on the next tick, and clocks never go back.
+            await log.SetMetaAsync(Key, local, ct);
+        }
+        else if (shared > local)
+        {
+            clock.Observe(new DateTime(shared, DateTimeKind.Utc));
+        }
+    }
 }

@@ -8,6 +8,13 @@ using Microsoft.Extensions.Options;
 
 namespace Engine.Grains;
 
+/// <summary>
+/// The batch is durable, but some customers could not apply it yet (typically their silo just died). They catch up
+/// from the log at the next batch or checkpoint tick; a client that retries gets its events back as duplicates.
+/// </summary>
+public sealed class EventsNotAppliedException(int customers)
+    : Exception($"the events are durable, but {customers} customers could not apply them yet; they catch up from the log shortly, and a retry reports them as duplicates");
+
 /// <summary>What one ingest request got: new events, duplicates and the highest log position written.</summary>
 public readonly record struct IngestOutcome(int Accepted, int Duplicates, long LastSequence);
 
@@ -79,6 +86,7 @@ public sealed partial class IngestPipeline(
         await _turn.WaitAsync(ct);
         try
         {
+            await CatchUpLaggingAsync();
             await CheckpointCoreAsync();
         }
         finally
@@ -199,6 +207,8 @@ public sealed partial class IngestPipeline(
             throw;
         }
         var seqs = appended.Seqs;
+        asOf = appended.AsOf;
+        _lastBatchAsOf = asOf;
 
         var perCustomer = new Dictionary<string, List<LoggedEvent>>(StringComparer.Ordinal);
         var maxSeq = 0L;
@@ -362,9 +372,27 @@ public sealed partial class IngestPipeline(
         await publisher.PublishAsync(results);
         if (failed.Count > 0 && _lagging.Count > 0)
         {
-            throw new InvalidOperationException(
-                $"{_lagging.Count} customers could not apply their (durable) events yet; they catch up from the log on the next batch.");
+            throw new EventsNotAppliedException(_lagging.Count);
         }
+    }
+
+    /// <summary>Customers that failed to apply catch up between batches too, so an idle silo does not leave them behind.</summary>
+    private async Task CatchUpLaggingAsync()
+    {
+        var results = new List<ApplyResult>();
+        foreach (var id in _lagging.ToArray())
+        {
+            try
+            {
+                results.Add(await grains.GetGrain<ICustomerGrain>(id).RecoverAsync());
+                _lagging.Remove(id);
+            }
+            catch (Exception ex)
+            {
+                LogApplyRetry(logger, ex, id, 0);
+            }
+        }
+        await publisher.PublishAsync(results);
     }
 
     private async Task<ApplyResult?> RetryAsync(string customerId)

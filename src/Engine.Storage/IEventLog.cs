@@ -30,10 +30,12 @@ public sealed record DeadLetter(string WebhookId, long Cursor, int Attempts, str
 public readonly record struct LogHead(long MaxSeq, DateTime? MaxOccurredAt, DateTime? MaxAsOf);
 
 /// <summary>
-/// What an append wrote: per event its log position (0 for a duplicate), and the highest position in the log just
-/// before it. Appends are serialized, so everything in (<see cref="Before"/>, max of <see cref="Seqs"/>] is this append's.
+/// What an append wrote: per event its log position (0 for a duplicate), the highest position in the log just before
+/// it, and the batch time it was stored with. Appends are serialized, so everything in (<see cref="Before"/>, max of
+/// <see cref="Seqs"/>] is this append's, and <see cref="AsOf"/> is later than every earlier append's (silos' clocks
+/// differ; a replay groups a customer's events by it, so no two appends may share it).
 /// </summary>
-public sealed record AppendResult(long[] Seqs, long Before);
+public sealed record AppendResult(long[] Seqs, long Before, DateTime AsOf);
 
 /// <summary>A customer's events after some position, and the log head the read saw: every event up to it is included.</summary>
 public sealed record CustomerTail(LoggedEvent[] Events, long Head);
@@ -50,7 +52,8 @@ public interface IEventLog
     /// <summary>
     /// Appends events in one transaction. Returns, per event, its log position, or 0 when its event_id was already
     /// in the log (a duplicate, including a repeat inside the same batch). Appends from all silos commit in position
-    /// order: once position N is visible, no smaller one can appear later.
+    /// order: once position N is visible, no smaller one can appear later. The batch is stored as of
+    /// <paramref name="asOf"/>, or a tick after the previous append's if that is not later.
     /// </summary>
     Task<AppendResult> AppendAsync(IReadOnlyList<PendingEvent> events, DateTime asOf, CancellationToken ct = default);
 

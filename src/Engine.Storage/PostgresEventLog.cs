@@ -20,10 +20,15 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
         await using var c = await _db.OpenConnectionAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
         await LockAsync(c, tx, IngestLock, ct);
-        long before;
-        await using (var head = new NpgsqlCommand("SELECT COALESCE(MAX(seq), 0) FROM ingest_log", c, tx))
+        var before = 0L;
+        await using (var head = new NpgsqlCommand("SELECT seq, as_of FROM ingest_log ORDER BY seq DESC LIMIT 1", c, tx))
+        await using (var r = await head.ExecuteReaderAsync(ct))
         {
-            before = (long)(await head.ExecuteScalarAsync(ct))!;
+            if (await r.ReadAsync(ct))
+            {
+                before = r.GetInt64(0);
+                asOf = Ticks(Math.Max(asOf.Ticks, r.GetInt64(1) + 1));
+            }
         }
         await using var cmd = new NpgsqlCommand("""
             INSERT INTO ingest_log (event_id, customer_id, kind, occurred_at, amount, category, attributes, as_of)
@@ -60,7 +65,7 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
                 seqs[i] = seq;
             }
         }
-        return new AppendResult(seqs, before);
+        return new AppendResult(seqs, before, asOf);
     }
 
     public async Task<CustomerTail> ReadCustomerTailAsync(string customerId, long afterSeq, CancellationToken ct = default)

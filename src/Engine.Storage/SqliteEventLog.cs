@@ -28,10 +28,18 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
         {
             var seqs = new long[events.Count];
             using var tx = c.BeginTransaction();
-            using var head = c.CreateCommand();
-            head.Transaction = tx;
-            head.CommandText = "SELECT COALESCE(MAX(seq), 0) FROM ingest_log";
-            var before = (long)head.ExecuteScalar()!;
+            var before = 0L;
+            using (var head = c.CreateCommand())
+            {
+                head.Transaction = tx;
+                head.CommandText = "SELECT seq, as_of FROM ingest_log ORDER BY seq DESC LIMIT 1";
+                using var r = head.ExecuteReader();
+                if (r.Read())
+                {
+                    before = r.GetInt64(0);
+                    asOf = new DateTime(Math.Max(asOf.Ticks, r.GetInt64(1) + 1), DateTimeKind.Utc);
+                }
+            }
             using var cmd = c.CreateCommand();
             cmd.Transaction = tx;
             cmd.CommandText = """
@@ -60,7 +68,7 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
                 seqs[i] = cmd.ExecuteScalar() is long seq ? seq : 0;
             }
             tx.Commit();
-            return new AppendResult(seqs, before);
+            return new AppendResult(seqs, before, asOf);
         }, ct);
 
     public Task<CustomerTail> ReadCustomerTailAsync(string customerId, long afterSeq, CancellationToken ct = default) =>

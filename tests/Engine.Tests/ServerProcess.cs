@@ -11,6 +11,7 @@ public sealed class ServerProcess : IAsyncDisposable
 {
     private readonly EngineServer _config;
     private Process? _process;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _output = new();
 
     public ServerProcess(EngineServer config) => _config = config;
 
@@ -32,17 +33,17 @@ public sealed class ServerProcess : IAsyncDisposable
             info.ArgumentList.Add($"--{k}={v}");
         }
         _process = Process.Start(info)!;
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
+        _process.OutputDataReceived += (_, e) => Keep(e.Data);
+        _process.ErrorDataReceived += (_, e) => Keep(e.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
         using var http = new HttpClient();
         var deadline = DateTime.UtcNow.AddSeconds(90);
         while (DateTime.UtcNow < deadline)
         {
-            if (_process.HasExited)
+            if (_process.HasExited && _process.WaitForExit(5000))
             {
-                throw new InvalidOperationException($"server exited with code {_process.ExitCode}");
+                throw new InvalidOperationException($"server exited with code {_process.ExitCode}:\n{string.Join('\n', _output)}");
             }
             try
             {
@@ -57,6 +58,19 @@ public sealed class ServerProcess : IAsyncDisposable
             await Task.Delay(100);
         }
         throw new TimeoutException("server process did not become healthy in 90 s");
+    }
+
+    /// <summary>Keeps the server's last lines of output, for a failure message.</summary>
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+        _output.Enqueue(line);
+        while (_output.Count > 40 && _output.TryDequeue(out _))
+        {
+        }
     }
 
     /// <summary>SIGKILL: no shutdown hooks, no checkpoint, no flush.</summary>

@@ -52,11 +52,14 @@ public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) :
         var status = ex switch
         {
             RpcException => (Status?)null,
+            System.Threading.Channels.ChannelClosedException => new Status(StatusCode.Unavailable, "this silo is shutting down; send to another silo"),
+            Engine.Grains.EventsNotAppliedException n => new Status(StatusCode.Unavailable, n.Message),
             ArgumentException a => new Status(StatusCode.InvalidArgument, a.Message),
             InvalidOperationException i => new Status(StatusCode.FailedPrecondition, i.Message),
             TimeoutException t => new Status(StatusCode.Unavailable, $"timed out inside the cluster: {t.Message}"),
             OperationCanceledException when context.CancellationToken.IsCancellationRequested => new Status(StatusCode.Cancelled, "cancelled by the client"),
-            SiloUnavailableException s => new Status(StatusCode.Unavailable, s.Message),
+            // A silo died or is leaving: the cluster routes around it within seconds, so the client should retry.
+            OrleansException o => new Status(StatusCode.Unavailable, $"cluster is recovering from a lost silo: {o.Message}"),
             _ => new Status(StatusCode.Internal, ex.Message),
         };
         if (status is { StatusCode: StatusCode.Internal or StatusCode.Unavailable })

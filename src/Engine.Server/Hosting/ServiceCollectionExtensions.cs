@@ -21,6 +21,7 @@ public static class ServiceCollectionExtensions
         services.AddHostedService<ModelWatcher>();
         services.AddHostedService<DriftWatcher>();
         services.AddHostedService<InactivitySweeper>();
+        services.AddHostedService<WatermarkSync>();
         return services;
     }
 
