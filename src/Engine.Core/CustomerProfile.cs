@@ -10,8 +10,11 @@ public sealed class CustomerProfile
     public const int WindowDays = 90;
 
     private const byte FormatVersion = 1;
-    private readonly List<DayBucket> _buckets = [];
-    private readonly HashSet<string> _categories = new(StringComparer.Ordinal);
+    // Exact-size arrays rather than lists: a new day reallocates, but a million idle profiles carry no spare capacity.
+    private DayBucket[] _buckets = [];
+    // Distinct categories in a plain array: a customer has a handful, and a HashSet costs ~200 bytes even for one,
+    // times every active customer.
+    private string[] _categories = [];
 
     /// <summary>Earliest event of any kind (UTC); tenure is measured from here.</summary>
     public DateTime? FirstEventAt { get; private set; }
@@ -38,7 +41,7 @@ public sealed class CustomerProfile
     public long EventCount { get; private set; }
 
     /// <summary>Distinct non-empty purchase categories (ordinal, case-sensitive): breadth of interest.</summary>
-    public int CategoryCount => _categories.Count;
+    public int CategoryCount => _categories.Length;
 
     /// <summary>
     /// Folds one event in. Every update is a commutative sum, min or max, so replays, retries and late events
@@ -67,7 +70,7 @@ public sealed class CustomerProfile
                 }
                 if (!string.IsNullOrEmpty(category))
                 {
-                    _categories.Add(category);
+                    AddCategory(category);
                 }
                 break;
             case EventKind.Refund:
@@ -167,12 +170,12 @@ public sealed class CustomerProfile
         w.Write(PurchaseAmount);
         w.Write(RefundAmount);
         w.Write(EventCount);
-        w.Write(_categories.Count);
+        w.Write(_categories.Length);
         foreach (var c in _categories.Order(StringComparer.Ordinal))
         {
             w.Write(c);
         }
-        w.Write(_buckets.Count);
+        w.Write(_buckets.Length);
         foreach (var b in _buckets)
         {
             w.Write(b.Day);
@@ -206,14 +209,22 @@ public sealed class CustomerProfile
         var categories = r.ReadInt32();
         for (var i = 0; i < categories; i++)
         {
-            p._categories.Add(r.ReadString());
+            p.AddCategory(r.ReadString());
         }
-        var buckets = r.ReadInt32();
-        for (var i = 0; i < buckets; i++)
+        p._buckets = new DayBucket[r.ReadInt32()];
+        for (var i = 0; i < p._buckets.Length; i++)
         {
-            p._buckets.Add(new DayBucket(r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32()));
+            p._buckets[i] = new DayBucket(r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32());
         }
         return p;
+    }
+
+    private void AddCategory(string category)
+    {
+        if (Array.IndexOf(_categories, category) < 0)
+        {
+            _categories = [.. _categories, category];
+        }
     }
 
     private static int DayOf(DateTime t) => (int)(t.Ticks / TimeSpan.TicksPerDay);
@@ -237,7 +248,7 @@ public sealed class CustomerProfile
     private void AddToBucket(int day, DayBucket counts)
     {
         // Scan from the newest end: events mostly arrive in time order, so this is usually one comparison.
-        var i = _buckets.Count;
+        var i = _buckets.Length;
         while (i > 0 && _buckets[i - 1].Day > day)
         {
             i--;
@@ -248,7 +259,7 @@ public sealed class CustomerProfile
         }
         else
         {
-            _buckets.Insert(i, counts with { Day = day });
+            _buckets = [.. _buckets.AsSpan(0, i), counts with { Day = day }, .. _buckets.AsSpan(i)];
         }
     }
 
@@ -261,13 +272,13 @@ public sealed class CustomerProfile
         }
         var oldest = DayOf(last) - WindowDays;
         var stale = 0;
-        while (stale < _buckets.Count && _buckets[stale].Day <= oldest)
+        while (stale < _buckets.Length && _buckets[stale].Day <= oldest)
         {
             stale++;
         }
         if (stale > 0)
         {
-            _buckets.RemoveRange(0, stale);
+            _buckets = _buckets[stale..];
         }
     }
 

@@ -20,7 +20,8 @@ public sealed partial class CustomerGrain(
     ILogger<CustomerGrain> logger) : Grain, ICustomerGrain
 {
     private readonly EngineOptions _options = options.Value;
-    private readonly List<TransitionRecord> _unpublished = [];
+    // Allocated on the first transition: most calls record none, and every byte counts times a million customers.
+    private List<TransitionRecord>? _unpublished;
     private CustomerProfile _profile = new();
     private int _dirty;
     private double[]? _features;
@@ -39,6 +40,8 @@ public sealed partial class CustomerGrain(
         {
             using var reader = new BinaryReader(new MemoryStream(bytes));
             _profile = CustomerProfile.ReadFrom(reader);
+            // The live profile is the truth now; the serialized copy would only double the grain's memory.
+            state.State.Profile = null;
         }
         await CatchUpAsync();
     }
@@ -172,7 +175,14 @@ public sealed partial class CustomerGrain(
             _profile.WriteTo(writer);
         }
         state.State.Profile = buffer.ToArray();
-        await state.WriteStateAsync();
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        finally
+        {
+            state.State.Profile = null;
+        }
         _dirty = 0;
     }
 
@@ -243,7 +253,7 @@ public sealed partial class CustomerGrain(
             {
                 s.History.RemoveRange(0, s.History.Count - _options.HistoryLength);
             }
-            _unpublished.Add(transition);
+            (_unpublished ??= []).Add(transition);
             s.SegmentId = to;
             _dirty++;
         }
@@ -284,8 +294,10 @@ public sealed partial class CustomerGrain(
         var asOf = state.State.AssignedAt > DateTime.MinValue ? state.State.AssignedAt : clock.Now;
         var raw = FeaturesAt(asOf);
         var row = new ShardRow(Id, Array.ConvertAll(raw, v => (float)v), asOf, state.State.SegmentId, _profile.NextWindowChange(asOf));
-        var transitions = _unpublished.ToArray();
-        _unpublished.Clear();
+        // The cache only spans one call (assignment, then this row); between calls it would be dead weight per customer.
+        _features = null;
+        var transitions = _unpublished?.ToArray() ?? [];
+        _unpublished = null;
         return new ApplyResult(row, transitions, applied);
     }
 

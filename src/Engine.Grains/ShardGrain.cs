@@ -34,6 +34,8 @@ public sealed partial class ShardGrain(
         {
             using var reader = new BinaryReader(new MemoryStream(bytes));
             _rows = ShardMatrix.ReadFrom(reader);
+            // The matrix is the truth now; keeping the serialized copy would double the shard's memory.
+            state.State.Rows = null;
         }
         _schedule = null;
         return Task.CompletedTask;
@@ -400,7 +402,14 @@ public sealed partial class ShardGrain(
         }
         state.State.Rows = buffer.ToArray();
         state.State.LogPosition = logPosition;
-        await state.WriteStateAsync();
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        finally
+        {
+            state.State.Rows = null;
+        }
         _dirty = false;
     }
 

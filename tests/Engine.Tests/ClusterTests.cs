@@ -8,6 +8,7 @@ namespace Engine.Tests;
 /// Three real silo processes on one PostgreSQL database, as <c>deploy/local/cluster.sh</c> runs them. Clients send to
 /// any silo; one silo is killed with SIGKILL while events stream in.
 /// </summary>
+[Collection(ServerProcesses.Name)]
 public sealed class ClusterTests
 {
     private static async Task<ServerProcess[]> StartClusterAsync(string connectionString, int silos)

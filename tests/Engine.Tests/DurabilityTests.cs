@@ -33,6 +33,65 @@ public sealed class DurabilityTests
     }
 
     [Fact]
+    public async Task SIGTERM_under_load_finishes_what_was_accepted_refuses_the_rest_cleanly_and_loses_nothing()
+    {
+        var data = Synthetic.Generate(customers: 1500, seed: 24);
+        var config = new EngineServer(settings: Settings);
+        await using var process = new ServerProcess(config);
+        await process.StartAsync();
+        var requests = Synthetic.Batches(data.Events, 40).ToList();
+        var acked = new System.Collections.Concurrent.ConcurrentBag<int>();
+        var refused = new System.Collections.Concurrent.ConcurrentBag<Grpc.Core.StatusCode>();
+        var next = -1;
+        var stopping = Task.FromResult(-1);
+        async Task Client()
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < requests.Count)
+            {
+                if (i == requests.Count / 4)
+                {
+                    stopping = process.TerminateAsync();
+                }
+                try
+                {
+                    var response = await config.Ingest.IngestAsync(requests[i]);
+                    Assert.Equal(requests[i].Events.Count, response.Accepted);
+                    acked.Add(i);
+                }
+                catch (Grpc.Core.RpcException e)
+                {
+                    refused.Add(e.StatusCode);
+                    return;
+                }
+            }
+        }
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(Client)));
+        // A clean exit, and whatever was refused was refused as "try again", never as an internal error.
+        Assert.Equal(0, await stopping);
+        Assert.NotEmpty(acked);
+        Assert.NotEmpty(refused);
+        Assert.All(refused, code => Assert.Equal(Grpc.Core.StatusCode.Unavailable, code));
+
+        // After the restart every acknowledged request is a duplicate, and sending everything gives the exact answer.
+        await config.StopAsync();
+        await process.StartAsync();
+        foreach (var i in acked)
+        {
+            Assert.Equal(requests[i].Events.Count, (await config.Ingest.IngestAsync(requests[i])).Duplicates);
+        }
+        foreach (var request in requests)
+        {
+            await config.Ingest.IngestAsync(request);
+        }
+        var expected = data.Expected();
+        foreach (var customer in await Population.CustomersAsync(config, data.CustomerIds))
+        {
+            Assert.Equal(expected[customer.CustomerId].Frequency, customer.Rfm.Frequency);
+        }
+    }
+
+    [Fact]
     public async Task Kill_minus_9_right_after_an_acknowledged_request_loses_nothing_and_counts_nothing_twice()
     {
         var data = Synthetic.Generate(customers: 300, seed: 22);

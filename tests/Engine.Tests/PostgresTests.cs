@@ -9,6 +9,7 @@ namespace Engine.Tests;
 /// PostgreSQL: our schema scripts against the 10.4.2 providers' contract, the racing-first-write trap, and the real
 /// server on PostgreSQL through kill -9.
 /// </summary>
+[Collection(ServerProcesses.Name)]
 public sealed class PostgresTests
 {
     private static readonly string[] ProviderKeys =

@@ -73,6 +73,20 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGTERM, as systemd or Kubernetes stop a service; returns the exit code once the process is gone.</summary>
+    public async Task<int> TerminateAsync()
+    {
+        using (var term = Process.Start("kill", ["-TERM", _process!.Id.ToString()]))
+        {
+            await term.WaitForExitAsync();
+        }
+        await _process.WaitForExitAsync();
+        var code = _process.ExitCode;
+        _process.Dispose();
+        _process = null;
+        return code;
+    }
+
     /// <summary>SIGKILL: no shutdown hooks, no checkpoint, no flush.</summary>
     public void Kill()
     {
@@ -87,4 +101,14 @@ public sealed class ServerProcess : IAsyncDisposable
         Kill();
         await _config.StopAsync();
     }
+}
+
+/// <summary>
+/// Tests that run server processes on PostgreSQL take turns: together they would pass the server's connection limit,
+/// and on two cores a busy neighbour can make a silo miss membership probes.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class ServerProcesses
+{
+    public const string Name = "server processes";
 }

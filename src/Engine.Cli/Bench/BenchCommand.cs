@@ -12,6 +12,9 @@ public static class BenchCommand
         bench.Subcommands.Add(GenerateMatrix());
         bench.Subcommands.Add(AlertBench.Create());
         bench.Subcommands.Add(IngestBench.Create());
+        bench.Subcommands.Add(LookupBench.Create());
+        bench.Subcommands.Add(MemoryBench.Create());
+        bench.Subcommands.Add(BaselineServer.Create());
         return bench;
     }
 

@@ -61,7 +61,7 @@ public static class IngestBench
         return command;
     }
 
-    private static async Task StreamAsync(IngestService.IngestServiceClient client, int customers, int events, int batch, int inFlight,
+    internal static async Task StreamAsync(IngestService.IngestServiceClient client, int customers, int events, int batch, int inFlight,
         string prefix, int seed, LongHistogram? latency, CancellationToken ct)
     {
         var rng = new Random(seed);

@@ -23,6 +23,8 @@ public sealed class LocalSilo : IAsyncDisposable
 
     public IGrainFactory Grains => _host.Services.GetRequiredService<IGrainFactory>();
 
+    public IServiceProvider Services => _host.Services;
+
     public EngineOptions Options => _host.Services.GetRequiredService<IOptions<EngineOptions>>().Value;
 
     public static async Task<LocalSilo> StartAsync(int shards)

@@ -7,28 +7,56 @@ public sealed class ServerProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly string? _directory;
+    private readonly string[] _arguments;
+    private bool _keepDirectory;
 
-    private ServerProcess(Process process, string? directory, int grpcPort)
+    private ServerProcess(Process process, string? directory, int grpcPort, string[] arguments)
     {
         _process = process;
         _directory = directory;
+        _arguments = arguments;
         GrpcAddress = $"http://127.0.0.1:{grpcPort}";
     }
 
     public string GrpcAddress { get; }
 
-    public static async Task<ServerProcess> StartAsync(string storage, string? connectionString, IEnumerable<string> extra)
+    public static Task<ServerProcess> StartAsync(string storage, string? connectionString, IEnumerable<string> extra)
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "Engine.Server.dll");
         var directory = storage == "sqlite" ? Path.Combine(Path.GetTempPath(), "engine-bench", Guid.NewGuid().ToString("N")) : null;
         var (grpc, http) = (FreePort(), FreePort());
-        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(dll);
-        foreach (var a in new[]
-        {
+        string[] arguments =
+        [
+            Path.Combine(AppContext.BaseDirectory, "Engine.Server.dll"),
             $"--Engine:Storage={storage}", $"--Engine:GrpcPort={grpc}", $"--Engine:HttpPort={http}",
             $"--Engine:SiloPort={FreePort()}", $"--Engine:GatewayPort={FreePort()}", "--Logging:LogLevel:Default=Warning",
-        }.Concat(directory is null ? [$"--Engine:ConnectionString={connectionString}"] : [$"--Engine:DataDirectory={directory}"]).Concat(extra))
+            .. directory is null ? [$"--Engine:ConnectionString={connectionString}"] : new[] { $"--Engine:DataDirectory={directory}" },
+            .. extra,
+        ];
+        return LaunchAsync(arguments, directory, grpc, http);
+    }
+
+    /// <summary>Another process of this tool (e.g. the baseline server), healthy once /healthz answers.</summary>
+    public static Task<ServerProcess> StartToolAsync(IEnumerable<string> arguments, int grpc, int http) =>
+        LaunchAsync([Path.Combine(AppContext.BaseDirectory, "engine.dll"), .. arguments], null, grpc, http);
+
+    /// <summary>SIGTERM and a start on the same data and ports: a graceful restart, after which no customer is active.</summary>
+    public async Task<ServerProcess> RestartAsync()
+    {
+        using (var term = Process.Start("kill", ["-TERM", _process.Id.ToString()]))
+        {
+            await term.WaitForExitAsync();
+        }
+        await _process.WaitForExitAsync();
+        _keepDirectory = true;
+        var grpc = int.Parse(_arguments.First(a => a.StartsWith("--Engine:GrpcPort=")).Split('=')[1]);
+        var http = int.Parse(_arguments.First(a => a.StartsWith("--Engine:HttpPort=")).Split('=')[1]);
+        return await LaunchAsync(_arguments, _directory, grpc, http);
+    }
+
+    private static async Task<ServerProcess> LaunchAsync(string[] arguments, string? directory, int grpc, int http)
+    {
+        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in arguments)
         {
             info.ArgumentList.Add(a);
         }
@@ -45,7 +73,7 @@ public sealed class ServerProcess : IAsyncDisposable
             {
                 if ((await client.GetAsync($"http://127.0.0.1:{http}/healthz")).IsSuccessStatusCode)
                 {
-                    return new ServerProcess(process, directory, grpc);
+                    return new ServerProcess(process, directory, grpc, arguments);
                 }
             }
             catch (HttpRequestException)
@@ -59,10 +87,14 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _process.Kill(entireProcessTree: true);
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
         await _process.WaitForExitAsync();
         _process.Dispose();
-        if (_directory is not null)
+        // A restarted server owns the directory now.
+        if (_directory is not null && !_keepDirectory)
         {
             try
             {
@@ -74,7 +106,7 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();

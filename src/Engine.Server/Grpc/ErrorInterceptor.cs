@@ -58,8 +58,8 @@ public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) :
             InvalidOperationException i => new Status(StatusCode.FailedPrecondition, i.Message),
             TimeoutException t => new Status(StatusCode.Unavailable, $"timed out inside the cluster: {t.Message}"),
             OperationCanceledException when context.CancellationToken.IsCancellationRequested => new Status(StatusCode.Cancelled, "cancelled by the client"),
-            // A silo died or is leaving: the cluster routes around it within seconds, so the client should retry.
-            OrleansException o => new Status(StatusCode.Unavailable, $"cluster is recovering from a lost silo: {o.Message}"),
+            // A silo died or is leaving, or storage failed: transient, so the client should retry (on any silo).
+            OrleansException o => new Status(StatusCode.Unavailable, $"cluster unavailable, retry: {o.Message}"),
             _ => new Status(StatusCode.Internal, ex.Message),
         };
         if (status is { StatusCode: StatusCode.Internal or StatusCode.Unavailable })

@@ -1,0 +1,131 @@
+using System.Collections.Concurrent;
+using System.CommandLine;
+using System.Diagnostics;
+using Engine.Api.V1;
+using Grpc.Core;
+using Grpc.Net.Client;
+using HdrHistogram;
+
+namespace Engine.Cli.Bench;
+
+/// <summary>
+/// `engine bench lookup`: GetCustomer throughput and latency at 1, 16 and 64 calls in flight, for cold customers (not
+/// active: the call activates the grain from its checkpoint) and warm ones, against a server process; and, in the same
+/// run, the same client against a bare gRPC server whose GetCustomer is one no-op grain call (another process of this
+/// tool, <c>bench baseline-server</c>).
+/// </summary>
+public static class LookupBench
+{
+    private static readonly int[] InFlight = [1, 16, 64];
+
+    public static Command Create()
+    {
+        var customers = new Option<int>("--customers") { DefaultValueFactory = _ => 100_000 };
+        var seconds = new Option<double>("--seconds") { Description = "Measured seconds per step", DefaultValueFactory = _ => 5 };
+        var storage = new Option<string>("--storage") { DefaultValueFactory = _ => "sqlite" };
+        var connection = new Option<string?>("--connection-string") { Description = "PostgreSQL, with --storage postgres" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object (always on)" };
+        var command = new Command("lookup", "GetCustomer latency and throughput, cold and warm, with the bare gRPC → grain baseline")
+        {
+            customers, seconds, storage, connection, json,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var (n, step) = (parse.GetValue(customers), TimeSpan.FromSeconds(parse.GetValue(seconds)));
+            var server = await ServerProcess.StartAsync(parse.GetValue(storage)!, parse.GetValue(connection), ["--Engine:AutoTrainMinCustomers=1000"]);
+            using (var channel = GrpcChannel.ForAddress(server.GrpcAddress))
+            {
+                await IngestBench.StreamAsync(new IngestService.IngestServiceClient(channel), n, n, 1000, 8, "warm", 0, null, ct);
+            }
+            // A graceful restart checkpoints everyone and leaves no customer active: every first lookup is cold.
+            await using var restarted = await server.RestartAsync();
+            await server.DisposeAsync();
+            using var engine = GrpcChannel.ForAddress(restarted.GrpcAddress);
+            var client = new SegmentService.SegmentServiceClient(engine);
+
+            var ids = Enumerable.Range(0, n).Select(i => $"c{i}").OrderBy(_ => Random.Shared.Next()).ToArray();
+            var cold = new List<object>();
+            var chunk = n / InFlight.Length;
+            for (var i = 0; i < InFlight.Length; i++)
+            {
+                var queue = new ConcurrentQueue<string>(ids.Skip(i * chunk).Take(chunk));
+                cold.Add(await MeasureAsync(client, InFlight[i], step, () => queue.TryDequeue(out var id) ? id : null, ct));
+            }
+            // Warm: the customers the cold steps activated.
+            var active = ids.Take(Math.Min(n, chunk * InFlight.Length)).ToArray();
+            string Any() => active[Random.Shared.Next(active.Length)];
+            await MeasureAsync(client, 16, TimeSpan.FromSeconds(2), Any, ct);
+            var warm = new List<Step>();
+            foreach (var w in InFlight)
+            {
+                warm.Add(await MeasureAsync(client, w, step, Any, ct));
+            }
+
+            var (grpc, http) = (ServerProcess.FreePort(), ServerProcess.FreePort());
+            await using var baselineServer = await ServerProcess.StartToolAsync(
+                ["bench", "baseline-server", $"--grpc-port={grpc}", $"--http-port={http}"], grpc, http);
+            using var bare = GrpcChannel.ForAddress(baselineServer.GrpcAddress);
+            var bareClient = new SegmentService.SegmentServiceClient(bare);
+            await MeasureAsync(bareClient, 16, TimeSpan.FromSeconds(2), Any, ct);
+            var baseline = new List<Step>();
+            foreach (var w in InFlight)
+            {
+                baseline.Add(await MeasureAsync(bareClient, w, step, Any, ct));
+            }
+
+            Common.PrintJson(new
+            {
+                benchmark = "lookup",
+                cores = Environment.ProcessorCount,
+                storage = parse.GetValue(storage),
+                customers = n,
+                seconds_per_step = step.TotalSeconds,
+                cold,
+                warm,
+                baseline,
+                warm_ratio_to_baseline = warm.Zip(baseline, (a, b) => new { in_flight = a.in_flight, ratio = Math.Round(a.per_second / b.per_second, 3) }),
+            });
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>One step's result; snake_case because it is printed as is.</summary>
+    private sealed record Step(int in_flight, long calls, double per_second, double p50_ms, double p99_ms, double max_ms, long errors);
+
+    /// <summary>
+    /// <paramref name="inFlight"/> workers call GetCustomer back to back for <paramref name="duration"/> or until
+    /// <paramref name="next"/> runs out of ids.
+    /// </summary>
+    private static async Task<Step> MeasureAsync(SegmentService.SegmentServiceClient client, int inFlight, TimeSpan duration,
+        Func<string?> next, CancellationToken ct)
+    {
+        var histograms = Enumerable.Range(0, inFlight).Select(_ => new LongHistogram(TimeStamp.Seconds(30), 3)).ToArray();
+        var errors = 0L;
+        var watch = Stopwatch.StartNew();
+        await Task.WhenAll(histograms.Select(h => Task.Run(async () =>
+        {
+            while (watch.Elapsed < duration && next() is { } id)
+            {
+                var start = Stopwatch.GetTimestamp();
+                try
+                {
+                    await client.GetCustomerAsync(new GetCustomerRequest { CustomerId = id }, cancellationToken: ct);
+                    h.RecordValue(Stopwatch.GetTimestamp() - start);
+                }
+                catch (RpcException)
+                {
+                    Interlocked.Increment(ref errors);
+                }
+            }
+        }, ct)));
+        var elapsed = watch.Elapsed.TotalSeconds;
+        var all = new LongHistogram(TimeStamp.Seconds(30), 3);
+        foreach (var h in histograms)
+        {
+            all.Add(h);
+        }
+        double Ms(double p) => Math.Round(all.GetValueAtPercentile(p) * 1000.0 / Stopwatch.Frequency, 3);
+        return new Step(inFlight, all.TotalCount, Math.Round(all.TotalCount / elapsed), Ms(50), Ms(99), Ms(100), errors);
+    }
+}
