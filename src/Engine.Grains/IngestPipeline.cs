@@ -38,6 +38,7 @@ public sealed partial class IngestPipeline(
     EngineClock clock,
     ILocalSiloDetails silo,
     IClusterMembershipService membership,
+    ClusterLeader leader,
     IOptions<EngineOptions> options,
     ILogger<IngestPipeline> logger) : BackgroundService
 {
@@ -172,8 +173,16 @@ public sealed partial class IngestPipeline(
         }
         committed.Writer.Complete();
         await applying;
-        await CheckpointAsync(CancellationToken.None);
-        await LeaveAsync();
+        try
+        {
+            await CheckpointAsync(CancellationToken.None);
+            await LeaveAsync();
+        }
+        catch (Exception ex)
+        {
+            // Stopping anyway: the next start replays from the last checkpoint that did succeed.
+            LogFinalCheckpointFailed(logger, ex);
+        }
     }
 
     /// <summary>A committed batch on its way to being applied.</summary>
@@ -453,12 +462,11 @@ public sealed partial class IngestPipeline(
     /// <summary>
     /// Replays what dead silos may have committed but not applied: their customers whose grains live on could otherwise
     /// miss those events until their next one, and their shards lost rows since the last checkpoint. One silo (the
-    /// lowest active address) does it; the replay is idempotent, so a repeat after a crash half way costs only time.
+    /// <see cref="ClusterLeader"/>) does it; the replay is idempotent, so a repeat after a crash half way costs only time.
     /// </summary>
     public async Task RecoverDeadPeersAsync(CancellationToken ct = default)
     {
-        var active = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress).ToList();
-        if (active.Count == 0 || !active.Min()!.Equals(silo.SiloAddress))
+        if (!leader.IsThisSilo)
         {
             return;
         }
@@ -535,6 +543,9 @@ public sealed partial class IngestPipeline(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Inactivity sweep at {Now:O} moved {Moved} customers")]
     private static partial void LogSwept(ILogger logger, int moved, DateTime now);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The checkpoint at stop failed; the next start replays more of the log")]
+    private static partial void LogFinalCheckpointFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Recovery failed; ingest stays closed")]
     private static partial void LogRecoveryFailed(ILogger logger, Exception exception);

@@ -36,13 +36,16 @@ public static class MemoryBench
             var active = Heap();
             var activations = await management.GetTotalActivationCount() - activationsBefore;
 
-            // Deactivate everything (each customer checkpoints); shards and the rest reactivate on demand.
+            Console.Error.WriteLine($"active: {activations} customer activations, heap {active / 1048576.0:F1} MB after {ingestSeconds:F1} s of ingest");
+
+            // Deactivate everything (each customer checkpoints); shards and the rest reactivate on demand. A million
+            // deactivations keep the silo busy for minutes, so the management calls may time out meanwhile.
             watch.Restart();
-            await management.ForceActivationCollection(TimeSpan.Zero);
-            var remaining = await management.GetTotalActivationCount();
-            for (var previous = -1; remaining != previous; await Task.Delay(1000, ct))
+            await Patiently(() => management.ForceActivationCollection(TimeSpan.Zero).ContinueWith(_ => 0, ct));
+            var remaining = await Patiently(management.GetTotalActivationCount);
+            for (var previous = -1; remaining != previous; await Task.Delay(2000, ct))
             {
-                (previous, remaining) = (remaining, await management.GetTotalActivationCount());
+                (previous, remaining) = (remaining, await Patiently(management.GetTotalActivationCount));
             }
             var deactivateSeconds = watch.Elapsed.TotalSeconds;
             var sizes = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => silo.Grains.GetGrain<Engine.Abstractions.IShardGrain>(i).GetSizeAsync()));
@@ -82,6 +85,20 @@ public static class MemoryBench
             return 0;
         });
         return command;
+    }
+
+    private static async Task<T> Patiently<T>(Func<Task<T>> call)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await call();
+            }
+            catch (TimeoutException) when (attempt < 20)
+            {
+            }
+        }
     }
 
     private static long Heap()

@@ -16,10 +16,11 @@ namespace Engine.Server.Alerts;
 /// Delivers alerts to webhooks: one ordered delivery loop per webhook, each alert a JSON POST signed with
 /// HMAC-SHA256 of the body (X-Engine-Signature: sha256=hex), retried with exponential backoff; after
 /// Engine:WebhookMaxAttempts failures it is parked in the dead-letter list and delivery moves on. The position is
-/// stored after every alert, so a restart resumes after the last delivered one.
+/// stored after every alert, so a restart resumes after the last delivered one. In a cluster only the
+/// <see cref="ClusterLeader"/> delivers; when leadership moves, the new leader resumes from the stored position.
 /// </summary>
 public sealed partial class WebhookDispatcher(
-    IEventLog log, AlertFeed feed, IHttpClientFactory http, IngestPipeline pipeline, IOptions<EngineOptions> options,
+    IEventLog log, AlertFeed feed, IHttpClientFactory http, IngestPipeline pipeline, ClusterLeader leader, IOptions<EngineOptions> options,
     ILogger<WebhookDispatcher> logger) : BackgroundService
 {
     public const string HttpClientName = "webhooks";
@@ -35,7 +36,7 @@ public sealed partial class WebhookDispatcher(
         {
             try
             {
-                var webhooks = (await log.ListWebhooksAsync(stoppingToken)).ToDictionary(w => w.Id);
+                var webhooks = leader.IsThisSilo ? (await log.ListWebhooksAsync(stoppingToken)).ToDictionary(w => w.Id) : [];
                 foreach (var id in _running.Keys.Where(id => !webhooks.ContainsKey(id)).ToArray())
                 {
                     await _running[id].Stop.CancelAsync();

@@ -15,6 +15,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<ShardRouter>();
         services.AddSingleton<ModelReplica>();
         services.AddSingleton<OutcomePublisher>();
+        services.AddSingleton<ClusterLeader>();
         services.AddSingleton<IngestPipeline>();
         services.AddHostedService(sp => sp.GetRequiredService<IngestPipeline>());
         services.AddHostedService<CheckpointScheduler>();
