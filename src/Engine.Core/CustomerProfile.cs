@@ -223,8 +223,21 @@ public sealed class CustomerProfile
     {
         if (Array.IndexOf(_categories, category) < 0)
         {
-            _categories = [.. _categories, category];
+            _categories = [.. _categories, Categories.Share(category)];
         }
+    }
+
+    /// <summary>
+    /// One string instance per category name across all profiles (each event arrives with its own copy). Bounded, so
+    /// a flood of distinct names costs at most the pool; past it names are kept as they came.
+    /// </summary>
+    private static class Categories
+    {
+        private const int Capacity = 100_000;
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> Pool = new(StringComparer.Ordinal);
+
+        public static string Share(string name) =>
+            Pool.TryGetValue(name, out var shared) ? shared : Pool.Count < Capacity ? Pool.GetOrAdd(name, name) : name;
     }
 
     private static int DayOf(DateTime t) => (int)(t.Ticks / TimeSpan.TicksPerDay);

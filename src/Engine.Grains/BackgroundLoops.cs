@@ -34,8 +34,10 @@ public abstract partial class PeriodicService(IngestPipeline pipeline, ILogger l
             {
                 await TickAsync(stoppingToken);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
+                // Includes OperationCanceledException from Orleans (a message that expired in an overloaded silo):
+                // only the host stopping ends the loop, or the host would stop over one slow tick.
                 LogTickFailed(logger, ex, GetType().Name);
             }
         }

@@ -69,16 +69,23 @@ public sealed partial class IngestPipeline(
     public Task Ready => _ready.Task;
 
     /// <summary>Queues events for the next group commit; completes when they are durable and applied.</summary>
-    public async Task<IngestOutcome> SubmitAsync(IReadOnlyList<PendingEvent> events, CancellationToken ct)
+    public async Task<IngestOutcome> SubmitAsync(IReadOnlyList<PendingEvent> events, CancellationToken ct) =>
+        await await EnqueueAsync(events, ct);
+
+    /// <summary>
+    /// Queues events for the next group commit and returns once they are queued (so callers that enqueue one after
+    /// another keep their order in the log), with the task that completes when they are durable and applied.
+    /// </summary>
+    public async Task<Task<IngestOutcome>> EnqueueAsync(IReadOnlyList<PendingEvent> events, CancellationToken ct)
     {
         if (events.Count == 0)
         {
-            return default;
+            return Task.FromResult<IngestOutcome>(default);
         }
         var work = new Work(events, new TaskCompletionSource<IngestOutcome>(TaskCreationOptions.RunContinuationsAsynchronously));
         await _queue.Writer.WriteAsync(work, ct);
-        // Once queued the batch will be committed whatever the caller does, so this wait is not cancellable.
-        return await work.Done.Task;
+        // Once queued the batch will be committed whatever the caller does, so the wait for it is not cancellable.
+        return work.Done.Task;
     }
 
     /// <summary>Persists every shard with the log position it reflects, so recovery starts after it.</summary>

@@ -38,14 +38,25 @@ public static class MemoryBench
 
             Console.Error.WriteLine($"active: {activations} customer activations, heap {active / 1048576.0:F1} MB after {ingestSeconds:F1} s of ingest");
 
-            // Deactivate everything (each customer checkpoints); shards and the rest reactivate on demand. A million
-            // deactivations keep the silo busy for minutes, so the management calls may time out meanwhile.
+            // Deactivate every customer (each checkpoints as it goes), a chunk at a time: all at once, a million
+            // deactivations would queue their checkpoint writes behind each other until Orleans' timeouts cut them.
             watch.Restart();
-            await Patiently(() => management.ForceActivationCollection(TimeSpan.Zero).ContinueWith(_ => 0, ct));
-            var remaining = await Patiently(management.GetTotalActivationCount);
-            for (var previous = -1; remaining != previous; await Task.Delay(2000, ct))
+            const int Chunk = 5_000;
+            var total = await management.GetTotalActivationCount();
+            for (var i = 0; i < n; i += Chunk)
             {
-                (previous, remaining) = (remaining, await Patiently(management.GetTotalActivationCount));
+                await Task.WhenAll(Enumerable.Range(i, Math.Min(Chunk, n - i))
+                    .Select(c => silo.Grains.GetGrain<Engine.Abstractions.ICustomerGrain>($"m{c}").AsReference<Orleans.Core.Internal.IGrainManagementExtension>().DeactivateOnIdle().AsTask()));
+                total -= Math.Min(Chunk, n - i);
+                while (await management.GetTotalActivationCount() > total + Chunk)
+                {
+                    await Task.Delay(100, ct);
+                }
+            }
+            var remaining = await management.GetTotalActivationCount();
+            for (var previous = -1; remaining != previous; await Task.Delay(1000, ct))
+            {
+                (previous, remaining) = (remaining, await management.GetTotalActivationCount());
             }
             var deactivateSeconds = watch.Elapsed.TotalSeconds;
             var sizes = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => silo.Grains.GetGrain<Engine.Abstractions.IShardGrain>(i).GetSizeAsync()));
@@ -58,8 +69,14 @@ public static class MemoryBench
                 await Task.WhenAll(chunk.Select(g => g.TouchAsync()));
             }
             var bareHeap = Heap();
-            await management.ForceActivationCollection(TimeSpan.Zero);
-            await Task.Delay(3000, ct);
+            foreach (var chunk in bare.Chunk(Chunk))
+            {
+                await Task.WhenAll(chunk.Select(g => g.AsReference<Orleans.Core.Internal.IGrainManagementExtension>().DeactivateOnIdle().AsTask()));
+            }
+            for (var previous = -1; remaining != previous; await Task.Delay(1000, ct))
+            {
+                (previous, remaining) = (remaining, await management.GetTotalActivationCount());
+            }
             var bareGone = Heap();
 
             Common.PrintJson(new
@@ -85,20 +102,6 @@ public static class MemoryBench
             return 0;
         });
         return command;
-    }
-
-    private static async Task<T> Patiently<T>(Func<Task<T>> call)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return await call();
-            }
-            catch (TimeoutException) when (attempt < 20)
-            {
-            }
-        }
     }
 
     private static long Heap()

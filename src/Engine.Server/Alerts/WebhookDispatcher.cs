@@ -48,7 +48,7 @@ public sealed partial class WebhookDispatcher(
                     _running[w.Id] = (Task.Run(() => DeliverAsync(w, stop.Token), CancellationToken.None), stop);
                 }
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
                 LogListFailed(logger, ex);
             }
