@@ -13,13 +13,22 @@ namespace Engine.Grains;
 /// </summary>
 public sealed partial class CustomerGrain(
     [PersistentState("customer", StorageNames.Engine)] IPersistentState<CustomerState> state,
-    IEventLog log,
-    ModelReplica models,
-    EngineClock clock,
-    IOptions<EngineOptions> options,
-    ILogger<CustomerGrain> logger) : Grain, ICustomerGrain
+    CustomerGrain.Services services) : Grain, ICustomerGrain
 {
-    private readonly EngineOptions _options = options.Value;
+    /// <summary>
+    /// The silo-wide services every customer uses, in one object: a grain keeps one reference instead of five, which
+    /// is 32 bytes a customer, 32 MB a million.
+    /// </summary>
+    public sealed class Services(IEventLog log, ModelReplica models, EngineClock clock, IOptions<EngineOptions> options, ILogger<CustomerGrain> logger)
+    {
+        public IEventLog Log { get; } = log;
+        public ModelReplica Models { get; } = models;
+        public EngineClock Clock { get; } = clock;
+        public EngineOptions Options { get; } = options.Value;
+        public ILogger Logger { get; } = logger;
+    }
+
+    private EngineOptions Options => services.Options;
     // Allocated on the first transition: most calls record none, and every byte counts times a million customers.
     private List<TransitionRecord>? _unpublished;
     private CustomerProfile _profile = new();
@@ -67,7 +76,7 @@ public sealed partial class CustomerGrain(
             applied = ApplyEvents(events);
         }
         _coveredThrough = Math.Max(_coveredThrough, through);
-        if (applied > 0 && _dirty >= _options.CheckpointEvery)
+        if (applied > 0 && _dirty >= Options.CheckpointEvery)
         {
             await CheckpointAsync();
         }
@@ -82,17 +91,17 @@ public sealed partial class CustomerGrain(
             DeactivateOnIdle();
             return Task.FromResult<CustomerView?>(null);
         }
-        var asOf = clock.Now;
+        var asOf = services.Clock.Now;
         var raw = new double[FeatureNames.Count];
         _profile.ComputeFeatures(asOf, raw);
         var rfm = _profile.ComputeRfm(asOf);
-        var model = models.Current;
+        var model = services.Models.Current;
         var name = state.State.SegmentId;
         var (distance, confidence, second, margin) = (0.0, 0.0, "", 0.0);
         if (model is not null && state.State.SegmentId != ModelSnapshot.Unassigned)
         {
             var x = ModelMath.Scale(model, raw);
-            var membership = SoftMembership.Of(x, model.Centroids, model.K, _options.SoftmaxTemperature);
+            var membership = SoftMembership.Of(x, model.Centroids, model.K, Options.SoftmaxTemperature);
             // A newer model that keeps this customer where it is needs no transition, only the version.
             if (model.Version > state.State.ModelVersion && model.SegmentIds[membership.Index] == state.State.SegmentId)
             {
@@ -133,12 +142,12 @@ public sealed partial class CustomerGrain(
 
     public async Task<ApplyResult> ReassignAsync(long modelVersion)
     {
-        await models.EnsureAsync(modelVersion);
+        await services.Models.EnsureAsync(modelVersion);
         if (_profile.EventCount == 0)
         {
             return ApplyResult.Empty;
         }
-        var now = clock.Now;
+        var now = services.Clock.Now;
         Assign(now, now, TransitionCause.Retrain);
         // Not log-driven, so a replay could not re-derive it: make it durable now.
         await CheckpointAsync();
@@ -189,12 +198,12 @@ public sealed partial class CustomerGrain(
     /// <summary>Applies the log tail after the checkpoint: on activation, and when asked to catch up.</summary>
     private async Task<int> CatchUpAsync()
     {
-        var tail = await log.ReadCustomerTailAsync(Id, state.State.LastSeq);
+        var tail = await services.Log.ReadCustomerTailAsync(Id, state.State.LastSeq);
         var applied = ApplyEvents(tail.Events);
         _coveredThrough = Math.Max(_coveredThrough, tail.Head);
         if (applied > 0)
         {
-            LogReplayed(logger, Id, applied, state.State.LastSeq);
+            LogReplayed(services.Logger, Id, applied, state.State.LastSeq);
         }
         return applied;
     }
@@ -233,7 +242,7 @@ public sealed partial class CustomerGrain(
 
     private void Assign(DateTime asOf, DateTime at, TransitionCause cause)
     {
-        var model = models.Current;
+        var model = services.Models.Current;
         if (model is null)
         {
             return;
@@ -249,9 +258,9 @@ public sealed partial class CustomerGrain(
             var from = s.SegmentId == ModelSnapshot.Unassigned ? "" : s.SegmentId;
             var transition = new TransitionRecord(Id, ++s.TransitionCount, from, to, at, cause, model.Version, Explain(model, x, from, nearest));
             s.History.Add(transition);
-            if (s.History.Count > _options.HistoryLength)
+            if (s.History.Count > Options.HistoryLength)
             {
-                s.History.RemoveRange(0, s.History.Count - _options.HistoryLength);
+                s.History.RemoveRange(0, s.History.Count - Options.HistoryLength);
             }
             (_unpublished ??= []).Add(transition);
             s.SegmentId = to;
@@ -291,7 +300,7 @@ public sealed partial class CustomerGrain(
     private ApplyResult Result(int applied)
     {
         // The row is as of the latest assignment, so the shard's aging starts from the state the segment reflects.
-        var asOf = state.State.AssignedAt > DateTime.MinValue ? state.State.AssignedAt : clock.Now;
+        var asOf = state.State.AssignedAt > DateTime.MinValue ? state.State.AssignedAt : services.Clock.Now;
         var raw = FeaturesAt(asOf);
         var row = new ShardRow(Id, Array.ConvertAll(raw, v => (float)v), asOf, state.State.SegmentId, _profile.NextWindowChange(asOf));
         // The cache only spans one call (assignment, then this row); between calls it would be dead weight per customer.

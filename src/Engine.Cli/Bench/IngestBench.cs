@@ -22,17 +22,20 @@ public static class IngestBench
         var inFlight = new Option<int>("--in-flight") { Description = "Requests in flight on the stream", DefaultValueFactory = _ => 8 };
         var storage = new Option<string>("--storage") { DefaultValueFactory = _ => "sqlite" };
         var connection = new Option<string?>("--connection-string") { Description = "PostgreSQL, with --storage postgres" };
+        var target = new Option<string?>("--target") { Description = "gRPC address of a running server (or cluster silo) to load instead of starting one" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (always on)" };
         var command = new Command("ingest", "Sustained durable ingest rate against a server process, with the bare Orleans baseline")
         {
-            customers, events, batch, inFlight, storage, connection, json,
+            customers, events, batch, inFlight, storage, connection, target, json,
         };
         command.SetAction(async (parse, ct) =>
         {
             var (n, m, b, w) = (parse.GetValue(customers), parse.GetValue(events), parse.GetValue(batch), parse.GetValue(inFlight));
             var baseline = await BaselineAsync(m, b, w);
-            await using var server = await ServerProcess.StartAsync(parse.GetValue(storage)!, parse.GetValue(connection), ["--Engine:AutoTrainMinCustomers=1000"]);
-            using var channel = GrpcChannel.ForAddress(server.GrpcAddress);
+            await using var server = parse.GetValue(target) is null
+                ? await ServerProcess.StartAsync(parse.GetValue(storage)!, parse.GetValue(connection), ["--Engine:AutoTrainMinCustomers=1000"])
+                : null;
+            using var channel = GrpcChannel.ForAddress(server?.GrpcAddress ?? parse.GetValue(target)!);
             var client = new IngestService.IngestServiceClient(channel);
             // Warm-up: every customer once (activations, first model), not measured.
             await StreamAsync(client, n, n, b, w, "warm", 0, null, ct);
@@ -45,7 +48,7 @@ public static class IngestBench
             {
                 benchmark = "ingest",
                 cores = Environment.ProcessorCount,
-                storage = parse.GetValue(storage),
+                storage = parse.GetValue(target) is { } address ? $"running server at {address}" : parse.GetValue(storage),
                 customers = n,
                 events = m,
                 batch = b,
