@@ -47,13 +47,20 @@ public abstract partial class PeriodicService(IngestPipeline pipeline, ILogger l
     private static partial void LogTickFailed(ILogger logger, Exception exception, string service);
 }
 
-/// <summary>Checkpoints the shards every <see cref="EngineOptions.CheckpointInterval"/>, bounding crash recovery.</summary>
+/// <summary>
+/// Every <see cref="EngineOptions.CheckpointInterval"/>: replays what dead silos left unapplied (on the leader), then
+/// checkpoints the shards, bounding crash recovery.
+/// </summary>
 public sealed class CheckpointScheduler(IngestPipeline pipeline, IOptions<EngineOptions> options, ILogger<CheckpointScheduler> logger)
     : PeriodicService(pipeline, logger)
 {
     protected override TimeSpan Interval => options.Value.CheckpointInterval;
 
-    protected override Task TickAsync(CancellationToken ct) => Pipeline.CheckpointAsync(ct);
+    protected override async Task TickAsync(CancellationToken ct)
+    {
+        await Pipeline.RecoverDeadPeersAsync(ct);
+        await Pipeline.CheckpointAsync(ct);
+    }
 }
 
 /// <summary>

@@ -385,10 +385,34 @@ public sealed partial class IngestPipeline(
                 _lagging.Add(id);
             }
         }
-        await publisher.PublishAsync(results);
-        if (failed.Count > 0 && _lagging.Count > 0)
+        if (!await TryPublishAsync(results) || (failed.Count > 0 && _lagging.Count > 0))
         {
             throw new EventsNotAppliedException(_lagging.Count);
+        }
+    }
+
+    /// <summary>
+    /// Publishes outcomes; when that fails (a shard's silo just died), the customers count as lagging, so their rows
+    /// are published again and the checkpoint does not pass them meanwhile.
+    /// </summary>
+    private async Task<bool> TryPublishAsync(List<ApplyResult> results)
+    {
+        try
+        {
+            await publisher.PublishAsync(results);
+            return true;
+        }
+        catch (Exception ex)
+        {
+            LogPublishFailed(logger, ex, results.Count);
+            foreach (var r in results)
+            {
+                if (r.Row is { } row)
+                {
+                    _lagging.Add(row.CustomerId);
+                }
+            }
+            return false;
         }
     }
 
@@ -408,7 +432,7 @@ public sealed partial class IngestPipeline(
                 LogApplyRetry(logger, ex, id, 0);
             }
         }
-        await publisher.PublishAsync(results);
+        await TryPublishAsync(results);
     }
 
     private async Task<ApplyResult?> RetryAsync(string customerId)
@@ -559,6 +583,9 @@ public sealed partial class IngestPipeline(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Ingest batch of {Events} events failed")]
     private static partial void LogBatchFailed(ILogger logger, Exception exception, int events);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Publishing {Customers} customers' outcomes failed; they are published again from the log")]
+    private static partial void LogPublishFailed(ILogger logger, Exception exception, int customers);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reading other silos' events for a batch failed; its customers read their own tails")]
     private static partial void LogReadBackFailed(ILogger logger, Exception exception);

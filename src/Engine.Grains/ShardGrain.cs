@@ -28,7 +28,7 @@ public sealed partial class ShardGrain(
     private InactivitySchedule? _schedule;
     private long _scheduledVersion = -1;
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         if (state.State.Rows is { } bytes)
         {
@@ -38,7 +38,16 @@ public sealed partial class ShardGrain(
             state.State.Rows = null;
         }
         _schedule = null;
-        return Task.CompletedTask;
+        // After a crash the checkpoint can hold rows taken before their customers' first assignment; customers with no
+        // event since are not replayed, so they are asked here (they answer with the segment they already have).
+        if (models.Current is { } model)
+        {
+            var unassigned = Enumerable.Range(0, _rows.Count).Where(i => _rows.SegmentAt(i) == ModelSnapshot.Unassigned).Select(_rows.IdAt).ToList();
+            if (unassigned.Count > 0)
+            {
+                await ReassignAsync(unassigned, model.Version);
+            }
+        }
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)

@@ -23,6 +23,7 @@ public sealed class ClusterTests
             ["Engine:CheckpointInterval"] = "00:00:02",
             // Three silos next to the other PostgreSQL tests stay under the server's default 100 connections.
             ["Engine:PostgresPoolSize"] = "16",
+            ["Logging:LogLevel:Engine"] = "Information",
         }))).ToArray();
         await Task.WhenAll(processes.Select(p => p.StartAsync()));
         return processes;

@@ -68,6 +68,14 @@ public sealed class ServerProcess : IAsyncDisposable
             return;
         }
         _output.Enqueue(line);
+        // For debugging a failing process test: ENGINE_TEST_SERVER_LOGS=<dir> keeps every line of every server.
+        if (Environment.GetEnvironmentVariable("ENGINE_TEST_SERVER_LOGS") is { Length: > 0 } dir)
+        {
+            lock (_output)
+            {
+                File.AppendAllLines(Path.Combine(dir, $"server-{_config.Settings["Engine:GrpcPort"]}.log"), [line]);
+            }
+        }
         while (_output.Count > 40 && _output.TryDequeue(out _))
         {
         }
