@@ -32,6 +32,7 @@ public readonly record struct IngestOutcome(int Accepted, int Duplicates, long L
 public sealed partial class IngestPipeline(
     IEventLog log,
     IGrainFactory grains,
+    CustomerGrains customers,
     OutcomePublisher publisher,
     ShardRouter router,
     ModelReplica replica,
@@ -347,8 +348,8 @@ public sealed partial class IngestPipeline(
         }
         var ids = perCustomer.Keys.ToArray();
         var tasks = ids.Select(id => perCustomer[id].Count == 0
-            ? grains.GetGrain<ICustomerGrain>(id).RecoverAsync()
-            : grains.GetGrain<ICustomerGrain>(id).ApplyAsync(perCustomer[id].ToArray(), completeAfter, through)).ToArray();
+            ? customers.Get(id).RecoverAsync()
+            : customers.Get(id).ApplyAsync(perCustomer[id].ToArray(), completeAfter, through)).ToArray();
         try
         {
             await Task.WhenAll(tasks);
@@ -424,7 +425,7 @@ public sealed partial class IngestPipeline(
         {
             try
             {
-                results.Add(await grains.GetGrain<ICustomerGrain>(id).RecoverAsync());
+                results.Add(await customers.Get(id).RecoverAsync());
                 _lagging.Remove(id);
             }
             catch (Exception ex)
@@ -441,7 +442,7 @@ public sealed partial class IngestPipeline(
         {
             try
             {
-                return await grains.GetGrain<ICustomerGrain>(customerId).RecoverAsync();
+                return await customers.Get(customerId).RecoverAsync();
             }
             catch (Exception ex)
             {
@@ -481,13 +482,13 @@ public sealed partial class IngestPipeline(
     /// <summary>Brings every customer with events after <paramref name="from"/> up to date from the log and republishes its row.</summary>
     private async Task<int> ReplayAsync(long from, CancellationToken ct)
     {
-        var customers = await log.CustomersAfterAsync(from, ct);
-        foreach (var chunk in customers.Chunk(RecoveryChunk))
+        var touched = await log.CustomersAfterAsync(from, ct);
+        foreach (var chunk in touched.Chunk(RecoveryChunk))
         {
-            var results = await Task.WhenAll(chunk.Select(id => grains.GetGrain<ICustomerGrain>(id).RecoverAsync()));
+            var results = await Task.WhenAll(chunk.Select(id => customers.Get(id).RecoverAsync()));
             await publisher.PublishAsync(results, ct);
         }
-        return customers.Length;
+        return touched.Length;
     }
 
     /// <summary>

@@ -53,11 +53,7 @@ public static class MemoryBench
                     await Task.Delay(100, ct);
                 }
             }
-            var remaining = await management.GetTotalActivationCount();
-            for (var previous = -1; remaining != previous; await Task.Delay(1000, ct))
-            {
-                (previous, remaining) = (remaining, await management.GetTotalActivationCount());
-            }
+            var remaining = await SettledCountAsync(management, ct);
             var deactivateSeconds = watch.Elapsed.TotalSeconds;
             var sizes = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => silo.Grains.GetGrain<Engine.Abstractions.IShardGrain>(i).GetSizeAsync()));
             var inactive = Heap();
@@ -73,10 +69,7 @@ public static class MemoryBench
             {
                 await Task.WhenAll(chunk.Select(g => g.AsReference<Orleans.Core.Internal.IGrainManagementExtension>().DeactivateOnIdle().AsTask()));
             }
-            for (var previous = -1; remaining != previous; await Task.Delay(1000, ct))
-            {
-                (previous, remaining) = (remaining, await management.GetTotalActivationCount());
-            }
+            await SettledCountAsync(management, ct);
             var bareGone = Heap();
 
             Common.PrintJson(new
@@ -102,6 +95,17 @@ public static class MemoryBench
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The activation count once it stops changing (deactivations finish in the background).</summary>
+    private static async Task<int> SettledCountAsync(IManagementGrain management, CancellationToken ct)
+    {
+        var remaining = await management.GetTotalActivationCount();
+        for (var previous = -1; remaining != previous; await Task.Delay(1000, ct))
+        {
+            (previous, remaining) = (remaining, await management.GetTotalActivationCount());
+        }
+        return remaining;
     }
 
     private static long Heap()

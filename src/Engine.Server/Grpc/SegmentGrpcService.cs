@@ -8,14 +8,14 @@ using Grpc.Core;
 namespace Engine.Server.Grpc;
 
 /// <summary>SegmentService: customer lookups and history from the customer grains, population views from shards and the transition log.</summary>
-public sealed class SegmentGrpcService(IGrainFactory grains, ShardRouter router, ModelReplica models, IEventLog log, EngineClock clock) : SegmentService.SegmentServiceBase
+public sealed class SegmentGrpcService(IGrainFactory grains, CustomerGrains customers, ShardRouter router, ModelReplica models, IEventLog log, EngineClock clock) : SegmentService.SegmentServiceBase
 {
     public const int MaxBatch = 1000;
 
     public override async Task<Customer> GetCustomer(GetCustomerRequest request, ServerCallContext context)
     {
         CheckId(request.CustomerId, "customer_id");
-        var view = await grains.GetGrain<ICustomerGrain>(request.CustomerId).GetAsync()
+        var view = await customers.Get(request.CustomerId).GetAsync()
             ?? throw new RpcException(new Status(StatusCode.NotFound, $"customer_id: no customer '{request.CustomerId}'"));
         return view.ToProto();
     }
@@ -30,7 +30,7 @@ public sealed class SegmentGrpcService(IGrainFactory grains, ShardRouter router,
         {
             CheckId(request.CustomerIds[i], $"customer_ids[{i}]");
         }
-        var views = await Task.WhenAll(request.CustomerIds.Select(id => grains.GetGrain<ICustomerGrain>(id).GetAsync()));
+        var views = await Task.WhenAll(request.CustomerIds.Select(id => customers.Get(id).GetAsync()));
         var response = new BatchGetCustomersResponse();
         for (var i = 0; i < views.Length; i++)
         {
@@ -53,7 +53,7 @@ public sealed class SegmentGrpcService(IGrainFactory grains, ShardRouter router,
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"limit: must be >= 0, got {request.Limit}"));
         }
-        var grain = grains.GetGrain<ICustomerGrain>(request.CustomerId);
+        var grain = customers.Get(request.CustomerId);
         if (await grain.GetAsync() is null)
         {
             throw new RpcException(new Status(StatusCode.NotFound, $"customer_id: no customer '{request.CustomerId}'"));

@@ -16,6 +16,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<ModelReplica>();
         services.AddSingleton<OutcomePublisher>();
         services.AddSingleton<ClusterLeader>();
+        services.AddSingleton<CustomerGrains>();
         services.AddSingleton<CustomerGrain.Services>();
         services.AddSingleton<IngestPipeline>();
         services.AddHostedService(sp => sp.GetRequiredService<IngestPipeline>());
