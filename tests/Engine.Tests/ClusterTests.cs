@@ -25,7 +25,19 @@ public sealed class ClusterTests
             ["Engine:PostgresPoolSize"] = "16",
             ["Logging:LogLevel:Engine"] = "Information",
         }))).ToArray();
-        await Task.WhenAll(processes.Select(p => p.StartAsync()));
+        try
+        {
+            await Task.WhenAll(processes.Select(p => p.StartAsync()));
+        }
+        catch
+        {
+            // Leave no silo running behind a failed start.
+            foreach (var p in processes)
+            {
+                await p.DisposeAsync();
+            }
+            throw;
+        }
         return processes;
     }
 

@@ -98,7 +98,10 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>SIGKILL: no shutdown hooks, no checkpoint, no flush.</summary>
     public void Kill()
     {
-        _process?.Kill(entireProcessTree: true);
+        if (_process is { HasExited: false })
+        {
+            _process.Kill(entireProcessTree: true);
+        }
         _process?.WaitForExit();
         _process?.Dispose();
         _process = null;
