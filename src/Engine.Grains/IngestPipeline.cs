@@ -184,7 +184,11 @@ public sealed partial class IngestPipeline(
         try
         {
             await CheckpointAsync(CancellationToken.None);
-            await LeaveAsync();
+            // With customers still lagging the key stays: once this silo is dead, the leader replays for it.
+            if (_lagging.Count == 0)
+            {
+                await LeaveAsync();
+            }
         }
         catch (Exception ex)
         {
@@ -294,6 +298,12 @@ public sealed partial class IngestPipeline(
             }
             catch (Exception ex)
             {
+                // Whatever failed, these customers may not have the batch: they catch up from the log, and the
+                // checkpoint holds until they have.
+                foreach (var id in c.PerCustomer.Keys)
+                {
+                    _lagging.Add(id);
+                }
                 Fail(c.Batch, ex);
             }
             finally
@@ -466,12 +476,14 @@ public sealed partial class IngestPipeline(
         // Registered before ingest opens, so the cluster's checkpoint never passes an append of this silo it has not applied.
         _ownApplied = head.MaxSeq;
         await log.SetMetaAsync(_appliedKey, _ownApplied, ct);
+        // Dead peers are listed before the replay: one that dies during it is left for the leader.
+        var dead = await DeadPeersAsync(ct);
         var replayed = await ReplayAsync(from, ct);
         _lastApplied = head.MaxSeq;
         _coverage.Start(head.MaxSeq);
         _lastCheckpoint = from;
         // This replay also covers whatever earlier incarnations or dead peers left unapplied.
-        await ForgetAsync(await DeadPeersAsync(ct), ct);
+        await ForgetAsync(dead, ct);
         if (replayed > 0)
         {
             await CheckpointCoreAsync();
