@@ -14,6 +14,7 @@ namespace Engine.Grains;
 public sealed partial class ShardGrain(
     [PersistentState("shard", StorageNames.Engine)] IPersistentState<ShardState> state,
     IEventLog log,
+    CustomerGrains customerGrains,
     ModelReplica models,
     EngineClock clock,
     IOptions<EngineOptions> options,
@@ -337,7 +338,7 @@ public sealed partial class ShardGrain(
         long moved = 0;
         foreach (var chunk in customers.Chunk(ReassignParallelism))
         {
-            var results = await Task.WhenAll(chunk.Select(id => GrainFactory.GetGrain<ICustomerGrain>(id).ReassignAsync(modelVersion)));
+            var results = await Task.WhenAll(chunk.Select(id => customerGrains.Get(id).ReassignAsync(modelVersion)));
             var transitions = results.SelectMany(r => r.Transitions).ToArray();
             await log.AppendTransitionsDurablyAsync(transitions);
             var schedule = CurrentSchedule();
@@ -365,7 +366,7 @@ public sealed partial class ShardGrain(
         var moved = 0;
         foreach (var chunk in due.Chunk(ReassignParallelism))
         {
-            var results = await Task.WhenAll(chunk.Select(d => GrainFactory.GetGrain<ICustomerGrain>(_rows.IdAt(d.Row)).SweepAsync(d.At)));
+            var results = await Task.WhenAll(chunk.Select(d => customerGrains.Get(_rows.IdAt(d.Row)).SweepAsync(d.At)));
             var transitions = results.SelectMany(r => r.Transitions).ToArray();
             await log.AppendTransitionsDurablyAsync(transitions);
             for (var k = 0; k < results.Length; k++)
