@@ -302,7 +302,8 @@ public sealed partial class CustomerGrain(
         // The row is as of the latest assignment, so the shard's aging starts from the state the segment reflects.
         var asOf = state.State.AssignedAt > DateTime.MinValue ? state.State.AssignedAt : services.Clock.Now;
         var raw = FeaturesAt(asOf);
-        var row = new ShardRow(Id, Array.ConvertAll(raw, v => (float)v), asOf, state.State.SegmentId, _profile.NextWindowChange(asOf));
+        var s = state.State;
+        var row = new ShardRow(Id, Array.ConvertAll(raw, v => (float)v), asOf, s.SegmentId, _profile.NextWindowChange(asOf), s.LastSeq, s.TransitionCount);
         // The cache only spans one call (assignment, then this row); between calls it would be dead weight per customer.
         _features = null;
         var transitions = _unpublished?.ToArray() ?? [];

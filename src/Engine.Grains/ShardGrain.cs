@@ -14,6 +14,7 @@ namespace Engine.Grains;
 public sealed partial class ShardGrain(
     [PersistentState("shard", StorageNames.Engine)] IPersistentState<ShardState> state,
     IEventLog log,
+    ShardRouter router,
     CustomerGrains customerGrains,
     ModelReplica models,
     EngineClock clock,
@@ -39,6 +40,17 @@ public sealed partial class ShardGrain(
             state.State.Rows = null;
         }
         _schedule = null;
+        if (state.State.Open)
+        {
+            // The previous holder died: rows it took after its checkpoint are gone. Any silo's checkpoint may already
+            // have moved past them (it cannot know this shard lost them), so the shard asks their customers itself.
+            await RepairAsync(state.State.LogPosition);
+        }
+        else
+        {
+            state.State.Open = true;
+            await CheckpointAsync(state.State.LogPosition, force: true);
+        }
         // After a crash the checkpoint can hold rows taken before their customers' first assignment; customers with no
         // event since are not replayed, so they are asked here (they answer with the segment they already have).
         if (models.Current is { } model)
@@ -53,10 +65,18 @@ public sealed partial class ShardGrain(
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        if (_dirty)
-        {
-            await CheckpointAsync(state.State.LogPosition);
-        }
+        // Always written: a clean close is what tells the next activation that nothing was lost.
+        state.State.Open = false;
+        await CheckpointAsync(state.State.LogPosition, force: true);
+    }
+
+    /// <summary>Brings back the rows of this shard's customers with events after <paramref name="after"/>.</summary>
+    private async Task RepairAsync(long after)
+    {
+        var shard = (int)this.GetPrimaryKeyLong();
+        var customers = (await log.CustomersAfterAsync(after)).Where(id => router.ShardOf(id) == shard).ToList();
+        await AskAsync(customers, g => g.RecoverAsync());
+        LogRepaired(logger, shard, customers.Count, after);
     }
 
     public async Task UpsertAsync(ShardRow[] rows)
@@ -65,9 +85,10 @@ public sealed partial class ShardGrain(
         var schedule = CurrentSchedule();
         foreach (var row in rows)
         {
+            // A row older than the stored one is dropped; schedule and check what is stored.
             var i = _rows.UpsertAndIndex(row);
-            schedule?.Schedule(i, models.Current!, row.AsOf);
-            if (row.SegmentId == ModelSnapshot.Unassigned)
+            schedule?.Schedule(i, models.Current!, _rows.AsOfAt(i));
+            if (_rows.SegmentAt(i) == ModelSnapshot.Unassigned)
             {
                 (unassigned ??= []).Add(row.CustomerId);
             }
@@ -333,12 +354,16 @@ public sealed partial class ShardGrain(
     /// Asks customers to reassign under a model version. The customer decides with its exact features; the shard
     /// only picks who to ask, writes their transitions to the log and takes their new rows.
     /// </summary>
-    private async Task<long> ReassignAsync(List<string> customers, long modelVersion)
+    private Task<long> ReassignAsync(List<string> customers, long modelVersion) =>
+        AskAsync(customers, g => g.ReassignAsync(modelVersion));
+
+    /// <summary>Asks customers in parallel chunks, logs their transitions and takes their rows; returns the transitions.</summary>
+    private async Task<long> AskAsync(List<string> customers, Func<ICustomerGrain, Task<ApplyResult>> ask)
     {
         long moved = 0;
         foreach (var chunk in customers.Chunk(ReassignParallelism))
         {
-            var results = await Task.WhenAll(chunk.Select(id => customerGrains.Get(id).ReassignAsync(modelVersion)));
+            var results = await Task.WhenAll(chunk.Select(id => ask(customerGrains.Get(id))));
             var transitions = results.SelectMany(r => r.Transitions).ToArray();
             await log.AppendTransitionsDurablyAsync(transitions);
             var schedule = CurrentSchedule();
@@ -347,7 +372,7 @@ public sealed partial class ShardGrain(
                 if (r.Row is { } row)
                 {
                     var i = _rows.UpsertAndIndex(row);
-                    schedule?.Schedule(i, models.Current!, row.AsOf);
+                    schedule?.Schedule(i, models.Current!, _rows.AsOfAt(i));
                 }
             }
             moved += transitions.Length;
@@ -397,11 +422,13 @@ public sealed partial class ShardGrain(
         return _schedule;
     }
 
-    public async Task CheckpointAsync(long logPosition)
+    public Task CheckpointAsync(long logPosition) => CheckpointAsync(logPosition, force: false);
+
+    private async Task CheckpointAsync(long logPosition, bool force)
     {
         // A negative position keeps the recorded one (a checkpoint not driven by the ingest log).
         logPosition = logPosition < 0 ? state.State.LogPosition : logPosition;
-        if (!_dirty && logPosition == state.State.LogPosition && state.RecordExists)
+        if (!force && !_dirty && logPosition == state.State.LogPosition && state.RecordExists)
         {
             return;
         }
@@ -422,6 +449,9 @@ public sealed partial class ShardGrain(
         }
         _dirty = false;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard} was not closed cleanly: asked {Customers} customers with events after log position {After} for their rows")]
+    private static partial void LogRepaired(ILogger logger, int shard, int customers, long after);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Shard {Shard} applied model {Version}: {Rows} rows, {Candidates} asked, {Moved} moved")]
     private static partial void LogApplied(ILogger logger, int shard, long version, int rows, int candidates, long moved);

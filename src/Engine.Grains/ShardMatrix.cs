@@ -5,11 +5,12 @@ namespace Engine.Grains;
 
 /// <summary>
 /// The rows of one shard as dense arrays: raw features (original units, n × d floats), the time they were computed
-/// at, and the segment. Segment sizes are kept incrementally so ListSegments never scans.
+/// at, and the segment. Segment sizes are kept incrementally so ListSegments never scans. Each row keeps the order key
+/// it was produced with (log position, transition count, time), so a late, older row never replaces a newer one.
 /// </summary>
 public sealed class ShardMatrix
 {
-    private const byte FormatVersion = 2;
+    private const byte FormatVersion = 3;
     private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
     private readonly List<string> _ids = [];
     private readonly List<string> _segments = [];
@@ -17,6 +18,8 @@ public sealed class ShardMatrix
     private float[] _raw = new float[1024 * D];
     private long[] _asOf = new long[1024];
     private long[] _nextWindowChange = new long[1024];
+    private long[] _lastSeq = new long[1024];
+    private int[] _transitions = new int[1024];
 
     public static int D => FeatureNames.Count;
 
@@ -37,7 +40,8 @@ public sealed class ShardMatrix
 
     public bool TryIndexOf(string customerId, out int index) => _index.TryGetValue(customerId, out index);
 
-    public void Upsert(ShardRow row)
+    /// <summary>Inserts or replaces a row; returns false (and keeps the stored row) when the row is older than it.</summary>
+    public bool Upsert(ShardRow row)
     {
         if (!_index.TryGetValue(row.CustomerId, out var i))
         {
@@ -48,6 +52,10 @@ public sealed class ShardMatrix
             Increment(row.SegmentId, 1);
             EnsureCapacity(i + 1);
         }
+        else if ((row.LastSeq, row.Transitions, row.AsOf.Ticks).CompareTo((_lastSeq[i], (long)_transitions[i], _asOf[i])) < 0)
+        {
+            return false;
+        }
         else if (_segments[i] != row.SegmentId)
         {
             Increment(_segments[i], -1);
@@ -57,9 +65,12 @@ public sealed class ShardMatrix
         row.Raw.AsSpan(0, D).CopyTo(_raw.AsSpan(i * D, D));
         _asOf[i] = row.AsOf.Ticks;
         _nextWindowChange[i] = row.NextWindowChange?.Ticks ?? 0;
+        _lastSeq[i] = row.LastSeq;
+        _transitions[i] = (int)row.Transitions;
+        return true;
     }
 
-    /// <summary>Inserts or replaces a row and returns its index.</summary>
+    /// <summary>Inserts or replaces a row (unless it is older than the stored one) and returns its index.</summary>
     public int UpsertAndIndex(ShardRow row)
     {
         Upsert(row);
@@ -77,6 +88,8 @@ public sealed class ShardMatrix
             w.Write(_segments[i]);
             w.Write(_asOf[i]);
             w.Write(_nextWindowChange[i]);
+            w.Write(_lastSeq[i]);
+            w.Write(_transitions[i]);
         }
         var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(_raw.AsSpan(0, _ids.Count * D));
         w.Write(bytes);
@@ -85,7 +98,7 @@ public sealed class ShardMatrix
     public static ShardMatrix ReadFrom(BinaryReader r)
     {
         var version = r.ReadByte();
-        if (version != FormatVersion)
+        if (version is not (2 or FormatVersion))
         {
             throw new InvalidDataException($"Unknown shard format {version}.");
         }
@@ -107,6 +120,12 @@ public sealed class ShardMatrix
             m.Increment(segment, 1);
             m._asOf[i] = r.ReadInt64();
             m._nextWindowChange[i] = r.ReadInt64();
+            // Version 2 had no order keys: its rows count as older than any row produced since.
+            if (version >= 3)
+            {
+                m._lastSeq[i] = r.ReadInt64();
+                m._transitions[i] = r.ReadInt32();
+            }
         }
         var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(m._raw.AsSpan(0, n * D));
         r.BaseStream.ReadExactly(bytes);
@@ -136,5 +155,7 @@ public sealed class ShardMatrix
         Array.Resize(ref _raw, capacity * D);
         Array.Resize(ref _asOf, capacity);
         Array.Resize(ref _nextWindowChange, capacity);
+        Array.Resize(ref _lastSeq, capacity);
+        Array.Resize(ref _transitions, capacity);
     }
 }

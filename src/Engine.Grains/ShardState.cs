@@ -9,4 +9,10 @@ public sealed class ShardState
 {
     [Id(0)] public byte[]? Rows { get; set; }
     [Id(1)] public long LogPosition { get; set; }
+
+    /// <summary>
+    /// True while an activation holds the shard; a graceful deactivation writes false. Finding it true on activation
+    /// means the last holder died, and with it every row it took after <see cref="LogPosition"/>.
+    /// </summary>
+    [Id(2)] public bool Open { get; set; }
 }
