@@ -57,6 +57,8 @@ public sealed partial class IngestPipeline(
     private readonly SemaphoreSlim _turn = new(1, 1);
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly HashSet<string> _lagging = new(StringComparer.Ordinal);
+    // Transitions of a publish that failed: their customers handed them over once, so they are kept here until logged.
+    private readonly List<TransitionRecord> _unlogged = [];
     private readonly LogCoverage _coverage = new(options.Value.CoverageWindow);
     private readonly string _appliedKey = AppliedPrefix + silo.SiloAddress.ToParsableString();
     private long _lastApplied;
@@ -199,7 +201,7 @@ public sealed partial class IngestPipeline(
 
     /// <summary>A committed batch on its way to being applied.</summary>
     private sealed record Committed(List<Work> Batch, long[] Seqs, DateTime AsOf, Dictionary<string, List<LoggedEvent>> PerCustomer,
-        long CompleteAfter, long MaxSeq, long Started, int Events);
+        long CompleteAfter, long MaxSeq, long Started, int Events, Exception? AppendFailure = null);
 
     private async Task<Committed> CommitAsync(List<Work> batch)
     {
@@ -222,10 +224,17 @@ public sealed partial class IngestPipeline(
         {
             appended = await log.AppendAsync(events, asOf);
         }
-        catch
+        catch (Exception ex)
         {
-            Interlocked.Decrement(ref _unapplied);
-            throw;
+            // The commit may have happened with only its answer lost: the client gets the error and a retry would find
+            // the events as duplicates, so their customers must read them from the log. The apply loop marks them lagging,
+            // which also holds the checkpoint until they have.
+            var unsure = new Dictionary<string, List<LoggedEvent>>(StringComparer.Ordinal);
+            foreach (var e in events)
+            {
+                unsure.TryAdd(e.CustomerId, []);
+            }
+            return new Committed(batch, [], asOf, unsure, 0, 0, started, events.Count, ex);
         }
         var seqs = appended.Seqs;
         asOf = appended.AsOf;
@@ -284,6 +293,12 @@ public sealed partial class IngestPipeline(
             await _turn.WaitAsync(CancellationToken.None);
             try
             {
+                if (c.AppendFailure is { } failure)
+                {
+                    _lagging.UnionWith(c.PerCustomer.Keys);
+                    Fail(c.Batch, failure);
+                    continue;
+                }
                 // In event-time mode silence is swept up to this batch's time before its events apply.
                 if (clock.IsEventTime)
                 {
@@ -410,7 +425,8 @@ public sealed partial class IngestPipeline(
     {
         try
         {
-            await publisher.PublishAsync(results);
+            await publisher.PublishAsync(results, _unlogged);
+            _unlogged.Clear();
             return true;
         }
         catch (Exception ex)
@@ -418,6 +434,7 @@ public sealed partial class IngestPipeline(
             LogPublishFailed(logger, ex, results.Count);
             foreach (var r in results)
             {
+                _unlogged.AddRange(r.Transitions);
                 if (r.Row is { } row)
                 {
                     _lagging.Add(row.CustomerId);
@@ -498,7 +515,7 @@ public sealed partial class IngestPipeline(
         foreach (var chunk in touched.Chunk(RecoveryChunk))
         {
             var results = await Task.WhenAll(chunk.Select(id => customers.Get(id).RecoverAsync()));
-            await publisher.PublishAsync(results, ct);
+            await publisher.PublishAsync(results);
         }
         return touched.Length;
     }

@@ -10,9 +10,10 @@ namespace Engine.Grains;
 /// </summary>
 public sealed class OutcomePublisher(IEventLog log, ShardRouter router, IGrainFactory grains)
 {
-    public async Task PublishAsync(IReadOnlyCollection<ApplyResult> results, CancellationToken ct = default)
+    /// <param name="carried">Transitions an earlier, failed publish took from their customers (the log ignores repeats).</param>
+    public async Task PublishAsync(IReadOnlyCollection<ApplyResult> results, IEnumerable<TransitionRecord>? carried = null)
     {
-        var transitions = new List<TransitionRecord>();
+        var transitions = new List<TransitionRecord>(carried ?? []);
         var perShard = new Dictionary<int, List<ShardRow>>();
         foreach (var r in results)
         {

@@ -21,7 +21,13 @@ public sealed class GrainTests : IAsyncLifetime
             // Checkpoints only when a test asks: the shard-crash test rewrites a shard's checkpoint behind its back.
             CheckpointInterval = TimeSpan.FromHours(1) };
         var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSilo((_, silo) => silo.AddEngineStorage(options));
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddEngineStorage(options);
+            // The real log behind a proxy that can lose an append's answer after its commit.
+            silo.Services.AddSingleton<Engine.Storage.SqliteEventLog>();
+            silo.Services.AddSingleton(sp => FaultyLog.Wrap(sp.GetRequiredService<Engine.Storage.SqliteEventLog>()));
+        });
         builder.ConfigureSiloHost((_, host) =>
         {
             host.Services.Configure<EngineOptions>(o =>
@@ -284,5 +290,55 @@ public sealed class GrainTests : IAsyncLifetime
         Assert.Equal(OnShard0("before") + OnShard0("after"), await shard.GetSizeAsync());
         var counts = await shard.GetCountsAsync();
         Assert.Equal(OnShard0("before") + OnShard0("after"), counts.Counts.Values.Sum());
+    }
+
+    [Fact]
+    public async Task A_batch_whose_commit_answer_was_lost_still_reaches_its_customers()
+    {
+        var services = _cluster.GetSiloServiceProvider();
+        var pipeline = services.GetRequiredService<IngestPipeline>();
+        var log = (FaultyLog)services.GetRequiredService<Engine.Storage.IEventLog>();
+        var at = new DateTime(1997, 8, 1, 0, 0, 0, DateTimeKind.Utc);
+        Engine.Storage.PendingEvent E(int i) => new($"lost-{i}", "lost", 1, at.AddDays(i), 10, "x", null);
+
+        await pipeline.SubmitAsync([E(0)], default);
+        log.LoseNextAppendAnswer();
+        await Assert.ThrowsAsync<IOException>(() => pipeline.SubmitAsync([E(1), E(2)], default));
+
+        // The client retries: the events are already in the log, so they come back as duplicates...
+        var retry = await pipeline.SubmitAsync([E(1), E(2)], default);
+        Assert.Equal((0, 2), (retry.Accepted, retry.Duplicates));
+        // ...and the live grain has them all the same.
+        Assert.Equal(3, (await _cluster.Client.GetGrain<ICustomerGrain>("lost").GetAsync())!.Frequency);
+    }
+}
+
+/// <summary>An event log that can commit an append and then fail it, as a connection lost before the answer would.</summary>
+public class FaultyLog : System.Reflection.DispatchProxy
+{
+    private Engine.Storage.IEventLog _inner = null!;
+    private int _loseNext;
+
+    public static Engine.Storage.IEventLog Wrap(Engine.Storage.IEventLog inner)
+    {
+        var proxy = Create<Engine.Storage.IEventLog, FaultyLog>();
+        ((FaultyLog)(object)proxy)._inner = inner;
+        return proxy;
+    }
+
+    public void LoseNextAppendAnswer() => Volatile.Write(ref _loseNext, 1);
+
+    protected override object? Invoke(System.Reflection.MethodInfo? method, object?[]? args)
+    {
+        var result = method!.Invoke(_inner, args);
+        return method.Name == nameof(Engine.Storage.IEventLog.AppendAsync) && Interlocked.Exchange(ref _loseNext, 0) == 1
+            ? LoseAnswer((Task<Engine.Storage.AppendResult>)result!)
+            : result;
+    }
+
+    private static async Task<Engine.Storage.AppendResult> LoseAnswer(Task<Engine.Storage.AppendResult> append)
+    {
+        await append;
+        throw new IOException("The connection was lost after the commit (test fault).");
     }
 }
