@@ -55,10 +55,20 @@ public static class SiloBuilderExtensions
                 throw new OptionsValidationException(EngineOptions.Section, typeof(EngineOptions),
                     [$"Engine:Storage must be 'sqlite' or 'postgres', not '{options.Storage}'."]);
         }
-        // Binary grain state: smaller and faster than the provider's default JSON.
-        silo.Services.AddOptions<AdoNetGrainStorageOptions>(StorageNames.Engine)
-            .Configure<IServiceProvider>((o, sp) => o.GrainStorageSerializer = new OrleansGrainStorageSerializer(sp.GetRequiredService<Orleans.Serialization.Serializer>()));
         return silo;
+    }
+
+    /// <summary>Orleans' ADO.NET grain storage under <paramref name="name"/>, with binary state.</summary>
+    private static void AddGrainStorage(ISiloBuilder silo, string name, string invariant, string connectionString)
+    {
+        silo.AddAdoNetGrainStorage(name, o =>
+        {
+            o.Invariant = invariant;
+            o.ConnectionString = connectionString;
+        });
+        // Binary grain state: smaller and faster than the provider's default JSON.
+        silo.Services.AddOptions<AdoNetGrainStorageOptions>(name)
+            .Configure<IServiceProvider>((o, sp) => o.GrainStorageSerializer = new OrleansGrainStorageSerializer(sp.GetRequiredService<Orleans.Serialization.Serializer>()));
     }
 
     /// <summary>Production: grain state, reminders and Engine's logs in PostgreSQL (schema applied at start).</summary>
@@ -75,11 +85,7 @@ public static class SiloBuilderExtensions
         // Orleans' providers share one pool (same connection string); Engine's logs have their own, so a burst of grain
         // activations cannot starve ingest commits, and the two together stay under the server's max_connections.
         var orleans = PostgresDatabase.WithPool(options.ConnectionString, options.PostgresPoolSize - options.PostgresPoolSize / 3);
-        silo.AddAdoNetGrainStorage(StorageNames.Engine, o =>
-        {
-            o.Invariant = PostgresDatabase.Invariant;
-            o.ConnectionString = orleans;
-        });
+        AddGrainStorage(silo, StorageNames.Engine, PostgresDatabase.Invariant, orleans);
         silo.UseAdoNetReminderService(o =>
         {
             o.Invariant = PostgresDatabase.Invariant;
@@ -96,11 +102,11 @@ public static class SiloBuilderExtensions
         var database = new SqliteDatabase(options.DataDirectory);
         SqliteDatabase.RegisterProviderFactory();
         database.Migrate();
-        silo.AddAdoNetGrainStorage(StorageNames.Engine, o =>
-        {
-            o.Invariant = SqliteDatabase.Invariant;
-            o.ConnectionString = database.OrleansConnectionString;
-        });
+        // The provider itself is registered under another name; grains get it through the write queue.
+        const string provider = StorageNames.Engine + "-sqlite";
+        AddGrainStorage(silo, provider, SqliteDatabase.Invariant, database.OrleansConnectionString);
+        silo.Services.AddKeyedSingleton<IGrainStorage>(StorageNames.Engine,
+            (sp, _) => new SerializedWritesStorage(sp.GetRequiredKeyedService<IGrainStorage>(provider)));
         // The embedded mode keeps reminders in memory: the schedule is registered again whenever the coordinator
         // activates, which every start does.
         silo.UseInMemoryReminderService();
