@@ -12,11 +12,12 @@ namespace Engine.Cli.Bench;
 /// `engine bench lookup`: GetCustomer throughput and latency at 1, 16 and 64 calls in flight, for cold customers (not
 /// active: the call activates the grain from its checkpoint) and warm ones, against a server process; and, in the same
 /// run, the same client against a bare gRPC server whose GetCustomer is one no-op grain call (another process of this
-/// tool, <c>bench baseline-server</c>).
+/// tool, <c>bench baseline-server</c>), in slices that alternate with the warm ones.
 /// </summary>
 public static class LookupBench
 {
     private static readonly int[] InFlight = [1, 16, 64];
+    private const int Rounds = 5;
 
     public static Command Create()
     {
@@ -43,34 +44,40 @@ public static class LookupBench
             using var engine = GrpcChannel.ForAddress(restarted.GrpcAddress);
             var client = new SegmentService.SegmentServiceClient(engine);
 
-            var ids = Enumerable.Range(0, n).Select(i => $"c{i}").OrderBy(_ => Random.Shared.Next()).ToArray();
-            var cold = new List<object>();
-            var chunk = n / InFlight.Length;
-            for (var i = 0; i < InFlight.Length; i++)
-            {
-                var queue = new ConcurrentQueue<string>(ids.Skip(i * chunk).Take(chunk));
-                cold.Add(await MeasureAsync(client, InFlight[i], step, () => queue.TryDequeue(out var id) ? id : null, ct));
-            }
-            // Warm: the customers the cold steps activated.
-            var active = ids.Take(Math.Min(n, chunk * InFlight.Length)).ToArray();
-            string Any() => active[Random.Shared.Next(active.Length)];
-            await MeasureAsync(client, 16, TimeSpan.FromSeconds(2), Any, ct);
-            var warm = new List<Step>();
-            foreach (var w in InFlight)
-            {
-                warm.Add(await MeasureAsync(client, w, step, Any, ct));
-            }
-
+            // The baseline server is up (idle) from here on, so warm and baseline slices can alternate below.
             var (grpc, http) = (ServerProcess.FreePort(), ServerProcess.FreePort());
             await using var baselineServer = await ServerProcess.StartToolAsync(
                 ["bench", "baseline-server", $"--grpc-port={grpc}", $"--http-port={http}"], grpc, http);
             using var bare = GrpcChannel.ForAddress(baselineServer.GrpcAddress);
             var bareClient = new SegmentService.SegmentServiceClient(bare);
-            await MeasureAsync(bareClient, 16, TimeSpan.FromSeconds(2), Any, ct);
-            var baseline = new List<Step>();
+
+            var ids = Enumerable.Range(0, n).Select(i => $"c{i}").OrderBy(_ => Random.Shared.Next()).ToArray();
+            var cold = new List<Step>();
+            var chunk = n / InFlight.Length;
+            for (var i = 0; i < InFlight.Length; i++)
+            {
+                var queue = new ConcurrentQueue<string>(ids.Skip(i * chunk).Take(chunk));
+                var tally = new Tally();
+                await MeasureAsync(client, InFlight[i], step, () => queue.TryDequeue(out var id) ? id : null, tally, ct);
+                cold.Add(tally.ToStep(InFlight[i]));
+            }
+            // Warm: the customers the cold steps activated.
+            var active = ids.Take(Math.Min(n, chunk * InFlight.Length)).ToArray();
+            string Any() => active[Random.Shared.Next(active.Length)];
+            await MeasureAsync(client, 16, TimeSpan.FromSeconds(2), Any, new Tally(), ct);
+            await MeasureAsync(bareClient, 16, TimeSpan.FromSeconds(2), Any, new Tally(), ct);
+            // Warm and baseline alternate in slices, so a slow spell of this shared machine hits both sides alike.
+            var (warm, baseline) = (new List<Step>(), new List<Step>());
             foreach (var w in InFlight)
             {
-                baseline.Add(await MeasureAsync(bareClient, w, step, Any, ct));
+                var (engineTally, bareTally) = (new Tally(), new Tally());
+                for (var round = 0; round < Rounds; round++)
+                {
+                    await MeasureAsync(client, w, step / Rounds, Any, engineTally, ct);
+                    await MeasureAsync(bareClient, w, step / Rounds, Any, bareTally, ct);
+                }
+                warm.Add(engineTally.ToStep(w));
+                baseline.Add(bareTally.ToStep(w));
             }
 
             Common.PrintJson(new
@@ -80,6 +87,7 @@ public static class LookupBench
                 storage = parse.GetValue(storage),
                 customers = n,
                 seconds_per_step = step.TotalSeconds,
+                warm_and_baseline_slices = Rounds,
                 cold,
                 warm,
                 baseline,
@@ -93,12 +101,26 @@ public static class LookupBench
     /// <summary>One step's result; snake_case because it is printed as is.</summary>
     private sealed record Step(int in_flight, long calls, double per_second, double p50_ms, double p99_ms, double max_ms, long errors);
 
+    /// <summary>Latencies, errors and measured time of one side, over one or more slices.</summary>
+    private sealed class Tally
+    {
+        public LongHistogram Latencies { get; } = new(TimeStamp.Seconds(30), 3);
+        public long Errors;
+        public double Seconds;
+
+        public Step ToStep(int inFlight)
+        {
+            double Ms(double p) => Math.Round(Latencies.GetValueAtPercentile(p) * 1000.0 / Stopwatch.Frequency, 3);
+            return new Step(inFlight, Latencies.TotalCount, Math.Round(Latencies.TotalCount / Seconds), Ms(50), Ms(99), Ms(100), Errors);
+        }
+    }
+
     /// <summary>
     /// <paramref name="inFlight"/> workers call GetCustomer back to back for <paramref name="duration"/> or until
-    /// <paramref name="next"/> runs out of ids.
+    /// <paramref name="next"/> runs out of ids; their latencies, errors and the time taken go into <paramref name="tally"/>.
     /// </summary>
-    private static async Task<Step> MeasureAsync(SegmentService.SegmentServiceClient client, int inFlight, TimeSpan duration,
-        Func<string?> next, CancellationToken ct)
+    private static async Task MeasureAsync(SegmentService.SegmentServiceClient client, int inFlight, TimeSpan duration,
+        Func<string?> next, Tally tally, CancellationToken ct)
     {
         var histograms = Enumerable.Range(0, inFlight).Select(_ => new LongHistogram(TimeStamp.Seconds(30), 3)).ToArray();
         var errors = 0L;
@@ -119,13 +141,11 @@ public static class LookupBench
                 }
             }
         }, ct)));
-        var elapsed = watch.Elapsed.TotalSeconds;
-        var all = new LongHistogram(TimeStamp.Seconds(30), 3);
+        tally.Seconds += watch.Elapsed.TotalSeconds;
+        tally.Errors += errors;
         foreach (var h in histograms)
         {
-            all.Add(h);
+            tally.Latencies.Add(h);
         }
-        double Ms(double p) => Math.Round(all.GetValueAtPercentile(p) * 1000.0 / Stopwatch.Frequency, 3);
-        return new Step(inFlight, all.TotalCount, Math.Round(all.TotalCount / elapsed), Ms(50), Ms(99), Ms(100), errors);
     }
 }
