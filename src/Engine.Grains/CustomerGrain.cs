@@ -252,8 +252,11 @@ public sealed partial class CustomerGrain(
         var nearest = KMeansMath.FindNearest(x, model.Centroids, model.K).Index;
         var to = model.SegmentIds[nearest];
         var s = state.State;
-        s.AssignedAt = at > s.AssignedAt ? at : s.AssignedAt;
-        if (to != s.SegmentId)
+        var moves = to != s.SegmentId;
+        // A move is always later than the row before it (shards order a customer's rows by log position, then this
+        // time): one at or before the last assignment's time goes one tick after it.
+        s.AssignedAt = at > s.AssignedAt ? at : moves && s.AssignedAt > DateTime.MinValue ? s.AssignedAt.AddTicks(1) : s.AssignedAt;
+        if (moves)
         {
             var from = s.SegmentId == ModelSnapshot.Unassigned ? "" : s.SegmentId;
             var transition = new TransitionRecord(Id, ++s.TransitionCount, from, to, at, cause, model.Version, Explain(model, x, from, nearest));
@@ -303,7 +306,7 @@ public sealed partial class CustomerGrain(
         var asOf = state.State.AssignedAt > DateTime.MinValue ? state.State.AssignedAt : services.Clock.Now;
         var raw = FeaturesAt(asOf);
         var s = state.State;
-        var row = new ShardRow(Id, Array.ConvertAll(raw, v => (float)v), asOf, s.SegmentId, _profile.NextWindowChange(asOf), s.LastSeq, s.TransitionCount);
+        var row = new ShardRow(Id, Array.ConvertAll(raw, v => (float)v), asOf, s.SegmentId, _profile.NextWindowChange(asOf), s.LastSeq);
         // The cache only spans one call (assignment, then this row); between calls it would be dead weight per customer.
         _features = null;
         var transitions = _unpublished?.ToArray() ?? [];

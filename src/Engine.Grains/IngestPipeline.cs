@@ -187,9 +187,17 @@ public sealed partial class IngestPipeline(
         {
             await CheckpointAsync(CancellationToken.None);
             // With customers still lagging the key stays: once this silo is dead, the leader replays for it.
-            if (_lagging.Count == 0)
+            await _turn.WaitAsync(CancellationToken.None);
+            try
             {
-                await LeaveAsync();
+                if (_lagging.Count == 0)
+                {
+                    await LeaveAsync();
+                }
+            }
+            finally
+            {
+                _turn.Release();
             }
         }
         catch (Exception ex)

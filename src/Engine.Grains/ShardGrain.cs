@@ -29,6 +29,11 @@ public sealed partial class ShardGrain(
     private bool _dirty;
     private InactivitySchedule? _schedule;
     private long _scheduledVersion = -1;
+    // Set while a repair after a crash is unfinished: the log position it started from, and who is left to ask.
+    private long? _repairFrom;
+    private Queue<string>? _repairQueue;
+    private int _repairTotal;
+    private IGrainTimer? _afterActivation;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -44,39 +49,68 @@ public sealed partial class ShardGrain(
         {
             // The previous holder died: rows it took after its checkpoint are gone. Any silo's checkpoint may already
             // have moved past them (it cannot know this shard lost them), so the shard asks their customers itself.
-            await RepairAsync(state.State.LogPosition);
+            // That can take long, so it runs after activation, a chunk per timer turn, with calls served in between;
+            // until it is done the checkpoint keeps this position, so a repair cut short starts again from it.
+            _repairFrom = state.State.LogPosition;
         }
         else
         {
             state.State.Open = true;
             await CheckpointAsync(state.State.LogPosition, force: true);
         }
-        // After a crash the checkpoint can hold rows taken before their customers' first assignment; customers with no
-        // event since are not replayed, so they are asked here (they answer with the segment they already have).
-        if (models.Current is { } model)
-        {
-            var unassigned = Enumerable.Range(0, _rows.Count).Where(i => _rows.SegmentAt(i) == ModelSnapshot.Unassigned).Select(_rows.IdAt).ToList();
-            if (unassigned.Count > 0)
-            {
-                await ReassignAsync(unassigned, model.Version);
-            }
-        }
+        _afterActivation = this.RegisterGrainTimer(CatchUpAfterActivationAsync,
+            new GrainTimerCreationOptions { DueTime = TimeSpan.Zero, Period = TimeSpan.FromMilliseconds(10) });
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        // Always written: a clean close is what tells the next activation that nothing was lost.
-        state.State.Open = false;
+        // A clean close is what tells the next activation that nothing was lost; an unfinished repair is not one.
+        state.State.Open = _repairFrom is not null;
         await CheckpointAsync(state.State.LogPosition, force: true);
     }
 
-    /// <summary>Brings back the rows of this shard's customers with events after <paramref name="after"/>.</summary>
-    private async Task RepairAsync(long after)
+    /// <summary>
+    /// One turn of the work an activation leaves for later: after a crash, asking the customers with events after the
+    /// checkpoint for their rows, a chunk a turn; then assigning rows the checkpoint caught unassigned (customers with
+    /// no event since are not replayed, so they are asked; they answer with the segment they already have).
+    /// </summary>
+    private async Task CatchUpAfterActivationAsync(CancellationToken ct)
     {
-        var shard = (int)this.GetPrimaryKeyLong();
-        var customers = (await log.CustomersAfterAsync(after)).Where(id => router.ShardOf(id) == shard).ToList();
-        await AskAsync(customers, g => g.RecoverAsync());
-        LogRepaired(logger, shard, customers.Count, after);
+        try
+        {
+            if (_repairFrom is { } from)
+            {
+                if (_repairQueue is null)
+                {
+                    var shard = (int)this.GetPrimaryKeyLong();
+                    _repairQueue = new Queue<string>((await log.CustomersAfterAsync(from, ct)).Where(id => router.ShardOf(id) == shard));
+                    _repairTotal = _repairQueue.Count;
+                }
+                if (_repairQueue.Count > 0)
+                {
+                    var chunk = _repairQueue.Take(ReassignParallelism).ToList();
+                    await AskAsync(chunk, g => g.RecoverAsync());
+                    for (var i = 0; i < chunk.Count; i++)
+                    {
+                        _repairQueue.Dequeue();
+                    }
+                    return;
+                }
+                LogRepaired(logger, (int)this.GetPrimaryKeyLong(), _repairTotal, from);
+                (_repairFrom, _repairQueue) = (null, null);
+            }
+            if (models.Current is { } model)
+            {
+                var unassigned = Enumerable.Range(0, _rows.Count).Where(i => _rows.SegmentAt(i) == ModelSnapshot.Unassigned).Select(_rows.IdAt).ToList();
+                await ReassignAsync(unassigned, model.Version);
+            }
+            _afterActivation?.Dispose();
+        }
+        catch (Exception ex)
+        {
+            // Tried again on the next turn; the checkpoint position holds meanwhile.
+            LogCatchUpRetry(logger, ex, (int)this.GetPrimaryKeyLong());
+        }
     }
 
     public async Task UpsertAsync(ShardRow[] rows)
@@ -426,8 +460,9 @@ public sealed partial class ShardGrain(
 
     private async Task CheckpointAsync(long logPosition, bool force)
     {
-        // A negative position keeps the recorded one (a checkpoint not driven by the ingest log).
-        logPosition = logPosition < 0 ? state.State.LogPosition : logPosition;
+        // A negative position keeps the recorded one (a checkpoint not driven by the ingest log), and so does an
+        // unfinished repair: its rows are not all back yet.
+        logPosition = logPosition < 0 || _repairFrom is not null ? state.State.LogPosition : logPosition;
         if (!force && !_dirty && logPosition == state.State.LogPosition && state.RecordExists)
         {
             return;
@@ -452,6 +487,9 @@ public sealed partial class ShardGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard} was not closed cleanly: asked {Customers} customers with events after log position {After} for their rows")]
     private static partial void LogRepaired(ILogger logger, int shard, int customers, long after);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard}: work after activation failed; trying again")]
+    private static partial void LogCatchUpRetry(ILogger logger, Exception exception, int shard);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Shard {Shard} applied model {Version}: {Rows} rows, {Candidates} asked, {Moved} moved")]
     private static partial void LogApplied(ILogger logger, int shard, long version, int rows, int candidates, long moved);

@@ -6,7 +6,7 @@ namespace Engine.Grains;
 /// <summary>
 /// The rows of one shard as dense arrays: raw features (original units, n × d floats), the time they were computed
 /// at, and the segment. Segment sizes are kept incrementally so ListSegments never scans. Each row keeps the order key
-/// it was produced with (log position, transition count, time), so a late, older row never replaces a newer one.
+/// it was produced with (log position, then time), so a late, older row never replaces a newer one.
 /// </summary>
 public sealed class ShardMatrix
 {
@@ -19,7 +19,6 @@ public sealed class ShardMatrix
     private long[] _asOf = new long[1024];
     private long[] _nextWindowChange = new long[1024];
     private long[] _lastSeq = new long[1024];
-    private int[] _transitions = new int[1024];
 
     public static int D => FeatureNames.Count;
 
@@ -52,8 +51,9 @@ public sealed class ShardMatrix
             Increment(row.SegmentId, 1);
             EnsureCapacity(i + 1);
         }
-        else if ((row.LastSeq, row.Transitions, row.AsOf.Ticks).CompareTo((_lastSeq[i], (long)_transitions[i], _asOf[i])) < 0)
+        else if (row.LastSeq != 0 && (row.LastSeq, row.AsOf.Ticks).CompareTo((_lastSeq[i], _asOf[i])) < 0)
         {
+            // (A row without a log position comes from a build before the keys: taken as it is, as it was then.)
             return false;
         }
         else if (_segments[i] != row.SegmentId)
@@ -66,7 +66,6 @@ public sealed class ShardMatrix
         _asOf[i] = row.AsOf.Ticks;
         _nextWindowChange[i] = row.NextWindowChange?.Ticks ?? 0;
         _lastSeq[i] = row.LastSeq;
-        _transitions[i] = (int)row.Transitions;
         return true;
     }
 
@@ -89,7 +88,6 @@ public sealed class ShardMatrix
             w.Write(_asOf[i]);
             w.Write(_nextWindowChange[i]);
             w.Write(_lastSeq[i]);
-            w.Write(_transitions[i]);
         }
         var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(_raw.AsSpan(0, _ids.Count * D));
         w.Write(bytes);
@@ -124,7 +122,6 @@ public sealed class ShardMatrix
             if (version >= 3)
             {
                 m._lastSeq[i] = r.ReadInt64();
-                m._transitions[i] = r.ReadInt32();
             }
         }
         var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(m._raw.AsSpan(0, n * D));
@@ -156,6 +153,5 @@ public sealed class ShardMatrix
         Array.Resize(ref _asOf, capacity);
         Array.Resize(ref _nextWindowChange, capacity);
         Array.Resize(ref _lastSeq, capacity);
-        Array.Resize(ref _transitions, capacity);
     }
 }
