@@ -98,9 +98,17 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>SIGKILL: no shutdown hooks, no checkpoint, no flush.</summary>
     public void Kill()
     {
-        if (_process is { HasExited: false })
+        try
         {
-            _process.Kill(entireProcessTree: true);
+            _process?.Kill(entireProcessTree: true);
+        }
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            // It exited on its own meanwhile (or its tree changed under the walk): the wait below settles it.
+            if (_process is { HasExited: false })
+            {
+                _process.Kill();
+            }
         }
         _process?.WaitForExit();
         _process?.Dispose();
