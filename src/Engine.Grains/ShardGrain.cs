@@ -108,8 +108,10 @@ public sealed partial class ShardGrain(
         }
         catch (Exception ex)
         {
-            // Tried again on the next turn; the checkpoint position holds meanwhile.
+            // Tried again a second later (not every 10 ms while, say, the database is down); the checkpoint position
+            // holds meanwhile.
             LogCatchUpRetry(logger, ex, (int)this.GetPrimaryKeyLong());
+            _afterActivation?.Change(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
         }
     }
 
