@@ -1,18 +1,23 @@
 using Engine.Abstractions;
 using Engine.Storage;
+using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Retry;
 
 namespace Engine.Grains;
 
 /// <summary>
-/// Writes of the transition log that must not be lost to a transient database error (a full connection pool, a
-/// failover): a customer has already recorded the transition in its history, so the log must get it too.
-/// Retried with exponential backoff for about half a minute before the error is let through.
+/// Writes of the transition log that must not be lost to a database error: a customer has already recorded the
+/// transition in its history and handed it over once, so the log must get it too. Transient errors (a full connection
+/// pool, a failover) are retried with exponential backoff for about half a minute; transitions whose write still fails
+/// are kept and go out with the next write from any caller (the log ignores repeats), until the silo stops.
 /// </summary>
-public static class DurableWrites
+public sealed partial class DurableWrites(IEventLog log, ILogger<DurableWrites> logger, ResiliencePipeline? retry = null)
 {
-    private static readonly ResiliencePipeline Retry = new ResiliencePipelineBuilder()
+    /// <summary>Kept transitions beyond this are dropped, oldest first, with an error: memory is not unbounded either.</summary>
+    public const int MaxKept = 1_000_000;
+
+    private static readonly ResiliencePipeline DefaultRetry = new ResiliencePipelineBuilder()
         .AddRetry(new RetryStrategyOptions
         {
             MaxRetryAttempts = 8,
@@ -24,10 +29,62 @@ public static class DurableWrites
         })
         .Build();
 
-    /// <summary>Appends to the transition log, retrying transient failures, and counts the transitions in the metrics.</summary>
-    public static async Task AppendTransitionsDurablyAsync(this IEventLog log, IReadOnlyList<TransitionRecord> transitions)
+    private readonly ResiliencePipeline _retry = retry ?? DefaultRetry;
+    private readonly Lock _gate = new();
+    private List<TransitionRecord> _kept = [];
+
+    /// <summary>Transitions waiting for a write that succeeds.</summary>
+    public int Kept
     {
-        await Retry.ExecuteAsync(async ct => await log.AppendTransitionsAsync(transitions, ct));
-        EngineMetrics.Transitions(transitions);
+        get
+        {
+            lock (_gate)
+            {
+                return _kept.Count;
+            }
+        }
     }
+
+    /// <summary>Appends to the transition log (with any kept from failed writes) and counts them in the metrics.</summary>
+    public async Task AppendTransitionsAsync(IReadOnlyList<TransitionRecord> transitions)
+    {
+        List<TransitionRecord> batch;
+        lock (_gate)
+        {
+            batch = _kept;
+            batch.AddRange(transitions);
+            _kept = [];
+        }
+        if (batch.Count == 0)
+        {
+            return;
+        }
+        try
+        {
+            await _retry.ExecuteAsync(async ct => await log.AppendTransitionsAsync(batch, ct));
+        }
+        catch
+        {
+            Keep(batch);
+            throw;
+        }
+        EngineMetrics.Transitions(batch);
+    }
+
+    private void Keep(List<TransitionRecord> batch)
+    {
+        lock (_gate)
+        {
+            batch.AddRange(_kept);
+            _kept = batch;
+            if (_kept.Count > MaxKept)
+            {
+                LogDropped(logger, _kept.Count - MaxKept);
+                _kept.RemoveRange(0, _kept.Count - MaxKept);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The transition log has been failing: dropped the {Count} oldest transitions kept for it")]
+    private static partial void LogDropped(ILogger logger, int count);
 }

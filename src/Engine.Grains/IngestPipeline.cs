@@ -57,8 +57,6 @@ public sealed partial class IngestPipeline(
     private readonly SemaphoreSlim _turn = new(1, 1);
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly HashSet<string> _lagging = new(StringComparer.Ordinal);
-    // Transitions of a publish that failed: their customers handed them over once, so they are kept here until logged.
-    private readonly List<TransitionRecord> _unlogged = [];
     private readonly LogCoverage _coverage = new(options.Value.CoverageWindow);
     private readonly string _appliedKey = AppliedPrefix + silo.SiloAddress.ToParsableString();
     private long _lastApplied;
@@ -433,8 +431,7 @@ public sealed partial class IngestPipeline(
     {
         try
         {
-            await publisher.PublishAsync(results, _unlogged);
-            _unlogged.Clear();
+            await publisher.PublishAsync(results);
             return true;
         }
         catch (Exception ex)
@@ -442,7 +439,6 @@ public sealed partial class IngestPipeline(
             LogPublishFailed(logger, ex, results.Count);
             foreach (var r in results)
             {
-                _unlogged.AddRange(r.Transitions);
                 if (r.Row is { } row)
                 {
                     _lagging.Add(row.CustomerId);

@@ -8,12 +8,11 @@ namespace Engine.Grains;
 /// their shards in one call per shard. That order matters for recovery: a shard checkpoint never covers a transition
 /// that is not yet durable.
 /// </summary>
-public sealed class OutcomePublisher(IEventLog log, ShardRouter router, IGrainFactory grains)
+public sealed class OutcomePublisher(DurableWrites writes, ShardRouter router, IGrainFactory grains)
 {
-    /// <param name="carried">Transitions an earlier, failed publish took from their customers (the log ignores repeats).</param>
-    public async Task PublishAsync(IReadOnlyCollection<ApplyResult> results, IEnumerable<TransitionRecord>? carried = null)
+    public async Task PublishAsync(IReadOnlyCollection<ApplyResult> results)
     {
-        var transitions = new List<TransitionRecord>(carried ?? []);
+        var transitions = new List<TransitionRecord>();
         var perShard = new Dictionary<int, List<ShardRow>>();
         foreach (var r in results)
         {
@@ -28,7 +27,7 @@ public sealed class OutcomePublisher(IEventLog log, ShardRouter router, IGrainFa
                 rows.Add(row);
             }
         }
-        await log.AppendTransitionsDurablyAsync(transitions);
+        await writes.AppendTransitionsAsync(transitions);
         await Task.WhenAll(perShard.Select(p => grains.GetGrain<IShardGrain>(p.Key).UpsertAsync(p.Value.ToArray())));
     }
 }

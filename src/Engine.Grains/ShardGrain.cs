@@ -14,6 +14,7 @@ namespace Engine.Grains;
 public sealed partial class ShardGrain(
     [PersistentState("shard", StorageNames.Engine)] IPersistentState<ShardState> state,
     IEventLog log,
+    DurableWrites writes,
     ShardRouter router,
     CustomerGrains customerGrains,
     ModelReplica models,
@@ -401,7 +402,7 @@ public sealed partial class ShardGrain(
         {
             var results = await Task.WhenAll(chunk.Select(id => ask(customerGrains.Get(id))));
             var transitions = results.SelectMany(r => r.Transitions).ToArray();
-            await log.AppendTransitionsDurablyAsync(transitions);
+            await writes.AppendTransitionsAsync(transitions);
             var schedule = CurrentSchedule();
             foreach (var r in results)
             {
@@ -429,7 +430,7 @@ public sealed partial class ShardGrain(
         {
             var results = await Task.WhenAll(chunk.Select(d => customerGrains.Get(_rows.IdAt(d.Row)).SweepAsync(d.At)));
             var transitions = results.SelectMany(r => r.Transitions).ToArray();
-            await log.AppendTransitionsDurablyAsync(transitions);
+            await writes.AppendTransitionsAsync(transitions);
             for (var k = 0; k < results.Length; k++)
             {
                 var i = results[k].Row is { } row ? _rows.UpsertAndIndex(row) : chunk[k].Row;

@@ -1,0 +1,57 @@
+using Engine.Abstractions;
+using Engine.Grains;
+using Microsoft.Extensions.Logging.Abstractions;
+using Polly;
+
+namespace Engine.Tests;
+
+public class DurableWritesTests
+{
+    private static TransitionRecord T(string customer, long number) =>
+        new(customer, number, "a", "b", new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc), TransitionCause.Event, 1);
+
+    [Fact]
+    public async Task Transitions_of_a_failed_write_go_out_with_the_next_write_from_any_caller()
+    {
+        var log = TransitionLog.Create(failures: 1);
+        var writes = new DurableWrites(log, NullLogger<DurableWrites>.Instance, ResiliencePipeline.Empty);
+
+        // A publish fails after its customers handed their transitions over...
+        await Assert.ThrowsAsync<IOException>(() => writes.AppendTransitionsAsync([T("c1", 1), T("c2", 1)]));
+        Assert.Equal(2, writes.Kept);
+        // ...and the next write (here a shard's reassignment) carries them.
+        await writes.AppendTransitionsAsync([T("c3", 4)]);
+
+        Assert.Equal(0, writes.Kept);
+        Assert.Equal(["c1/1", "c2/1", "c3/4"], ((TransitionLog)(object)log).Written.Select(t => $"{t.CustomerId}/{t.Number}").Order());
+    }
+}
+
+/// <summary>A transition log in memory whose first appends fail.</summary>
+public class TransitionLog : System.Reflection.DispatchProxy
+{
+    private int _failures;
+
+    public List<TransitionRecord> Written { get; } = [];
+
+    public static Engine.Storage.IEventLog Create(int failures)
+    {
+        var proxy = Create<Engine.Storage.IEventLog, TransitionLog>();
+        ((TransitionLog)(object)proxy)._failures = failures;
+        return proxy;
+    }
+
+    protected override object? Invoke(System.Reflection.MethodInfo? method, object?[]? args)
+    {
+        if (method!.Name != nameof(Engine.Storage.IEventLog.AppendTransitionsAsync))
+        {
+            throw new NotSupportedException(method.Name);
+        }
+        if (_failures-- > 0)
+        {
+            return Task.FromException(new IOException("the database is down (test fault)"));
+        }
+        Written.AddRange((IReadOnlyList<TransitionRecord>)args![0]!);
+        return Task.CompletedTask;
+    }
+}
