@@ -303,9 +303,9 @@ public sealed partial class CustomerGrain(
     private ApplyResult Result(int applied)
     {
         // The row is as of the latest assignment, so the shard's aging starts from the state the segment reflects.
-        var asOf = state.State.AssignedAt > DateTime.MinValue ? state.State.AssignedAt : services.Clock.Now;
-        var raw = FeaturesAt(asOf);
         var s = state.State;
+        var asOf = s.AssignedAt > DateTime.MinValue ? s.AssignedAt : services.Clock.Now;
+        var raw = FeaturesAt(asOf);
         var row = new ShardRow(Id, Array.ConvertAll(raw, v => (float)v), asOf, s.SegmentId, _profile.NextWindowChange(asOf), s.LastSeq);
         // The cache only spans one call (assignment, then this row); between calls it would be dead weight per customer.
         _features = null;
