@@ -20,6 +20,12 @@ public static class EngineMetrics
     public static readonly Counter PeerRecoveries = Metrics.CreateCounter("engine_peer_recoveries_total", "Dead silos whose unapplied appends this silo replayed.");
     public static readonly Counter Retrains = Metrics.CreateCounter("engine_retrains_total", "Models published.");
 
+    /// <summary>
+    /// Creates the metrics now (the fields above are created on first use), so a scrape before the first event already
+    /// lists them at zero.
+    /// </summary>
+    public static void Register() => System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(typeof(EngineMetrics).TypeHandle);
+
     public static void Transitions(IEnumerable<TransitionRecord> transitions)
     {
         foreach (var group in transitions.GroupBy(t => t.Cause))

@@ -40,6 +40,7 @@ public static class EngineHost
         app.MapGrpcService<AlertGrpcService>().RequireHost(grpcHost);
         app.MapGrpcHealthChecksService().RequireHost(grpcHost);
         app.MapGrpcReflectionService().RequireHost(grpcHost);
+        EngineMetrics.Register();
         app.MapMetrics("/metrics").RequireHost(httpHost);
         app.MapGet("/healthz", (IngestPipeline pipeline) => pipeline.Ready.IsCompletedSuccessfully
             ? Results.Text("ok")
