@@ -1,0 +1,119 @@
+using Engine.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace Engine.Tests;
+
+/// <summary>
+/// The SQLite ingest log finds a customer's events through a chain of rows (prev_seq) and a head per customer instead
+/// of an index on customer: every tail read must still return exactly that customer's events after the position asked.
+/// </summary>
+public sealed class SqliteEventLogTests : IDisposable
+{
+    private static readonly DateTime At = new(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "engine-log-tests", Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public async Task Tail_reads_return_exactly_each_customers_events_after_the_position_asked()
+    {
+        var database = new SqliteDatabase(_directory);
+        database.Migrate();
+        using var log = new SqliteEventLog(database, new TransitionSignal());
+        var expected = await AppendRandomBatchesAsync(log, seed: 1, batches: 30, prefix: "e");
+
+        await AssertTailsAsync(log, expected);
+    }
+
+    [Fact]
+    public async Task A_log_written_before_the_chain_is_linked_when_the_schema_is_upgraded()
+    {
+        // Build the schema as the previous release left it (scripts before 004), with rows written the old way.
+        var database = new SqliteDatabase(_directory);
+        var rng = new Random(2);
+        var expected = new List<(long Seq, string Customer, string EventId)>();
+        using (var c = new SqliteConnection(database.LogConnectionString))
+        {
+            c.Open();
+            Execute(c, "CREATE TABLE schema_version (script TEXT PRIMARY KEY, applied_at TEXT NOT NULL)");
+            foreach (var (name, text) in SqlScripts.For("sqlite").Where(s => !s.Name.Contains("orleans") && string.CompareOrdinal(s.Name, "004") < 0))
+            {
+                Execute(c, text);
+                Execute(c, $"INSERT INTO schema_version VALUES ('{name}', 'then')");
+            }
+            for (var seq = 1; seq <= 500; seq++)
+            {
+                var customer = $"c{rng.Next(20)}";
+                Execute(c, $"INSERT INTO ingest_log (seq, event_id, customer_id, kind, occurred_at, amount, as_of) VALUES ({seq}, 'old-{seq}', '{customer}', 1, {At.Ticks}, 1, {At.Ticks + seq})");
+                expected.Add((seq, customer, $"old-{seq}"));
+            }
+        }
+
+        database.Migrate();
+        using var log = new SqliteEventLog(database, new TransitionSignal());
+        // New appends continue the customers' chains from the rows the upgrade linked.
+        expected.AddRange(await AppendRandomBatchesAsync(log, seed: 3, batches: 5, prefix: "new"));
+
+        await AssertTailsAsync(log, expected);
+        using var check = new SqliteConnection(database.LogConnectionString);
+        check.Open();
+        using var index = check.CreateCommand();
+        index.CommandText = "SELECT COUNT(*) FROM sqlite_master WHERE name = 'ix_ingest_log_customer'";
+        Assert.Equal(0L, (long)index.ExecuteScalar()!);
+    }
+
+    /// <summary>Batches over 20 customers, a customer often several times in one batch, with retried (duplicate) events.</summary>
+    private static async Task<List<(long Seq, string Customer, string EventId)>> AppendRandomBatchesAsync(SqliteEventLog log, int seed, int batches, string prefix)
+    {
+        var rng = new Random(seed);
+        var written = new List<(long Seq, string Customer, string EventId)>();
+        var next = 0;
+        for (var b = 0; b < batches; b++)
+        {
+            var events = new List<PendingEvent>();
+            for (var i = 0; i < rng.Next(1, 40); i++)
+            {
+                // One in five repeats an id already sent (in this batch or an earlier one): it must not join any chain.
+                var id = next > 0 && rng.Next(5) == 0 ? $"{prefix}-{rng.Next(next)}" : $"{prefix}-{next++}";
+                events.Add(new PendingEvent(id, $"c{rng.Next(20)}", 1, At.AddMinutes(b), 5, null, null));
+            }
+            var seqs = (await log.AppendAsync(events, At.AddMinutes(b))).Seqs;
+            for (var i = 0; i < events.Count; i++)
+            {
+                if (seqs[i] > 0)
+                {
+                    written.Add((seqs[i], events[i].CustomerId, events[i].EventId));
+                }
+            }
+        }
+        Assert.Equal(written.Count, written.Select(w => w.EventId).Distinct().Count());
+        return written;
+    }
+
+    private static async Task AssertTailsAsync(SqliteEventLog log, List<(long Seq, string Customer, string EventId)> written)
+    {
+        var head = written.Max(w => w.Seq);
+        foreach (var customer in written.Select(w => w.Customer).Distinct().Append("nobody"))
+        {
+            foreach (var after in new long[] { 0, head / 3, head / 2, head - 5, head })
+            {
+                var tail = await log.ReadCustomerTailAsync(customer, after);
+                var want = written.Where(w => w.Customer == customer && w.Seq > after).OrderBy(w => w.Seq).Select(w => (w.Seq, w.EventId));
+                Assert.Equal(want, tail.Events.Select(e => (e.Seq, e.EventId)));
+                Assert.All(tail.Events, e => Assert.Equal(customer, e.CustomerId));
+                Assert.Equal(head, tail.Head);
+            }
+        }
+    }
+
+    private static void Execute(SqliteConnection c, string sql)
+    {
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+}
