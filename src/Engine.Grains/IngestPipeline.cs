@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading.Channels;
 using Engine.Abstractions;
@@ -57,6 +58,8 @@ public sealed partial class IngestPipeline(
     private readonly SemaphoreSlim _turn = new(1, 1);
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly HashSet<string> _lagging = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<string> _publishFailures = new();
+    private Task _published = Task.CompletedTask;
     private readonly LogCoverage _coverage = new(options.Value.CoverageWindow);
     private readonly string _appliedKey = AppliedPrefix + silo.SiloAddress.ToParsableString();
     private long _lastApplied;
@@ -297,6 +300,7 @@ public sealed partial class IngestPipeline(
         await foreach (var c in committed.ReadAllAsync())
         {
             await _turn.WaitAsync(CancellationToken.None);
+            var handedOff = false;
             try
             {
                 if (c.AppendFailure is { } failure)
@@ -305,17 +309,18 @@ public sealed partial class IngestPipeline(
                     Fail(c.Batch, failure);
                     continue;
                 }
-                // In event-time mode silence is swept up to this batch's time before its events apply.
+                // In event-time mode silence is swept up to this batch's time before its events apply, over shards
+                // that hold every earlier batch's rows.
                 if (clock.IsEventTime)
                 {
+                    await _published;
                     await SweepIfDueAsync(c.AsOf);
                 }
-                await ApplyAsync(c.PerCustomer, c.CompleteAfter, c.MaxSeq);
-                if (c.MaxSeq > 0)
-                {
-                    Volatile.Write(ref _lastApplied, c.MaxSeq);
-                }
-                Acknowledge(c);
+                var (results, incomplete) = await ApplyAsync(c.PerCustomer, c.CompleteAfter, c.MaxSeq);
+                // Publishing (transition log, shard rows) overlaps the next batch's grain calls; batches publish and
+                // are acknowledged in order.
+                _published = PublishThenAcknowledgeAsync(c, results, incomplete, _published);
+                handedOff = true;
             }
             catch (Exception ex)
             {
@@ -329,9 +334,47 @@ public sealed partial class IngestPipeline(
             }
             finally
             {
-                Interlocked.Decrement(ref _unapplied);
+                if (!handedOff)
+                {
+                    Interlocked.Decrement(ref _unapplied);
+                }
                 _turn.Release();
             }
+        }
+        await _published;
+    }
+
+    /// <summary>
+    /// Publishes a batch's outcomes after the previous batch's, then acknowledges it (or fails it: the events are durable,
+    /// but some customers must catch up). Runs outside the pipeline's turn, so it reports failed customers through
+    /// <see cref="_publishFailures"/>; never throws.
+    /// </summary>
+    private async Task PublishThenAcknowledgeAsync(Committed c, List<ApplyResult> results, int incomplete, Task previous)
+    {
+        await previous;
+        var published = await TryPublishAsync(results, _publishFailures.Enqueue);
+        if (published && incomplete == 0)
+        {
+            if (c.MaxSeq > 0)
+            {
+                Volatile.Write(ref _lastApplied, c.MaxSeq);
+            }
+            Acknowledge(c);
+        }
+        else
+        {
+            Fail(c.Batch, new EventsNotAppliedException(published ? incomplete : results.Count));
+        }
+        // After the failures are queued: a checkpoint that sees no batch in flight also sees them.
+        Interlocked.Decrement(ref _unapplied);
+    }
+
+    /// <summary>Moves customers whose outcomes failed to publish into the lagging set (under the turn).</summary>
+    private void TakePublishFailures()
+    {
+        while (_publishFailures.TryDequeue(out var id))
+        {
+            _lagging.Add(id);
         }
     }
 
@@ -369,10 +412,14 @@ public sealed partial class IngestPipeline(
         }
     }
 
-    /// <summary>One call per customer, all in parallel; a failed customer is retried by catching up from the log.</summary>
-    private async Task ApplyAsync(Dictionary<string, List<LoggedEvent>> perCustomer, long completeAfter, long through)
+    /// <summary>
+    /// One call per customer, all in parallel; a failed customer is retried by catching up from the log. Returns the
+    /// outcomes to publish and how many customers are still lagging if any failed for good (0 if none did).
+    /// </summary>
+    private async Task<(List<ApplyResult> Results, int Incomplete)> ApplyAsync(Dictionary<string, List<LoggedEvent>> perCustomer, long completeAfter, long through)
     {
         // Customers that failed before catch up from the log (a delivery would skip what they missed).
+        TakePublishFailures();
         foreach (var id in _lagging)
         {
             perCustomer[id] = [];
@@ -417,17 +464,14 @@ public sealed partial class IngestPipeline(
                 _lagging.Add(id);
             }
         }
-        if (!await TryPublishAsync(results) || (failed.Count > 0 && _lagging.Count > 0))
-        {
-            throw new EventsNotAppliedException(_lagging.Count);
-        }
+        return (results, failed.Count > 0 ? _lagging.Count : 0);
     }
 
     /// <summary>
-    /// Publishes outcomes; when that fails (a shard's silo just died), the customers count as lagging, so their rows
-    /// are published again and the checkpoint does not pass them meanwhile.
+    /// Publishes outcomes; when that fails (a shard's silo just died), the customers count as lagging (passed to
+    /// <paramref name="lagging"/>), so their rows are published again and the checkpoint does not pass them meanwhile.
     /// </summary>
-    private async Task<bool> TryPublishAsync(List<ApplyResult> results)
+    private async Task<bool> TryPublishAsync(List<ApplyResult> results, Action<string> lagging)
     {
         try
         {
@@ -441,7 +485,7 @@ public sealed partial class IngestPipeline(
             {
                 if (r.Row is { } row)
                 {
-                    _lagging.Add(row.CustomerId);
+                    lagging(row.CustomerId);
                 }
             }
             return false;
@@ -451,6 +495,7 @@ public sealed partial class IngestPipeline(
     /// <summary>Customers that failed to apply catch up between batches too, so an idle silo does not leave them behind.</summary>
     private async Task CatchUpLaggingAsync()
     {
+        TakePublishFailures();
         var results = new List<ApplyResult>();
         foreach (var id in _lagging.ToArray())
         {
@@ -464,7 +509,7 @@ public sealed partial class IngestPipeline(
                 LogApplyRetry(logger, ex, id, 0);
             }
         }
-        await TryPublishAsync(results);
+        await TryPublishAsync(results, id => _lagging.Add(id));
     }
 
     private async Task<ApplyResult?> RetryAsync(string customerId)
@@ -581,6 +626,7 @@ public sealed partial class IngestPipeline(
         // How far this silo's own appends are applied: the whole log when none is in flight (the head is read first, so
         // an append that starts after the check lands above it). A lagging customer holds it where it was.
         var head = (await log.GetHeadAsync()).MaxSeq;
+        TakePublishFailures();
         if (_lagging.Count == 0)
         {
             _ownApplied = Volatile.Read(ref _unapplied) == 0 ? Math.Max(head, _lastApplied) : Volatile.Read(ref _lastApplied);
