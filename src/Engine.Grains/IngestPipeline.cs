@@ -625,7 +625,8 @@ public sealed partial class IngestPipeline(
     {
         // How far this silo's own appends are applied: the whole log when none is in flight (the head is read first, so
         // an append that starts after the check lands above it). A lagging customer holds it where it was.
-        var head = (await log.GetHeadAsync()).MaxSeq;
+        // Only the position: the full head reads the whole log for its watermark, which took 355 ms at 1.1M events.
+        var head = await log.GetHeadSeqAsync();
         TakePublishFailures();
         if (_lagging.Count == 0)
         {

@@ -66,8 +66,14 @@ public interface IEventLog
     /// <summary>Customers with events after <paramref name="afterSeq"/> (for crash recovery).</summary>
     Task<string[]> CustomersAfterAsync(long afterSeq, CancellationToken ct = default);
 
-    /// <summary>The end of the log: highest position, latest occurred_at (the event-time watermark) and latest batch as_of.</summary>
+    /// <summary>
+    /// The end of the log: highest position, latest occurred_at (the event-time watermark) and latest batch as_of. Reads
+    /// the whole log for the watermark: for start-up only.
+    /// </summary>
     Task<LogHead> GetHeadAsync(CancellationToken ct = default);
+
+    /// <summary>The highest log position (0 if empty); one index lookup, for the periodic checkpoint.</summary>
+    Task<long> GetHeadSeqAsync(CancellationToken ct = default);
 
     /// <summary>Writes transitions; ones already written (same customer and number) are ignored.</summary>
     Task AppendTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct = default);

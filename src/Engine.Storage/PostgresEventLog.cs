@@ -136,6 +136,12 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
         return new LogHead(r.GetInt64(0), r.IsDBNull(1) ? null : Ticks(r.GetInt64(1)), r.IsDBNull(2) ? null : Ticks(r.GetInt64(2)));
     }
 
+    public async Task<long> GetHeadSeqAsync(CancellationToken ct = default)
+    {
+        await using var cmd = _db.CreateCommand("SELECT COALESCE(MAX(seq), 0) FROM ingest_log");
+        return (long)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
     public async Task AppendTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct = default)
     {
         if (transitions.Count == 0)

@@ -241,6 +241,14 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
             return new LogHead(r.GetInt64(0), Time(r, 1), Time(r, 2));
         }, ct);
 
+    public Task<long> GetHeadSeqAsync(CancellationToken ct = default) =>
+        ReadAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT COALESCE(MAX(seq), 0) FROM ingest_log";
+            return (long)cmd.ExecuteScalar()!;
+        }, ct);
+
     private static DateTime? Time(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : new DateTime(r.GetInt64(i), DateTimeKind.Utc);
 
     public async Task AppendTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct = default)
