@@ -157,7 +157,7 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
 
     /// <summary>
     /// The log head, and the customer's events after $s: down its chain from its head row while the positions are above
-    /// $s. One statement, so head and events are of one snapshot; a customer with nothing newer costs one lookup.
+    /// $s. One statement, so head and events are of one snapshot.
     /// </summary>
     private const string CustomerTailSql = """
         WITH RECURSIVE chain(seq) AS (
@@ -172,24 +172,42 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
         ORDER BY l.seq
         """;
 
+    /// <summary>The log head and the customer's head row in one statement: most tail reads stop here.</summary>
+    private const string CustomerHeadSql = """
+        SELECT (SELECT COALESCE(MAX(seq), 0) FROM ingest_log), (SELECT last_seq FROM customer_head WHERE customer_id = $c)
+        """;
+
     public Task<CustomerTail> ReadCustomerTailAsync(string customerId, long afterSeq, CancellationToken ct = default) =>
-        ReadPreparedAsync(CustomerTailSql, cmd =>
+        Task.Run(() => WithReader(reader =>
         {
+            // A customer with nothing after its checkpoint (every activation but after a crash) costs the cheap statement
+            // only: half the time of the chain walk's in a profile of cold lookups.
+            var quick = reader.Prepared(CustomerHeadSql);
+            quick.Parameters.AddWithValue("$c", customerId);
+            using (var r = quick.ExecuteReader())
+            {
+                r.Read();
+                if (r.IsDBNull(1) || r.GetInt64(1) <= afterSeq)
+                {
+                    return new CustomerTail([], r.GetInt64(0));
+                }
+            }
+            var cmd = reader.Prepared(CustomerTailSql);
             cmd.Parameters.AddWithValue("$c", customerId);
             cmd.Parameters.AddWithValue("$s", afterSeq);
-            using var r = cmd.ExecuteReader();
+            using var rows = cmd.ExecuteReader();
             var head = 0L;
             var list = new List<LoggedEvent>();
-            while (r.Read())
+            while (rows.Read())
             {
-                head = r.GetInt64(0);
-                if (!r.IsDBNull(1))
+                head = rows.GetInt64(0);
+                if (!rows.IsDBNull(1))
                 {
-                    list.Add(ReadEvent(r, 1));
+                    list.Add(ReadEvent(rows, 1));
                 }
             }
             return new CustomerTail(list.ToArray(), head);
-        }, ct);
+        }), ct);
 
     public Task<LoggedEvent[]> ReadCustomersAsync(IReadOnlyCollection<string> customerIds, long afterSeq, long throughSeq, CancellationToken ct = default) =>
         ReadAsync(c =>
@@ -536,10 +554,6 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
 
     private Task<T> ReadAsync<T>(Func<SqliteConnection, T> work, CancellationToken ct) =>
         Task.Run(() => WithReader(reader => work(reader.Connection)), ct);
-
-    /// <summary>Runs a hot query with the statement its connection prepared the first time (parameters cleared).</summary>
-    private Task<T> ReadPreparedAsync<T>(string sql, Func<SqliteCommand, T> work, CancellationToken ct) =>
-        Task.Run(() => WithReader(reader => work(reader.Prepared(sql))), ct);
 
     /// <summary>
     /// Lends an open read connection. A read that threw may leave a statement half run, so its connection is closed
