@@ -259,13 +259,7 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
             return new LogHead(r.GetInt64(0), Time(r, 1), Time(r, 2));
         }, ct);
 
-    public Task<long> GetHeadSeqAsync(CancellationToken ct = default) =>
-        ReadAsync(c =>
-        {
-            using var cmd = c.CreateCommand();
-            cmd.CommandText = "SELECT COALESCE(MAX(seq), 0) FROM ingest_log";
-            return (long)cmd.ExecuteScalar()!;
-        }, ct);
+    public Task<long> GetHeadSeqAsync(CancellationToken ct = default) => ReadLongAsync("SELECT COALESCE(MAX(seq), 0) FROM ingest_log", ct);
 
     private static DateTime? Time(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : new DateTime(r.GetInt64(i), DateTimeKind.Utc);
 
@@ -370,11 +364,13 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
             return new TransitionPage(list.ToArray(), last);
         }, ct);
 
-    public Task<long> LastCursorAsync(CancellationToken ct = default) =>
+    public Task<long> LastCursorAsync(CancellationToken ct = default) => ReadLongAsync("SELECT COALESCE(MAX(id), 0) FROM transitions", ct);
+
+    private Task<long> ReadLongAsync(string sql, CancellationToken ct) =>
         ReadAsync(c =>
         {
             using var cmd = c.CreateCommand();
-            cmd.CommandText = "SELECT COALESCE(MAX(id), 0) FROM transitions";
+            cmd.CommandText = sql;
             return (long)cmd.ExecuteScalar()!;
         }, ct);
 
