@@ -98,6 +98,9 @@ public sealed partial class IngestPipeline(
         await _turn.WaitAsync(ct);
         try
         {
+            // With no publish in flight every failed one has queued its customers and the applied position is settled,
+            // so the checkpoint cannot pass rows that are not in the shards.
+            await _published;
             await CatchUpLaggingAsync();
             await CheckpointCoreAsync();
         }
@@ -131,6 +134,9 @@ public sealed partial class IngestPipeline(
             return;
         }
         _lastSweep = now;
+        // Earlier batches' transitions go first, so a customer's transitions stay in order in the log, and the shards
+        // sweep over their rows.
+        await _published;
         var moved = await Task.WhenAll(Enumerable.Range(0, router.Shards).Select(i => grains.GetGrain<IShardGrain>(i).SweepAsync(now)));
         if (moved.Sum() > 0)
         {
@@ -160,7 +166,8 @@ public sealed partial class IngestPipeline(
             throw;
         }
 
-        // Two stages: while batch i is applied, batch i + 1 is committed. Batches are applied strictly in commit order.
+        // Three stages: while batch i is applied, batch i + 1 is committed and batch i - 1 published. Batches are
+        // applied, published and acknowledged strictly in commit order.
         var committed = Channel.CreateBounded<Committed>(new BoundedChannelOptions(2) { SingleReader = true, SingleWriter = true });
         var applying = Task.Run(() => ApplyLoopAsync(committed.Reader), CancellationToken.None);
         var batch = new List<Work>();
@@ -309,11 +316,9 @@ public sealed partial class IngestPipeline(
                     Fail(c.Batch, failure);
                     continue;
                 }
-                // In event-time mode silence is swept up to this batch's time before its events apply, over shards
-                // that hold every earlier batch's rows.
+                // In event-time mode silence is swept up to this batch's time before its events apply.
                 if (clock.IsEventTime)
                 {
-                    await _published;
                     await SweepIfDueAsync(c.AsOf);
                 }
                 var (results, incomplete) = await ApplyAsync(c.PerCustomer, c.CompleteAfter, c.MaxSeq);
@@ -347,26 +352,50 @@ public sealed partial class IngestPipeline(
     /// <summary>
     /// Publishes a batch's outcomes after the previous batch's, then acknowledges it (or fails it: the events are durable,
     /// but some customers must catch up). Runs outside the pipeline's turn, so it reports failed customers through
-    /// <see cref="_publishFailures"/>; never throws.
+    /// <see cref="_publishFailures"/>; never throws. Whatever takes the turn to checkpoint, sweep or replay awaits it
+    /// first.
     /// </summary>
     private async Task PublishThenAcknowledgeAsync(Committed c, List<ApplyResult> results, int incomplete, Task previous)
     {
-        await previous;
-        var published = await TryPublishAsync(results, _publishFailures.Enqueue);
-        if (published && incomplete == 0)
+        try
         {
-            if (c.MaxSeq > 0)
+            await previous;
+            var lagging = 0;
+            var published = await TryPublishAsync(results, id =>
             {
-                Volatile.Write(ref _lastApplied, c.MaxSeq);
+                _publishFailures.Enqueue(id);
+                lagging++;
+            });
+            if (published && incomplete == 0)
+            {
+                if (c.MaxSeq > 0)
+                {
+                    Volatile.Write(ref _lastApplied, c.MaxSeq);
+                }
+                Acknowledge(c);
             }
-            Acknowledge(c);
+            else
+            {
+                Fail(c.Batch, new EventsNotAppliedException(incomplete + lagging));
+            }
         }
-        else
+        catch (Exception ex)
         {
-            Fail(c.Batch, new EventsNotAppliedException(published ? incomplete : results.Count));
+            // Not expected (publishing reports its own failures), but a fault here must neither leave the batch
+            // unanswered nor stop every later batch, which awaits this one.
+            foreach (var r in results)
+            {
+                if (r.Row is { } row)
+                {
+                    _publishFailures.Enqueue(row.CustomerId);
+                }
+            }
+            Fail(c.Batch, ex);
         }
-        // After the failures are queued: a checkpoint that sees no batch in flight also sees them.
-        Interlocked.Decrement(ref _unapplied);
+        finally
+        {
+            Interlocked.Decrement(ref _unapplied);
+        }
     }
 
     /// <summary>Moves customers whose outcomes failed to publish into the lagging set (under the turn).</summary>
@@ -588,6 +617,7 @@ public sealed partial class IngestPipeline(
         await _turn.WaitAsync(ct);
         try
         {
+            await _published;
             var started = Stopwatch.GetTimestamp();
             var from = await log.GetMetaAsync(CheckpointKey, ct);
             var replayed = await ReplayAsync(from, ct);

@@ -209,6 +209,7 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
             return new CustomerTail(list.ToArray(), head);
         }), ct);
 
+    /// <summary>Scans the positions in (afterSeq, throughSeq]: a read-back spans the few batches other writers appended.</summary>
     public Task<LoggedEvent[]> ReadCustomersAsync(IReadOnlyCollection<string> customerIds, long afterSeq, long throughSeq, CancellationToken ct = default) =>
         ReadAsync(c =>
         {
@@ -514,8 +515,8 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
     {
         var c = SqliteDatabase.Open(_connectionString);
         using var cmd = c.CreateCommand();
-        // The log's indexes (event_id, customer_id) take keys in random order; with SQLite's default 2 MB page cache
-        // every append reads index pages back from the OS once the log outgrows it.
+        // The event_id index, the customers' heads and the transitions' identity index take keys in random order; with
+        // SQLite's default 2 MB page cache every append reads index pages back from the OS once they outgrow it.
         // And a checkpoint (copying the WAL back into the file, with fsyncs) every 64 MB of log rather than every 4 MB:
         // it runs inside whichever commit crosses the threshold, stalling the ingest pipeline.
         cmd.CommandText = "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384";

@@ -75,7 +75,8 @@ public sealed class SqliteEventLogTests : IDisposable
         for (var b = 0; b < batches; b++)
         {
             var events = new List<PendingEvent>();
-            for (var i = 0; i < rng.Next(1, 40); i++)
+            var size = rng.Next(1, 40);
+            for (var i = 0; i < size; i++)
             {
                 // One in five repeats an id already sent (in this batch or an earlier one): it must not join any chain.
                 var id = next > 0 && rng.Next(5) == 0 ? $"{prefix}-{rng.Next(next)}" : $"{prefix}-{next++}";
