@@ -66,9 +66,12 @@ public interface IShardGrain : IGrainWithIntegerKey
     [Alias("Release")]
     Task ReleaseAsync();
 
-    /// <summary>Reassigns every customer whose nearest segment under <paramref name="model"/> differs; returns how many changed.</summary>
-    [Alias("ApplyModel"), ResponseTimeout("00:30:00")]
-    Task<long> ApplyModelAsync(ModelSnapshot model);
+    /// <summary>
+    /// The customers whose row's nearest segment under <paramref name="model"/> differs from the row's segment: the ones
+    /// a new model must ask to reassign. Asking them is the caller's work, so the shard keeps taking rows meanwhile.
+    /// </summary>
+    [Alias("Candidates"), ResponseTimeout("00:05:00")]
+    Task<string[]> GetCandidatesAsync(ModelSnapshot model);
 
     /// <summary>
     /// The inactivity sweep up to <paramref name="now"/>: only rows whose segment may have flipped by then (by a bound

@@ -33,6 +33,9 @@ public sealed partial class CustomerGrain(
     private List<TransitionRecord>? _unpublished;
     private CustomerProfile _profile = new();
     private int _dirty;
+    // The oldest model version that assigned events not yet checkpointed (meaningful while _dirty > 0). A replay assigns
+    // under the current model, so a reassignment to a newer one must first make those assignments durable.
+    private int _dirtyModel;
     private double[]? _features;
     private DateTime _featuresAsOf;
     private long _featuresEvents;
@@ -148,9 +151,15 @@ public sealed partial class CustomerGrain(
             return ApplyResult.Empty;
         }
         var now = services.Clock.Now;
+        var (before, sealsOlder) = (state.State.TransitionCount, _dirty > 0 && _dirtyModel < modelVersion);
         Assign(now, now, TransitionCause.Retrain);
-        // Not log-driven, so a replay could not re-derive it: make it durable now.
-        await CheckpointAsync();
+        if (state.State.TransitionCount != before || sealsOlder)
+        {
+            // A move is not log-driven, so a replay could not re-derive it; nor could it re-derive assignments made
+            // under an older model (it assigns under the current one): make them durable now. A customer the model
+            // leaves where it is, with nothing else to seal, needs no write.
+            await CheckpointAsync();
+        }
         return Result(0);
     }
 
@@ -234,6 +243,8 @@ public sealed partial class CustomerGrain(
         }
         if (batch is { } last)
         {
+            var version = (int)(services.Models.Current?.Version ?? 0);
+            _dirtyModel = _dirty == 0 ? version : Math.Min(_dirtyModel, version);
             _dirty += applied;
             Assign(last, last, TransitionCause.Event);
         }

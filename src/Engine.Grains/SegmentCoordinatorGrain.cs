@@ -16,6 +16,8 @@ public sealed partial class SegmentCoordinatorGrain(
     [PersistentState("coordinator", StorageNames.Engine)] IPersistentState<CoordinatorState> state,
     ShardRouter router,
     ModelReplica replica,
+    CustomerGrains customers,
+    DurableWrites writes,
     EngineClock clock,
     IOptions<EngineOptions> options,
     ILogger<SegmentCoordinatorGrain> logger) : Grain, ISegmentCoordinatorGrain, IRemindable
@@ -30,6 +32,13 @@ public sealed partial class SegmentCoordinatorGrain(
 
     /// <summary>A warm-started fit is kept over a fresh k-means++ fit unless its inertia is more than this much higher.</summary>
     private const double WarmStartSlack = 0.01;
+
+    /// <summary>
+    /// Customers asked at once per shard in a rollout (all shards roll out together). Low on purpose: the rollout shares
+    /// storage with ingest, and most of its asks write a checkpoint. At 100k customers on PostgreSQL under full ingest
+    /// (8 shards), 32 took 45 s at 25,297 events/s, ack p99 2.2 s; 256 took 33 s at 20,136 events/s, p99 4.5 s.
+    /// </summary>
+    private const int RolloutParallelism = 32;
 
     private readonly EngineOptions _options = options.Value;
 
@@ -198,7 +207,7 @@ public sealed partial class SegmentCoordinatorGrain(
             replica.Offer(model);
             LogPublished(logger, model.Version, model.K, n, fit.Inertia, fit.Iterations, reason);
 
-            var moved = (await Task.WhenAll(shards.Select(s => s.ApplyModelAsync(model)))).Sum();
+            var moved = (await Task.WhenAll(shards.Select((s, i) => RollOutAsync(i, s, model)))).Sum();
             // The sweep is not log-driven: persist the shards' new segments now rather than at the next checkpoint.
             await Task.WhenAll(shards.Select(s => s.CheckpointAsync(-1)));
             EngineMetrics.Retrains.Inc();
@@ -208,6 +217,22 @@ public sealed partial class SegmentCoordinatorGrain(
         {
             await Task.WhenAll(shards.Select(s => s.ReleaseAsync()));
         }
+    }
+
+    /// <summary>
+    /// Asks the shard's customers that the new model may move to reassign, and hands their rows to the shard. The
+    /// asking runs here, not in the shard: each reassignment that moves a customer writes its checkpoint (a RETRAIN
+    /// is not in the ingest log, so a replay could not re-derive it), and a shard waiting on those writes would hold
+    /// back every ingest batch's rows for the whole rollout (27 s at 100k customers on PostgreSQL, measured).
+    /// </summary>
+    private async Task<long> RollOutAsync(int shard, IShardGrain grain, ModelSnapshot model)
+    {
+        var watch = Stopwatch.StartNew();
+        var candidates = await grain.GetCandidatesAsync(model);
+        var moved = await CustomerRounds.AskAsync(candidates, id => customers.Get(id).ReassignAsync(model.Version), writes, grain.UpsertAsync,
+            RolloutParallelism);
+        LogApplied(logger, shard, model.Version, candidates.Length, moved, watch.Elapsed.TotalSeconds);
+        return moved;
     }
 
     public async Task<FitResult> FitLoadedAsync(int k, int d, int seed)
@@ -493,4 +518,7 @@ public sealed partial class SegmentCoordinatorGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Published model {Version}: k={K}, {Customers} customers, inertia {Inertia:F1}, {Iterations} iterations, reason {Reason}")]
     private static partial void LogPublished(ILogger logger, long version, int k, long customers, double inertia, int iterations, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Shard {Shard} applied model {Version}: {Candidates} asked, {Moved} moved in {Seconds:F1} s")]
+    private static partial void LogApplied(ILogger logger, int shard, long version, int candidates, long moved, double seconds);
 }

@@ -22,14 +22,13 @@ public sealed partial class ShardGrain(
     IOptions<EngineOptions> options,
     ILogger<ShardGrain> logger) : Grain, IShardGrain
 {
-    private const int ReassignParallelism = 256;
     private ShardMatrix _rows = new();
     private float[] _train = [];
     private int _trainRows;
     private int _trainD = ShardMatrix.D;
     private bool _dirty;
     private InactivitySchedule? _schedule;
-    private long _scheduledVersion = -1;
+    private long _scheduledVersion;
     // Set while a repair after a crash is unfinished: the log position it started from, and who is left to ask.
     private long? _repairFrom;
     private Queue<string>? _repairQueue;
@@ -45,7 +44,8 @@ public sealed partial class ShardGrain(
             // The matrix is the truth now; keeping the serialized copy would double the shard's memory.
             state.State.Rows = null;
         }
-        _schedule = null;
+        // The model this activation starts with: its first schedule keeps the rows' own due times (see CurrentSchedule).
+        (_schedule, _scheduledVersion) = (null, models.Current?.Version ?? 0);
         if (state.State.Open)
         {
             // The previous holder died: rows it took after its checkpoint are gone. Any silo's checkpoint may already
@@ -89,7 +89,7 @@ public sealed partial class ShardGrain(
                 }
                 if (_repairQueue.Count > 0)
                 {
-                    var chunk = _repairQueue.Take(ReassignParallelism).ToList();
+                    var chunk = _repairQueue.Take(CustomerRounds.Parallelism).ToList();
                     await AskAsync(chunk, g => g.RecoverAsync());
                     for (var i = 0; i < chunk.Count; i++)
                     {
@@ -122,9 +122,7 @@ public sealed partial class ShardGrain(
         var schedule = CurrentSchedule();
         foreach (var row in rows)
         {
-            // A row older than the stored one is dropped; schedule and check what is stored.
-            var i = _rows.UpsertAndIndex(row);
-            schedule?.Schedule(i, models.Current!, _rows.AsOfAt(i));
+            var i = Take(row, schedule);
             if (_rows.SegmentAt(i) == ModelSnapshot.Unassigned)
             {
                 (unassigned ??= []).Add(row.CustomerId);
@@ -365,11 +363,10 @@ public sealed partial class ShardGrain(
         _trainRows = rows.Length / d;
     }
 
-    public async Task<long> ApplyModelAsync(ModelSnapshot model)
+    public async Task<string[]> GetCandidatesAsync(ModelSnapshot model)
     {
-        var asOf = clock.Now;
-        var rows = _rows;
-        var changed = await Task.Run(() =>
+        var (rows, asOf) = (_rows, clock.Now);
+        return await Task.Run(() =>
         {
             var list = new List<string>();
             ForEachAged(rows, asOf, (i, raw) =>
@@ -379,43 +376,38 @@ public sealed partial class ShardGrain(
                     list.Add(rows.IdAt(i));
                 }
             });
-            return list;
+            return list.ToArray();
         });
-
-        var moved = await ReassignAsync(changed, model.Version);
-        LogApplied(logger, (int)this.GetPrimaryKeyLong(), model.Version, rows.Count, changed.Count, moved);
-        return moved;
     }
 
-    /// <summary>
-    /// Asks customers to reassign under a model version. The customer decides with its exact features; the shard
-    /// only picks who to ask, writes their transitions to the log and takes their new rows.
-    /// </summary>
+    /// <summary>Asks customers to reassign under a model version (the customer decides with its exact features).</summary>
     private Task<long> ReassignAsync(List<string> customers, long modelVersion) =>
         AskAsync(customers, g => g.ReassignAsync(modelVersion));
 
     /// <summary>Asks customers in parallel chunks, logs their transitions and takes their rows; returns the transitions.</summary>
     private async Task<long> AskAsync(List<string> customers, Func<ICustomerGrain, Task<ApplyResult>> ask)
     {
-        long moved = 0;
-        foreach (var chunk in customers.Chunk(ReassignParallelism))
-        {
-            var results = await Task.WhenAll(chunk.Select(id => ask(customerGrains.Get(id))));
-            var transitions = results.SelectMany(r => r.Transitions).ToArray();
-            await writes.AppendTransitionsAsync(transitions);
-            var schedule = CurrentSchedule();
-            foreach (var r in results)
-            {
-                if (r.Row is { } row)
-                {
-                    var i = _rows.UpsertAndIndex(row);
-                    schedule?.Schedule(i, models.Current!, _rows.AsOfAt(i));
-                }
-            }
-            moved += transitions.Length;
-        }
+        var moved = await CustomerRounds.AskAsync(customers, id => ask(customerGrains.Get(id)), writes, Take);
         _dirty |= customers.Count > 0;
         return moved;
+    }
+
+    private Task Take(ShardRow[] rows)
+    {
+        var schedule = CurrentSchedule();
+        foreach (var row in rows)
+        {
+            Take(row, schedule);
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Stores a row (one older than the stored one is dropped) and schedules what is stored; returns its index.</summary>
+    private int Take(ShardRow row, InactivitySchedule? schedule)
+    {
+        var i = _rows.UpsertAndIndex(row);
+        schedule?.Schedule(i, models.Current!, _rows.AsOfAt(i));
+        return i;
     }
 
     public async Task<int> SweepAsync(DateTime now)
@@ -426,7 +418,7 @@ public sealed partial class ShardGrain(
         }
         var due = schedule.TakeDue(model, now);
         var moved = 0;
-        foreach (var chunk in due.Chunk(ReassignParallelism))
+        foreach (var chunk in due.Chunk(CustomerRounds.Parallelism))
         {
             var results = await Task.WhenAll(chunk.Select(d => customerGrains.Get(_rows.IdAt(d.Row)).SweepAsync(d.At)));
             var transitions = results.SelectMany(r => r.Transitions).ToArray();
@@ -452,8 +444,13 @@ public sealed partial class ShardGrain(
         }
         if (_schedule is null || _scheduledVersion != model.Version)
         {
+            // After a retrain the coordinator asks every customer the new model may move. Rows it has not reached yet
+            // look due to the sweep, which would race it, call its moves INACTIVITY and, holding the ingest pipeline's
+            // turn, stall ingest (26 s at 100k customers, measured); so the sweep looks at them one interval later, as
+            // a safety net for a rollout cut short. A first schedule (activation) keeps the rows' own due times.
+            DateTime? notBefore = _scheduledVersion != model.Version ? clock.Now + options.Value.SweepInterval : null;
             _schedule = new InactivitySchedule(_rows, options.Value.SweepInterval);
-            _schedule.Rebuild(model);
+            _schedule.Rebuild(model, notBefore);
             _scheduledVersion = model.Version;
         }
         return _schedule;
@@ -494,6 +491,4 @@ public sealed partial class ShardGrain(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard}: work after activation failed; trying again")]
     private static partial void LogCatchUpRetry(ILogger logger, Exception exception, int shard);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Shard {Shard} applied model {Version}: {Rows} rows, {Candidates} asked, {Moved} moved")]
-    private static partial void LogApplied(ILogger logger, int shard, long version, int rows, int candidates, long moved);
 }

@@ -1,0 +1,33 @@
+using Engine.Abstractions;
+
+namespace Engine.Grains;
+
+/// <summary>
+/// Asking many customers something that may move them (reassign, recover, sweep), in rounds: each round's calls run
+/// in parallel, then its transitions go to the transition log and its rows to whoever keeps them.
+/// </summary>
+public static class CustomerRounds
+{
+    /// <summary>Customers asked at once by one caller: enough to hide call latency, few enough to leave storage for ingest.</summary>
+    public const int Parallelism = 256;
+
+    /// <summary>Asks every customer in rounds; returns the transitions recorded.</summary>
+    public static async Task<long> AskAsync(IReadOnlyCollection<string> customers, Func<string, Task<ApplyResult>> ask,
+        DurableWrites writes, Func<ShardRow[], Task> takeRows, int parallelism = Parallelism)
+    {
+        long moved = 0;
+        foreach (var round in customers.Chunk(parallelism))
+        {
+            var results = await Task.WhenAll(round.Select(ask));
+            var transitions = results.SelectMany(r => r.Transitions).ToArray();
+            await writes.AppendTransitionsAsync(transitions);
+            var rows = results.Where(r => r.Row is not null).Select(r => r.Row!).ToArray();
+            if (rows.Length > 0)
+            {
+                await takeRows(rows);
+            }
+            moved += transitions.Length;
+        }
+        return moved;
+    }
+}
