@@ -14,6 +14,8 @@ public sealed class GrainTests : IAsyncLifetime
 {
     private readonly string _data = TempDirectory.Create();
     private InProcessTestCluster _cluster = null!;
+    // Set by a test: the silo refuses shard row upserts, as a shard on a silo that is going down would.
+    private volatile bool _refuseShardUpserts;
 
     public async Task InitializeAsync()
     {
@@ -27,6 +29,14 @@ public sealed class GrainTests : IAsyncLifetime
             // The real log behind a proxy that can lose an append's answer after its commit.
             silo.Services.AddSingleton<Engine.Storage.SqliteEventLog>();
             silo.Services.AddSingleton(sp => FaultyLog.Wrap(sp.GetRequiredService<Engine.Storage.SqliteEventLog>()));
+            silo.AddIncomingGrainCallFilter(async call =>
+            {
+                if (_refuseShardUpserts && call.InterfaceMethod.Name == nameof(IShardGrain.UpsertAsync))
+                {
+                    throw new InvalidOperationException("Shard upsert refused (test fault).");
+                }
+                await call.Invoke();
+            });
         });
         builder.ConfigureSiloHost((_, host) =>
         {
@@ -317,6 +327,39 @@ public sealed class GrainTests : IAsyncLifetime
         Assert.Equal((0, 2), (retry.Accepted, retry.Duplicates));
         // ...and the live grain has them all the same.
         Assert.Equal(3, (await _cluster.Client.GetGrain<ICustomerGrain>("lost").GetAsync())!.Frequency);
+    }
+
+    [Fact]
+    public async Task A_batch_whose_shard_rows_failed_to_publish_is_failed_and_its_customers_are_published_again()
+    {
+        var services = _cluster.GetSiloServiceProvider();
+        var pipeline = services.GetRequiredService<IngestPipeline>();
+        var router = services.GetRequiredService<ShardRouter>();
+        var at = new DateTime(1997, 9, 1, 0, 0, 0, DateTimeKind.Utc);
+        Engine.Storage.PendingEvent[] Events(string prefix, int n) =>
+            Enumerable.Range(0, n).Select(i => new Engine.Storage.PendingEvent($"{prefix}-e{i}", $"{prefix}{i}", 1, at, 10, "x", null)).ToArray();
+        async Task<int> Rows() =>
+            (await Task.WhenAll(Enumerable.Range(0, router.Shards).Select(i => _cluster.Client.GetGrain<IShardGrain>(i).GetSizeAsync()))).Sum();
+
+        await pipeline.SubmitAsync(Events("first", 10), default);
+        Assert.Equal(10, await Rows());
+
+        _refuseShardUpserts = true;
+        var failed = Events("unpublished", 20);
+        await Assert.ThrowsAsync<EventsNotAppliedException>(() => pipeline.SubmitAsync(failed, default));
+        Assert.Equal(10, await Rows());
+        _refuseShardUpserts = false;
+
+        // The next batch, whoever it is for, publishes the lagging customers first.
+        await pipeline.SubmitAsync(Events("next", 1), default);
+        Assert.Equal(31, await Rows());
+        // The events were durable all along: the client's retry finds them applied, once.
+        var retry = await pipeline.SubmitAsync(failed, default);
+        Assert.Equal((0, 20), (retry.Accepted, retry.Duplicates));
+        foreach (var e in failed)
+        {
+            Assert.Equal(1, (await _cluster.Client.GetGrain<ICustomerGrain>(e.CustomerId).GetAsync())!.Frequency);
+        }
     }
 }
 
