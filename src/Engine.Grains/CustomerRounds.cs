@@ -11,14 +11,26 @@ public static class CustomerRounds
     /// <summary>Customers asked at once by one caller: enough to hide call latency, few enough to leave storage for ingest.</summary>
     public const int Parallelism = 256;
 
-    /// <summary>Asks every customer in rounds; returns the transitions recorded.</summary>
+    /// <summary>
+    /// Asks every customer in rounds; returns the transitions recorded. If a call fails, the round's other outcomes are
+    /// still logged and handed on (those customers have moved and will not report it again), then the failure is thrown.
+    /// </summary>
     public static async Task<long> AskAsync(IReadOnlyCollection<string> customers, Func<string, Task<ApplyResult>> ask,
         DurableWrites writes, Func<ShardRow[], Task> takeRows, int parallelism = Parallelism)
     {
         long moved = 0;
         foreach (var round in customers.Chunk(parallelism))
         {
-            var results = await Task.WhenAll(round.Select(ask));
+            var calls = round.Select(ask).ToArray();
+            try
+            {
+                await Task.WhenAll(calls);
+            }
+            catch
+            {
+                // Inspected per call below.
+            }
+            var results = calls.Where(c => c.IsCompletedSuccessfully).Select(c => c.Result).ToArray();
             var transitions = results.SelectMany(r => r.Transitions).ToArray();
             await writes.AppendTransitionsAsync(transitions);
             var rows = results.Where(r => r.Row is not null).Select(r => r.Row!).ToArray();
@@ -27,6 +39,10 @@ public static class CustomerRounds
                 await takeRows(rows);
             }
             moved += transitions.Length;
+            if (calls.FirstOrDefault(c => !c.IsCompletedSuccessfully) is { } failed)
+            {
+                await failed;
+            }
         }
         return moved;
     }

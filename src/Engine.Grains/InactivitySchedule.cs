@@ -17,17 +17,14 @@ public sealed class InactivitySchedule(ShardMatrix rows, TimeSpan minimumStep)
     private readonly PriorityQueue<int, long> _queue = new();
     private long[] _due = [];
 
-    /// <summary>
-    /// Recomputes every row's due time under <paramref name="model"/> (after a retrain or on activation), none earlier
-    /// than <paramref name="notBefore"/> if given.
-    /// </summary>
-    public void Rebuild(ModelSnapshot model, DateTime? notBefore = null)
+    /// <summary>Recomputes every row's due time under <paramref name="model"/> (after a retrain or on activation).</summary>
+    public void Rebuild(ModelSnapshot model)
     {
         _queue.Clear();
         _due = new long[rows.Count];
         for (var i = 0; i < rows.Count; i++)
         {
-            Schedule(i, model, rows.AsOfAt(i), notBefore: notBefore);
+            Schedule(i, model, rows.AsOfAt(i));
         }
     }
 
@@ -35,7 +32,7 @@ public sealed class InactivitySchedule(ShardMatrix rows, TimeSpan minimumStep)
     /// Schedules row i from <paramref name="from"/>; after a look (<paramref name="looked"/>) no sooner than one
     /// minimum step later, so a row the shard's approximation keeps flagging still moves forward in time.
     /// </summary>
-    public void Schedule(int i, ModelSnapshot model, DateTime from, bool looked = false, DateTime? notBefore = null)
+    public void Schedule(int i, ModelSnapshot model, DateTime from, bool looked = false)
     {
         if (i >= _due.Length)
         {
@@ -45,10 +42,6 @@ public sealed class InactivitySchedule(ShardMatrix rows, TimeSpan minimumStep)
         if (looked && due < from + minimumStep)
         {
             due = from + minimumStep;
-        }
-        if (notBefore is { } floor && due < floor)
-        {
-            due = floor;
         }
         _due[i] = due.Ticks;
         _queue.Enqueue(i, due.Ticks);

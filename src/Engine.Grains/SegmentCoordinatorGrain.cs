@@ -207,9 +207,18 @@ public sealed partial class SegmentCoordinatorGrain(
             replica.Offer(model);
             LogPublished(logger, model.Version, model.K, n, fit.Inertia, fit.Iterations, reason);
 
-            var moved = (await Task.WhenAll(shards.Select((s, i) => RollOutAsync(i, s, model)))).Sum();
-            // The sweep is not log-driven: persist the shards' new segments now rather than at the next checkpoint.
-            await Task.WhenAll(shards.Select(s => s.CheckpointAsync(-1)));
+            var rollouts = shards.Select((s, i) => RollOutAsync(i, s, model)).ToArray();
+            try
+            {
+                await Task.WhenAll(rollouts);
+            }
+            finally
+            {
+                // Not log-driven: persist the shards' new segments now rather than at the next checkpoint, also those
+                // of shards that finished when another failed.
+                await Task.WhenAll(shards.Select(s => s.CheckpointAsync(-1)));
+            }
+            var moved = rollouts.Sum(r => r.Result);
             EngineMetrics.Retrains.Inc();
             return new RetrainOutcome(model, watch.Elapsed.TotalSeconds, moved, candidates.ToArray());
         }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Engine.Abstractions;
 using Engine.Core;
 using Engine.Storage;
@@ -28,12 +29,19 @@ public sealed partial class ShardGrain(
     private int _trainD = ShardMatrix.D;
     private bool _dirty;
     private InactivitySchedule? _schedule;
-    private long _scheduledVersion;
+    private long _scheduledVersion = -1;
     // Set while a repair after a crash is unfinished: the log position it started from, and who is left to ask.
     private long? _repairFrom;
     private Queue<string>? _repairQueue;
     private int _repairTotal;
     private IGrainTimer? _afterActivation;
+    // Customers a model rollout has yet to reach (named by GetCandidatesAsync, dropped as their rows arrive). The sweep
+    // leaves them to it: it would race the rollout, call its moves INACTIVITY and, holding the ingest pipeline's turn,
+    // stall ingest (26 s at 100k customers, measured). A rollout that makes no progress for RolloutStall is taken as
+    // cut short, and the sweep is its safety net again.
+    private HashSet<string>? _rollout;
+    private long _rolloutProgress;
+    private static readonly TimeSpan RolloutStall = TimeSpan.FromMinutes(5);
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -44,8 +52,7 @@ public sealed partial class ShardGrain(
             // The matrix is the truth now; keeping the serialized copy would double the shard's memory.
             state.State.Rows = null;
         }
-        // The model this activation starts with: its first schedule keeps the rows' own due times (see CurrentSchedule).
-        (_schedule, _scheduledVersion) = (null, models.Current?.Version ?? 0);
+        _schedule = null;
         if (state.State.Open)
         {
             // The previous holder died: rows it took after its checkpoint are gone. Any silo's checkpoint may already
@@ -365,8 +372,10 @@ public sealed partial class ShardGrain(
 
     public async Task<string[]> GetCandidatesAsync(ModelSnapshot model)
     {
+        // This silo may not have the model yet; rows the rollout brings are scheduled under it.
+        models.Offer(model);
         var (rows, asOf) = (_rows, clock.Now);
-        return await Task.Run(() =>
+        var candidates = await Task.Run(() =>
         {
             var list = new List<string>();
             ForEachAged(rows, asOf, (i, raw) =>
@@ -378,6 +387,19 @@ public sealed partial class ShardGrain(
             });
             return list.ToArray();
         });
+        (_rollout, _rolloutProgress) = (new HashSet<string>(candidates, StringComparer.Ordinal), Stopwatch.GetTimestamp());
+        return candidates;
+    }
+
+    /// <summary>Whether a rollout is still reaching customers; forgets one that has stalled.</summary>
+    private bool RollingOut()
+    {
+        if (_rollout is { Count: > 0 } && Stopwatch.GetElapsedTime(_rolloutProgress) < RolloutStall)
+        {
+            return true;
+        }
+        _rollout = null;
+        return false;
     }
 
     /// <summary>Asks customers to reassign under a model version (the customer decides with its exact features).</summary>
@@ -407,6 +429,10 @@ public sealed partial class ShardGrain(
     {
         var i = _rows.UpsertAndIndex(row);
         schedule?.Schedule(i, models.Current!, _rows.AsOfAt(i));
+        if (_rollout?.Remove(row.CustomerId) == true)
+        {
+            _rolloutProgress = Stopwatch.GetTimestamp();
+        }
         return i;
     }
 
@@ -417,6 +443,16 @@ public sealed partial class ShardGrain(
             return 0;
         }
         var due = schedule.TakeDue(model, now);
+        if (RollingOut())
+        {
+            // Looked at again a sweep interval later, unless the rollout's row reschedules it first.
+            var pending = due.Where(d => _rollout!.Contains(_rows.IdAt(d.Row))).ToList();
+            foreach (var d in pending)
+            {
+                schedule.Schedule(d.Row, model, d.At, looked: true);
+            }
+            due = due.Except(pending).ToList();
+        }
         var moved = 0;
         foreach (var chunk in due.Chunk(CustomerRounds.Parallelism))
         {
@@ -444,13 +480,8 @@ public sealed partial class ShardGrain(
         }
         if (_schedule is null || _scheduledVersion != model.Version)
         {
-            // After a retrain the coordinator asks every customer the new model may move. Rows it has not reached yet
-            // look due to the sweep, which would race it, call its moves INACTIVITY and, holding the ingest pipeline's
-            // turn, stall ingest (26 s at 100k customers, measured); so the sweep looks at them one interval later, as
-            // a safety net for a rollout cut short. A first schedule (activation) keeps the rows' own due times.
-            DateTime? notBefore = _scheduledVersion != model.Version ? clock.Now + options.Value.SweepInterval : null;
             _schedule = new InactivitySchedule(_rows, options.Value.SweepInterval);
-            _schedule.Rebuild(model, notBefore);
+            _schedule.Rebuild(model);
             _scheduledVersion = model.Version;
         }
         return _schedule;

@@ -25,6 +25,27 @@ public class DurableWritesTests
         Assert.Equal(0, writes.Kept);
         Assert.Equal(["c1/1", "c2/1", "c3/4"], ((TransitionLog)(object)log).Written.Select(t => $"{t.CustomerId}/{t.Number}").Order());
     }
+
+    [Fact]
+    public async Task A_failed_call_in_a_round_of_customers_still_logs_and_hands_on_the_others()
+    {
+        var log = TransitionLog.Create(failures: 0);
+        var writes = new DurableWrites(log, NullLogger<DurableWrites>.Instance, ResiliencePipeline.Empty);
+        var taken = new List<string>();
+        Task<ApplyResult> Ask(string id) => id == "c2"
+            ? Task.FromException<ApplyResult>(new TimeoutException("c2's checkpoint timed out (test fault)"))
+            : Task.FromResult(new ApplyResult(new ShardRow(id, new float[ShardMatrix.D], DateTime.UnixEpoch, "s"), [T(id, 1)], 0));
+
+        // Rounds of two: c1 and c2, then c3, which is not asked once a round has failed.
+        await Assert.ThrowsAsync<TimeoutException>(() => CustomerRounds.AskAsync(["c1", "c2", "c3"], Ask, writes, rows =>
+        {
+            taken.AddRange(rows.Select(r => r.CustomerId));
+            return Task.CompletedTask;
+        }, parallelism: 2));
+
+        Assert.Equal(["c1/1"], ((TransitionLog)(object)log).Written.Select(t => $"{t.CustomerId}/{t.Number}"));
+        Assert.Equal(["c1"], taken);
+    }
 }
 
 /// <summary>A transition log in memory whose first appends fail.</summary>

@@ -361,6 +361,31 @@ public sealed class GrainTests : IAsyncLifetime
             Assert.Equal(1, (await _cluster.Client.GetGrain<ICustomerGrain>(e.CustomerId).GetAsync())!.Frequency);
         }
     }
+
+    [Fact]
+    public async Task The_sweep_leaves_the_customers_a_rollout_has_yet_to_reach_to_it()
+    {
+        var pipeline = _cluster.GetSiloServiceProvider().GetRequiredService<IngestPipeline>();
+        var at = new DateTime(1997, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        var rng = new Random(3);
+        // 200 customers with 1-5 purchases of 10-510 spread over a year.
+        var events = Enumerable.Range(0, 200).SelectMany(c => Enumerable.Range(0, 1 + c % 5).Select(k =>
+                new Engine.Storage.PendingEvent($"sw{c}-{k}", $"sw{c}", 1, at.AddDays(rng.Next(0, 365)), 10 + rng.Next(0, 500), "x", null)))
+            .OrderBy(e => e.OccurredAt).ToArray();
+        await pipeline.SubmitAsync(events, default);
+        var model = (await _cluster.Client.GetGrain<ISegmentCoordinatorGrain>(0).RetrainAsync(3, "manual")).Model;
+
+        // A rollout of a model that moves everyone (new segment ids) has named shard 0's customers and reached none yet.
+        var shard0 = _cluster.Client.GetGrain<IShardGrain>(0);
+        var next = model with { SegmentIds = ["n1", "n2", "n3"] };
+        Assert.Equal(await shard0.GetSizeAsync(), (await shard0.GetCandidatesAsync(next)).Length);
+
+        // Six silent years later the sweep moves customers on the other shards, and none of those the rollout has yet to reach.
+        var later = at.AddYears(6);
+        var others = await Task.WhenAll(Enumerable.Range(1, 3).Select(i => _cluster.Client.GetGrain<IShardGrain>(i).SweepAsync(later)));
+        Assert.True(others.Sum() > 0, "the sweep moved no one: the test shows nothing");
+        Assert.Equal(0, await shard0.SweepAsync(later));
+    }
 }
 
 /// <summary>An event log that can commit an append and then fail it, as a connection lost before the answer would.</summary>
