@@ -68,7 +68,8 @@ public interface IShardGrain : IGrainWithIntegerKey
 
     /// <summary>
     /// The customers whose row's nearest segment under <paramref name="model"/> differs from the row's segment: the ones
-    /// a new model must ask to reassign. Asking them is the caller's work, so the shard keeps taking rows meanwhile.
+    /// a new model must ask to reassign. Asking them is the caller's work, so the shard keeps taking rows meanwhile; the
+    /// inactivity sweep leaves them to the caller until their rows arrive (or the rollout stalls for 5 minutes).
     /// </summary>
     [Alias("Candidates"), ResponseTimeout("00:05:00")]
     Task<string[]> GetCandidatesAsync(ModelSnapshot model);
