@@ -34,8 +34,8 @@ public sealed partial class CustomerGrain(
     private CustomerProfile _profile = new();
     private int _dirty;
     // The oldest model version that assigned events not yet checkpointed (meaningful while _dirty > 0). A replay assigns
-    // under the current model, so a reassignment to a newer one makes those assignments durable. Customers a retrain
-    // does not ask keep the gap: a crash before their next checkpoint replays such events under the new model.
+    // under the current model, so the first events or reassignment under a newer one make those assignments durable
+    // first. Customers with neither keep the gap: a crash before their next checkpoint replays them under the new model.
     // (An int: next to _dirty it costs no bytes per customer; versions count retrains.)
     private int _dirtyModel;
     private double[]? _features;
@@ -78,7 +78,7 @@ public sealed partial class CustomerGrain(
         }
         else
         {
-            applied = ApplyEvents(events);
+            applied = await ApplyEventsAsync(events);
         }
         _coveredThrough = Math.Max(_coveredThrough, through);
         if (applied > 0 && _dirty >= Options.CheckpointEvery)
@@ -210,7 +210,7 @@ public sealed partial class CustomerGrain(
     private async Task<int> CatchUpAsync()
     {
         var tail = await services.Log.ReadCustomerTailAsync(Id, state.State.LastSeq);
-        var applied = ApplyEvents(tail.Events);
+        var applied = await ApplyEventsAsync(tail.Events);
         _coveredThrough = Math.Max(_coveredThrough, tail.Head);
         if (applied > 0)
         {
@@ -223,12 +223,31 @@ public sealed partial class CustomerGrain(
     /// Applies events in log order and reassigns once per ingest batch. Every batch has its own as_of, so grouping
     /// by it makes a replay after a crash take exactly the steps the live path took, transition for transition.
     /// </summary>
-    private int ApplyEvents(LoggedEvent[] events)
+    private ValueTask<int> ApplyEventsAsync(LoggedEvent[] events)
+    {
+        // One model for the whole call, so the version recorded for sealing is the one every batch was assigned under.
+        var model = services.Models.Current;
+        if (_dirty > 0 && _dirtyModel < (model?.Version ?? 0) && events.Any(e => e.Seq > state.State.LastSeq))
+        {
+            return SealThenApplyAsync(events, model);
+        }
+        return ValueTask.FromResult(ApplyEvents(events, model));
+    }
+
+    /// <summary>
+    /// Checkpoints what older models assigned before applying under a newer one: a replay assigns under the current
+    /// model, so without this a crash would replay those events into other transitions than the ones recorded.
+    /// </summary>
+    private async ValueTask<int> SealThenApplyAsync(LoggedEvent[] events, ModelSnapshot? model)
+    {
+        await CheckpointAsync();
+        return ApplyEvents(events, model);
+    }
+
+    private int ApplyEvents(LoggedEvent[] events, ModelSnapshot? model)
     {
         var applied = 0;
         DateTime? batch = null;
-        // One model for the whole call, so the version recorded for sealing is the one every batch was assigned under.
-        var model = services.Models.Current;
         foreach (var e in events)
         {
             // The log position makes application idempotent: a replayed or re-sent event is applied once.

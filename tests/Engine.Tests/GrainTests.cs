@@ -230,18 +230,21 @@ public sealed class GrainTests : IAsyncLifetime
         Assert.Equal(5, (await _cluster.Client.GetGrain<ICustomerGrain>("replayer").GetAsync())!.Frequency);
     }
 
+    /// <summary>Appends a customer's i-th purchase (dated i days after <paramref name="at"/>) to the silo's log.</summary>
+    private async Task<LoggedEvent> AppendAsync(string customer, int i, DateTime at)
+    {
+        var log = _cluster.GetSiloServiceProvider().GetRequiredService<Engine.Storage.IEventLog>();
+        var e = new Engine.Storage.PendingEvent($"{customer}-{i}", customer, 1, at.AddDays(i), 10, "x", null);
+        var seq = (await log.AppendAsync([e], at.AddDays(i))).Seqs[0];
+        return new LoggedEvent(seq, e.EventId, e.CustomerId, e.Kind, e.OccurredAt, e.Amount, e.Category, at.AddDays(i));
+    }
+
     [Fact]
     public async Task A_delivery_that_cannot_vouch_for_events_another_silo_appended_makes_the_grain_read_its_log()
     {
-        var log = _cluster.GetSiloServiceProvider().GetRequiredService<Engine.Storage.IEventLog>();
         var grain = _cluster.Client.GetGrain<ICustomerGrain>("interleaved");
         var at = new DateTime(1997, 6, 1, 0, 0, 0, DateTimeKind.Utc);
-        async Task<LoggedEvent> Append(int i)
-        {
-            var e = new Engine.Storage.PendingEvent($"interleaved-{i}", "interleaved", 1, at.AddDays(i), 10, "x", null);
-            var seq = (await log.AppendAsync([e], at.AddDays(i))).Seqs[0];
-            return new LoggedEvent(seq, e.EventId, e.CustomerId, e.Kind, e.OccurredAt, e.Amount, e.Category, at.AddDays(i));
-        }
+        Task<LoggedEvent> Append(int i) => AppendAsync("interleaved", i, at);
 
         var first = await Append(0);
         await grain.ApplyAsync([first], 0, first.Seq);
@@ -385,6 +388,34 @@ public sealed class GrainTests : IAsyncLifetime
         var others = await Task.WhenAll(Enumerable.Range(1, 3).Select(i => _cluster.Client.GetGrain<IShardGrain>(i).SweepAsync(later)));
         Assert.True(others.Sum() > 0, "the sweep moved no one: the test shows nothing");
         Assert.Equal(0, await shard0.SweepAsync(later));
+    }
+
+    [Fact]
+    public async Task Events_an_older_model_assigned_are_checkpointed_before_a_newer_model_assigns()
+    {
+        var services = _cluster.GetSiloServiceProvider();
+        var storage = services.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Engine);
+        var grain = _cluster.Client.GetGrain<ICustomerGrain>("sealed");
+        var at = new DateTime(1997, 10, 1, 0, 0, 0, DateTimeKind.Utc);
+        var stored = new GrainState<CustomerState>();
+
+        // No model yet: the event is applied, the customer stays unassigned, and nothing is checkpointed (every 64 events).
+        var first = await AppendAsync("sealed", 0, at);
+        await grain.ApplyAsync([first], 0, first.Seq);
+        await storage.ReadStateAsync("customer", grain.GetGrainId(), stored);
+        Assert.Equal(0, stored.State!.LastSeq);
+
+        // A model reaches this silo (no rollout here); the next event is assigned under it. A replay would assign the
+        // first event under it too, so the checkpoint must hold that event's unassigned outcome before the move.
+        var d = Engine.Core.FeatureNames.Count;
+        services.GetRequiredService<ModelReplica>().Offer(new ModelSnapshot(1, 2, d, [.. new float[d], .. Enumerable.Repeat(1f, d)],
+            new double[d], Enumerable.Repeat(1.0, d).ToArray(), ["s1", "s2"], ["One", "Two"], at, 1, 0, 1, "test"));
+        var second = await AppendAsync("sealed", 1, at);
+        await grain.ApplyAsync([second], first.Seq, second.Seq);
+
+        await storage.ReadStateAsync("customer", grain.GetGrainId(), stored);
+        Assert.Equal((first.Seq, ModelSnapshot.Unassigned), (stored.State!.LastSeq, stored.State.SegmentId));
+        Assert.Contains((await grain.GetAsync())!.SegmentId, new[] { "s1", "s2" });
     }
 }
 
