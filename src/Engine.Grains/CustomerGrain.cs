@@ -153,7 +153,7 @@ public sealed partial class CustomerGrain(
             return ApplyResult.Empty;
         }
         var now = services.Clock.Now;
-        var (before, sealsOlder) = (state.State.TransitionCount, _dirty > 0 && _dirtyModel < (model?.Version ?? 0));
+        var (before, sealsOlder) = (state.State.TransitionCount, HoldsAssignmentsOlderThan(model));
         Assign(model, now, now, TransitionCause.Retrain);
         if (state.State.TransitionCount != before || sealsOlder)
         {
@@ -227,12 +227,15 @@ public sealed partial class CustomerGrain(
     {
         // One model for the whole call, so the version recorded for sealing is the one every batch was assigned under.
         var model = services.Models.Current;
-        if (_dirty > 0 && _dirtyModel < (model?.Version ?? 0) && events.Any(e => e.Seq > state.State.LastSeq))
+        if (HoldsAssignmentsOlderThan(model) && events.Any(e => e.Seq > state.State.LastSeq))
         {
             return SealThenApplyAsync(events, model);
         }
         return ValueTask.FromResult(ApplyEvents(events, model));
     }
+
+    /// <summary>Whether events not yet checkpointed were assigned under a model older than <paramref name="model"/>.</summary>
+    private bool HoldsAssignmentsOlderThan(ModelSnapshot? model) => _dirty > 0 && _dirtyModel < (model?.Version ?? 0);
 
     /// <summary>
     /// Checkpoints what older models assigned before applying under a newer one: a replay assigns under the current

@@ -8,7 +8,10 @@ namespace Engine.Grains;
 /// </summary>
 public static class CustomerRounds
 {
-    /// <summary>Customers asked at once by one caller: enough to hide call latency, few enough to leave storage for ingest.</summary>
+    /// <summary>
+    /// Customers asked at once by default (shard repair, unassigned rows, sweeps): enough to hide call latency. A retrain's
+    /// rollout, which runs beside full ingest and writes most of what it asks, passes fewer.
+    /// </summary>
     public const int Parallelism = 256;
 
     /// <summary>
