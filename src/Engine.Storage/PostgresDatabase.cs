@@ -24,9 +24,22 @@ public sealed class PostgresDatabase : IDisposable
 
     public NpgsqlDataSource DataSource { get; }
 
-    /// <summary>The connection string with a bounded pool (Npgsql's default of 100 per pool would exceed max_connections).</summary>
-    public static string WithPool(string connectionString, int maxPoolSize) =>
-        new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = Math.Max(2, maxPoolSize) }.ConnectionString;
+    /// <summary>
+    /// The connection string with a bounded pool (Npgsql's default of 100 per pool would exceed max_connections) and
+    /// automatic preparation: Orleans' storage and Engine's logs send the same few statements over and over, and a
+    /// prepared statement skips PostgreSQL's parse and plan on every call after its second. A setting the operator put
+    /// in the connection string wins.
+    /// </summary>
+    public static string WithPool(string connectionString, int maxPoolSize)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = Math.Max(2, maxPoolSize) };
+        if (!builder.ContainsKey("Max Auto Prepare"))
+        {
+            builder.MaxAutoPrepare = 32;
+            builder.AutoPrepareMinUsages = 2;
+        }
+        return builder.ConnectionString;
+    }
 
     public static void RegisterProviderFactory()
     {

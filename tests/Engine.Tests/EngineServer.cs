@@ -40,6 +40,9 @@ public sealed class EngineServer : IAsyncDisposable
     public string GrpcAddress => $"http://127.0.0.1:{Settings["Engine:GrpcPort"]}";
     public string HttpAddress => $"http://127.0.0.1:{Settings["Engine:HttpPort"]}";
 
+    /// <summary>The running server's services (its silo's grain storage, for instance).</summary>
+    public IServiceProvider Services => _app?.Services ?? throw new InvalidOperationException("The server is not running.");
+
     public GrpcChannel Channel => _channel ??= GrpcChannel.ForAddress(GrpcAddress);
     public IngestService.IngestServiceClient Ingest => new(Channel);
     public SegmentService.SegmentServiceClient Segments => new(Channel);

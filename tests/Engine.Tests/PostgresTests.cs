@@ -1,4 +1,8 @@
 using Engine.Api.V1;
+using Engine.Grains;
+using Engine.Server.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Storage;
 using Engine.Storage;
 using Npgsql;
 using NpgsqlTypes;
@@ -142,6 +146,72 @@ public sealed class PostgresTests
         await using var r = await count.ExecuteReaderAsync();
         await r.ReadAsync();
         Assert.Equal((40L, 40L), (r.GetInt64(0), r.GetInt64(1)));
+    }
+
+    [SkippableFact]
+    public async Task Batched_grain_state_writes_keep_the_providers_rows_and_version_check()
+    {
+        var cs = await Postgres.CreateDatabaseAsync();
+        await using var server = await new EngineServer(settings: new() { ["Engine:Storage"] = "postgres", ["Engine:ConnectionString"] = cs }).StartAsync();
+        var batched = Assert.IsType<BatchedWritesStorage>(server.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Engine));
+        var provider = server.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Engine + "-postgres");
+        const string type = "customer";
+        // Every key shape the provider tells apart, including strings that also read as integer keys.
+        var special = new[]
+        {
+            GrainId.Create(type, "c1"), GrainId.Create(type, "123"), GrainId.Create(type, "c0ffee"), GrainId.Create(type, "kü/ß 名"),
+            GrainId.Create(GrainType.Create(type), GrainIdKeyExtensions.CreateIntegerKey(42)),
+            GrainId.Create(GrainType.Create(type), GrainIdKeyExtensions.CreateIntegerKey(-7, "ext")),
+            GrainId.Create(GrainType.Create(type), GrainIdKeyExtensions.CreateGuidKey(Guid.NewGuid())),
+            GrainId.Create(GrainType.Create(type), GrainIdKeyExtensions.CreateGuidKey(Guid.NewGuid(), "ext")),
+        };
+        var ids = special.Concat(Enumerable.Range(0, 500).Select(i => GrainId.Create(type, $"x{i}"))).ToArray();
+        GrainState<CustomerState> State(long seq, string? etag = null) => new(new CustomerState { LastSeq = seq }, etag);
+
+        // First writes, all at once so they go in batches; the provider reads each back.
+        var written = ids.Select((_, i) => State(i)).ToArray();
+        await Task.WhenAll(ids.Select((id, i) => batched.WriteStateAsync(type, id, written[i])));
+        for (var i = 0; i < ids.Length; i++)
+        {
+            var read = State(-1);
+            await provider.ReadStateAsync(type, ids[i], read);
+            Assert.True(read.RecordExists, $"{ids[i]} was not found by the provider");
+            Assert.Equal((i, "1"), (read.State!.LastSeq, read.ETag));
+        }
+
+        foreach (var id in special)
+        {
+            // The provider updates a row the batch wrote, and the other way round; a stale version fails on both.
+            var current = State(0);
+            await provider.ReadStateAsync(type, id, current);
+            var stale = State(100, current.ETag);
+            current.State!.LastSeq = 200;
+            await provider.WriteStateAsync(type, id, current);
+            await Assert.ThrowsAsync<InconsistentStateException>(() => batched.WriteStateAsync(type, id, stale));
+            current.State!.LastSeq = 300;
+            await batched.WriteStateAsync(type, id, current);
+            Assert.Equal("3", current.ETag);
+            var read = State(-1);
+            await provider.ReadStateAsync(type, id, read);
+            Assert.Equal((300L, "3"), (read.State!.LastSeq, read.ETag));
+            // A first write of a row that exists is another writer's row.
+            await Assert.ThrowsAsync<InconsistentStateException>(() => batched.WriteStateAsync(type, id, State(400)));
+        }
+
+        // Racing first writes of one new grain: exactly one wins, the others are told.
+        var racers = await Task.WhenAll(Enumerable.Range(0, 8).Select(async i =>
+        {
+            try
+            {
+                await batched.WriteStateAsync(type, GrainId.Create(type, "race"), State(i));
+                return true;
+            }
+            catch (InconsistentStateException)
+            {
+                return false;
+            }
+        }));
+        Assert.Single(racers, won => won);
     }
 
     [SkippableFact]

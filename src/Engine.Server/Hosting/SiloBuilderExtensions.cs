@@ -85,7 +85,14 @@ public static class SiloBuilderExtensions
         // Orleans' providers share one pool (same connection string); Engine's logs have their own, so a burst of grain
         // activations cannot starve ingest commits, and the two together stay under the server's max_connections.
         var orleans = PostgresDatabase.WithPool(options.ConnectionString, options.PostgresPoolSize - options.PostgresPoolSize / 3);
-        AddGrainStorage(silo, StorageNames.Engine, PostgresDatabase.Invariant, orleans);
+        // The provider itself is registered under another name; grains get it through the batched writer.
+        const string provider = StorageNames.Engine + "-postgres";
+        AddGrainStorage(silo, provider, PostgresDatabase.Invariant, orleans);
+        silo.Services.AddKeyedSingleton<IGrainStorage>(StorageNames.Engine, (sp, _) => new BatchedWritesStorage(
+            sp.GetRequiredKeyedService<IGrainStorage>(provider), orleans,
+            sp.GetRequiredService<IOptionsMonitor<AdoNetGrainStorageOptions>>().Get(provider).GrainStorageSerializer,
+            sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId,
+            sp.GetRequiredService<ILogger<BatchedWritesStorage>>()));
         silo.UseAdoNetReminderService(o =>
         {
             o.Invariant = PostgresDatabase.Invariant;
