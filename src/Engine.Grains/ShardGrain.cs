@@ -454,20 +454,36 @@ public sealed partial class ShardGrain(
             due = due.Except(pending).ToList();
         }
         var moved = 0;
+        Task? failed = null;
         foreach (var chunk in due.Chunk(CustomerRounds.Parallelism))
         {
-            var results = await Task.WhenAll(chunk.Select(d => customerGrains.Get(_rows.IdAt(d.Row)).SweepAsync(d.At)));
-            var transitions = results.SelectMany(r => r.Transitions).ToArray();
+            var calls = chunk.Select(d => customerGrains.Get(_rows.IdAt(d.Row)).SweepAsync(d.At)).ToArray();
+            try
+            {
+                await Task.WhenAll(calls);
+            }
+            catch
+            {
+                // Inspected per call below: the others have moved and checkpointed, and will not report it again.
+            }
+            var results = calls.Select(c => c.IsCompletedSuccessfully ? c.Result : null).ToArray();
+            var transitions = results.SelectMany(r => r?.Transitions ?? []).ToArray();
             await writes.AppendTransitionsAsync(transitions);
             for (var k = 0; k < results.Length; k++)
             {
-                var i = results[k].Row is { } row ? _rows.UpsertAndIndex(row) : chunk[k].Row;
-                // Look again no sooner than one sweep interval after this look.
-                schedule.Schedule(i, model, results[k].Row?.AsOf > chunk[k].At ? results[k].Row!.AsOf : chunk[k].At, looked: true);
+                var i = results[k]?.Row is { } row ? _rows.UpsertAndIndex(row) : chunk[k].Row;
+                // Look again no sooner than one sweep interval after this look; a customer that failed is looked at again then.
+                schedule.Schedule(i, model, results[k]?.Row?.AsOf > chunk[k].At ? results[k]!.Row!.AsOf : chunk[k].At, looked: true);
             }
             moved += transitions.Length;
+            failed ??= calls.FirstOrDefault(c => !c.IsCompletedSuccessfully);
         }
         _dirty |= due.Count > 0;
+        if (failed is not null)
+        {
+            // Every round ran and every customer is scheduled again; the caller hears of the first failure.
+            await failed;
+        }
         return moved;
     }
 

@@ -16,6 +16,8 @@ public sealed class GrainTests : IAsyncLifetime
     private InProcessTestCluster _cluster = null!;
     // Set by a test: the silo refuses shard row upserts, as a shard on a silo that is going down would.
     private volatile bool _refuseShardUpserts;
+    // Set by a test: the silo refuses this customer's sweep call.
+    private volatile string? _refuseSweepOf;
 
     public async Task InitializeAsync()
     {
@@ -34,6 +36,10 @@ public sealed class GrainTests : IAsyncLifetime
                 if (_refuseShardUpserts && call.InterfaceMethod.Name == nameof(IShardGrain.UpsertAsync))
                 {
                     throw new InvalidOperationException("Shard upsert refused (test fault).");
+                }
+                if (call.InterfaceMethod.Name == nameof(ICustomerGrain.SweepAsync) && call.TargetId.Key.ToString() == _refuseSweepOf)
+                {
+                    throw new InvalidOperationException("Sweep refused (test fault).");
                 }
                 await call.Invoke();
             });
@@ -388,6 +394,47 @@ public sealed class GrainTests : IAsyncLifetime
         var others = await Task.WhenAll(Enumerable.Range(1, 3).Select(i => _cluster.Client.GetGrain<IShardGrain>(i).SweepAsync(later)));
         Assert.True(others.Sum() > 0, "the sweep moved no one: the test shows nothing");
         Assert.Equal(0, await shard0.SweepAsync(later));
+    }
+
+    [Fact]
+    public async Task A_sweep_with_one_failed_customer_still_logs_the_others_moves_and_looks_at_that_customer_again()
+    {
+        var services = _cluster.GetSiloServiceProvider();
+        var pipeline = services.GetRequiredService<IngestPipeline>();
+        var log = services.GetRequiredService<Engine.Storage.IEventLog>();
+        var at = new DateTime(1997, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        var rng = new Random(5);
+        var events = Enumerable.Range(0, 200).SelectMany(c => Enumerable.Range(0, 1 + c % 5).Select(k =>
+                new Engine.Storage.PendingEvent($"sf{c}-{k}", $"sf{c}", 1, at.AddDays(rng.Next(0, 365)), 10 + rng.Next(0, 500), "x", null)))
+            .OrderBy(e => e.OccurredAt).ToArray();
+        await pipeline.SubmitAsync(events, default);
+        await _cluster.Client.GetGrain<ISegmentCoordinatorGrain>(0).RetrainAsync(3, "manual");
+        async Task<string[]> MovedBySweep() =>
+            (await log.ReadTransitionsAsync(0, 10_000, new([], [], [TransitionCause.Inactivity]))).Items.Select(t => t.Transition.CustomerId).ToArray();
+
+        // Six silent years later a shard's sweep moves its customers; one of them fails.
+        var router = services.GetRequiredService<ShardRouter>();
+        var customers = Enumerable.Range(0, 200).Select(c => $"sf{c}").Where(c => router.ShardOf(c) == 0).ToArray();
+        _refuseSweepOf = customers[0];
+        var shard = _cluster.Client.GetGrain<IShardGrain>(0);
+        var later = at.AddYears(6);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => shard.SweepAsync(later));
+        // Every move the customers made is in the log: none was dropped with the failed call's round.
+        var moved = new List<string>();
+        foreach (var c in customers)
+        {
+            var history = await _cluster.Client.GetGrain<ICustomerGrain>(c).GetHistoryAsync(100);
+            moved.AddRange(history.Where(t => t.Cause == TransitionCause.Inactivity).Select(t => t.CustomerId));
+        }
+        Assert.True(moved.Count > 0, "the sweep moved no one: the test shows nothing");
+        Assert.Equal(moved.Order(), (await MovedBySweep()).Order());
+        Assert.DoesNotContain(customers[0], moved);
+
+        // A sweep interval later the failed customer is looked at again, and moves.
+        _refuseSweepOf = null;
+        var next = later + services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EngineOptions>>().Value.SweepInterval;
+        await shard.SweepAsync(next);
+        Assert.Contains(customers[0], await MovedBySweep());
     }
 
     [Fact]
