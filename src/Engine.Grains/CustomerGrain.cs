@@ -28,6 +28,12 @@ public sealed partial class CustomerGrain(
         public ILogger Logger { get; } = logger;
     }
 
+    /// <summary>
+    /// Transitions a recovery hands over again: those of the last calls before a crash (one per ingest batch a call
+    /// carried, and a reassignment's), with room to spare.
+    /// </summary>
+    public const int RepublishedOnRecovery = 16;
+
     private EngineOptions Options => services.Options;
     // Allocated on the first transition: most calls record none, and every byte counts times a million customers.
     private List<TransitionRecord>? _unpublished;
@@ -184,7 +190,17 @@ public sealed partial class CustomerGrain(
     public async Task<ApplyResult> RecoverAsync()
     {
         var applied = await CatchUpAsync();
-        return _profile.EventCount == 0 ? ApplyResult.Empty : Result(applied);
+        if (_profile.EventCount == 0)
+        {
+            return ApplyResult.Empty;
+        }
+        // Recovery is asked for when a call's outcome may have been lost with a silo: this customer may have
+        // checkpointed transitions that the caller died before logging, and a replay re-derives only what comes after
+        // the checkpoint. Hand the latest ones over again; the log ignores the ones it has.
+        var history = state.State.History;
+        var recent = history.Skip(Math.Max(0, history.Count - RepublishedOnRecovery));
+        _unpublished = [.. recent.UnionBy(_unpublished ?? [], t => t.Number).OrderBy(t => t.Number)];
+        return Result(applied);
     }
 
     public async Task CheckpointAsync()

@@ -237,6 +237,30 @@ public sealed class GrainTests : IAsyncLifetime
     }
 
     /// <summary>Appends a customer's i-th purchase (dated i days after <paramref name="at"/>) to the silo's log.</summary>
+    /// <summary>Model 1 (segments s1, s2) reaches this silo's replica, as a retrain's publication would.</summary>
+    private void OfferTwoSegmentModel(DateTime at)
+    {
+        var d = Engine.Core.FeatureNames.Count;
+        _cluster.GetSiloServiceProvider().GetRequiredService<ModelReplica>().Offer(new ModelSnapshot(1, 2, d,
+            [.. new float[d], .. Enumerable.Repeat(1f, d)], new double[d], Enumerable.Repeat(1.0, d).ToArray(), ["s1", "s2"],
+            ["One", "Two"], at, 1, 0, 1, "test"));
+    }
+
+    [Fact]
+    public async Task A_recovery_hands_over_again_the_transitions_a_checkpoint_holds_that_may_not_be_logged()
+    {
+        var at = new DateTime(1997, 11, 1, 0, 0, 0, DateTimeKind.Utc);
+        OfferTwoSegmentModel(at);
+        var grain = _cluster.Client.GetGrain<ICustomerGrain>("handed");
+        var e = await AppendAsync("handed", 0, at);
+        // The caller this transition went to died before logging it (here: no one logs it); the checkpoint holds it.
+        var moved = Assert.Single((await grain.ApplyAsync([e], 0, e.Seq)).Transitions);
+        await grain.CheckpointAsync();
+
+        var again = Assert.Single((await grain.RecoverAsync()).Transitions);
+        Assert.Equal((moved.Number, moved.FromSegmentId, moved.ToSegmentId), (again.Number, again.FromSegmentId, again.ToSegmentId));
+    }
+
     private async Task<LoggedEvent> AppendAsync(string customer, int i, DateTime at)
     {
         var log = _cluster.GetSiloServiceProvider().GetRequiredService<Engine.Storage.IEventLog>();
@@ -454,9 +478,7 @@ public sealed class GrainTests : IAsyncLifetime
 
         // A model reaches this silo (no rollout here); the next event is assigned under it. A replay would assign the
         // first event under it too, so the checkpoint must hold that event's unassigned outcome before the move.
-        var d = Engine.Core.FeatureNames.Count;
-        services.GetRequiredService<ModelReplica>().Offer(new ModelSnapshot(1, 2, d, [.. new float[d], .. Enumerable.Repeat(1f, d)],
-            new double[d], Enumerable.Repeat(1.0, d).ToArray(), ["s1", "s2"], ["One", "Two"], at, 1, 0, 1, "test"));
+        OfferTwoSegmentModel(at);
         var second = await AppendAsync("sealed", 1, at);
         await grain.ApplyAsync([second], first.Seq, second.Seq);
 
