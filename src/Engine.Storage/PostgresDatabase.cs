@@ -33,7 +33,8 @@ public sealed class PostgresDatabase : IDisposable
     public static string WithPool(string connectionString, int maxPoolSize)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = Math.Max(2, maxPoolSize) };
-        if (!builder.ContainsKey("Max Auto Prepare"))
+        // (The builder's ContainsKey is true for every keyword it knows, set or not: look at the string itself.)
+        if (!System.Text.RegularExpressions.Regex.IsMatch(connectionString, @"max\s*auto\s*prepare\s*=", System.Text.RegularExpressions.RegexOptions.IgnoreCase))
         {
             builder.MaxAutoPrepare = 32;
             builder.AutoPrepareMinUsages = 2;

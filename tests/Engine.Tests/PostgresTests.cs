@@ -113,6 +113,16 @@ public sealed class PostgresTests
         Assert.Null(await Run("ReadReminderRowKey", reminder));
     }
 
+    [Fact]
+    public void Connections_prepare_their_repeated_statements_unless_the_operator_said_otherwise()
+    {
+        var tuned = new NpgsqlConnectionStringBuilder(PostgresDatabase.WithPool("Host=db;Username=engine", 10));
+        Assert.Equal((10, 32), (tuned.MaxPoolSize, tuned.MaxAutoPrepare));
+        // Behind a pooler that cannot keep prepared statements, for instance.
+        Assert.Equal(0, new NpgsqlConnectionStringBuilder(PostgresDatabase.WithPool("Host=db;Max Auto Prepare=0", 10)).MaxAutoPrepare);
+        Assert.Equal(5, new NpgsqlConnectionStringBuilder(PostgresDatabase.WithPool("Host=db;maxautoprepare=5", 10)).MaxAutoPrepare);
+    }
+
     [SkippableFact]
     public async Task Racing_first_writes_of_one_grain_leave_exactly_one_row()
     {
