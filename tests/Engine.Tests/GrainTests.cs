@@ -395,18 +395,25 @@ public sealed class GrainTests : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// 200 customers <paramref name="prefix"/>0..199 with 1-5 purchases of 10-510 spread over the year from
+    /// <paramref name="at"/>, then a k=3 model trained on them and rolled out.
+    /// </summary>
+    private async Task<ModelSnapshot> AYearOfPurchasesThenTrainAsync(string prefix, DateTime at, int seed)
+    {
+        var rng = new Random(seed);
+        var events = Enumerable.Range(0, 200).SelectMany(c => Enumerable.Range(0, 1 + c % 5).Select(k =>
+                new Engine.Storage.PendingEvent($"{prefix}{c}-{k}", $"{prefix}{c}", 1, at.AddDays(rng.Next(0, 365)), 10 + rng.Next(0, 500), "x", null)))
+            .OrderBy(e => e.OccurredAt).ToArray();
+        await _cluster.GetSiloServiceProvider().GetRequiredService<IngestPipeline>().SubmitAsync(events, default);
+        return (await _cluster.Client.GetGrain<ISegmentCoordinatorGrain>(0).RetrainAsync(3, "manual")).Model;
+    }
+
     [Fact]
     public async Task The_sweep_leaves_the_customers_a_rollout_has_yet_to_reach_to_it()
     {
-        var pipeline = _cluster.GetSiloServiceProvider().GetRequiredService<IngestPipeline>();
         var at = new DateTime(1997, 1, 1, 0, 0, 0, DateTimeKind.Utc);
-        var rng = new Random(3);
-        // 200 customers with 1-5 purchases of 10-510 spread over a year.
-        var events = Enumerable.Range(0, 200).SelectMany(c => Enumerable.Range(0, 1 + c % 5).Select(k =>
-                new Engine.Storage.PendingEvent($"sw{c}-{k}", $"sw{c}", 1, at.AddDays(rng.Next(0, 365)), 10 + rng.Next(0, 500), "x", null)))
-            .OrderBy(e => e.OccurredAt).ToArray();
-        await pipeline.SubmitAsync(events, default);
-        var model = (await _cluster.Client.GetGrain<ISegmentCoordinatorGrain>(0).RetrainAsync(3, "manual")).Model;
+        var model = await AYearOfPurchasesThenTrainAsync("sw", at, seed: 3);
 
         // A rollout of a model that moves everyone (new segment ids) has named shard 0's customers and reached none yet.
         var shard0 = _cluster.Client.GetGrain<IShardGrain>(0);
@@ -424,15 +431,9 @@ public sealed class GrainTests : IAsyncLifetime
     public async Task A_sweep_with_one_failed_customer_still_logs_the_others_moves_and_looks_at_that_customer_again()
     {
         var services = _cluster.GetSiloServiceProvider();
-        var pipeline = services.GetRequiredService<IngestPipeline>();
         var log = services.GetRequiredService<Engine.Storage.IEventLog>();
         var at = new DateTime(1997, 1, 1, 0, 0, 0, DateTimeKind.Utc);
-        var rng = new Random(5);
-        var events = Enumerable.Range(0, 200).SelectMany(c => Enumerable.Range(0, 1 + c % 5).Select(k =>
-                new Engine.Storage.PendingEvent($"sf{c}-{k}", $"sf{c}", 1, at.AddDays(rng.Next(0, 365)), 10 + rng.Next(0, 500), "x", null)))
-            .OrderBy(e => e.OccurredAt).ToArray();
-        await pipeline.SubmitAsync(events, default);
-        await _cluster.Client.GetGrain<ISegmentCoordinatorGrain>(0).RetrainAsync(3, "manual");
+        await AYearOfPurchasesThenTrainAsync("sf", at, seed: 5);
         async Task<string[]> MovedBySweep() =>
             (await log.ReadTransitionsAsync(0, 10_000, new([], [], [TransitionCause.Inactivity]))).Items.Select(t => t.Transition.CustomerId).ToArray();
 
