@@ -35,13 +35,13 @@ public static class CustomerRounds
             }
             var results = calls.Where(c => c.IsCompletedSuccessfully).Select(c => c.Result).ToArray();
             var transitions = results.SelectMany(r => r.Transitions).ToArray();
-            await writes.AppendTransitionsAsync(transitions);
+            // Counted as the log has them: a recovery hands over transitions it may already have.
+            moved += await writes.AppendTransitionsAsync(transitions);
             var rows = results.Where(r => r.Row is not null).Select(r => r.Row!).ToArray();
             if (rows.Length > 0)
             {
                 await takeRows(rows);
             }
-            moved += transitions.Length;
             if (calls.FirstOrDefault(c => !c.IsCompletedSuccessfully) is { } failed)
             {
                 await failed;

@@ -45,8 +45,11 @@ public sealed partial class DurableWrites(IEventLog log, ILogger<DurableWrites> 
         }
     }
 
-    /// <summary>Appends to the transition log (with any kept from failed writes) and counts them in the metrics.</summary>
-    public async Task AppendTransitionsAsync(IReadOnlyList<TransitionRecord> transitions)
+    /// <summary>
+    /// Appends to the transition log (with any kept from failed writes) and counts in the metrics those the log did not
+    /// have yet; returns how many those were.
+    /// </summary>
+    public async Task<int> AppendTransitionsAsync(IReadOnlyList<TransitionRecord> transitions)
     {
         List<TransitionRecord> batch;
         lock (_gate)
@@ -57,18 +60,20 @@ public sealed partial class DurableWrites(IEventLog log, ILogger<DurableWrites> 
         }
         if (batch.Count == 0)
         {
-            return;
+            return 0;
         }
+        IReadOnlyList<TransitionRecord> written;
         try
         {
-            await _retry.ExecuteAsync(async ct => await log.AppendTransitionsAsync(batch, ct));
+            written = await _retry.ExecuteAsync(async ct => await log.AppendTransitionsAsync(batch, ct));
         }
         catch
         {
             Keep(batch);
             throw;
         }
-        EngineMetrics.Transitions(batch);
+        EngineMetrics.Transitions(written);
+        return written.Count;
     }
 
     private void Keep(List<TransitionRecord> batch)

@@ -468,7 +468,16 @@ public sealed partial class ShardGrain(
             }
             var results = calls.Select(c => c.IsCompletedSuccessfully ? c.Result : null).ToArray();
             var transitions = results.SelectMany(r => r?.Transitions ?? []).ToArray();
-            await writes.AppendTransitionsAsync(transitions);
+            // A write that fails keeps its transitions for the next one (DurableWrites); the round's rows go on regardless.
+            var logged = writes.AppendTransitionsAsync(transitions);
+            try
+            {
+                await logged;
+            }
+            catch
+            {
+                failed ??= logged;
+            }
             for (var k = 0; k < results.Length; k++)
             {
                 var i = results[k]?.Row is { } row ? _rows.UpsertAndIndex(row) : chunk[k].Row;

@@ -75,8 +75,11 @@ public interface IEventLog
     /// <summary>The highest log position (0 if empty); one index lookup, for the periodic checkpoint.</summary>
     Task<long> GetHeadSeqAsync(CancellationToken ct = default);
 
-    /// <summary>Writes transitions; ones already written (same customer and number) are ignored.</summary>
-    Task AppendTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct = default);
+    /// <summary>
+    /// Writes transitions; ones already written (same customer and number) are ignored. Returns those it wrote, so a
+    /// transition handed over again (a recovery, a retried write) is counted once.
+    /// </summary>
+    Task<IReadOnlyList<TransitionRecord>> AppendTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct = default);
 
     /// <summary>Moves grouped by (from, to) with <c>at</c> in [from, to), optionally of one model version and some causes.</summary>
     Task<TransitionCount[]> CountTransitionsAsync(DateTime? from, DateTime? to, long? modelVersion = null,

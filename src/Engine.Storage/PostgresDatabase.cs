@@ -37,7 +37,10 @@ public sealed class PostgresDatabase : IDisposable
         if (!System.Text.RegularExpressions.Regex.IsMatch(connectionString, @"max\s*auto\s*prepare\s*=", System.Text.RegularExpressions.RegexOptions.IgnoreCase))
         {
             builder.MaxAutoPrepare = 32;
-            builder.AutoPrepareMinUsages = 2;
+            if (!System.Text.RegularExpressions.Regex.IsMatch(connectionString, @"auto\s*prepare\s*min\s*usages\s*=", System.Text.RegularExpressions.RegexOptions.IgnoreCase))
+            {
+                builder.AutoPrepareMinUsages = 2;
+            }
         }
         return builder.ConnectionString;
     }

@@ -142,12 +142,13 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
         return (long)(await cmd.ExecuteScalarAsync(ct))!;
     }
 
-    public async Task AppendTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct = default)
+    public async Task<IReadOnlyList<TransitionRecord>> AppendTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct = default)
     {
         if (transitions.Count == 0)
         {
-            return;
+            return [];
         }
+        var written = new HashSet<(string, long)>();
         await using (var c = await _db.OpenConnectionAsync(ct))
         await using (var tx = await c.BeginTransactionAsync(ct))
         {
@@ -156,6 +157,7 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
                 INSERT INTO transitions (customer_id, number, from_segment, to_segment, at, cause, model_version, drivers)
                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::int[], $7::bigint[], $8::text[])
                 ON CONFLICT (customer_id, number) DO NOTHING
+                RETURNING customer_id, number
                 """, c, tx);
             cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => t.CustomerId).ToArray() });
             cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => t.Number).ToArray() });
@@ -165,10 +167,17 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
             cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => (int)t.Cause).ToArray() });
             cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => t.ModelVersion).ToArray() });
             cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => Drivers.ToJson(t.Drivers)).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-            await cmd.ExecuteNonQueryAsync(ct);
+            await using (var reader = await cmd.ExecuteReaderAsync(ct))
+            {
+                while (await reader.ReadAsync(ct))
+                {
+                    written.Add((reader.GetString(0), reader.GetInt64(1)));
+                }
+            }
             await tx.CommitAsync(ct);
         }
         signal.Pulse();
+        return transitions.Where(t => written.Contains((t.CustomerId, t.Number))).ToArray();
     }
 
     public async Task<TransitionCount[]> CountTransitionsAsync(DateTime? from, DateTime? to, long? modelVersion = null,

@@ -264,17 +264,18 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
 
     private static DateTime? Time(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : new DateTime(r.GetInt64(i), DateTimeKind.Utc);
 
-    public async Task AppendTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct = default)
+    public async Task<IReadOnlyList<TransitionRecord>> AppendTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct = default)
     {
         if (transitions.Count == 0)
         {
-            return;
+            return [];
         }
-        await InsertTransitionsAsync(transitions, ct).ConfigureAwait(false);
+        var written = await InsertTransitionsAsync(transitions, ct).ConfigureAwait(false);
         _signal.Pulse();
+        return written;
     }
 
-    private Task<int> InsertTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct) =>
+    private Task<List<TransitionRecord>> InsertTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct) =>
         WriteAsync(c =>
         {
             using var tx = c.BeginTransaction();
@@ -293,6 +294,7 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
             var pV = cmd.Parameters.Add("$v", SqliteType.Integer);
             var pDrivers = cmd.Parameters.Add("$drivers", SqliteType.Text);
             cmd.Prepare();
+            var written = new List<TransitionRecord>(transitions.Count);
             foreach (var t in transitions)
             {
                 pC.Value = t.CustomerId;
@@ -303,10 +305,13 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
                 pCause.Value = (int)t.Cause;
                 pV.Value = t.ModelVersion;
                 pDrivers.Value = (object?)Drivers.ToJson(t.Drivers) ?? DBNull.Value;
-                cmd.ExecuteNonQuery();
+                if (cmd.ExecuteNonQuery() == 1)
+                {
+                    written.Add(t);
+                }
             }
             tx.Commit();
-            return 0;
+            return written;
         }, ct);
 
     public Task<TransitionCount[]> CountTransitionsAsync(DateTime? from, DateTime? to, long? modelVersion = null,

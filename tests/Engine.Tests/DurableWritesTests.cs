@@ -70,9 +70,10 @@ public class TransitionLog : System.Reflection.DispatchProxy
         }
         if (_failures-- > 0)
         {
-            return Task.FromException(new IOException("the database is down (test fault)"));
+            return Task.FromException<IReadOnlyList<TransitionRecord>>(new IOException("the database is down (test fault)"));
         }
-        Written.AddRange((IReadOnlyList<TransitionRecord>)args![0]!);
-        return Task.CompletedTask;
+        var transitions = (IReadOnlyList<TransitionRecord>)args![0]!;
+        Written.AddRange(transitions);
+        return Task.FromResult(transitions);
     }
 }

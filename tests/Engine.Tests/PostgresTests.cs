@@ -113,6 +113,14 @@ public sealed class PostgresTests
         Assert.Null(await Run("ReadReminderRowKey", reminder));
     }
 
+    [SkippableFact]
+    public async Task The_transition_log_returns_the_transitions_it_wrote_and_not_the_repeats()
+    {
+        using var database = new PostgresDatabase(await Postgres.CreateDatabaseAsync());
+        database.Migrate();
+        await SqliteEventLogTests.RepeatsAreIgnoredAndNotReturnedAsync(new PostgresEventLog(database, new TransitionSignal()));
+    }
+
     [Fact]
     public void Connections_prepare_their_repeated_statements_unless_the_operator_said_otherwise()
     {
@@ -206,6 +214,21 @@ public sealed class PostgresTests
             Assert.Equal((300L, "3"), (read.State!.LastSeq, read.ETag));
             // A first write of a row that exists is another writer's row.
             await Assert.ThrowsAsync<InconsistentStateException>(() => batched.WriteStateAsync(type, id, State(400)));
+        }
+
+        // A write the server refuses (a key longer than the column) fails alone; the writes batched with it land.
+        var tooLong = GrainId.Create(type, new string('k', 600));
+        var neighbours = Enumerable.Range(0, 60).Select(i => GrainId.Create(type, $"n{i}")).ToArray();
+        var before = neighbours[..30].Select(id => batched.WriteStateAsync(type, id, State(2))).ToArray();
+        var refused = batched.WriteStateAsync(type, tooLong, State(1));
+        var after = neighbours[30..].Select(id => batched.WriteStateAsync(type, id, State(2))).ToArray();
+        await Task.WhenAll([.. before, .. after]);
+        await Assert.ThrowsAsync<Npgsql.PostgresException>(() => refused);
+        foreach (var id in neighbours)
+        {
+            var read = State(-1);
+            await provider.ReadStateAsync(type, id, read);
+            Assert.Equal(2, read.State!.LastSeq);
         }
 
         // Racing first writes of one new grain: exactly one wins, the others are told.

@@ -1,3 +1,4 @@
+using Engine.Abstractions;
 using Engine.Storage;
 using Microsoft.Data.Sqlite;
 
@@ -16,6 +17,30 @@ public sealed class SqliteEventLogTests : IDisposable
     {
         SqliteConnection.ClearAllPools();
         Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public async Task The_transition_log_returns_the_transitions_it_wrote_and_not_the_repeats()
+    {
+        var database = new SqliteDatabase(_directory);
+        database.Migrate();
+        using var log = new SqliteEventLog(database, new TransitionSignal());
+        await RepeatsAreIgnoredAndNotReturnedAsync(log);
+    }
+
+    /// <summary>
+    /// A recovery hands over transitions the log may have: the log keeps one of each and says which were new, so the
+    /// metrics count each move once. Shared with the PostgreSQL log's test.
+    /// </summary>
+    internal static async Task RepeatsAreIgnoredAndNotReturnedAsync(IEventLog log)
+    {
+        TransitionRecord T(string customer, long number, string to) =>
+            new(customer, number, "", to, At, TransitionCause.Event, 1);
+        Assert.Equal(2, (await log.AppendTransitionsAsync([T("a", 1, "s1"), T("b", 1, "s1")])).Count);
+        var written = await log.AppendTransitionsAsync([T("a", 1, "s2"), T("a", 2, "s2"), T("b", 1, "s2")]);
+        Assert.Equal(("a", 2L), (Assert.Single(written).CustomerId, written[0].Number));
+        var stored = (await log.ReadTransitionsAsync(0, 10, TransitionFilter.Any)).Items.Select(t => t.Transition).ToArray();
+        Assert.Equal(["s1", "s2", "s1"], stored.OrderBy(t => t.CustomerId).ThenBy(t => t.Number).Select(t => t.ToSegmentId));
     }
 
     [Fact]

@@ -16,8 +16,8 @@ namespace Engine.Server.Hosting;
 /// <para>
 /// The contract is the provider's: the same WriteToStorageKey query from OrleansQuery, the same row key and hashes
 /// (<see cref="RowKey"/>) and the same version check, so either side reads what the other wrote. Reads and clears go
-/// to the provider unchanged. A batch is one implicit transaction: if it fails, every write in it fails and none is
-/// applied, as if each had failed alone.
+/// to the provider unchanged. A batch is one implicit transaction: if it fails, none of its writes is applied; if the
+/// server refused it (one bad or deadlocked statement), each write is tried again alone, so only the bad one fails.
 /// </para>
 /// </summary>
 public sealed partial class BatchedWritesStorage : IGrainStorage
@@ -34,13 +34,13 @@ public sealed partial class BatchedWritesStorage : IGrainStorage
     private readonly string _serviceId;
     private readonly ILogger _logger;
     private readonly Channel<PendingWrite> _queue = Channel.CreateUnbounded<PendingWrite>();
-    private readonly Lazy<Task<string>> _query;
+    // Read on first use and kept once read: a failed read (the database not reachable yet) is tried again next batch.
+    private string? _query;
 
     public BatchedWritesStorage(IGrainStorage inner, string connectionString, IGrainStorageSerializer serializer, string serviceId,
         ILogger<BatchedWritesStorage> logger)
     {
         (_inner, _connectionString, _serializer, _serviceId, _logger) = (inner, connectionString, serializer, serviceId, logger);
-        _query = new(ReadQueryAsync);
         for (var i = 0; i < Writers; i++)
         {
             _ = Task.Run(WriteLoopAsync);
@@ -91,10 +91,15 @@ public sealed partial class BatchedWritesStorage : IGrainStorage
             }
             try
             {
-                var versions = await WriteAsync(batch);
-                for (var i = 0; i < batch.Count; i++)
+                await WriteAndAnswerAsync(batch);
+            }
+            catch (PostgresException e) when (batch.Count > 1)
+            {
+                // The server rolled the whole batch back: no write in it was applied, so each can go again on its own.
+                LogBatchRefused(e, batch.Count);
+                foreach (var write in batch)
                 {
-                    batch[i].Done.TrySetResult(versions[i]);
+                    await WriteAloneAsync(write);
                 }
             }
             catch (Exception e)
@@ -108,14 +113,36 @@ public sealed partial class BatchedWritesStorage : IGrainStorage
         }
     }
 
+    private async Task WriteAndAnswerAsync(List<PendingWrite> batch)
+    {
+        var versions = await WriteAsync(batch);
+        for (var i = 0; i < batch.Count; i++)
+        {
+            batch[i].Done.TrySetResult(versions[i]);
+        }
+    }
+
+    private async Task WriteAloneAsync(PendingWrite write)
+    {
+        try
+        {
+            await WriteAndAnswerAsync([write]);
+        }
+        catch (Exception e)
+        {
+            write.Done.TrySetException(e);
+        }
+    }
+
     /// <summary>One round trip, one transaction; the new version of each row, or null where the version check failed.</summary>
     private async Task<int?[]> WriteAsync(List<PendingWrite> batch)
     {
-        var query = await _query.Value;
+        var query = _query ??= await ReadQueryAsync();
         // Rows in one order, so two batches that share rows (two activations of a grain during a membership change)
         // lock them in the same order rather than deadlock.
         var ordered = batch.Select((write, index) => (write, index))
-            .OrderBy(w => w.write.Key.IdHash).ThenBy(w => w.write.Key.Extension, StringComparer.Ordinal).ToArray();
+            .OrderBy(w => w.write.Key.IdHash).ThenBy(w => w.write.Key.TypeHash).ThenBy(w => w.write.Key.N0).ThenBy(w => w.write.Key.N1)
+            .ThenBy(w => w.write.Key.Type, StringComparer.Ordinal).ThenBy(w => w.write.Key.Extension, StringComparer.Ordinal).ToArray();
         await using var connection = new NpgsqlConnection(_connectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlBatch(connection);
@@ -155,6 +182,9 @@ public sealed partial class BatchedWritesStorage : IGrainStorage
         return (string?)await command.ExecuteScalarAsync()
             ?? throw new InvalidOperationException("OrleansQuery has no WriteToStorageKey: the persistence script has not been applied.");
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "PostgreSQL refused a batch of {Count} grain-state writes; writing each alone")]
+    private partial void LogBatchRefused(Exception error, int count);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "A batch of {Count} grain-state writes failed; each of those writes fails")]
     private partial void LogBatchFailed(Exception error, int count);
