@@ -32,7 +32,7 @@ public sealed partial class CustomerGrain(
     /// Transitions a recovery hands over again: those of the last calls before a crash (one per ingest batch a call
     /// carried, and a reassignment's), with room to spare.
     /// </summary>
-    public const int RepublishedOnRecovery = 16;
+    private const int RepublishedOnRecovery = 16;
 
     private EngineOptions Options => services.Options;
     // Allocated on the first transition: most calls record none, and every byte counts times a million customers.

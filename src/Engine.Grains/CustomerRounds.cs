@@ -16,37 +16,58 @@ public static class CustomerRounds
 
     /// <summary>
     /// Asks every customer in rounds; returns the transitions recorded. If a call fails, the round's other outcomes are
-    /// still logged and handed on (those customers have moved and will not report it again), then the failure is thrown.
+    /// still logged and handed on (those customers have moved and will not report it again), then the failure is thrown;
+    /// so is a failed log write, after the round's rows are handed on.
     /// </summary>
     public static async Task<long> AskAsync(IReadOnlyCollection<string> customers, Func<string, Task<ApplyResult>> ask,
         DurableWrites writes, Func<ShardRow[], Task> takeRows, int parallelism = Parallelism)
     {
         long moved = 0;
-        foreach (var round in customers.Chunk(parallelism))
+        foreach (var chunk in customers.Chunk(parallelism))
         {
-            var calls = round.Select(ask).ToArray();
-            try
-            {
-                await Task.WhenAll(calls);
-            }
-            catch
-            {
-                // Inspected per call below.
-            }
-            var results = calls.Where(c => c.IsCompletedSuccessfully).Select(c => c.Result).ToArray();
-            var transitions = results.SelectMany(r => r.Transitions).ToArray();
-            // Counted as the log has them: a recovery hands over transitions it may already have.
-            moved += await writes.AppendTransitionsAsync(transitions);
-            var rows = results.Where(r => r.Row is not null).Select(r => r.Row!).ToArray();
+            var round = await AskRoundAsync(chunk, ask, writes);
+            var rows = round.Results.Where(r => r?.Row is not null).Select(r => r!.Row!).ToArray();
             if (rows.Length > 0)
             {
                 await takeRows(rows);
             }
-            if (calls.FirstOrDefault(c => !c.IsCompletedSuccessfully) is { } failed)
+            moved += round.Moved;
+            if (round.Failed is { } failed)
             {
                 await failed;
             }
         }
         return moved;
+    }
+
+    /// <summary>
+    /// One round: asks every item at once and logs the transitions of the calls that succeeded. Returns each item's
+    /// result (null where its call failed), the transitions the log did not have yet (a recovery hands over some it may
+    /// have), and the first failure, of a call or of the log write, for the caller to throw once it has taken the
+    /// round's rows. A failed log write keeps its transitions for the next write (<see cref="DurableWrites"/>).
+    /// </summary>
+    public static async Task<(ApplyResult?[] Results, int Moved, Task? Failed)> AskRoundAsync<T>(IReadOnlyList<T> items,
+        Func<T, Task<ApplyResult>> ask, DurableWrites writes)
+    {
+        var calls = items.Select(ask).ToArray();
+        try
+        {
+            await Task.WhenAll(calls);
+        }
+        catch
+        {
+            // Inspected per call below: the others have moved and checkpointed, and will not report it again.
+        }
+        var results = calls.Select(c => c.IsCompletedSuccessfully ? c.Result : null).ToArray();
+        var logged = writes.AppendTransitionsAsync(results.SelectMany(r => r?.Transitions ?? []).ToArray());
+        try
+        {
+            await logged;
+        }
+        catch
+        {
+            return (results, 0, (Task?)calls.FirstOrDefault(c => !c.IsCompletedSuccessfully) ?? logged);
+        }
+        return (results, logged.Result, calls.FirstOrDefault(c => !c.IsCompletedSuccessfully));
     }
 }

@@ -457,35 +457,16 @@ public sealed partial class ShardGrain(
         Task? failed = null;
         foreach (var chunk in due.Chunk(CustomerRounds.Parallelism))
         {
-            var calls = chunk.Select(d => customerGrains.Get(_rows.IdAt(d.Row)).SweepAsync(d.At)).ToArray();
-            try
-            {
-                await Task.WhenAll(calls);
-            }
-            catch
-            {
-                // Inspected per call below: the others have moved and checkpointed, and will not report it again.
-            }
-            var results = calls.Select(c => c.IsCompletedSuccessfully ? c.Result : null).ToArray();
-            var transitions = results.SelectMany(r => r?.Transitions ?? []).ToArray();
-            // A write that fails keeps its transitions for the next one (DurableWrites); the round's rows go on regardless.
-            var logged = writes.AppendTransitionsAsync(transitions);
-            try
-            {
-                await logged;
-            }
-            catch
-            {
-                failed ??= logged;
-            }
+            var (results, roundMoved, roundFailed) = await CustomerRounds.AskRoundAsync(chunk,
+                d => customerGrains.Get(_rows.IdAt(d.Row)).SweepAsync(d.At), writes);
             for (var k = 0; k < results.Length; k++)
             {
                 var i = results[k]?.Row is { } row ? _rows.UpsertAndIndex(row) : chunk[k].Row;
                 // Look again no sooner than one sweep interval after this look; a customer that failed is looked at again then.
                 schedule.Schedule(i, model, results[k]?.Row?.AsOf > chunk[k].At ? results[k]!.Row!.AsOf : chunk[k].At, looked: true);
             }
-            moved += transitions.Length;
-            failed ??= calls.FirstOrDefault(c => !c.IsCompletedSuccessfully);
+            moved += roundMoved;
+            failed ??= roundFailed;
         }
         _dirty |= due.Count > 0;
         if (failed is not null)

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Text.RegularExpressions;
 using Npgsql;
 
 namespace Engine.Storage;
@@ -34,10 +35,11 @@ public sealed class PostgresDatabase : IDisposable
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = Math.Max(2, maxPoolSize) };
         // (The builder's ContainsKey is true for every keyword it knows, set or not: look at the string itself.)
-        if (!System.Text.RegularExpressions.Regex.IsMatch(connectionString, @"max\s*auto\s*prepare\s*=", System.Text.RegularExpressions.RegexOptions.IgnoreCase))
+        bool Sets(string keyword) => Regex.IsMatch(connectionString, keyword.Replace(" ", @"\s*") + @"\s*=", RegexOptions.IgnoreCase);
+        if (!Sets("max auto prepare"))
         {
             builder.MaxAutoPrepare = 32;
-            if (!System.Text.RegularExpressions.Regex.IsMatch(connectionString, @"auto\s*prepare\s*min\s*usages\s*=", System.Text.RegularExpressions.RegexOptions.IgnoreCase))
+            if (!Sets("auto prepare min usages"))
             {
                 builder.AutoPrepareMinUsages = 2;
             }
