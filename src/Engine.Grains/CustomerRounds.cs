@@ -20,12 +20,12 @@ public static class CustomerRounds
     /// so is a failed log write, after the round's rows are handed on.
     /// </summary>
     public static async Task<long> AskAsync(IReadOnlyCollection<string> customers, Func<string, Task<ApplyResult>> ask,
-        DurableWrites writes, Func<ShardRow[], Task> takeRows, int parallelism = Parallelism)
+        Func<string, Task<ApplyResult>> resend, DurableWrites writes, Func<ShardRow[], Task> takeRows, int parallelism = Parallelism)
     {
         long moved = 0;
         foreach (var chunk in customers.Chunk(parallelism))
         {
-            var round = await AskRoundAsync(chunk, ask, writes);
+            var round = await AskRoundAsync(chunk, ask, resend, writes);
             var rows = round.Results.Where(r => r?.Row is not null).Select(r => r!.Row!).ToArray();
             if (rows.Length > 0)
             {
@@ -41,13 +41,16 @@ public static class CustomerRounds
     }
 
     /// <summary>
-    /// One round: asks every item at once and logs the transitions of the calls that succeeded. Returns each item's
-    /// result (null where its call failed), the transitions the log did not have yet (a recovery hands over some it may
-    /// have), and the first failure, of a call or of the log write, for the caller to throw once it has taken the
-    /// round's rows. A failed log write keeps its transitions for the next write (<see cref="DurableWrites"/>).
+    /// One round: asks every item at once and logs the transitions of the calls that succeeded. A call can fail after
+    /// its customer moved and checkpointed (a timeout, an answer lost on the way), and that customer would not report
+    /// the move again: each failed item is asked <paramref name="resend"/> (a recovery, which hands the customer's
+    /// latest transitions over again; the log ignores the ones it has), and what it hands over is logged too. Returns
+    /// each item's result (null where its call failed), the transitions the log did not have yet, and the first
+    /// failure, of a call or of the log write, for the caller to throw once it has taken the round's rows. A failed
+    /// log write keeps its transitions for the next write (<see cref="DurableWrites"/>).
     /// </summary>
     public static async Task<(ApplyResult?[] Results, int Moved, Task? Failed)> AskRoundAsync<T>(IReadOnlyList<T> items,
-        Func<T, Task<ApplyResult>> ask, DurableWrites writes)
+        Func<T, Task<ApplyResult>> ask, Func<T, Task<ApplyResult>> resend, DurableWrites writes)
     {
         var calls = items.Select(ask).ToArray();
         try
@@ -59,7 +62,8 @@ public static class CustomerRounds
             // Inspected per call below: the others have moved and checkpointed, and will not report it again.
         }
         var results = calls.Select(c => c.IsCompletedSuccessfully ? c.Result : null).ToArray();
-        var logged = writes.AppendTransitionsAsync(results.SelectMany(r => r?.Transitions ?? []).ToArray());
+        var resent = await ResendAsync(items.Where((_, i) => results[i] is null).Select(resend).ToArray());
+        var logged = writes.AppendTransitionsAsync(results.SelectMany(r => r?.Transitions ?? []).Concat(resent).ToArray());
         try
         {
             await logged;
@@ -69,5 +73,22 @@ public static class CustomerRounds
             return (results, 0, (Task?)calls.FirstOrDefault(c => !c.IsCompletedSuccessfully) ?? logged);
         }
         return (results, logged.Result, calls.FirstOrDefault(c => !c.IsCompletedSuccessfully));
+    }
+
+    /// <summary>
+    /// The transitions the resends handed over. Their rows are not used: the failed call's work may not have happened,
+    /// and its customer is the round's failure either way.
+    /// </summary>
+    private static async Task<TransitionRecord[]> ResendAsync(Task<ApplyResult>[] resends)
+    {
+        try
+        {
+            await Task.WhenAll(resends);
+        }
+        catch
+        {
+            // A customer that cannot answer this either keeps its transitions until a recovery reaches it.
+        }
+        return resends.Where(r => r.IsCompletedSuccessfully).SelectMany(r => r.Result.Transitions).ToArray();
     }
 }

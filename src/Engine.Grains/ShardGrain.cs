@@ -409,7 +409,8 @@ public sealed partial class ShardGrain(
     /// <summary>Asks customers in parallel chunks, logs their transitions and takes their rows; returns the transitions.</summary>
     private async Task<long> AskAsync(List<string> customers, Func<ICustomerGrain, Task<ApplyResult>> ask)
     {
-        var moved = await CustomerRounds.AskAsync(customers, id => ask(customerGrains.Get(id)), writes, Take);
+        var moved = await CustomerRounds.AskAsync(customers, id => ask(customerGrains.Get(id)), id => customerGrains.Get(id).RecoverAsync(),
+            writes, Take);
         _dirty |= customers.Count > 0;
         return moved;
     }
@@ -458,7 +459,8 @@ public sealed partial class ShardGrain(
         foreach (var chunk in due.Chunk(CustomerRounds.Parallelism))
         {
             var (results, roundMoved, roundFailed) = await CustomerRounds.AskRoundAsync(chunk,
-                d => customerGrains.Get(_rows.IdAt(d.Row)).SweepAsync(d.At), writes);
+                d => customerGrains.Get(_rows.IdAt(d.Row)).SweepAsync(d.At), d => customerGrains.Get(_rows.IdAt(d.Row)).RecoverAsync(),
+                writes);
             for (var k = 0; k < results.Length; k++)
             {
                 var i = results[k]?.Row is { } row ? _rows.UpsertAndIndex(row) : chunk[k].Row;

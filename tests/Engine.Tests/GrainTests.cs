@@ -18,6 +18,8 @@ public sealed class GrainTests : IAsyncLifetime
     private volatile bool _refuseShardUpserts;
     // Set by a test: the silo refuses this customer's sweep call.
     private volatile string? _refuseSweepOf;
+    // Set by a test: these customers' sweep calls run, then their answers are lost (as a timeout after the work would).
+    private volatile HashSet<string>? _loseSweepAnswersOf;
 
     public async Task InitializeAsync()
     {
@@ -42,6 +44,10 @@ public sealed class GrainTests : IAsyncLifetime
                     throw new InvalidOperationException("Sweep refused (test fault).");
                 }
                 await call.Invoke();
+                if (call.InterfaceMethod.Name == nameof(ICustomerGrain.SweepAsync) && _loseSweepAnswersOf?.Contains(call.TargetId.Key.ToString()!) == true)
+                {
+                    throw new TimeoutException("Sweep answer lost after the sweep ran (test fault).");
+                }
             });
         });
         builder.ConfigureSiloHost((_, host) =>
@@ -460,6 +466,33 @@ public sealed class GrainTests : IAsyncLifetime
         var next = later + services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EngineOptions>>().Value.SweepInterval;
         await shard.SweepAsync(next);
         Assert.Contains(customers[0], await MovedBySweep());
+    }
+
+    [Fact]
+    public async Task Sweep_calls_whose_answers_are_lost_after_the_customers_moved_still_log_those_moves()
+    {
+        var services = _cluster.GetSiloServiceProvider();
+        var log = services.GetRequiredService<Engine.Storage.IEventLog>();
+        var at = new DateTime(1997, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        await AYearOfPurchasesThenTrainAsync("sl", at, seed: 7);
+
+        // Six silent years later a shard's sweep moves its customers, and every answer is lost after the move.
+        var router = services.GetRequiredService<ShardRouter>();
+        var customers = Enumerable.Range(0, 200).Select(c => $"sl{c}").Where(c => router.ShardOf(c) == 1).ToHashSet();
+        _loseSweepAnswersOf = customers;
+        await Assert.ThrowsAsync<TimeoutException>(() => _cluster.Client.GetGrain<IShardGrain>(1).SweepAsync(at.AddYears(6)));
+        _loseSweepAnswersOf = null;
+
+        // Each move the customers recorded is in the transition log all the same.
+        var moved = new List<string>();
+        foreach (var c in customers)
+        {
+            var history = await _cluster.Client.GetGrain<ICustomerGrain>(c).GetHistoryAsync(100);
+            moved.AddRange(history.Where(t => t.Cause == TransitionCause.Inactivity).Select(t => $"{c}/{t.Number}"));
+        }
+        Assert.True(moved.Count > 0, "the sweep moved no one: the test shows nothing");
+        var logged = await log.ReadTransitionsAsync(0, 10_000, new([], [], [TransitionCause.Inactivity]));
+        Assert.Equal(moved.Order(), logged.Items.Select(t => $"{t.Transition.CustomerId}/{t.Transition.Number}").Order());
     }
 
     [Fact]
