@@ -28,8 +28,11 @@ public sealed class PostgresDatabase : IDisposable
     /// <summary>
     /// The connection string with a bounded pool (Npgsql's default of 100 per pool would exceed max_connections) and
     /// automatic preparation: Orleans' storage and Engine's logs send the same few statements over and over, and a
-    /// prepared statement skips PostgreSQL's parse and plan on every call after its second. A setting the operator put
-    /// in the connection string wins.
+    /// prepared statement skips PostgreSQL's parse and plan on every call after its second. No reset on close: Npgsql
+    /// otherwise sends a connection back to the pool with a reset script (RESET ALL, CLOSE ALL, UNLISTEN, ...) that
+    /// PostgreSQL parses and runs before the next statement on it, and Engine and Orleans take a connection per write;
+    /// neither leaves session state behind (no SET, LISTEN or session-level lock). A setting the operator put in the
+    /// connection string wins.
     /// </summary>
     public static string WithPool(string connectionString, int maxPoolSize)
     {
@@ -43,6 +46,10 @@ public sealed class PostgresDatabase : IDisposable
             {
                 builder.AutoPrepareMinUsages = 2;
             }
+        }
+        if (!Sets("no reset on close"))
+        {
+            builder.NoResetOnClose = true;
         }
         return builder.ConnectionString;
     }

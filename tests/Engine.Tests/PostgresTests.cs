@@ -125,10 +125,11 @@ public sealed class PostgresTests
     public void Connections_prepare_their_repeated_statements_unless_the_operator_said_otherwise()
     {
         var tuned = new NpgsqlConnectionStringBuilder(PostgresDatabase.WithPool("Host=db;Username=engine", 10));
-        Assert.Equal((10, 32), (tuned.MaxPoolSize, tuned.MaxAutoPrepare));
+        Assert.Equal((10, 32, true), (tuned.MaxPoolSize, tuned.MaxAutoPrepare, tuned.NoResetOnClose));
         // Behind a pooler that cannot keep prepared statements, for instance.
         Assert.Equal(0, new NpgsqlConnectionStringBuilder(PostgresDatabase.WithPool("Host=db;Max Auto Prepare=0", 10)).MaxAutoPrepare);
         Assert.Equal(5, new NpgsqlConnectionStringBuilder(PostgresDatabase.WithPool("Host=db;maxautoprepare=5", 10)).MaxAutoPrepare);
+        Assert.False(new NpgsqlConnectionStringBuilder(PostgresDatabase.WithPool("Host=db;No Reset On Close=false", 10)).NoResetOnClose);
     }
 
     [SkippableFact]
