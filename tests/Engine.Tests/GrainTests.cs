@@ -433,66 +433,69 @@ public sealed class GrainTests : IAsyncLifetime
         Assert.Equal(0, await shard0.SweepAsync(later));
     }
 
+    /// <summary>Which of the customers <paramref name="prefix"/>0..199 shard <paramref name="shard"/> keeps.</summary>
+    private string[] CustomersOf(int shard, string prefix)
+    {
+        var router = _cluster.GetSiloServiceProvider().GetRequiredService<ShardRouter>();
+        return Enumerable.Range(0, 200).Select(c => $"{prefix}{c}").Where(c => router.ShardOf(c) == shard).ToArray();
+    }
+
+    /// <summary>The inactivity moves the customers recorded in their histories, and every one the transition log holds.</summary>
+    private async Task<(TransitionRecord[] Recorded, TransitionRecord[] Logged)> InactivityMovesAsync(IEnumerable<string> customers)
+    {
+        var recorded = new List<TransitionRecord>();
+        foreach (var c in customers)
+        {
+            recorded.AddRange((await _cluster.Client.GetGrain<ICustomerGrain>(c).GetHistoryAsync(100)).Where(t => t.Cause == TransitionCause.Inactivity));
+        }
+        var log = _cluster.GetSiloServiceProvider().GetRequiredService<Engine.Storage.IEventLog>();
+        var logged = await log.ReadTransitionsAsync(0, 10_000, new([], [], [TransitionCause.Inactivity]));
+        return (recorded.ToArray(), logged.Items.Select(t => t.Transition).ToArray());
+    }
+
     [Fact]
     public async Task A_sweep_with_one_failed_customer_still_logs_the_others_moves_and_looks_at_that_customer_again()
     {
         var services = _cluster.GetSiloServiceProvider();
-        var log = services.GetRequiredService<Engine.Storage.IEventLog>();
         var at = new DateTime(1997, 1, 1, 0, 0, 0, DateTimeKind.Utc);
         await AYearOfPurchasesThenTrainAsync("sf", at, seed: 5);
-        async Task<string[]> MovedBySweep() =>
-            (await log.ReadTransitionsAsync(0, 10_000, new([], [], [TransitionCause.Inactivity]))).Items.Select(t => t.Transition.CustomerId).ToArray();
 
         // Six silent years later a shard's sweep moves its customers; one of them fails.
-        var router = services.GetRequiredService<ShardRouter>();
-        var customers = Enumerable.Range(0, 200).Select(c => $"sf{c}").Where(c => router.ShardOf(c) == 0).ToArray();
+        var customers = CustomersOf(0, "sf");
         _refuseSweepOf = customers[0];
         var shard = _cluster.Client.GetGrain<IShardGrain>(0);
         var later = at.AddYears(6);
         await Assert.ThrowsAsync<InvalidOperationException>(() => shard.SweepAsync(later));
         // Every move the customers made is in the log: none was dropped with the failed call's round.
-        var moved = new List<string>();
-        foreach (var c in customers)
-        {
-            var history = await _cluster.Client.GetGrain<ICustomerGrain>(c).GetHistoryAsync(100);
-            moved.AddRange(history.Where(t => t.Cause == TransitionCause.Inactivity).Select(t => t.CustomerId));
-        }
-        Assert.True(moved.Count > 0, "the sweep moved no one: the test shows nothing");
-        Assert.Equal(moved.Order(), (await MovedBySweep()).Order());
-        Assert.DoesNotContain(customers[0], moved);
+        var (recorded, logged) = await InactivityMovesAsync(customers);
+        Assert.True(recorded.Length > 0, "the sweep moved no one: the test shows nothing");
+        Assert.Equal(recorded.Select(t => t.CustomerId).Order(), logged.Select(t => t.CustomerId).Order());
+        Assert.DoesNotContain(customers[0], recorded.Select(t => t.CustomerId));
 
         // A sweep interval later the failed customer is looked at again, and moves.
         _refuseSweepOf = null;
         var next = later + services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EngineOptions>>().Value.SweepInterval;
         await shard.SweepAsync(next);
-        Assert.Contains(customers[0], await MovedBySweep());
+        Assert.Contains(customers[0], (await InactivityMovesAsync([])).Logged.Select(t => t.CustomerId));
     }
 
     [Fact]
     public async Task Sweep_calls_whose_answers_are_lost_after_the_customers_moved_still_log_those_moves()
     {
-        var services = _cluster.GetSiloServiceProvider();
-        var log = services.GetRequiredService<Engine.Storage.IEventLog>();
         var at = new DateTime(1997, 1, 1, 0, 0, 0, DateTimeKind.Utc);
         await AYearOfPurchasesThenTrainAsync("sl", at, seed: 7);
 
         // Six silent years later a shard's sweep moves its customers, and every answer is lost after the move.
-        var router = services.GetRequiredService<ShardRouter>();
-        var customers = Enumerable.Range(0, 200).Select(c => $"sl{c}").Where(c => router.ShardOf(c) == 1).ToHashSet();
-        _loseSweepAnswersOf = customers;
+        var customers = CustomersOf(1, "sl");
+        _loseSweepAnswersOf = customers.ToHashSet();
         await Assert.ThrowsAsync<TimeoutException>(() => _cluster.Client.GetGrain<IShardGrain>(1).SweepAsync(at.AddYears(6)));
         _loseSweepAnswersOf = null;
 
         // Each move the customers recorded is in the transition log all the same.
-        var moved = new List<string>();
-        foreach (var c in customers)
-        {
-            var history = await _cluster.Client.GetGrain<ICustomerGrain>(c).GetHistoryAsync(100);
-            moved.AddRange(history.Where(t => t.Cause == TransitionCause.Inactivity).Select(t => $"{c}/{t.Number}"));
-        }
-        Assert.True(moved.Count > 0, "the sweep moved no one: the test shows nothing");
-        var logged = await log.ReadTransitionsAsync(0, 10_000, new([], [], [TransitionCause.Inactivity]));
-        Assert.Equal(moved.Order(), logged.Items.Select(t => $"{t.Transition.CustomerId}/{t.Transition.Number}").Order());
+        var (recorded, logged) = await InactivityMovesAsync(customers);
+        Assert.True(recorded.Length > 0, "the sweep moved no one: the test shows nothing");
+        static string Key(TransitionRecord t) => $"{t.CustomerId}/{t.Number}";
+        Assert.Equal(recorded.Select(Key).Order(), logged.Select(Key).Order());
     }
 
     [Fact]
