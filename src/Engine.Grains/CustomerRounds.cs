@@ -43,11 +43,11 @@ public static class CustomerRounds
     /// <summary>
     /// One round: asks every item at once and logs the transitions of the calls that succeeded. A call can fail after
     /// its customer moved and checkpointed (a timeout, an answer lost on the way), and that customer would not report
-    /// the move again: each failed item is asked <paramref name="resend"/> (a recovery, which hands the customer's
-    /// latest transitions over again; the log ignores the ones it has), and what it hands over is logged too. Returns
-    /// each item's result (null where its call failed), the transitions the log did not have yet, and the first
-    /// failure, of a call or of the log write, for the caller to throw once it has taken the round's rows. A failed
-    /// log write keeps its transitions for the next write (<see cref="DurableWrites"/>).
+    /// the move again: once the round's transitions are logged, each failed item is asked <paramref name="resend"/> (a
+    /// recovery, which hands the customer's latest transitions over again; the log ignores the ones it has), and what
+    /// it hands over is logged too. Returns each item's result (null where its call failed), the transitions the log
+    /// did not have yet, and the first failure, of a call or of a log write, for the caller to throw once it has taken
+    /// the round's rows. A failed log write keeps its transitions for the next write (<see cref="DurableWrites"/>).
     /// </summary>
     public static async Task<(ApplyResult?[] Results, int Moved, Task? Failed)> AskRoundAsync<T>(IReadOnlyList<T> items,
         Func<T, Task<ApplyResult>> ask, Func<T, Task<ApplyResult>> resend, DurableWrites writes)
@@ -62,22 +62,35 @@ public static class CustomerRounds
             // Inspected per call below: the others have moved and checkpointed, and will not report it again.
         }
         var results = calls.Select(c => c.IsCompletedSuccessfully ? c.Result : null).ToArray();
-        var resent = await ResendAsync(items.Where((_, i) => results[i] is null).Select(resend).ToArray());
-        var logged = writes.AppendTransitionsAsync(results.SelectMany(r => r?.Transitions ?? []).Concat(resent).ToArray());
+        var failed = calls.FirstOrDefault(c => !c.IsCompletedSuccessfully);
+        // Logged before the resends, which may wait behind a failed call still running in its customer.
+        var (moved, failedWrite) = await LogAsync(writes, results.SelectMany(r => r?.Transitions ?? []).ToArray());
+        if (failed is not null)
+        {
+            var resends = items.Where((_, i) => results[i] is null).Select(resend).ToArray();
+            var (resent, failedResent) = await LogAsync(writes, await ResendAsync(resends));
+            moved += resent;
+            failedWrite ??= failedResent;
+        }
+        return (results, moved, failed ?? failedWrite);
+    }
+
+    private static async Task<(int Written, Task? Failed)> LogAsync(DurableWrites writes, TransitionRecord[] transitions)
+    {
+        var write = writes.AppendTransitionsAsync(transitions);
         try
         {
-            await logged;
+            return (await write, null);
         }
         catch
         {
-            return (results, 0, (Task?)calls.FirstOrDefault(c => !c.IsCompletedSuccessfully) ?? logged);
+            return (0, write);
         }
-        return (results, logged.Result, calls.FirstOrDefault(c => !c.IsCompletedSuccessfully));
     }
 
     /// <summary>
-    /// The transitions the resends handed over. Their rows are not used: the failed call's work may not have happened,
-    /// and its customer is the round's failure either way.
+    /// The transitions the resends handed over. Their rows are not handed on: to the caller each of these customers is
+    /// the round's failure (a rollout counts a customer whose row it takes as reached).
     /// </summary>
     private static async Task<TransitionRecord[]> ResendAsync(Task<ApplyResult>[] resends)
     {
@@ -87,7 +100,8 @@ public static class CustomerRounds
         }
         catch
         {
-            // A customer that cannot answer this either keeps its transitions until a recovery reaches it.
+            // A customer that cannot answer this either keeps its transitions in its history; a later recovery of it
+            // (a shard repair, a replay, a lagging customer) hands them over.
         }
         return resends.Where(r => r.IsCompletedSuccessfully).SelectMany(r => r.Result.Transitions).ToArray();
     }

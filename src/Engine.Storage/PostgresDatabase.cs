@@ -31,8 +31,8 @@ public sealed class PostgresDatabase : IDisposable
     /// prepared statement skips PostgreSQL's parse and plan on every call after its second. No reset on close: Npgsql
     /// otherwise sends a connection back to the pool with a reset script (RESET ALL, CLOSE ALL, UNLISTEN, ...) that
     /// PostgreSQL parses and runs before the next statement on it, and Engine and Orleans take a connection per write;
-    /// neither leaves session state behind (no SET, LISTEN or session-level lock). A setting the operator put in the
-    /// connection string wins.
+    /// neither leaves session state behind (no SET or LISTEN; the one session-level lock, the migration's, is released
+    /// before its connection goes back). A setting the operator put in the connection string wins.
     /// </summary>
     public static string WithPool(string connectionString, int maxPoolSize)
     {

@@ -37,10 +37,11 @@ public class DurableWritesTests
             ? Task.FromException<ApplyResult>(new TimeoutException("c2's checkpoint timed out (test fault)"))
             : Task.FromResult(Moved(id, 1));
         // c2 had moved (its second transition) and checkpointed before its answer was lost: its recovery says so.
-        var resent = new List<string>();
+        // (Asked once the round's own moves are logged: a resend can wait behind a call still running in its customer.)
+        var resent = new List<(string Id, int LoggedBefore)>();
         Task<ApplyResult> Resend(string id)
         {
-            resent.Add(id);
+            resent.Add((id, ((TransitionLog)(object)log).Written.Count));
             return Task.FromResult(Moved(id, 2));
         }
 
@@ -51,7 +52,7 @@ public class DurableWritesTests
             return Task.CompletedTask;
         }, parallelism: 2));
 
-        Assert.Equal(["c2"], resent);
+        Assert.Equal([("c2", 1)], resent);
         Assert.Equal(["c1/1", "c2/2"], ((TransitionLog)(object)log).Written.Select(t => $"{t.CustomerId}/{t.Number}").Order());
         // The failed customer's row is not taken: its call may not have done its work.
         Assert.Equal(["c1"], taken);
