@@ -177,7 +177,8 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
             await tx.CommitAsync(ct);
         }
         signal.Pulse();
-        return transitions.Where(t => written.Contains((t.CustomerId, t.Number))).ToArray();
+        // Once each: the same transition can come twice in one write (kept from a failed write and handed over again).
+        return transitions.Where(t => written.Remove((t.CustomerId, t.Number))).ToArray();
     }
 
     public async Task<TransitionCount[]> CountTransitionsAsync(DateTime? from, DateTime? to, long? modelVersion = null,

@@ -37,7 +37,8 @@ public sealed class SqliteEventLogTests : IDisposable
         TransitionRecord T(string customer, long number, string to) =>
             new(customer, number, "", to, At, TransitionCause.Event, 1);
         Assert.Equal(2, (await log.AppendTransitionsAsync([T("a", 1, "s1"), T("b", 1, "s1")])).Count);
-        var written = await log.AppendTransitionsAsync([T("a", 1, "s2"), T("a", 2, "s2"), T("b", 1, "s2")]);
+        // a/2 twice in one write, as when a failed write's kept transitions go out with a recovery's.
+        var written = await log.AppendTransitionsAsync([T("a", 1, "s2"), T("a", 2, "s2"), T("b", 1, "s2"), T("a", 2, "s2")]);
         Assert.Equal(("a", 2L), (Assert.Single(written).CustomerId, written[0].Number));
         var stored = (await log.ReadTransitionsAsync(0, 10, TransitionFilter.Any)).Items.Select(t => t.Transition).ToArray();
         Assert.Equal(["s1", "s2", "s1"], stored.OrderBy(t => t.CustomerId).ThenBy(t => t.Number).Select(t => t.ToSegmentId));
