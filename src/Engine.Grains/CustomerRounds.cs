@@ -20,7 +20,7 @@ public static class CustomerRounds
     /// so is a failed log write, after the round's rows are handed on.
     /// </summary>
     public static async Task<long> AskAsync(IReadOnlyCollection<string> customers, Func<string, Task<ApplyResult>> ask,
-        Func<string, Task<ApplyResult>> resend, DurableWrites writes, Func<ShardRow[], Task> takeRows, int parallelism = Parallelism)
+        Func<string, Task<ApplyResult>>? resend, DurableWrites writes, Func<ShardRow[], Task> takeRows, int parallelism = Parallelism)
     {
         long moved = 0;
         foreach (var chunk in customers.Chunk(parallelism))
@@ -48,9 +48,10 @@ public static class CustomerRounds
     /// it hands over is logged too. Returns each item's result (null where its call failed), the transitions the log
     /// did not have yet, and the first failure, of a call or of a log write, for the caller to throw once it has taken
     /// the round's rows. A failed log write keeps its transitions for the next write (<see cref="DurableWrites"/>).
+    /// <paramref name="resend"/> is null when the ask is itself a recovery: asking it again at once would repeat it.
     /// </summary>
     public static async Task<(ApplyResult?[] Results, int Moved, Task? Failed)> AskRoundAsync<T>(IReadOnlyList<T> items,
-        Func<T, Task<ApplyResult>> ask, Func<T, Task<ApplyResult>> resend, DurableWrites writes)
+        Func<T, Task<ApplyResult>> ask, Func<T, Task<ApplyResult>>? resend, DurableWrites writes)
     {
         var calls = items.Select(ask).ToArray();
         try
@@ -65,7 +66,7 @@ public static class CustomerRounds
         var failed = calls.FirstOrDefault(c => !c.IsCompletedSuccessfully);
         // Logged before the resends, which may wait behind a failed call still running in its customer.
         var (moved, failedWrite) = await LogAsync(writes, results.SelectMany(r => r?.Transitions ?? []).ToArray());
-        if (failed is not null)
+        if (failed is not null && resend is not null)
         {
             var resends = items.Where((_, i) => results[i] is null).Select(resend).ToArray();
             var (resent, failedResent) = await LogAsync(writes, await ResendAsync(resends));

@@ -97,7 +97,7 @@ public sealed partial class ShardGrain(
                 if (_repairQueue.Count > 0)
                 {
                     var chunk = _repairQueue.Take(CustomerRounds.Parallelism).ToList();
-                    await AskAsync(chunk, g => g.RecoverAsync());
+                    await AskAsync(chunk, g => g.RecoverAsync(), resend: false);
                     for (var i = 0; i < chunk.Count; i++)
                     {
                         _repairQueue.Dequeue();
@@ -404,13 +404,16 @@ public sealed partial class ShardGrain(
 
     /// <summary>Asks customers to reassign under a model version (the customer decides with its exact features).</summary>
     private Task<long> ReassignAsync(List<string> customers, long modelVersion) =>
-        AskAsync(customers, g => g.ReassignAsync(modelVersion));
+        AskAsync(customers, g => g.ReassignAsync(modelVersion), resend: true);
 
-    /// <summary>Asks customers in parallel chunks, logs their transitions and takes their rows; returns the transitions.</summary>
-    private async Task<long> AskAsync(List<string> customers, Func<ICustomerGrain, Task<ApplyResult>> ask)
+    /// <summary>
+    /// Asks customers in parallel chunks, logs their transitions and takes their rows; returns the transitions. With
+    /// <paramref name="resend"/>, a customer whose call failed is asked for its recovery (<see cref="CustomerRounds.AskRoundAsync"/>).
+    /// </summary>
+    private async Task<long> AskAsync(List<string> customers, Func<ICustomerGrain, Task<ApplyResult>> ask, bool resend)
     {
-        var moved = await CustomerRounds.AskAsync(customers, id => ask(customerGrains.Get(id)), id => customerGrains.Get(id).RecoverAsync(),
-            writes, Take);
+        var moved = await CustomerRounds.AskAsync(customers, id => ask(customerGrains.Get(id)),
+            resend ? id => customerGrains.Get(id).RecoverAsync() : null, writes, Take);
         _dirty |= customers.Count > 0;
         return moved;
     }
