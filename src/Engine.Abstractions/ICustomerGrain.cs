@@ -1,3 +1,5 @@
+using Orleans.Concurrency;
+
 namespace Engine.Abstractions;
 
 /// <summary>
@@ -12,9 +14,11 @@ public interface ICustomerGrain : IGrainWithStringKey
     /// every event of this customer in (<paramref name="completeAfter"/>, <paramref name="through"/>] is in
     /// <paramref name="events"/> or was delivered before; a grain that has not applied everything up to
     /// <paramref name="completeAfter"/> reads its log tail instead.
+    /// The events come wrapped as immutable: Orleans then passes the array by reference, where a plain array made every
+    /// new grain reference build an array copier by reflection and every call copy the array (ingest's hottest call).
     /// </summary>
     [Alias("Apply")]
-    Task<ApplyResult> ApplyAsync(LoggedEvent[] events, long completeAfter, long through);
+    Task<ApplyResult> ApplyAsync(Immutable<LoggedEvent[]> events, long completeAfter, long through);
 
     /// <summary>The live view, or null for a customer with no events.</summary>
     [Alias("Get")]

@@ -3,6 +3,7 @@ using Engine.Core;
 using Engine.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
 
 namespace Engine.Grains;
 
@@ -74,7 +75,7 @@ public sealed partial class CustomerGrain(
         }
     }
 
-    public async Task<ApplyResult> ApplyAsync(LoggedEvent[] events, long completeAfter, long through)
+    public async Task<ApplyResult> ApplyAsync(Immutable<LoggedEvent[]> events, long completeAfter, long through)
     {
         int applied;
         if (completeAfter > _coveredThrough)
@@ -84,7 +85,7 @@ public sealed partial class CustomerGrain(
         }
         else
         {
-            applied = await ApplyEventsAsync(events);
+            applied = await ApplyEventsAsync(events.Value);
         }
         _coveredThrough = Math.Max(_coveredThrough, through);
         if (applied > 0 && _dirty >= Options.CheckpointEvery)
@@ -300,7 +301,8 @@ public sealed partial class CustomerGrain(
             return;
         }
         var raw = FeaturesAt(asOf);
-        var x = ModelMath.Scale(model, raw);
+        Span<float> x = stackalloc float[raw.Length];
+        ModelMath.Scale(model, raw, x);
         var nearest = KMeansMath.FindNearest(x, model.Centroids, model.K).Index;
         var to = model.SegmentIds[nearest];
         var s = state.State;
@@ -340,7 +342,7 @@ public sealed partial class CustomerGrain(
     }
 
     /// <summary>The features that moved the customer most toward the new centroid and away from the old one.</summary>
-    private static Driver[]? Explain(ModelSnapshot model, float[] x, string from, int to)
+    private static Driver[]? Explain(ModelSnapshot model, ReadOnlySpan<float> x, string from, int to)
     {
         var old = Array.IndexOf(model.SegmentIds, from);
         if (old < 0)

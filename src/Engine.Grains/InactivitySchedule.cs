@@ -77,8 +77,11 @@ public sealed class InactivitySchedule(ShardMatrix rows, TimeSpan minimumStep)
 
     private DateTime DueAfter(int i, ModelSnapshot model, DateTime from)
     {
-        var raw = Aged(i, from);
-        var x = ModelMath.Scale(model, raw);
+        // Every ingested row is scheduled here, so the vectors live on the stack.
+        Span<double> raw = stackalloc double[ShardMatrix.D];
+        Aged(i, from, raw);
+        Span<float> x = stackalloc float[ShardMatrix.D];
+        ModelMath.Scale(model, raw, x);
         var own = Array.IndexOf(model.SegmentIds, rows.SegmentAt(i));
         if (own < 0)
         {
@@ -112,13 +115,22 @@ public sealed class InactivitySchedule(ShardMatrix rows, TimeSpan minimumStep)
 
     private static double Square(double v) => v * v;
 
-    private string NearestAt(int i, ModelSnapshot model, DateTime at) =>
-        model.SegmentIds[ModelMath.Nearest(model, Aged(i, at)).Index];
-
-    private double[] Aged(int i, DateTime at)
+    private string NearestAt(int i, ModelSnapshot model, DateTime at)
     {
-        var aged = rows.RawAt(i).ToArray();
+        Span<double> raw = stackalloc double[ShardMatrix.D];
+        Aged(i, at, raw);
+        return model.SegmentIds[ModelMath.Nearest(model, raw).Index];
+    }
+
+    /// <summary>Row i's raw features aged to <paramref name="at"/> (aged in float, as the row stores them), into <paramref name="raw"/>.</summary>
+    private void Aged(int i, DateTime at, Span<double> raw)
+    {
+        Span<float> aged = stackalloc float[ShardMatrix.D];
+        rows.RawAt(i).CopyTo(aged);
         ModelMath.Age(aged, rows.AsOfAt(i), at);
-        return Array.ConvertAll(aged, v => (double)v);
+        for (var j = 0; j < aged.Length; j++)
+        {
+            raw[j] = aged[j];
+        }
     }
 }

@@ -256,7 +256,9 @@ public sealed partial class IngestPipeline(
         asOf = appended.AsOf;
         _lastBatchAsOf = asOf;
 
-        var perCustomer = new Dictionary<string, List<LoggedEvent>>(StringComparer.Ordinal);
+        // Sized up front, and one event per customer by default: a batch spreads over about as many customers as it
+        // has events, and growing the map and lists was a tenth of the server's allocations at full ingest.
+        var perCustomer = new Dictionary<string, List<LoggedEvent>>(seqs.Length, StringComparer.Ordinal);
         var maxSeq = 0L;
         for (var i = 0; i < seqs.Length; i++)
         {
@@ -267,7 +269,7 @@ public sealed partial class IngestPipeline(
             var e = events[i];
             if (!perCustomer.TryGetValue(e.CustomerId, out var list))
             {
-                perCustomer[e.CustomerId] = list = [];
+                perCustomer[e.CustomerId] = list = new List<LoggedEvent>(1);
             }
             list.Add(new LoggedEvent(seqs[i], e.EventId, e.CustomerId, e.Kind, e.OccurredAt, e.Amount, e.Category, asOf));
             maxSeq = Math.Max(maxSeq, seqs[i]);
@@ -456,7 +458,7 @@ public sealed partial class IngestPipeline(
         var ids = perCustomer.Keys.ToArray();
         var tasks = ids.Select(id => perCustomer[id].Count == 0
             ? customers.Get(id).RecoverAsync()
-            : customers.Get(id).ApplyAsync(perCustomer[id].ToArray(), completeAfter, through)).ToArray();
+            : customers.Get(id).ApplyAsync(new(perCustomer[id].ToArray()), completeAfter, through)).ToArray();
         try
         {
             await Task.WhenAll(tasks);

@@ -53,6 +53,16 @@ public static class ModelMath
     public static float[] Scale(ModelSnapshot model, ReadOnlySpan<double> raw)
     {
         var x = new float[raw.Length];
+        Scale(model, raw, x);
+        return x;
+    }
+
+    /// <summary>
+    /// <see cref="Scale(ModelSnapshot, ReadOnlySpan{double})"/> into <paramref name="x"/>: the per-event paths (an
+    /// assignment, a shard row's schedule) scale into stack memory rather than a new array each time.
+    /// </summary>
+    public static void Scale(ModelSnapshot model, ReadOnlySpan<double> raw, Span<float> x)
+    {
         FeatureTransform.Forward(raw, x);
         // The same float arithmetic as Scaler.Transform on the shards, so a value on a drift bin edge lands in the same
         // bin whichever path scaled it.
@@ -60,11 +70,14 @@ public static class ModelMath
         {
             x[j] = (x[j] - (float)model.ScalerMean[j]) * (float)(1 / model.ScalerStd[j]);
         }
-        return x;
     }
 
-    public static Nearest Nearest(ModelSnapshot model, ReadOnlySpan<double> raw) =>
-        KMeansMath.FindNearest(Scale(model, raw), model.Centroids, model.K);
+    public static Nearest Nearest(ModelSnapshot model, ReadOnlySpan<double> raw)
+    {
+        Span<float> x = stackalloc float[raw.Length];
+        Scale(model, raw, x);
+        return KMeansMath.FindNearest(x, model.Centroids, model.K);
+    }
 
     /// <summary>A model's centroids in original feature units, one row per segment.</summary>
     public static double[][] CentroidsInOriginalUnits(ModelSnapshot model)
