@@ -45,7 +45,30 @@ public sealed class InactivitySchedule(ShardMatrix rows, TimeSpan minimumStep)
         }
         _due[i] = due.Ticks;
         _queue.Enqueue(i, due.Ticks);
+        CompactIfStale();
     }
+
+    /// <summary>Entries in the queue, superseded ones included (they are skipped when they come up).</summary>
+    public int Queued => _queue.Count;
+
+    /// <summary>
+    /// Every schedule enqueues, and the entry it supersedes stays until its time comes, which can be weeks away: under
+    /// steady ingest that is one entry per event. Once the stale entries outnumber the rows, the queue is rebuilt from
+    /// the rows' current due times (amortised O(1) per schedule).
+    /// </summary>
+    private void CompactIfStale()
+    {
+        if (_queue.Count <= 2 * rows.Count + CompactionSlack)
+        {
+            return;
+        }
+        _queue.Clear();
+        _queue.EnqueueRange(Enumerable.Range(0, Math.Min(rows.Count, _due.Length))
+            .Where(i => _due[i] != long.MaxValue)
+            .Select(i => (i, _due[i])));
+    }
+
+    private const int CompactionSlack = 1024;
 
     /// <summary>
     /// Pops the rows due at or before <paramref name="now"/>; each comes with the time it is due, the moment it may
