@@ -1,5 +1,3 @@
-using Orleans.Concurrency;
-
 namespace Engine.Abstractions;
 
 /// <summary>
@@ -10,15 +8,11 @@ namespace Engine.Abstractions;
 public interface ICustomerGrain : IGrainWithStringKey
 {
     /// <summary>
-    /// Applies logged events (already durable) in log order; ones already applied are skipped. The caller promises that
-    /// every event of this customer in (<paramref name="completeAfter"/>, <paramref name="through"/>] is in
-    /// <paramref name="events"/> or was delivered before; a grain that has not applied everything up to
-    /// <paramref name="completeAfter"/> reads its log tail instead.
-    /// The events come wrapped as immutable: Orleans then passes the array by reference, where a plain array made every
-    /// new grain reference build an array copier by reflection and every call copy the array (ingest's hottest call).
+    /// Applies a delivery of logged events (already durable) in log order; ones already applied are skipped. A grain
+    /// that has not applied everything up to the delivery's <see cref="Delivery.CompleteAfter"/> reads its log tail instead.
     /// </summary>
     [Alias("Apply")]
-    Task<ApplyResult> ApplyAsync(Immutable<LoggedEvent[]> events, long completeAfter, long through);
+    Task<ApplyResult> ApplyAsync(Delivery delivery);
 
     /// <summary>The live view, or null for a customer with no events.</summary>
     [Alias("Get")]

@@ -3,7 +3,6 @@ using Engine.Core;
 using Engine.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Orleans.Concurrency;
 
 namespace Engine.Grains;
 
@@ -75,19 +74,19 @@ public sealed partial class CustomerGrain(
         }
     }
 
-    public async Task<ApplyResult> ApplyAsync(Immutable<LoggedEvent[]> events, long completeAfter, long through)
+    public async Task<ApplyResult> ApplyAsync(Delivery delivery)
     {
         int applied;
-        if (completeAfter > _coveredThrough)
+        if (delivery.CompleteAfter > _coveredThrough)
         {
             // Another silo may have appended events of ours that this delivery does not carry: the log has them all.
             applied = await CatchUpAsync();
         }
         else
         {
-            applied = await ApplyEventsAsync(events.Value);
+            applied = await ApplyEventsAsync(delivery.Events);
         }
-        _coveredThrough = Math.Max(_coveredThrough, through);
+        _coveredThrough = Math.Max(_coveredThrough, delivery.Through);
         if (applied > 0 && _dirty >= Options.CheckpointEvery)
         {
             await CheckpointAsync();

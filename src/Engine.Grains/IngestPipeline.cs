@@ -458,7 +458,7 @@ public sealed partial class IngestPipeline(
         var ids = perCustomer.Keys.ToArray();
         var tasks = ids.Select(id => perCustomer[id].Count == 0
             ? customers.Get(id).RecoverAsync()
-            : customers.Get(id).ApplyAsync(new(perCustomer[id].ToArray()), completeAfter, through)).ToArray();
+            : customers.Get(id).ApplyAsync(new Delivery(perCustomer[id].ToArray(), completeAfter, through))).ToArray();
         try
         {
             await Task.WhenAll(tasks);

@@ -237,7 +237,7 @@ public sealed class GrainTests : IAsyncLifetime
 
         // Applying the same logged events again is a no-op: the log position makes it idempotent.
         var logged = events.Select((e, i) => new LoggedEvent(seqs[i], e.EventId, e.CustomerId, e.Kind, e.OccurredAt, e.Amount, e.Category, at.AddDays(4))).ToArray();
-        var result = await _cluster.Client.GetGrain<ICustomerGrain>("replayer").ApplyAsync(new(logged), 0, seqs.Max());
+        var result = await _cluster.Client.GetGrain<ICustomerGrain>("replayer").ApplyAsync(new(logged, 0, seqs.Max()));
         Assert.Equal(0, result.Applied);
         Assert.Equal(5, (await _cluster.Client.GetGrain<ICustomerGrain>("replayer").GetAsync())!.Frequency);
     }
@@ -260,7 +260,7 @@ public sealed class GrainTests : IAsyncLifetime
         var grain = _cluster.Client.GetGrain<ICustomerGrain>("handed");
         var e = await AppendAsync("handed", 0, at);
         // The caller this transition went to died before logging it (here: no one logs it); the checkpoint holds it.
-        var moved = Assert.Single((await grain.ApplyAsync(new([e]), 0, e.Seq)).Transitions);
+        var moved = Assert.Single((await grain.ApplyAsync(new([e], 0, e.Seq))).Transitions);
         await grain.CheckpointAsync();
 
         var again = Assert.Single((await grain.RecoverAsync()).Transitions);
@@ -283,16 +283,16 @@ public sealed class GrainTests : IAsyncLifetime
         Task<LoggedEvent> Append(int i) => AppendAsync("interleaved", i, at);
 
         var first = await Append(0);
-        await grain.ApplyAsync(new([first]), 0, first.Seq);
+        await grain.ApplyAsync(new([first], 0, first.Seq));
         // "Silo B" appends the second event; "silo A" appends the third and delivers only it, promising nothing before it.
         var second = await Append(1);
         var third = await Append(2);
-        var result = await grain.ApplyAsync(new([third]), third.Seq - 1, third.Seq);
+        var result = await grain.ApplyAsync(new([third], third.Seq - 1, third.Seq));
         Assert.Equal(2, result.Applied);
         Assert.Equal(3, (await grain.GetAsync())!.Frequency);
 
         // Silo B's delivery arrives late: already applied, so nothing changes.
-        Assert.Equal(0, (await grain.ApplyAsync(new([second]), first.Seq, second.Seq)).Applied);
+        Assert.Equal(0, (await grain.ApplyAsync(new([second], first.Seq, second.Seq))).Applied);
         Assert.Equal(3, (await grain.GetAsync())!.Frequency);
     }
 
@@ -509,7 +509,7 @@ public sealed class GrainTests : IAsyncLifetime
 
         // No model yet: the event is applied, the customer stays unassigned, and nothing is checkpointed (every 64 events).
         var first = await AppendAsync("sealed", 0, at);
-        await grain.ApplyAsync(new([first]), 0, first.Seq);
+        await grain.ApplyAsync(new([first], 0, first.Seq));
         await storage.ReadStateAsync("customer", grain.GetGrainId(), stored);
         Assert.Equal(0, stored.State!.LastSeq);
 
@@ -517,7 +517,7 @@ public sealed class GrainTests : IAsyncLifetime
         // first event under it too, so the checkpoint must hold that event's unassigned outcome before the move.
         OfferTwoSegmentModel(at);
         var second = await AppendAsync("sealed", 1, at);
-        await grain.ApplyAsync(new([second]), first.Seq, second.Seq);
+        await grain.ApplyAsync(new([second], first.Seq, second.Seq));
 
         await storage.ReadStateAsync("customer", grain.GetGrainId(), stored);
         Assert.Equal((first.Seq, ModelSnapshot.Unassigned), (stored.State!.LastSeq, stored.State.SegmentId));
