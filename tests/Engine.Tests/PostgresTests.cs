@@ -121,6 +121,14 @@ public sealed class PostgresTests
         await SqliteEventLogTests.RepeatsAreIgnoredAndNotReturnedAsync(new PostgresEventLog(database, new TransitionSignal()));
     }
 
+    [SkippableFact]
+    public async Task A_batch_with_known_and_repeated_event_ids_appends_the_rest_in_order()
+    {
+        using var database = new PostgresDatabase(await Postgres.CreateDatabaseAsync());
+        database.Migrate();
+        await SqliteEventLogTests.KnownAndRepeatedIdsAreSkippedAsync(new PostgresEventLog(database, new TransitionSignal()));
+    }
+
     [Fact]
     public void Connections_prepare_their_repeated_statements_unless_the_operator_said_otherwise()
     {

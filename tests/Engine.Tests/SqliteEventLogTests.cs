@@ -45,6 +45,32 @@ public sealed class SqliteEventLogTests : IDisposable
     }
 
     [Fact]
+    public async Task A_batch_with_known_and_repeated_event_ids_appends_the_rest_in_order()
+    {
+        var database = new SqliteDatabase(_directory);
+        database.Migrate();
+        using var log = new SqliteEventLog(database, new TransitionSignal());
+        await KnownAndRepeatedIdsAreSkippedAsync(log);
+    }
+
+    /// <summary>
+    /// A client's retry sends events the log has, and a batch may carry an id twice: those get no position, the rest
+    /// are appended in batch order, and the log holds each id once. Shared with the PostgreSQL log's test.
+    /// </summary>
+    internal static async Task KnownAndRepeatedIdsAreSkippedAsync(IEventLog log)
+    {
+        PendingEvent E(string id, string customer) => new(id, customer, 1, At, 5, null, null);
+        var first = await log.AppendAsync([E("e1", "a"), E("e2", "b")], At);
+        Assert.DoesNotContain(0L, first.Seqs);
+        var second = await log.AppendAsync([E("e2", "b"), E("e3", "a"), E("e3", "a"), E("e4", "b")], At.AddTicks(1));
+        Assert.Equal([false, true, false, true], second.Seqs.Select(s => s > 0));
+        Assert.True(second.Seqs[1] > first.Seqs.Max() && second.Seqs[3] > second.Seqs[1]);
+        var stored = await log.ReadCustomersAsync(["a", "b"], 0, second.Seqs.Max());
+        Assert.Equal(["e1", "e2", "e3", "e4"], stored.Select(e => e.EventId));
+        Assert.Equal([.. first.Seqs, second.Seqs[1], second.Seqs[3]], stored.Select(e => e.Seq));
+    }
+
+    [Fact]
     public async Task Tail_reads_return_exactly_each_customers_events_after_the_position_asked()
     {
         var database = new SqliteDatabase(_directory);
