@@ -9,16 +9,15 @@ namespace Engine.Server.Hosting;
 
 /// <summary>
 /// Grain-state writes to PostgreSQL in batches: the writes that queue up while one batch is in flight go together in
-/// one statement and one commit. A retrain seals about one checkpoint per active customer, and Orleans' provider sends
+/// one round trip and one commit. A retrain seals about one checkpoint per active customer, and Orleans' provider sends
 /// each as its own statement and commit: on this 2-core machine PostgreSQL takes this upsert at 9,600/s parsed each
 /// time, 25,800/s prepared and 64,700/s pipelined 50 to a commit (pgbench, 20 clients), and ingest ran at half its rate
 /// while a retrain's seals went one by one.
 /// <para>
-/// The contract is the provider's: its WriteToStorageKey query over many rows (<see cref="WriteSql"/>), the same row
-/// key and hashes (<see cref="RowKey"/>) and the same version check, so either side reads what the other wrote. Reads
-/// and clears go to the provider unchanged. A batch is one statement: if it fails, none of its writes is applied; if
-/// the server refused it (a bad row, a deadlock, a grain twice in it), each write is tried again alone, so only the bad
-/// one fails.
+/// The contract is the provider's: the same WriteToStorageKey query from OrleansQuery, the same row key and hashes
+/// (<see cref="RowKey"/>) and the same version check, so either side reads what the other wrote. Reads and clears go
+/// to the provider unchanged. A batch is one implicit transaction: if it fails, none of its writes is applied; if the
+/// server refused it (one bad or deadlocked statement), each write is tried again alone, so only the bad one fails.
 /// </para>
 /// </summary>
 public sealed partial class BatchedWritesStorage : IGrainStorage
@@ -35,6 +34,8 @@ public sealed partial class BatchedWritesStorage : IGrainStorage
     private readonly string _serviceId;
     private readonly ILogger _logger;
     private readonly Channel<PendingWrite> _queue = Channel.CreateUnbounded<PendingWrite>();
+    // Read on first use and kept once read: a failed read (the database not reachable yet) is tried again next batch.
+    private string? _query;
 
     public BatchedWritesStorage(IGrainStorage inner, string connectionString, IGrainStorageSerializer serializer, string serviceId,
         ILogger<BatchedWritesStorage> logger)
@@ -133,69 +134,53 @@ public sealed partial class BatchedWritesStorage : IGrainStorage
         }
     }
 
-    /// <summary>
-    /// The provider's WriteToStorageKey (001-orleans-persistence.sql) for a whole batch in one statement: the same row
-    /// key, the same check (a first write finds no row, a later one finds the version it read) and the same new
-    /// version. Each row carries its expected version plus one as the version it would insert, which is what the
-    /// update compares with; a first write's is 1, as the provider's. One statement per write, pipelined, cost
-    /// PostgreSQL 133 µs a write in a retrain's rollout (67,640 writes, pg_stat_statements).
-    /// </summary>
-    private const string WriteSql = """
-        INSERT INTO OrleansStorage AS s (GrainIdHash, GrainIdN0, GrainIdN1, GrainTypeHash, GrainTypeString,
-                                         GrainIdExtensionString, ServiceId, PayloadBinary, ModifiedOn, Version)
-        SELECT w.idhash, w.n0, w.n1, w.typehash, w.type, w.ext, $9, w.payload, now(), COALESCE(w.expected, 0) + 1
-        FROM unnest($1::integer[], $2::bigint[], $3::bigint[], $4::integer[], $5::varchar[], $6::varchar[], $7::integer[], $8::bytea[])
-             WITH ORDINALITY AS w(idhash, n0, n1, typehash, type, ext, expected, payload, n)
-        WHERE w.expected IS NULL
-           OR EXISTS (SELECT 1 FROM OrleansStorage x
-                      WHERE x.GrainIdHash = w.idhash AND x.GrainTypeHash = w.typehash AND x.GrainIdN0 = w.n0
-                        AND x.GrainIdN1 = w.n1 AND x.GrainTypeString = w.type AND x.GrainIdExtensionString = w.ext
-                        AND x.ServiceId = $9)
-        ORDER BY w.n
-        ON CONFLICT (GrainIdHash, GrainTypeHash, GrainIdN0, GrainIdN1, GrainTypeString, GrainIdExtensionString, ServiceId)
-        DO UPDATE SET PayloadBinary = excluded.PayloadBinary, ModifiedOn = excluded.ModifiedOn, Version = s.Version + 1
-        WHERE s.Version = excluded.Version - 1
-        RETURNING s.GrainIdHash, s.GrainIdN0, s.GrainIdN1, s.GrainTypeHash, s.GrainTypeString, s.GrainIdExtensionString, s.Version
-        """;
-
     /// <summary>One round trip, one transaction; the new version of each row, or null where the version check failed.</summary>
     private async Task<int?[]> WriteAsync(List<PendingWrite> batch)
     {
+        var query = _query ??= await ReadQueryAsync();
         // Rows in one order, so two batches that share rows (two activations of a grain during a membership change)
-        // lock them in the same order rather than deadlock. A grain twice in one batch (racing first writes) makes
-        // PostgreSQL refuse the statement, and each write then goes alone.
+        // lock them in the same order rather than deadlock.
         var ordered = batch.Select((write, index) => (write, index))
             .OrderBy(w => w.write.Key.IdHash).ThenBy(w => w.write.Key.TypeHash).ThenBy(w => w.write.Key.N0).ThenBy(w => w.write.Key.N1)
             .ThenBy(w => w.write.Key.Type, StringComparer.Ordinal).ThenBy(w => w.write.Key.Extension, StringComparer.Ordinal).ToArray();
         await using var connection = new NpgsqlConnection(_connectionString);
         await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(WriteSql, connection);
-        var p = command.Parameters;
-        p.Add(new NpgsqlParameter { Value = ordered.Select(w => w.write.Key.IdHash).ToArray() });
-        p.Add(new NpgsqlParameter { Value = ordered.Select(w => w.write.Key.N0).ToArray() });
-        p.Add(new NpgsqlParameter { Value = ordered.Select(w => w.write.Key.N1).ToArray() });
-        p.Add(new NpgsqlParameter { Value = ordered.Select(w => w.write.Key.TypeHash).ToArray() });
-        p.Add(new NpgsqlParameter { Value = ordered.Select(w => w.write.Key.Type).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Varchar });
-        p.Add(new NpgsqlParameter { Value = ordered.Select(w => w.write.Key.Extension ?? "").ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Varchar });
-        p.Add(new NpgsqlParameter { Value = ordered.Select(w => w.write.Version).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
-        p.Add(new NpgsqlParameter { Value = ordered.Select(w => w.write.Payload).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
-        p.Add(new NpgsqlParameter { Value = _serviceId, NpgsqlDbType = NpgsqlDbType.Varchar });
-        var index = new Dictionary<RowKey, int>(batch.Count);
-        foreach (var (write, i) in ordered)
+        await using var command = new NpgsqlBatch(connection);
+        foreach (var (write, _) in ordered)
         {
-            index[write.Key with { Extension = write.Key.Extension ?? "" }] = i;
+            var row = new NpgsqlBatchCommand(query);
+            var p = row.Parameters;
+            p.Add(new NpgsqlParameter("GrainIdHash", NpgsqlDbType.Integer) { Value = write.Key.IdHash });
+            p.Add(new NpgsqlParameter("GrainIdN0", NpgsqlDbType.Bigint) { Value = write.Key.N0 });
+            p.Add(new NpgsqlParameter("GrainIdN1", NpgsqlDbType.Bigint) { Value = write.Key.N1 });
+            p.Add(new NpgsqlParameter("GrainTypeHash", NpgsqlDbType.Integer) { Value = write.Key.TypeHash });
+            p.Add(new NpgsqlParameter("GrainTypeString", NpgsqlDbType.Varchar) { Value = write.Key.Type });
+            p.Add(new NpgsqlParameter("GrainIdExtensionString", NpgsqlDbType.Varchar) { Value = (object?)write.Key.Extension ?? DBNull.Value });
+            p.Add(new NpgsqlParameter("ServiceId", NpgsqlDbType.Varchar) { Value = _serviceId });
+            p.Add(new NpgsqlParameter("GrainStateVersion", NpgsqlDbType.Integer) { Value = (object?)write.Version ?? DBNull.Value });
+            p.Add(new NpgsqlParameter("PayloadBinary", NpgsqlDbType.Bytea) { Value = write.Payload });
+            command.BatchCommands.Add(row);
         }
         var versions = new int?[batch.Count];
         await using (var reader = await command.ExecuteReaderAsync())
         {
-            while (await reader.ReadAsync())
+            foreach (var (_, index) in ordered)
             {
-                var key = new RowKey(reader.GetInt32(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt32(3), reader.GetString(4), reader.GetString(5));
-                versions[index[key]] = reader.GetInt32(6);
+                versions[index] = await reader.ReadAsync() && !reader.IsDBNull(0) ? reader.GetInt32(0) : null;
+                await reader.NextResultAsync();
             }
         }
-        // The reader is closed: the statement's implicit transaction has committed.
+        // The reader is closed: the batch's implicit transaction has committed.
         return versions;
+    }
+
+    private async Task<string> ReadQueryAsync()
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT QueryText FROM OrleansQuery WHERE QueryKey = 'WriteToStorageKey'", connection);
+        return (string?)await command.ExecuteScalarAsync()
+            ?? throw new InvalidOperationException("OrleansQuery has no WriteToStorageKey: the persistence script has not been applied.");
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "PostgreSQL refused a batch of {Count} grain-state writes; writing each alone")]
