@@ -22,10 +22,16 @@ public sealed class SqliteEventLogTests : IDisposable
     [Fact]
     public async Task The_transition_log_returns_the_transitions_it_wrote_and_not_the_repeats()
     {
+        using var log = OpenLog();
+        await RepeatsAreIgnoredAndNotReturnedAsync(log);
+    }
+
+    /// <summary>A log over a fresh schema in this test's directory.</summary>
+    private SqliteEventLog OpenLog()
+    {
         var database = new SqliteDatabase(_directory);
         database.Migrate();
-        using var log = new SqliteEventLog(database, new TransitionSignal());
-        await RepeatsAreIgnoredAndNotReturnedAsync(log);
+        return new SqliteEventLog(database, new TransitionSignal());
     }
 
     /// <summary>
@@ -47,9 +53,7 @@ public sealed class SqliteEventLogTests : IDisposable
     [Fact]
     public async Task A_batch_with_known_and_repeated_event_ids_appends_the_rest_in_order()
     {
-        var database = new SqliteDatabase(_directory);
-        database.Migrate();
-        using var log = new SqliteEventLog(database, new TransitionSignal());
+        using var log = OpenLog();
         await KnownAndRepeatedIdsAreSkippedAsync(log);
     }
 
@@ -73,9 +77,7 @@ public sealed class SqliteEventLogTests : IDisposable
     [Fact]
     public async Task Tail_reads_return_exactly_each_customers_events_after_the_position_asked()
     {
-        var database = new SqliteDatabase(_directory);
-        database.Migrate();
-        using var log = new SqliteEventLog(database, new TransitionSignal());
+        using var log = OpenLog();
         var expected = await AppendRandomBatchesAsync(log, seed: 1, batches: 30, prefix: "e");
 
         await AssertTailsAsync(log, expected);
