@@ -17,4 +17,10 @@ public sealed class CustomerGrains(IGrainFactory grains)
 
     public ICustomerGrain Get(string customerId) =>
         (ICustomerGrain)grains.GetGrain(GrainId.Create(_types.Value.Type, customerId), _types.Value.Interface);
+
+    /// <summary>
+    /// The customer's recovery (activated from checkpoint and log, its row and latest transitions handed over again):
+    /// what every path that lost track of a customer asks it for.
+    /// </summary>
+    public Task<ApplyResult> RecoverAsync(string customerId) => Get(customerId).RecoverAsync();
 }

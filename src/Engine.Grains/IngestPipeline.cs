@@ -457,7 +457,7 @@ public sealed partial class IngestPipeline(
         }
         var ids = perCustomer.Keys.ToArray();
         var tasks = ids.Select(id => perCustomer[id].Count == 0
-            ? customers.Get(id).RecoverAsync()
+            ? customers.RecoverAsync(id)
             : customers.Get(id).ApplyAsync(new Delivery(perCustomer[id].ToArray(), completeAfter, through))).ToArray();
         try
         {
@@ -532,7 +532,7 @@ public sealed partial class IngestPipeline(
         {
             try
             {
-                results.Add(await customers.Get(id).RecoverAsync());
+                results.Add(await customers.RecoverAsync(id));
                 _lagging.Remove(id);
             }
             catch (Exception ex)
@@ -549,7 +549,7 @@ public sealed partial class IngestPipeline(
         {
             try
             {
-                return await customers.Get(customerId).RecoverAsync();
+                return await customers.RecoverAsync(customerId);
             }
             catch (Exception ex)
             {
@@ -594,7 +594,7 @@ public sealed partial class IngestPipeline(
         var touched = await log.CustomersAfterAsync(from, ct);
         foreach (var chunk in touched.Chunk(RecoveryChunk))
         {
-            var results = await Task.WhenAll(chunk.Select(id => customers.Get(id).RecoverAsync()));
+            var results = await Task.WhenAll(chunk.Select(customers.RecoverAsync));
             await publisher.PublishAsync(results);
         }
         return touched.Length;

@@ -240,7 +240,7 @@ public sealed partial class SegmentCoordinatorGrain(
         var watch = Stopwatch.StartNew();
         var candidates = await grain.GetCandidatesAsync(model);
         var moved = await CustomerRounds.AskAsync(candidates, id => customers.Get(id).ReassignAsync(model.Version),
-            id => customers.Get(id).RecoverAsync(), writes, grain.UpsertAsync, RolloutParallelism);
+            customers.RecoverAsync, writes, grain.UpsertAsync, RolloutParallelism);
         LogApplied(logger, shard, model.Version, candidates.Length, moved, watch.Elapsed.TotalSeconds);
         return moved;
     }

@@ -413,7 +413,7 @@ public sealed partial class ShardGrain(
     private async Task<long> AskAsync(List<string> customers, Func<ICustomerGrain, Task<ApplyResult>> ask, bool resend)
     {
         var moved = await CustomerRounds.AskAsync(customers, id => ask(customerGrains.Get(id)),
-            resend ? id => customerGrains.Get(id).RecoverAsync() : null, writes, Take);
+            resend ? customerGrains.RecoverAsync : null, writes, Take);
         _dirty |= customers.Count > 0;
         return moved;
     }
@@ -462,7 +462,7 @@ public sealed partial class ShardGrain(
         foreach (var chunk in due.Chunk(CustomerRounds.Parallelism))
         {
             var (results, roundMoved, roundFailed) = await CustomerRounds.AskRoundAsync(chunk,
-                d => customerGrains.Get(_rows.IdAt(d.Row)).SweepAsync(d.At), d => customerGrains.Get(_rows.IdAt(d.Row)).RecoverAsync(),
+                d => customerGrains.Get(_rows.IdAt(d.Row)).SweepAsync(d.At), d => customerGrains.RecoverAsync(_rows.IdAt(d.Row)),
                 writes);
             for (var k = 0; k < results.Length; k++)
             {
