@@ -44,9 +44,11 @@ public sealed partial class CustomerGrain(
     // first. Customers with neither keep the gap: a crash before their next checkpoint replays them under the new model.
     // (An int: next to _dirty it costs no bytes per customer; versions count retrains.)
     private int _dirtyModel;
-    private double[]? _features;
-    private DateTime _featuresAsOf;
-    private long _featuresEvents;
+    // The latest assignment's features in the shard row's precision, with the time and event count they are for: an
+    // event's assignment and the row it returns come from the same events at the same time, so the row takes them.
+    private float[]? _rowFeatures;
+    private DateTime _rowFeaturesAsOf;
+    private long _rowFeaturesEvents;
 
     // Every event of this customer at or below this log position is applied (the head its last tail read saw, or the
     // end of the last batch delivered). Deliveries that promise less than that read the tail first.
@@ -299,7 +301,10 @@ public sealed partial class CustomerGrain(
         {
             return;
         }
-        var raw = FeaturesAt(asOf);
+        // On the stack: a heap array per assignment was 4% of the server's allocations at full ingest.
+        Span<double> raw = stackalloc double[FeatureNames.Count];
+        _profile.ComputeFeatures(asOf, raw);
+        KeepRowFeatures(asOf, raw);
         Span<float> x = stackalloc float[raw.Length];
         ModelMath.Scale(model, raw, x);
         var nearest = KMeansMath.FindNearest(x, model.Centroids, model.K).Index;
@@ -325,19 +330,27 @@ public sealed partial class CustomerGrain(
         s.ModelVersion = model.Version;
     }
 
-    /// <summary>
-    /// The features at <paramref name="asOf"/>. An event's assignment and the shard row it returns are computed at the
-    /// same time from the same events, so the last result is reused (features depend only on the events and the time).
-    /// </summary>
-    private double[] FeaturesAt(DateTime asOf)
+    /// <summary>The features of the row as of <paramref name="asOf"/>: the latest assignment's when they are for it.</summary>
+    private float[] RowFeaturesAt(DateTime asOf)
     {
-        if (_features is not { } cached || _featuresAsOf != asOf || _featuresEvents != _profile.EventCount)
+        if (_rowFeatures is not { } kept || _rowFeaturesAsOf != asOf || _rowFeaturesEvents != _profile.EventCount)
         {
-            cached = new double[FeatureNames.Count];
-            _profile.ComputeFeatures(asOf, cached);
-            (_features, _featuresAsOf, _featuresEvents) = (cached, asOf, _profile.EventCount);
+            Span<double> raw = stackalloc double[FeatureNames.Count];
+            _profile.ComputeFeatures(asOf, raw);
+            kept = KeepRowFeatures(asOf, raw);
         }
-        return cached;
+        return kept;
+    }
+
+    private float[] KeepRowFeatures(DateTime asOf, ReadOnlySpan<double> raw)
+    {
+        var features = new float[raw.Length];
+        for (var j = 0; j < raw.Length; j++)
+        {
+            features[j] = (float)raw[j];
+        }
+        (_rowFeatures, _rowFeaturesAsOf, _rowFeaturesEvents) = (features, asOf, _profile.EventCount);
+        return features;
     }
 
     /// <summary>The features that moved the customer most toward the new centroid and away from the old one.</summary>
@@ -358,10 +371,10 @@ public sealed partial class CustomerGrain(
         // The row is as of the latest assignment, so the shard's aging starts from the state the segment reflects.
         var s = state.State;
         var asOf = s.AssignedAt > DateTime.MinValue ? s.AssignedAt : services.Clock.Now;
-        var raw = FeaturesAt(asOf);
-        var row = new ShardRow(Id, Array.ConvertAll(raw, v => (float)v), asOf, s.SegmentId, _profile.NextWindowChange(asOf), s.LastSeq);
-        // The cache only spans one call (assignment, then this row); between calls it would be dead weight per customer.
-        _features = null;
+        var row = new ShardRow(Id, RowFeaturesAt(asOf), asOf, s.SegmentId, _profile.NextWindowChange(asOf), s.LastSeq);
+        // Kept only within one call (assignment, then this row): between calls it would be dead weight per customer, and
+        // the array now belongs to the row.
+        _rowFeatures = null;
         var transitions = _unpublished?.ToArray() ?? [];
         _unpublished = null;
         return new ApplyResult(row, transitions, applied);
