@@ -37,12 +37,16 @@ public static class IngestBench
                 : null;
             using var channel = GrpcChannel.ForAddress(server?.GrpcAddress ?? parse.GetValue(target)!);
             var client = new IngestService.IngestServiceClient(channel);
+            var models = new ModelService.ModelServiceClient(channel);
             // Warm-up: every customer once (activations, first model), not measured.
             await StreamAsync(client, n, n, b, w, "warm", 0, null, ct);
+            // A retrain inside the window costs every active customer a checkpoint: the JSON says whether one landed.
+            var modelBefore = await models.GetModelAsync(new GetModelRequest(), cancellationToken: ct);
             var latency = new LongHistogram(TimeStamp.Minutes(1), 3);
             var watch = Stopwatch.StartNew();
             await StreamAsync(client, n, m, b, w, "load", 1, latency, ct);
             var seconds = watch.Elapsed.TotalSeconds;
+            var modelAfter = await models.GetModelAsync(new GetModelRequest(), cancellationToken: ct);
             double Ms(double p) => Math.Round(latency.GetValueAtPercentile(p) * 1000.0 / Stopwatch.Frequency, 2);
             Common.PrintJson(new
             {
@@ -58,6 +62,8 @@ public static class IngestBench
                 ack_latency_ms = new { p50 = Ms(50), p99 = Ms(99), max = Ms(100) },
                 baseline_calls_per_s = Math.Round(baseline),
                 ratio_to_baseline = Math.Round(m / seconds / baseline, 3),
+                models_published_during_load = modelAfter.Version - modelBefore.Version,
+                model_reason_at_end = modelAfter.Reason,
             });
             return 0;
         });
