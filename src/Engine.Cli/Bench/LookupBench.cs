@@ -20,11 +20,11 @@ public static class LookupBench
     private const int Rounds = 5;
 
     /// <summary>
-    /// Customers beyond the measured ones, looked up once right after the restart and not measured. A fresh server
-    /// compiles its activation path (tiered JIT) and grows its heap during its first cold lookups: without this
-    /// warm-up, the JIT took 14.5% of the server's CPU samples over the measured cold steps.
+    /// Customers beyond the measured ones (a fifth as many), looked up once right after the restart and not measured.
+    /// A fresh server compiles its activation path (tiered JIT) and grows its heap during its first cold lookups:
+    /// without this warm-up, the JIT took 14.5% of the server's CPU samples over the measured cold steps.
     /// </summary>
-    private const int ColdWarmUp = 20_000;
+    private static int ColdWarmUp(int customers) => Math.Max(1_000, customers / 5);
 
     public static Command Create()
     {
@@ -40,10 +40,11 @@ public static class LookupBench
         command.SetAction(async (parse, ct) =>
         {
             var (n, step) = (parse.GetValue(customers), TimeSpan.FromSeconds(parse.GetValue(seconds)));
+            var spares = ColdWarmUp(n);
             var server = await ServerProcess.StartAsync(parse.GetValue(storage)!, parse.GetValue(connection), ["--Engine:AutoTrainMinCustomers=1000"]);
             using (var channel = GrpcChannel.ForAddress(server.GrpcAddress))
             {
-                await IngestBench.StreamAsync(new IngestService.IngestServiceClient(channel), n + ColdWarmUp, n + ColdWarmUp, 1000, 8, "warm", 0, null, ct);
+                await IngestBench.StreamAsync(new IngestService.IngestServiceClient(channel), n + spares, n + spares, 1000, 8, "warm", 0, null, ct);
             }
             // A graceful restart checkpoints everyone and leaves no customer active: every first lookup is cold.
             await using var restarted = await server.RestartAsync();
@@ -58,7 +59,7 @@ public static class LookupBench
             using var bare = GrpcChannel.ForAddress(baselineServer.GrpcAddress);
             var bareClient = new SegmentService.SegmentServiceClient(bare);
 
-            var spare = new ConcurrentQueue<string>(Enumerable.Range(n, ColdWarmUp).Select(i => $"c{i}"));
+            var spare = new ConcurrentQueue<string>(Enumerable.Range(n, spares).Select(i => $"c{i}"));
             await MeasureAsync(client, InFlight[^1], TimeSpan.FromMinutes(1), () => spare.TryDequeue(out var id) ? id : null, new Tally(), ct);
             var ids = Enumerable.Range(0, n).Select(i => $"c{i}").OrderBy(_ => Random.Shared.Next()).ToArray();
             var cold = new List<Step>();
@@ -95,7 +96,7 @@ public static class LookupBench
                 cores = Environment.ProcessorCount,
                 storage = parse.GetValue(storage),
                 customers = n,
-                cold_warm_up_customers = ColdWarmUp,
+                cold_warm_up_customers = spares,
                 seconds_per_step = step.TotalSeconds,
                 warm_and_baseline_slices = Rounds,
                 cold,
