@@ -59,8 +59,8 @@ public static class LookupBench
             using var bare = GrpcChannel.ForAddress(baselineServer.GrpcAddress);
             var bareClient = new SegmentService.SegmentServiceClient(bare);
 
-            var spare = new ConcurrentQueue<string>(Enumerable.Range(n, spares).Select(i => $"c{i}"));
-            await MeasureAsync(client, InFlight[^1], TimeSpan.FromMinutes(1), () => spare.TryDequeue(out var id) ? id : null, new Tally(), ct);
+            var warmUpIds = new ConcurrentQueue<string>(Enumerable.Range(n, spares).Select(i => $"c{i}"));
+            await MeasureAsync(client, InFlight[^1], TimeSpan.FromMinutes(1), () => warmUpIds.TryDequeue(out var id) ? id : null, new Tally(), ct);
             var ids = Enumerable.Range(0, n).Select(i => $"c{i}").OrderBy(_ => Random.Shared.Next()).ToArray();
             var cold = new List<Step>();
             var chunk = n / InFlight.Length;
