@@ -10,13 +10,15 @@ public interface ICustomerGrain : IGrainWithStringKey
     /// <summary>
     /// Applies a delivery of logged events (already durable) in log order; ones already applied are skipped. A grain
     /// that has not applied everything up to the delivery's <see cref="Delivery.CompleteAfter"/> reads its log tail instead.
+    /// A ValueTask, like <see cref="GetAsync"/>: these are the calls made per event and per lookup, and a caller that
+    /// awaits the answer directly needs no Task for it (nor does the grain, which mostly answers synchronously).
     /// </summary>
     [Alias("Apply")]
-    Task<ApplyResult> ApplyAsync(Delivery delivery);
+    ValueTask<ApplyResult> ApplyAsync(Delivery delivery);
 
     /// <summary>The live view, or null for a customer with no events.</summary>
     [Alias("Get")]
-    Task<CustomerView?> GetAsync();
+    ValueTask<CustomerView?> GetAsync();
 
     /// <summary>The last <paramref name="limit"/> transitions, newest first (0 = all retained).</summary>
     [Alias("GetHistory")]

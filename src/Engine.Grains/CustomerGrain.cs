@@ -76,7 +76,7 @@ public sealed partial class CustomerGrain(
         }
     }
 
-    public async Task<ApplyResult> ApplyAsync(Delivery delivery)
+    public async ValueTask<ApplyResult> ApplyAsync(Delivery delivery)
     {
         int applied;
         if (delivery.CompleteAfter > _coveredThrough)
@@ -96,13 +96,13 @@ public sealed partial class CustomerGrain(
         return Result(applied);
     }
 
-    public Task<CustomerView?> GetAsync()
+    public ValueTask<CustomerView?> GetAsync()
     {
         if (_profile.EventCount == 0)
         {
             // Nothing to keep in memory for an unknown id.
             DeactivateOnIdle();
-            return Task.FromResult<CustomerView?>(null);
+            return ValueTask.FromResult<CustomerView?>(null);
         }
         var asOf = services.Clock.Now;
         var raw = new double[FeatureNames.Count];
@@ -136,7 +136,7 @@ public sealed partial class CustomerGrain(
             }
             name = model.NameOf(state.State.SegmentId);
         }
-        return Task.FromResult<CustomerView?>(new CustomerView(
+        return ValueTask.FromResult<CustomerView?>(new CustomerView(
             Id, state.State.SegmentId, name, state.State.ModelVersion, rfm.RecencyDays, rfm.Frequency, rfm.Monetary,
             raw, distance, _profile.LastEventAt ?? default, asOf, _profile.EventCount, confidence, second, margin));
     }

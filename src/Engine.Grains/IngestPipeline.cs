@@ -456,29 +456,29 @@ public sealed partial class IngestPipeline(
             perCustomer[id] = [];
         }
         var ids = perCustomer.Keys.ToArray();
-        var tasks = ids.Select(id => perCustomer[id].Count == 0
-            ? customers.RecoverAsync(id)
-            : customers.Get(id).ApplyAsync(new Delivery(perCustomer[id].ToArray(), completeAfter, through))).ToArray();
-        try
+        // Every call is sent before the first is awaited. Awaited as they are, without a Task each (a Task per call
+        // and its wrapper were about 5% of the server's allocations at full ingest).
+        var calls = new ValueTask<ApplyResult>[ids.Length];
+        for (var i = 0; i < ids.Length; i++)
         {
-            await Task.WhenAll(tasks);
-        }
-        catch
-        {
-            // Inspected per task below.
+            var events = perCustomer[ids[i]];
+            calls[i] = events.Count == 0
+                ? new ValueTask<ApplyResult>(customers.RecoverAsync(ids[i]))
+                : customers.Get(ids[i]).ApplyAsync(new Delivery(events.ToArray(), completeAfter, through));
         }
 
         var results = new List<ApplyResult>(ids.Length);
         var failed = new List<string>();
         for (var i = 0; i < ids.Length; i++)
         {
-            if (tasks[i].IsCompletedSuccessfully)
+            try
             {
-                results.Add(tasks[i].Result);
+                results.Add(await calls[i]);
                 _lagging.Remove(ids[i]);
             }
-            else
+            catch
             {
+                // Retried below by catching up from the log, which logs the failure if it persists.
                 failed.Add(ids[i]);
             }
         }

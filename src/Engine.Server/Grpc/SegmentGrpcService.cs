@@ -30,7 +30,7 @@ public sealed class SegmentGrpcService(IGrainFactory grains, CustomerGrains cust
         {
             CheckId(request.CustomerIds[i], $"customer_ids[{i}]");
         }
-        var views = await Task.WhenAll(request.CustomerIds.Select(id => customers.Get(id).GetAsync()));
+        var views = await Task.WhenAll(request.CustomerIds.Select(id => customers.Get(id).GetAsync().AsTask()));
         var response = new BatchGetCustomersResponse();
         for (var i = 0; i < views.Length; i++)
         {
