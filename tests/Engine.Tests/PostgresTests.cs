@@ -129,6 +129,36 @@ public sealed class PostgresTests
         await SqliteEventLogTests.KnownAndRepeatedIdsAreSkippedAsync(new PostgresEventLog(database, new TransitionSignal()));
     }
 
+    [SkippableFact]
+    public async Task Two_silos_appending_at_once_give_every_event_its_own_position_in_batch_order()
+    {
+        // Positions are assigned by the writer under the log's lock, not by the column's identity: two writers that
+        // read the same head would collide, and a batch whose positions interleave with another's would break cursors.
+        var connectionString = await Postgres.CreateDatabaseAsync();
+        using var first = new PostgresDatabase(connectionString);
+        first.Migrate();
+        using var second = new PostgresDatabase(connectionString);
+        var at = new DateTime(2026, 3, 1, 0, 0, 0, DateTimeKind.Utc);
+        async Task<(PendingEvent[] Batch, AppendResult Result)[]> WriteAsync(PostgresDatabase db, string silo) =>
+            await Task.WhenAll(Enumerable.Range(0, 20).Select(async b =>
+            {
+                var batch = Enumerable.Range(0, 50)
+                    .Select(i => new PendingEvent($"{silo}-{b}-{i}", $"c{i % 7}", 1, at, i, i % 2 == 0 ? null : "books", null)).ToArray();
+                return (batch, await new PostgresEventLog(db, new TransitionSignal()).AppendAsync(batch, at));
+            }));
+
+        var appends = (await Task.WhenAll(WriteAsync(first, "a"), WriteAsync(second, "b"))).SelectMany(x => x).ToArray();
+
+        foreach (var (_, result) in appends)
+        {
+            Assert.Equal(Enumerable.Range(1, 50).Select(i => result.Before + i), result.Seqs);
+        }
+        var stored = await new PostgresEventLog(first, new TransitionSignal()).ReadCustomersAsync([.. Enumerable.Range(0, 7).Select(i => $"c{i}")], 0, long.MaxValue);
+        Assert.Equal(Enumerable.Range(1, 2_000).Select(i => (long)i), stored.Select(e => e.Seq));
+        var written = appends.SelectMany(a => a.Batch.Zip(a.Result.Seqs)).ToDictionary(x => x.Second, x => x.First);
+        Assert.All(stored, e => Assert.Equal((written[e.Seq].EventId, written[e.Seq].Category, written[e.Seq].Amount), (e.EventId, e.Category, e.Amount)));
+    }
+
     [Fact]
     public void Connections_prepare_their_repeated_statements_unless_the_operator_said_otherwise()
     {
