@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Engine.Grains;
 using Engine.Storage;
 using Microsoft.Extensions.Options;
@@ -59,12 +60,13 @@ public static class SiloBuilderExtensions
     }
 
     /// <summary>Orleans' ADO.NET grain storage under <paramref name="name"/>, with binary state.</summary>
-    private static void AddGrainStorage(ISiloBuilder silo, string name, string invariant, string connectionString)
+    private static void AddGrainStorage(ISiloBuilder silo, string name, string invariant, string? connectionString, DbDataSource? dataSource = null)
     {
         silo.AddAdoNetGrainStorage(name, o =>
         {
             o.Invariant = invariant;
             o.ConnectionString = connectionString;
+            o.DataSource = dataSource;
         });
         // Binary grain state: smaller and faster than the provider's default JSON.
         silo.Services.AddOptions<AdoNetGrainStorageOptions>(name)
@@ -111,7 +113,7 @@ public static class SiloBuilderExtensions
         database.Migrate();
         // The provider itself is registered under another name; grains get it through the write queue.
         const string provider = StorageNames.Engine + "-sqlite";
-        AddGrainStorage(silo, provider, SqliteDatabase.Invariant, database.OrleansConnectionString);
+        AddGrainStorage(silo, provider, SqliteDatabase.Invariant, null, new OrleansSqliteDataSource(database.OrleansConnectionString));
         silo.Services.AddKeyedSingleton<IGrainStorage>(StorageNames.Engine,
             (sp, _) => new SerializedWritesStorage(sp.GetRequiredKeyedService<IGrainStorage>(provider)));
         // The embedded mode keeps reminders in memory: the schedule is registered again whenever the coordinator
