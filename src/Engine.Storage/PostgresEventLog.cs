@@ -6,8 +6,9 @@ namespace Engine.Storage;
 
 /// <summary>
 /// The ingest and transition logs in PostgreSQL. An append is one write (a binary COPY of events, an INSERT over arrays
-/// of transitions) in one transaction that first takes a transaction-scoped advisory lock, so ids commit in order across silos: a reader that has seen
-/// id N never later finds a smaller one appear, which is what alert cursors and log positions rely on.
+/// of transitions) in one transaction that first takes a transaction-scoped advisory lock, so ids commit in order
+/// across silos: a reader that has seen id N never later finds a smaller one appear, which is what alert cursors and
+/// log positions rely on.
 /// </summary>
 public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal signal) : IEventLog
 {
@@ -20,8 +21,9 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
 
     /// <summary>
     /// Runs an append as a plain write first, and only if it hits a key the log has (a client's retry, a recovery's
-    /// resend, a repeat within the write) again as an INSERT with ON CONFLICT DO NOTHING: repeats are rare, and ON CONFLICT costs
-    /// every row a speculative insertion (in psql, 500,000 rows into the ingest log took 4.1 s plain, 5.3 s with it).
+    /// resend, a repeat within the write) again as an INSERT with ON CONFLICT DO NOTHING: repeats are rare, and ON
+    /// CONFLICT costs every row a speculative insertion (in psql, 500,000 rows into the ingest log took 4.1 s plain,
+    /// 5.3 s with it).
     /// The failed attempt's transaction rolled back, so nothing of it was written.
     /// </summary>
     private static async Task<T> PlainFirstAsync<T>(Func<bool, Task<T>> append)
@@ -91,7 +93,10 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
     private static Task WriteNullableAsync(NpgsqlBinaryImporter w, string? value, CancellationToken ct) =>
         value is null ? w.WriteNullAsync(ct) : w.WriteAsync(value, NpgsqlDbType.Text, ct);
 
-    /// <summary>The batch less the keys the log has; the first occurrence of an event id in it gets the position, a repeat is a duplicate (0).</summary>
+    /// <summary>
+    /// The batch less the keys the log has; the first occurrence of an event id in it gets the position, a repeat is a
+    /// duplicate (0).
+    /// </summary>
     private static async Task<long[]> InsertSkippingKnownAsync(NpgsqlConnection c, NpgsqlTransaction tx, IReadOnlyList<PendingEvent> events,
         long before, DateTime asOf, CancellationToken ct)
     {
