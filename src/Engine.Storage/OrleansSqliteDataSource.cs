@@ -28,7 +28,7 @@ public sealed class OrleansSqliteDataSource(string connectionString) : DbDataSou
         public override SqliteParameter CreateParameter() => new Parameter();
     }
 
-    internal sealed class Parameter : SqliteParameter
+    private sealed class Parameter : SqliteParameter
     {
         private string _name = "";
 
