@@ -40,4 +40,11 @@ public interface ISegmentCoordinatorGrain : IGrainWithIntegerKey
     /// <summary>The current model, or null before the first. Interleaves with a running retrain.</summary>
     [Alias("GetModel"), AlwaysInterleave]
     Task<ModelSnapshot?> GetModelAsync();
+
+    /// <summary>
+    /// Model <paramref name="version"/>: the current one or one of the models kept before it (a replay assigns each
+    /// logged event under the model it was logged with); null if it is not kept.
+    /// </summary>
+    [Alias("GetModelVersion"), AlwaysInterleave]
+    Task<ModelSnapshot?> GetModelAsync(long version);
 }

@@ -75,6 +75,13 @@ public interface IShardGrain : IGrainWithIntegerKey
     Task<string[]> GetCandidatesAsync(ModelSnapshot model);
 
     /// <summary>
+    /// Those of <paramref name="customers"/> the running rollout has yet to reach: no row of theirs under its model has
+    /// arrived since <see cref="GetCandidatesAsync"/> (ingest reaches every customer with an event under the new model).
+    /// </summary>
+    [Alias("StillToReach")]
+    Task<string[]> StillToReachAsync(string[] customers);
+
+    /// <summary>
     /// The inactivity sweep up to <paramref name="now"/>: only rows whose segment may have flipped by then (by a bound
     /// on how fast aging moves them) or whose window features expired are evaluated, each at its own due time; the
     /// customers that may have moved decide with their exact features. Returns the transitions recorded.

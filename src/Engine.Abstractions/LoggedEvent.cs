@@ -2,7 +2,8 @@ namespace Engine.Abstractions;
 
 /// <summary>
 /// An event as it sits in the durable ingest log. <see cref="Seq"/> is the log position; <see cref="AsOf"/> is the
-/// engine clock when it was ingested, so a replay after a crash computes exactly what the live path computed.
+/// engine clock when it was ingested and <see cref="ModelVersion"/> the model the appending silo had (0: none yet), so a
+/// replay after a crash computes exactly what the live path computed, whatever model is current by then.
 /// <see cref="Kind"/> carries the numeric value of <c>Engine.Core.EventKind</c>.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("engine.LoggedEvent")]
@@ -14,7 +15,12 @@ public sealed record LoggedEvent(
     [property: Id(4)] DateTime OccurredAt,
     [property: Id(5)] double Amount,
     [property: Id(6)] string? Category,
-    [property: Id(7)] DateTime AsOf);
+    [property: Id(7)] DateTime AsOf,
+    [property: Id(8)] long ModelVersion)
+{
+    /// <summary>The <see cref="ModelVersion"/> of an event logged before events carried one: a replay uses the current model.</summary>
+    public const long Unstamped = -1;
+}
 
 /// <summary>
 /// Logged events for one customer, in log order, with the caller's promise: every event of this customer in

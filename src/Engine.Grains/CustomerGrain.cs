@@ -40,15 +40,21 @@ public sealed partial class CustomerGrain(
     private CustomerProfile _profile = new();
     private int _dirty;
     // The oldest model version that assigned events not yet checkpointed (meaningful while _dirty > 0). A replay assigns
-    // under the current model, so the first events or reassignment under a newer one make those assignments durable
-    // first. Customers with neither keep the gap: a crash before their next checkpoint replays them under the new model.
-    // (An int: next to _dirty it costs no bytes per customer; versions count retrains.)
+    // each event under the model it was logged with, which it finds as long as the coordinator keeps that model: these
+    // assignments are saved before it might stop keeping it. (An int: next to _dirty it costs no bytes per customer;
+    // versions count retrains.)
     private int _dirtyModel;
+    // The model version in memory was raised by something a replay does not repeat (a retrain's or a sweep's
+    // reassignment that moved no one, a lookup) and is not saved. A replay assigns a batch under the newer of its logged
+    // model and the customer's, so a batch logged under an older model than the one held is applied only after saving it.
+    private bool _versionAhead;
     // The latest assignment's features in the shard row's precision, with the time and event count they are for: an
     // event's assignment and the row it returns come from the same events at the same time, so the row takes them.
     private float[]? _rowFeatures;
     private DateTime _rowFeaturesAsOf;
-    private long _rowFeaturesEvents;
+    // The count's low 32 bits: the features live within one call, which cannot apply 2^32 events, and an int leaves room
+    // for _versionAhead in the bytes the long took.
+    private int _rowFeaturesEvents;
 
     // Every event of this customer at or below this log position is applied (the head its last tail read saw, or the
     // end of the last batch delivered). Deliveries that promise less than that read the tail first.
@@ -119,6 +125,7 @@ public sealed partial class CustomerGrain(
             if (model.Version > state.State.ModelVersion && model.SegmentIds[membership.Index] == state.State.SegmentId)
             {
                 state.State.ModelVersion = model.Version;
+                _versionAhead = true;
             }
             var index = Array.IndexOf(model.SegmentIds, state.State.SegmentId);
             if (index == membership.Index)
@@ -161,14 +168,17 @@ public sealed partial class CustomerGrain(
             return ApplyResult.Empty;
         }
         var now = services.Clock.Now;
-        var (before, sealsOlder) = (state.State.TransitionCount, HoldsAssignmentsOlderThan(model));
+        var (before, version, save) = (state.State.TransitionCount, state.State.ModelVersion, HoldsAssignmentsNearlyForgotten(model));
         Assign(model, now, now, TransitionCause.Retrain);
-        if (state.State.TransitionCount != before || sealsOlder)
+        if (state.State.TransitionCount != before || save)
         {
-            // A move is not log-driven, so a replay could not re-derive it; nor could it re-derive assignments made
-            // under an older model (it assigns under the current one): make them durable now. A customer the model
-            // leaves where it is, with nothing else to seal, needs no write.
+            // A move is not log-driven, so a replay could not re-derive it: make it durable now. A customer the model
+            // leaves where it is needs no write (a replay assigns its unsaved events under the models logged with them).
             await CheckpointAsync();
+        }
+        else
+        {
+            _versionAhead |= state.State.ModelVersion != version;
         }
         return Result(0);
     }
@@ -179,12 +189,16 @@ public sealed partial class CustomerGrain(
         {
             return _profile.EventCount == 0 ? ApplyResult.Empty : Result(0);
         }
-        var before = state.State.TransitionCount;
+        var (before, version) = (state.State.TransitionCount, state.State.ModelVersion);
         Assign(services.Models.Current, at, at, TransitionCause.Inactivity);
         if (state.State.TransitionCount != before)
         {
             // Not log-driven, so a replay could not re-derive it: make it durable now.
             await CheckpointAsync();
+        }
+        else
+        {
+            _versionAhead |= state.State.ModelVersion != version;
         }
         return Result(0);
     }
@@ -221,7 +235,7 @@ public sealed partial class CustomerGrain(
         {
             state.State.Profile = null;
         }
-        _dirty = 0;
+        (_dirty, _versionAhead) = (0, false);
     }
 
     /// <summary>Applies the log tail after the checkpoint: on activation, and when asked to catch up.</summary>
@@ -239,35 +253,67 @@ public sealed partial class CustomerGrain(
 
     /// <summary>
     /// Applies events in log order and reassigns once per ingest batch. Every batch has its own as_of, so grouping
-    /// by it makes a replay after a crash take exactly the steps the live path took, transition for transition.
+    /// by it makes a replay after a crash take exactly the steps the live path took, transition for transition. Each
+    /// batch is assigned under the model it was logged with, or the customer's own if that is newer (a retrain reached
+    /// the customer before a batch its silo had stamped earlier): an assignment never goes back to an older model.
     /// </summary>
     private ValueTask<int> ApplyEventsAsync(LoggedEvent[] events)
     {
-        // One model for the whole call, so the version recorded for sealing is the one every batch was assigned under.
-        var model = services.Models.Current;
-        if (HoldsAssignmentsOlderThan(model) && events.Any(e => e.Seq > state.State.LastSeq))
+        var s = state.State;
+        var (pending, save, fetch) = (false, false, false);
+        foreach (var e in events)
         {
-            return SealThenApplyAsync(events, model);
+            if (e.Seq <= s.LastSeq)
+            {
+                continue;
+            }
+            var stamp = StampOf(e);
+            pending = true;
+            // A replay would start from the saved version, lower than the one held: it could assign this batch under
+            // the older model.
+            save |= _versionAhead && stamp < s.ModelVersion;
+            fetch |= Math.Max(stamp, s.ModelVersion) is var version && version > 0 && services.Models.Find(version) is null;
         }
-        return ValueTask.FromResult(ApplyEvents(events, model));
+        if (!pending)
+        {
+            return ValueTask.FromResult(0);
+        }
+        save |= HoldsAssignmentsNearlyForgotten(services.Models.Current);
+        return save || fetch ? SaveThenApplyAsync(events, save) : ValueTask.FromResult(ApplyEvents(events));
     }
-
-    /// <summary>Whether events not yet checkpointed were assigned under a model older than <paramref name="model"/>.</summary>
-    private bool HoldsAssignmentsOlderThan(ModelSnapshot? model) => _dirty > 0 && _dirtyModel < (model?.Version ?? 0);
 
     /// <summary>
-    /// Checkpoints what older models assigned before applying under a newer one: a replay assigns under the current
-    /// model, so without this a crash would replay those events into other transitions than the ones recorded.
+    /// Whether events not yet checkpointed were assigned under a model the coordinator may soon stop keeping (it keeps
+    /// <see cref="ModelReplica.Retained"/>; this answers yes at half that, for silos a model reaches late).
     /// </summary>
-    private async ValueTask<int> SealThenApplyAsync(LoggedEvent[] events, ModelSnapshot? model)
+    private bool HoldsAssignmentsNearlyForgotten(ModelSnapshot? newest) =>
+        _dirty > 0 && _dirtyModel <= (newest?.Version ?? 0) - ModelReplica.Retained / 2;
+
+    /// <summary>The model an event was logged with; one logged before events carried it replays under the current model.</summary>
+    private long StampOf(LoggedEvent e) => e.ModelVersion != LoggedEvent.Unstamped ? e.ModelVersion : services.Models.Current?.Version ?? 0;
+
+    /// <summary>Checkpoints first if asked (see <see cref="ApplyEventsAsync"/>), and fetches the models the batches need.</summary>
+    private async ValueTask<int> SaveThenApplyAsync(LoggedEvent[] events, bool save)
     {
-        await CheckpointAsync();
-        return ApplyEvents(events, model);
+        if (save)
+        {
+            await CheckpointAsync();
+        }
+        var held = state.State.ModelVersion;
+        foreach (var version in events.Where(e => e.Seq > state.State.LastSeq).Select(e => Math.Max(StampOf(e), held)).Distinct())
+        {
+            if (version > 0)
+            {
+                await services.Models.GetAsync(version);
+            }
+        }
+        return ApplyEvents(events);
     }
 
-    private int ApplyEvents(LoggedEvent[] events, ModelSnapshot? model)
+    private int ApplyEvents(LoggedEvent[] events)
     {
         var applied = 0;
+        var (inBatch, stamp) = (0, 0L);
         DateTime? batch = null;
         foreach (var e in events)
         {
@@ -278,21 +324,31 @@ public sealed partial class CustomerGrain(
             }
             if (batch is { } previous && previous != e.AsOf)
             {
-                Assign(model, previous, previous, TransitionCause.Event);
+                AssignBatch(previous, stamp, inBatch);
+                inBatch = 0;
             }
             _profile.Apply((EventKind)e.Kind, e.OccurredAt, e.Amount, e.Category);
             state.State.LastSeq = e.Seq;
-            batch = e.AsOf;
+            (batch, stamp) = (e.AsOf, StampOf(e));
+            inBatch++;
             applied++;
         }
         if (batch is { } last)
         {
-            var version = (int)(model?.Version ?? 0);
-            _dirtyModel = _dirty == 0 ? version : Math.Min(_dirtyModel, version);
-            _dirty += applied;
-            Assign(model, last, last, TransitionCause.Event);
+            AssignBatch(last, stamp, inBatch);
         }
         return applied;
+    }
+
+    private void AssignBatch(DateTime asOf, long stamp, int events)
+    {
+        var version = Math.Max(stamp, state.State.ModelVersion);
+        // Not found only when the coordinator no longer keeps it (see HoldsAssignmentsNearlyForgotten): the current one.
+        var model = version == 0 ? null : services.Models.Find(version) ?? services.Models.Current;
+        var used = (int)(model?.Version ?? 0);
+        _dirtyModel = _dirty == 0 ? used : Math.Min(_dirtyModel, used);
+        _dirty += events;
+        Assign(model, asOf, asOf, TransitionCause.Event);
     }
 
     private void Assign(ModelSnapshot? model, DateTime asOf, DateTime at, TransitionCause cause)
@@ -333,7 +389,7 @@ public sealed partial class CustomerGrain(
     /// <summary>The features of the row as of <paramref name="asOf"/>: the latest assignment's when they are for it.</summary>
     private float[] RowFeaturesAt(DateTime asOf)
     {
-        if (_rowFeatures is not { } kept || _rowFeaturesAsOf != asOf || _rowFeaturesEvents != _profile.EventCount)
+        if (_rowFeatures is not { } kept || _rowFeaturesAsOf != asOf || _rowFeaturesEvents != (int)_profile.EventCount)
         {
             Span<double> raw = stackalloc double[FeatureNames.Count];
             _profile.ComputeFeatures(asOf, raw);
@@ -349,7 +405,7 @@ public sealed partial class CustomerGrain(
         {
             features[j] = (float)raw[j];
         }
-        (_rowFeatures, _rowFeaturesAsOf, _rowFeaturesEvents) = (features, asOf, _profile.EventCount);
+        (_rowFeatures, _rowFeaturesAsOf, _rowFeaturesEvents) = (features, asOf, (int)_profile.EventCount);
         return features;
     }
 
@@ -371,7 +427,7 @@ public sealed partial class CustomerGrain(
         // The row is as of the latest assignment, so the shard's aging starts from the state the segment reflects.
         var s = state.State;
         var asOf = s.AssignedAt > DateTime.MinValue ? s.AssignedAt : services.Clock.Now;
-        var row = new ShardRow(Id, RowFeaturesAt(asOf), asOf, s.SegmentId, _profile.NextWindowChange(asOf), s.LastSeq);
+        var row = new ShardRow(Id, RowFeaturesAt(asOf), asOf, s.SegmentId, _profile.NextWindowChange(asOf), s.LastSeq, s.ModelVersion);
         // Kept only within one call (assignment, then this row): between calls it would be dead weight per customer, and
         // the array now belongs to the row.
         _rowFeatures = null;

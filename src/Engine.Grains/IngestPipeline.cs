@@ -234,11 +234,13 @@ public sealed partial class IngestPipeline(
             asOf = _lastBatchAsOf.AddTicks(1);
         }
         _lastBatchAsOf = asOf;
+        // The model these events will be assigned under, logged with them so a replay uses it too (see CustomerGrain).
+        var modelVersion = replica.Current?.Version ?? 0;
         Interlocked.Increment(ref _unapplied);
         AppendResult appended;
         try
         {
-            appended = await log.AppendAsync(events, asOf);
+            appended = await log.AppendAsync(events, asOf, modelVersion);
         }
         catch (Exception ex)
         {
@@ -271,7 +273,7 @@ public sealed partial class IngestPipeline(
             {
                 perCustomer[e.CustomerId] = list = new List<LoggedEvent>(1);
             }
-            list.Add(new LoggedEvent(seqs[i], e.EventId, e.CustomerId, e.Kind, e.OccurredAt, e.Amount, e.Category, asOf));
+            list.Add(new LoggedEvent(seqs[i], e.EventId, e.CustomerId, e.Kind, e.OccurredAt, e.Amount, e.Category, asOf, modelVersion));
             maxSeq = Math.Max(maxSeq, seqs[i]);
         }
         var (completeAfter, readBack) = _coverage.Appended(appended.Before, maxSeq, Stopwatch.GetTimestamp());

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Engine.Abstractions;
 using Engine.Core;
 
@@ -5,11 +6,20 @@ namespace Engine.Grains;
 
 /// <summary>
 /// The silo-local copy of the current model, so a customer grain assigns a segment on every event without calling a
-/// central grain. Refreshed by <see cref="ModelReplicaRefresher"/>, and on demand when a caller names a newer version.
+/// central grain. Refreshed by <see cref="ModelWatcher"/>, and on demand when a caller names a newer version. It also
+/// keeps the models before the current one: a customer replaying its log assigns each event under the model the event
+/// was logged with.
 /// </summary>
 public sealed class ModelReplica(IGrainFactory grains)
 {
+    /// <summary>
+    /// Models the coordinator keeps besides the current one, so a replay can still find the model an unsaved event was
+    /// assigned under. A customer holding assignments half this many versions old saves them (see CustomerGrain).
+    /// </summary>
+    public const int Retained = 16;
+
     private volatile ModelSnapshot? _current;
+    private readonly ConcurrentDictionary<long, ModelSnapshot> _older = new();
 
     public ModelSnapshot? Current => _current;
 
@@ -26,6 +36,10 @@ public sealed class ModelReplica(IGrainFactory grains)
             }
             if (Interlocked.CompareExchange(ref _current, model, current) == current)
             {
+                if (current is not null && current.Version < model.Version)
+                {
+                    Keep(current);
+                }
                 return;
             }
         }
@@ -43,6 +57,41 @@ public sealed class ModelReplica(IGrainFactory grains)
         }
         await RefreshAsync();
         return _current;
+    }
+
+    /// <summary>Model <paramref name="version"/> if this silo holds it: the current one or one it kept.</summary>
+    public ModelSnapshot? Find(long version) =>
+        _current is { } m && m.Version == version ? m : _older.GetValueOrDefault(version);
+
+    /// <summary>Model <paramref name="version"/>, from the coordinator if this silo does not hold it; null if no one does.</summary>
+    public async ValueTask<ModelSnapshot?> GetAsync(long version)
+    {
+        if (Find(version) is { } held)
+        {
+            return held;
+        }
+        if (version > (_current?.Version ?? 0))
+        {
+            await RefreshAsync();
+            return Find(version);
+        }
+        if (await grains.GetGrain<ISegmentCoordinatorGrain>(0).GetModelAsync(version) is { } older)
+        {
+            Keep(older);
+        }
+        return Find(version);
+    }
+
+    private void Keep(ModelSnapshot model)
+    {
+        _older[model.Version] = model;
+        foreach (var version in _older.Keys)
+        {
+            if (version <= model.Version - Retained)
+            {
+                _older.TryRemove(version, out _);
+            }
+        }
     }
 }
 

@@ -45,6 +45,11 @@ public sealed partial class SegmentCoordinatorGrain(
 
     public Task<ModelSnapshot?> GetModelAsync() => Task.FromResult(state.State.Current);
 
+    public Task<ModelSnapshot?> GetModelAsync(long version) =>
+        Task.FromResult(state.State.Current is { } current && current.Version == version
+            ? current
+            : state.State.Previous.Find(m => m.Version == version));
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         var interval = _options.RetrainInterval;
@@ -203,6 +208,12 @@ public sealed partial class SegmentCoordinatorGrain(
             var baseline = await BaselineAsync(shards, counts, fit, d, (int)version);
             var model = Label(new ModelSnapshot(version, fit.K, d, fit.Centroids, scaler.Mean, scaler.Std, [], [], clock.Now, n,
                 fit.Inertia, fit.Iterations, reason, Baseline: baseline));
+            if (state.State.Current is { } replaced)
+            {
+                // Without its drift baseline: a replay needs only what assigns (centroids, scaler, segment ids).
+                state.State.Previous.Add(replaced with { Baseline = null });
+                state.State.Previous.RemoveRange(0, Math.Max(0, state.State.Previous.Count - ModelReplica.Retained));
+            }
             state.State.Current = model;
             await state.WriteStateAsync();
             replica.Offer(model);
@@ -234,14 +245,23 @@ public sealed partial class SegmentCoordinatorGrain(
     /// asking runs here, not in the shard: each reassignment that moves a customer writes its checkpoint (a RETRAIN
     /// is not in the ingest log, so a replay could not re-derive it), and a shard waiting on those writes would hold
     /// back every ingest batch's rows for the whole rollout (27 s at 100k customers on PostgreSQL, measured).
+    /// Before each slice the shard drops the customers ingest has reached under the model meanwhile: under full load
+    /// that is nearly all of them within seconds, and asking each again was 100,000 calls in 20 s (PostgreSQL, 100k
+    /// customers, measured) on the cores ingest needs.
     /// </summary>
     private async Task<long> RollOutAsync(int shard, IShardGrain grain, ModelSnapshot model)
     {
         var watch = Stopwatch.StartNew();
         var candidates = await grain.GetCandidatesAsync(model);
-        var moved = await CustomerRounds.AskAsync(candidates, id => customers.Get(id).ReassignAsync(model.Version),
-            customers.RecoverAsync, writes, grain.UpsertAsync, RolloutParallelism);
-        LogApplied(logger, shard, model.Version, candidates.Length, moved, watch.Elapsed.TotalSeconds);
+        var (asked, moved) = (0, 0L);
+        foreach (var slice in candidates.Chunk(RolloutParallelism * 8))
+        {
+            var pending = await grain.StillToReachAsync(slice);
+            asked += pending.Length;
+            moved += await CustomerRounds.AskAsync(pending, id => customers.Get(id).ReassignAsync(model.Version),
+                customers.RecoverAsync, writes, grain.UpsertAsync, RolloutParallelism);
+        }
+        LogApplied(logger, shard, model.Version, candidates.Length, asked, moved, watch.Elapsed.TotalSeconds);
         return moved;
     }
 
@@ -529,6 +549,7 @@ public sealed partial class SegmentCoordinatorGrain(
     [LoggerMessage(Level = LogLevel.Information, Message = "Published model {Version}: k={K}, {Customers} customers, inertia {Inertia:F1}, {Iterations} iterations, reason {Reason}")]
     private static partial void LogPublished(ILogger logger, long version, int k, long customers, double inertia, int iterations, string reason);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Shard {Shard} applied model {Version}: {Candidates} asked, {Moved} moved in {Seconds:F1} s")]
-    private static partial void LogApplied(ILogger logger, int shard, long version, int candidates, long moved, double seconds);
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Shard {Shard} applied model {Version}: {Candidates} candidates, {Asked} asked (the others reached by ingest), {Moved} moved in {Seconds:F1} s")]
+    private static partial void LogApplied(ILogger logger, int shard, long version, int candidates, int asked, long moved, double seconds);
 }

@@ -40,6 +40,7 @@ public sealed partial class ShardGrain(
     // stall ingest (26 s at 100k customers, measured). A rollout that makes no progress for RolloutStall is taken as
     // cut short, and the sweep is its safety net again.
     private HashSet<string>? _rollout;
+    private long _rolloutVersion;
     private long _rolloutProgress;
     private static readonly TimeSpan RolloutStall = TimeSpan.FromMinutes(5);
 
@@ -387,9 +388,12 @@ public sealed partial class ShardGrain(
             });
             return list.ToArray();
         });
-        (_rollout, _rolloutProgress) = (new HashSet<string>(candidates, StringComparer.Ordinal), Stopwatch.GetTimestamp());
+        (_rollout, _rolloutVersion, _rolloutProgress) = (new HashSet<string>(candidates, StringComparer.Ordinal), model.Version, Stopwatch.GetTimestamp());
         return candidates;
     }
+
+    public Task<string[]> StillToReachAsync(string[] customers) =>
+        Task.FromResult(_rollout is { } rollout ? customers.Where(rollout.Contains).ToArray() : []);
 
     /// <summary>Whether a rollout is still reaching customers; forgets one that has stalled.</summary>
     private bool RollingOut()
@@ -433,7 +437,8 @@ public sealed partial class ShardGrain(
     {
         var i = _rows.UpsertAndIndex(row);
         schedule?.Schedule(i, models.Current!, _rows.AsOfAt(i));
-        if (_rollout?.Remove(row.CustomerId) == true)
+        // A row under an older model (an ingest batch stamped before the model was published) does not count.
+        if (row.ModelVersion >= _rolloutVersion && _rollout?.Remove(row.CustomerId) == true)
         {
             _rolloutProgress = Stopwatch.GetTimestamp();
         }

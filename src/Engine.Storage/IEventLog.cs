@@ -53,9 +53,10 @@ public interface IEventLog
     /// Appends events in one transaction. Returns, per event, its log position, or 0 when its event_id was already
     /// in the log (a duplicate, including a repeat inside the same batch). Appends from all silos commit in position
     /// order: once position N is visible, no smaller one can appear later. The batch is stored as of
-    /// <paramref name="asOf"/>, or a tick after the previous append's if that is not later.
+    /// <paramref name="asOf"/>, or a tick after the previous append's if that is not later, and stamped with
+    /// <paramref name="modelVersion"/>, the model the appending silo had (0: none yet), which a replay assigns it under.
     /// </summary>
-    Task<AppendResult> AppendAsync(IReadOnlyList<PendingEvent> events, DateTime asOf, CancellationToken ct = default);
+    Task<AppendResult> AppendAsync(IReadOnlyList<PendingEvent> events, DateTime asOf, long modelVersion, CancellationToken ct = default);
 
     /// <summary>A customer's events after log position <paramref name="afterSeq"/>, in log order, with the head the read saw.</summary>
     Task<CustomerTail> ReadCustomerTailAsync(string customerId, long afterSeq, CancellationToken ct = default);

@@ -32,8 +32,8 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
         _signal = signal;
     }
 
-    public Task<AppendResult> AppendAsync(IReadOnlyList<PendingEvent> events, DateTime asOf, CancellationToken ct = default) =>
-        WriteAsync(c => Append(c, events, asOf), ct);
+    public Task<AppendResult> AppendAsync(IReadOnlyList<PendingEvent> events, DateTime asOf, long modelVersion, CancellationToken ct = default) =>
+        WriteAsync(c => Append(c, events, asOf, modelVersion), ct);
 
     /// <summary>
     /// Each new row links to its customer's previous row (prev_seq): from this batch if the customer already has a row
@@ -41,11 +41,11 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
     /// last rows. This chain replaces an index on customer (see 004-customer-chain.sql).
     /// </summary>
     private const string InsertEventSql = """
-        INSERT OR IGNORE INTO ingest_log (seq, event_id, customer_id, kind, occurred_at, amount, category, attributes, as_of, prev_seq)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, COALESCE(?10, (SELECT last_seq FROM customer_head WHERE customer_id = ?3), 0))
+        INSERT OR IGNORE INTO ingest_log (seq, event_id, customer_id, kind, occurred_at, amount, category, attributes, as_of, prev_seq, model_version)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, COALESCE(?10, (SELECT last_seq FROM customer_head WHERE customer_id = ?3), 0), ?11)
         """;
 
-    private AppendResult Append(SqliteConnection c, IReadOnlyList<PendingEvent> events, DateTime asOf)
+    private AppendResult Append(SqliteConnection c, IReadOnlyList<PendingEvent> events, DateTime asOf, long modelVersion)
     {
         var seqs = new long[events.Count];
         using var tx = c.BeginTransaction();
@@ -89,6 +89,7 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
                 {
                     raw.sqlite3_bind_null(insert, 10);
                 }
+                raw.sqlite3_bind_int64(insert, 11, modelVersion);
                 var rc = raw.sqlite3_step(insert);
                 if (rc != raw.SQLITE_DONE)
                 {
@@ -165,7 +166,7 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
             UNION ALL
             SELECT l.prev_seq FROM chain JOIN ingest_log l ON l.seq = chain.seq WHERE l.prev_seq > $s
         )
-        SELECT h.head, l.seq, l.event_id, l.customer_id, l.kind, l.occurred_at, l.amount, l.category, l.as_of
+        SELECT h.head, l.seq, l.event_id, l.customer_id, l.kind, l.occurred_at, l.amount, l.category, l.as_of, l.model_version
         FROM (SELECT COALESCE(MAX(seq), 0) AS head FROM ingest_log) h
         LEFT JOIN chain ON 1
         LEFT JOIN ingest_log l ON l.seq = chain.seq
@@ -215,7 +216,7 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
         {
             using var cmd = c.CreateCommand();
             cmd.CommandText = """
-                SELECT seq, event_id, customer_id, kind, occurred_at, amount, category, as_of FROM ingest_log
+                SELECT seq, event_id, customer_id, kind, occurred_at, amount, category, as_of, model_version FROM ingest_log
                 WHERE customer_id IN (SELECT value FROM json_each($ids)) AND seq > $a AND seq <= $t ORDER BY seq
                 """;
             cmd.Parameters.AddWithValue("$ids", System.Text.Json.JsonSerializer.Serialize(customerIds));
@@ -230,10 +231,14 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
             return list.ToArray();
         }, ct);
 
-    /// <summary>Reads seq, event_id, customer_id, kind, occurred_at, amount, category, as_of starting at column <paramref name="i"/>.</summary>
+    /// <summary>
+    /// Reads seq, event_id, customer_id, kind, occurred_at, amount, category, as_of, model_version starting at column
+    /// <paramref name="i"/>.
+    /// </summary>
     private static LoggedEvent ReadEvent(SqliteDataReader r, int i) =>
         new(r.GetInt64(i), r.GetString(i + 1), r.GetString(i + 2), r.GetInt32(i + 3), new DateTime(r.GetInt64(i + 4), DateTimeKind.Utc),
-            r.GetDouble(i + 5), r.IsDBNull(i + 6) ? null : r.GetString(i + 6), new DateTime(r.GetInt64(i + 7), DateTimeKind.Utc));
+            r.GetDouble(i + 5), r.IsDBNull(i + 6) ? null : r.GetString(i + 6), new DateTime(r.GetInt64(i + 7), DateTimeKind.Utc),
+            r.IsDBNull(i + 8) ? LoggedEvent.Unstamped : r.GetInt64(i + 8));
 
     public Task<string[]> CustomersAfterAsync(long afterSeq, CancellationToken ct = default) =>
         ReadAsync(c =>

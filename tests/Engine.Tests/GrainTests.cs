@@ -135,8 +135,18 @@ public sealed class GrainTests : IAsyncLifetime
             }).ToArray();
             await client.GetGrain<IShardGrain>(shard).UpsertAsync(moved);
         }
-        var again = await client.GetGrain<ISegmentCoordinatorGrain>(0).RetrainAsync(3, "manual");
+        var coordinator = client.GetGrain<ISegmentCoordinatorGrain>(0);
+        var again = await coordinator.RetrainAsync(3, "manual");
         Assert.All(again.Model.Baseline!.SegmentShares, share => Assert.InRange(share, 0.2, 0.5));
+
+        // The replaced model is kept, for replays of events logged under it (without its drift baseline).
+        var kept = (await coordinator.GetModelAsync(1))!;
+        Assert.Equal(outcome.Model.Centroids, kept.Centroids);
+        Assert.Equal(outcome.Model.ScalerMean, kept.ScalerMean);
+        Assert.Equal(outcome.Model.SegmentIds, kept.SegmentIds);
+        Assert.Null(kept.Baseline);
+        Assert.Equal(2, (await coordinator.GetModelAsync(2))!.Version);
+        Assert.Null(await coordinator.GetModelAsync(3));
     }
 
     [Fact]
@@ -226,7 +236,7 @@ public sealed class GrainTests : IAsyncLifetime
         var log = _cluster.GetSiloServiceProvider().GetRequiredService<Engine.Storage.IEventLog>();
         var at = new DateTime(1997, 5, 1, 0, 0, 0, DateTimeKind.Utc);
         var events = Enumerable.Range(0, 5).Select(i => new Engine.Storage.PendingEvent($"replay-{i}", "replayer", 1, at.AddDays(i), 10 + i, "x", null)).ToArray();
-        var seqs = (await log.AppendAsync(events, at.AddDays(4))).Seqs;
+        var seqs = (await log.AppendAsync(events, at.AddDays(4), 0)).Seqs;
         Assert.All(seqs, s => Assert.True(s > 0));
 
         // The events are only in the log: activation must find them.
@@ -236,19 +246,22 @@ public sealed class GrainTests : IAsyncLifetime
         Assert.Equal(60, view.Monetary, 1e-9);
 
         // Applying the same logged events again is a no-op: the log position makes it idempotent.
-        var logged = events.Select((e, i) => new LoggedEvent(seqs[i], e.EventId, e.CustomerId, e.Kind, e.OccurredAt, e.Amount, e.Category, at.AddDays(4))).ToArray();
+        var logged = events.Select((e, i) => new LoggedEvent(seqs[i], e.EventId, e.CustomerId, e.Kind, e.OccurredAt, e.Amount, e.Category, at.AddDays(4), 0)).ToArray();
         var result = await _cluster.Client.GetGrain<ICustomerGrain>("replayer").ApplyAsync(new(logged, 0, seqs.Max()));
         Assert.Equal(0, result.Applied);
         Assert.Equal(5, (await _cluster.Client.GetGrain<ICustomerGrain>("replayer").GetAsync())!.Frequency);
     }
 
-    /// <summary>Appends a customer's i-th purchase (dated i days after <paramref name="at"/>) to the silo's log.</summary>
-    /// <summary>Model 1 (segments s1, s2) reaches this silo's replica, as a retrain's publication would.</summary>
-    private void OfferTwoSegmentModel(DateTime at)
+    /// <summary>
+    /// A model of segments s1 (centroid at the origin) and s2 (all ones) reaches this silo's replica, as a retrain's
+    /// publication would; <paramref name="swapped"/> puts each segment at the other's centroid.
+    /// </summary>
+    private void OfferTwoSegmentModel(DateTime at, long version = 1, bool swapped = false)
     {
         var d = Engine.Core.FeatureNames.Count;
-        _cluster.GetSiloServiceProvider().GetRequiredService<ModelReplica>().Offer(new ModelSnapshot(1, 2, d,
-            [.. new float[d], .. Enumerable.Repeat(1f, d)], new double[d], Enumerable.Repeat(1.0, d).ToArray(), ["s1", "s2"],
+        float[] origin = new float[d], ones = Enumerable.Repeat(1f, d).ToArray();
+        _cluster.GetSiloServiceProvider().GetRequiredService<ModelReplica>().Offer(new ModelSnapshot(version, 2, d,
+            swapped ? [.. ones, .. origin] : [.. origin, .. ones], new double[d], Enumerable.Repeat(1.0, d).ToArray(), ["s1", "s2"],
             ["One", "Two"], at, 1, 0, 1, "test"));
     }
 
@@ -258,7 +271,7 @@ public sealed class GrainTests : IAsyncLifetime
         var at = new DateTime(1997, 11, 1, 0, 0, 0, DateTimeKind.Utc);
         OfferTwoSegmentModel(at);
         var grain = _cluster.Client.GetGrain<ICustomerGrain>("handed");
-        var e = await AppendAsync("handed", 0, at);
+        var e = await AppendAsync("handed", 0, at, model: 1);
         // The caller this transition went to died before logging it (here: no one logs it); the checkpoint holds it.
         var moved = Assert.Single((await grain.ApplyAsync(new([e], 0, e.Seq))).Transitions);
         await grain.CheckpointAsync();
@@ -267,12 +280,16 @@ public sealed class GrainTests : IAsyncLifetime
         Assert.Equal((moved.Number, moved.FromSegmentId, moved.ToSegmentId), (again.Number, again.FromSegmentId, again.ToSegmentId));
     }
 
-    private async Task<LoggedEvent> AppendAsync(string customer, int i, DateTime at)
+    /// <summary>
+    /// Appends a customer's i-th purchase (dated i days after <paramref name="at"/>) to the silo's log, logged with
+    /// <paramref name="model"/> as the ingest pipeline would with the model it had.
+    /// </summary>
+    private async Task<LoggedEvent> AppendAsync(string customer, int i, DateTime at, long model = 0)
     {
         var log = _cluster.GetSiloServiceProvider().GetRequiredService<Engine.Storage.IEventLog>();
         var e = new Engine.Storage.PendingEvent($"{customer}-{i}", customer, 1, at.AddDays(i), 10, "x", null);
-        var seq = (await log.AppendAsync([e], at.AddDays(i))).Seqs[0];
-        return new LoggedEvent(seq, e.EventId, e.CustomerId, e.Kind, e.OccurredAt, e.Amount, e.Category, at.AddDays(i));
+        var seq = (await log.AppendAsync([e], at.AddDays(i), model)).Seqs[0];
+        return new LoggedEvent(seq, e.EventId, e.CustomerId, e.Kind, e.OccurredAt, e.Amount, e.Category, at.AddDays(i), model);
     }
 
     [Fact]
@@ -499,29 +516,73 @@ public sealed class GrainTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Events_an_older_model_assigned_are_checkpointed_before_a_newer_model_assigns()
+    public async Task A_rollout_does_not_ask_customers_whose_rows_already_came_under_its_model()
     {
-        var services = _cluster.GetSiloServiceProvider();
-        var storage = services.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Engine);
-        var grain = _cluster.Client.GetGrain<ICustomerGrain>("sealed");
+        var shard = _cluster.Client.GetGrain<IShardGrain>(0);
+        var at = new DateTime(1997, 9, 1, 0, 0, 0, DateTimeKind.Utc);
+        var d = Engine.Core.FeatureNames.Count;
+        ShardRow Row(string id, string segment, long model) => new(id, new float[d], at, segment, null, 0, model);
+        // Every row sits at the origin, in s2 under model 1. Model 2 has s1 there, so all three are candidates.
+        await shard.UpsertAsync([Row("a", "s2", 1), Row("b", "s2", 1), Row("c", "s2", 1)]);
+        var model = new ModelSnapshot(2, 2, d, [.. new float[d], .. Enumerable.Repeat(1f, d)], new double[d],
+            Enumerable.Repeat(1.0, d).ToArray(), ["s1", "s2"], ["One", "Two"], at, 3, 0, 1, "test");
+        Assert.Equal(["a", "b", "c"], (await shard.GetCandidatesAsync(model)).Order());
+
+        // Ingest brings a's row under model 2, and b's under model 1 (a batch stamped before the model was published).
+        await shard.UpsertAsync([Row("a", "s1", 2), Row("b", "s1", 1) with { LastSeq = 1 }]);
+
+        Assert.Equal(["b", "c"], (await shard.StillToReachAsync(["a", "b", "c"])).Order());
+    }
+
+    [Fact]
+    public async Task After_a_crash_a_replay_assigns_each_event_under_the_model_it_was_logged_with_so_a_newer_model_needs_no_write()
+    {
+        var storage = _cluster.GetSiloServiceProvider().GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Engine);
+        var grain = _cluster.Client.GetGrain<ICustomerGrain>("stamped");
         var at = new DateTime(1997, 10, 1, 0, 0, 0, DateTimeKind.Utc);
-        var stored = new GrainState<CustomerState>();
+        static string Key(TransitionRecord t) => $"{t.Number}:{t.FromSegmentId}->{t.ToSegmentId} {t.Cause} {t.At:O} v{t.ModelVersion}";
 
-        // No model yet: the event is applied, the customer stays unassigned, and nothing is checkpointed (every 64 events).
-        var first = await AppendAsync("sealed", 0, at);
-        await grain.ApplyAsync(new([first], 0, first.Seq));
-        await storage.ReadStateAsync("customer", grain.GetGrainId(), stored);
-        Assert.Equal(0, stored.State!.LastSeq);
-
-        // A model reaches this silo (no rollout here); the next event is assigned under it. A replay would assign the
-        // first event under it too, so the checkpoint must hold that event's unassigned outcome before the move.
+        // Model 1 assigns the first purchase, which is saved; then a second one, which is not.
         OfferTwoSegmentModel(at);
-        var second = await AppendAsync("sealed", 1, at);
+        var first = await AppendAsync("stamped", 0, at, model: 1);
+        await grain.ApplyAsync(new([first], 0, first.Seq));
+        await grain.CheckpointAsync();
+        var saved = new GrainState<CustomerState>();
+        await storage.ReadStateAsync("customer", grain.GetGrainId(), saved);
+        var second = await AppendAsync("stamped", 1, at, model: 1);
         await grain.ApplyAsync(new([second], first.Seq, second.Seq));
 
+        // Model 2 labels every place the other way round, and assigns the third purchase: a move.
+        OfferTwoSegmentModel(at, version: 2, swapped: true);
+        var third = await AppendAsync("stamped", 2, at, model: 2);
+        await grain.ApplyAsync(new([third], second.Seq, third.Seq));
+        var before = (await grain.GetAsync())!;
+        var history = (await grain.GetHistoryAsync(0)).Select(Key).ToArray();
+        Assert.Equal(2, before.ModelVersion);
+        Assert.Contains(history, h => h.EndsWith(" v2", StringComparison.Ordinal));
+
+        // Nothing was written for the newer model: the store still holds the first purchase's checkpoint.
+        var stored = new GrainState<CustomerState>();
         await storage.ReadStateAsync("customer", grain.GetGrainId(), stored);
-        Assert.Equal((first.Seq, ModelSnapshot.Unassigned), (stored.State!.LastSeq, stored.State.SegmentId));
-        Assert.Contains((await grain.GetAsync())!.SegmentId, new[] { "s1", "s2" });
+        Assert.Equal(first.Seq, stored.State!.LastSeq);
+
+        // The silo dies now: the grain goes, and the store is left with the checkpoint it had (deactivation saves, so
+        // the test puts the old one back).
+        await grain.AsReference<Orleans.Core.Internal.IGrainManagementExtension>().DeactivateOnIdle();
+        for (var tries = 0; stored.State!.LastSeq != third.Seq; tries++)
+        {
+            Assert.True(tries < 100, "the customer did not deactivate");
+            await Task.Delay(50);
+            await storage.ReadStateAsync("customer", grain.GetGrainId(), stored);
+        }
+        stored.State = saved.State;
+        await storage.WriteStateAsync("customer", grain.GetGrainId(), stored);
+
+        // The replay assigns the second purchase under model 1 and the third under model 2, as the live path did.
+        // (Under the current model alone, the second purchase would have moved the customer a purchase early.)
+        var after = (await grain.GetAsync())!;
+        Assert.Equal((before.SegmentId, before.ModelVersion, before.Frequency), (after.SegmentId, after.ModelVersion, after.Frequency));
+        Assert.Equal(history, (await grain.GetHistoryAsync(0)).Select(Key));
     }
 }
 

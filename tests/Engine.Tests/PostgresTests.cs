@@ -144,7 +144,7 @@ public sealed class PostgresTests
             {
                 var batch = Enumerable.Range(0, 50)
                     .Select(i => new PendingEvent($"{silo}-{b}-{i}", $"c{i % 7}", 1, at, i, i % 2 == 0 ? null : "books", null)).ToArray();
-                return (batch, await new PostgresEventLog(db, new TransitionSignal()).AppendAsync(batch, at));
+                return (batch, await new PostgresEventLog(db, new TransitionSignal()).AppendAsync(batch, at, b));
             }));
 
         var appends = (await Task.WhenAll(WriteAsync(first, "a"), WriteAsync(second, "b"))).SelectMany(x => x).ToArray();

@@ -59,19 +59,22 @@ public sealed class SqliteEventLogTests : IDisposable
 
     /// <summary>
     /// A client's retry sends events the log has, and a batch may carry an id twice: those get no position, the rest
-    /// are appended in batch order, and the log holds each id once. Shared with the PostgreSQL log's test.
+    /// are appended in batch order, and the log holds each id once, with the model version its append was stamped with
+    /// (both the plain write and the one that skips known ids). Shared with the PostgreSQL log's test.
     /// </summary>
     internal static async Task KnownAndRepeatedIdsAreSkippedAsync(IEventLog log)
     {
         PendingEvent E(string id, string customer) => new(id, customer, 1, At, 5, null, null);
-        var first = await log.AppendAsync([E("e1", "a"), E("e2", "b")], At);
+        var first = await log.AppendAsync([E("e1", "a"), E("e2", "b")], At, 3);
         Assert.DoesNotContain(0L, first.Seqs);
-        var second = await log.AppendAsync([E("e2", "b"), E("e3", "a"), E("e3", "a"), E("e4", "b")], At.AddTicks(1));
+        var second = await log.AppendAsync([E("e2", "b"), E("e3", "a"), E("e3", "a"), E("e4", "b")], At.AddTicks(1), 4);
         Assert.Equal([false, true, false, true], second.Seqs.Select(s => s > 0));
         Assert.True(second.Seqs[1] > first.Seqs.Max() && second.Seqs[3] > second.Seqs[1]);
         var stored = await log.ReadCustomersAsync(["a", "b"], 0, second.Seqs.Max());
         Assert.Equal(["e1", "e2", "e3", "e4"], stored.Select(e => e.EventId));
         Assert.Equal([.. first.Seqs, second.Seqs[1], second.Seqs[3]], stored.Select(e => e.Seq));
+        Assert.Equal([3L, 3, 4, 4], stored.Select(e => e.ModelVersion));
+        Assert.Equal(4, (await log.ReadCustomerTailAsync("a", first.Seqs[0])).Events.Single().ModelVersion);
     }
 
     [Fact]
@@ -113,6 +116,10 @@ public sealed class SqliteEventLogTests : IDisposable
         expected.AddRange(await AppendRandomBatchesAsync(log, seed: 3, batches: 5, prefix: "new"));
 
         await AssertTailsAsync(log, expected);
+        // Rows from before events carried their model say so (a replay assigns them under the current model).
+        var customers = expected.Select(e => e.Customer).Distinct().ToArray();
+        Assert.All(await log.ReadCustomersAsync(customers, 0, 500), e => Assert.Equal(LoggedEvent.Unstamped, e.ModelVersion));
+        Assert.All(await log.ReadCustomersAsync(customers, 500, long.MaxValue), e => Assert.InRange(e.ModelVersion, 0, 4));
         using var check = new SqliteConnection(database.LogConnectionString);
         check.Open();
         using var index = check.CreateCommand();
@@ -136,7 +143,7 @@ public sealed class SqliteEventLogTests : IDisposable
                 var id = next > 0 && rng.Next(5) == 0 ? $"{prefix}-{rng.Next(next)}" : $"{prefix}-{next++}";
                 events.Add(new PendingEvent(id, $"c{rng.Next(20)}", 1, At.AddMinutes(b), 5, null, null));
             }
-            var seqs = (await log.AppendAsync(events, At.AddMinutes(b))).Seqs;
+            var seqs = (await log.AppendAsync(events, At.AddMinutes(b), b)).Seqs;
             for (var i = 0; i < events.Count; i++)
             {
                 if (seqs[i] > 0)
