@@ -37,13 +37,16 @@ public interface ISegmentCoordinatorGrain : IGrainWithIntegerKey
     [Alias("GetDrift"), AlwaysInterleave]
     Task<DriftReport?> GetDriftAsync();
 
-    /// <summary>The current model, or null before the first. Interleaves with a running retrain.</summary>
+    /// <summary>
+    /// The current model, or null before the first. Interleaves with a running retrain, and never answers a model
+    /// before it is stored: events are logged with the version they get.
+    /// </summary>
     [Alias("GetModel"), AlwaysInterleave]
     Task<ModelSnapshot?> GetModelAsync();
 
     /// <summary>
-    /// Model <paramref name="version"/>: the current one or one of the models kept before it (a replay assigns each
-    /// logged event under the model it was logged with); null if it is not kept.
+    /// Model <paramref name="version"/>, current or archived (a replay assigns each logged event under the model it was
+    /// logged with); null if no such model was published.
     /// </summary>
     [Alias("GetModelVersion"), AlwaysInterleave]
     Task<ModelSnapshot?> GetModelAsync(long version);

@@ -75,11 +75,12 @@ public interface IShardGrain : IGrainWithIntegerKey
     Task<string[]> GetCandidatesAsync(ModelSnapshot model);
 
     /// <summary>
-    /// Those of <paramref name="customers"/> the running rollout has yet to reach: no row of theirs under its model has
-    /// arrived since <see cref="GetCandidatesAsync"/> (ingest reaches every customer with an event under the new model).
+    /// Those of <paramref name="customers"/> the rollout of <paramref name="modelVersion"/> has yet to reach: no row of
+    /// theirs under that model has arrived since <see cref="GetCandidatesAsync"/> (ingest reaches every customer with an
+    /// event under the new model). All of them if the shard no longer tracks that rollout.
     /// </summary>
     [Alias("StillToReach")]
-    Task<string[]> StillToReachAsync(string[] customers);
+    Task<string[]> StillToReachAsync(string[] customers, long modelVersion);
 
     /// <summary>
     /// The inactivity sweep up to <paramref name="now"/>: only rows whose segment may have flipped by then (by a bound

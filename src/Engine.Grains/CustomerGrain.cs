@@ -39,11 +39,6 @@ public sealed partial class CustomerGrain(
     private List<TransitionRecord>? _unpublished;
     private CustomerProfile _profile = new();
     private int _dirty;
-    // The oldest model version that assigned events not yet checkpointed (meaningful while _dirty > 0). A replay assigns
-    // each event under the model it was logged with, which it finds as long as the coordinator keeps that model: these
-    // assignments are saved before it might stop keeping it. (An int: next to _dirty it costs no bytes per customer;
-    // versions count retrains.)
-    private int _dirtyModel;
     // The model version in memory was raised by something a replay does not repeat (a retrain's or a sweep's
     // reassignment that moved no one, a lookup) and is not saved. A replay assigns a batch under the newer of its logged
     // model and the customer's, so a batch logged under an older model than the one held is applied only after saving it.
@@ -52,9 +47,7 @@ public sealed partial class CustomerGrain(
     // event's assignment and the row it returns come from the same events at the same time, so the row takes them.
     private float[]? _rowFeatures;
     private DateTime _rowFeaturesAsOf;
-    // The count's low 32 bits: the features live within one call, which cannot apply 2^32 events, and an int leaves room
-    // for _versionAhead in the bytes the long took.
-    private int _rowFeaturesEvents;
+    private long _rowFeaturesEvents;
 
     // Every event of this customer at or below this log position is applied (the head its last tail read saw, or the
     // end of the last batch delivered). Deliveries that promise less than that read the tail first.
@@ -167,10 +160,15 @@ public sealed partial class CustomerGrain(
         {
             return ApplyResult.Empty;
         }
+        if (state.State.ModelVersion > (model?.Version ?? 0))
+        {
+            // A batch logged under a newer model reached the customer first: an assignment never goes back.
+            return Result(0);
+        }
         var now = services.Clock.Now;
-        var (before, version, save) = (state.State.TransitionCount, state.State.ModelVersion, HoldsAssignmentsNearlyForgotten(model));
+        var (before, version) = (state.State.TransitionCount, state.State.ModelVersion);
         Assign(model, now, now, TransitionCause.Retrain);
-        if (state.State.TransitionCount != before || save)
+        if (state.State.TransitionCount != before)
         {
             // A move is not log-driven, so a replay could not re-derive it: make it durable now. A customer the model
             // leaves where it is needs no write (a replay assigns its unsaved events under the models logged with them).
@@ -190,7 +188,9 @@ public sealed partial class CustomerGrain(
             return _profile.EventCount == 0 ? ApplyResult.Empty : Result(0);
         }
         var (before, version) = (state.State.TransitionCount, state.State.ModelVersion);
-        Assign(services.Models.Current, at, at, TransitionCause.Inactivity);
+        // The customer's own model if this silo's is older (a batch logged under a newer one reached it first).
+        var model = services.Models.Current is { } current && current.Version >= version ? current : await services.Models.GetAsync(version);
+        Assign(model, at, at, TransitionCause.Inactivity);
         if (state.State.TransitionCount != before)
         {
             // Not log-driven, so a replay could not re-derive it: make it durable now.
@@ -278,16 +278,8 @@ public sealed partial class CustomerGrain(
         {
             return ValueTask.FromResult(0);
         }
-        save |= HoldsAssignmentsNearlyForgotten(services.Models.Current);
         return save || fetch ? SaveThenApplyAsync(events, save) : ValueTask.FromResult(ApplyEvents(events));
     }
-
-    /// <summary>
-    /// Whether events not yet checkpointed were assigned under a model the coordinator may soon stop keeping (it keeps
-    /// <see cref="ModelReplica.Retained"/>; this answers yes at half that, for silos a model reaches late).
-    /// </summary>
-    private bool HoldsAssignmentsNearlyForgotten(ModelSnapshot? newest) =>
-        _dirty > 0 && _dirtyModel <= (newest?.Version ?? 0) - ModelReplica.Retained / 2;
 
     /// <summary>The model an event was logged with; one logged before events carried it replays under the current model.</summary>
     private long StampOf(LoggedEvent e) => e.ModelVersion != LoggedEvent.Unstamped ? e.ModelVersion : services.Models.Current?.Version ?? 0;
@@ -343,10 +335,14 @@ public sealed partial class CustomerGrain(
     private void AssignBatch(DateTime asOf, long stamp, int events)
     {
         var version = Math.Max(stamp, state.State.ModelVersion);
-        // Not found only when the coordinator no longer keeps it (see HoldsAssignmentsNearlyForgotten): the current one.
-        var model = version == 0 ? null : services.Models.Find(version) ?? services.Models.Current;
-        var used = (int)(model?.Version ?? 0);
-        _dirtyModel = _dirty == 0 ? used : Math.Min(_dirtyModel, used);
+        var model = version == 0 ? null : services.Models.Find(version);
+        if (version > 0 && model is null)
+        {
+            // Every published model is archived before it is used, so this is a model published before archiving
+            // began (an upgrade) and gone from the silo since: the current one is the closest there is.
+            LogModelMissing(services.Logger, Id, version);
+            model = services.Models.Current;
+        }
         _dirty += events;
         Assign(model, asOf, asOf, TransitionCause.Event);
     }
@@ -389,7 +385,7 @@ public sealed partial class CustomerGrain(
     /// <summary>The features of the row as of <paramref name="asOf"/>: the latest assignment's when they are for it.</summary>
     private float[] RowFeaturesAt(DateTime asOf)
     {
-        if (_rowFeatures is not { } kept || _rowFeaturesAsOf != asOf || _rowFeaturesEvents != (int)_profile.EventCount)
+        if (_rowFeatures is not { } kept || _rowFeaturesAsOf != asOf || _rowFeaturesEvents != _profile.EventCount)
         {
             Span<double> raw = stackalloc double[FeatureNames.Count];
             _profile.ComputeFeatures(asOf, raw);
@@ -405,7 +401,7 @@ public sealed partial class CustomerGrain(
         {
             features[j] = (float)raw[j];
         }
-        (_rowFeatures, _rowFeaturesAsOf, _rowFeaturesEvents) = (features, asOf, (int)_profile.EventCount);
+        (_rowFeatures, _rowFeaturesAsOf, _rowFeaturesEvents) = (features, asOf, _profile.EventCount);
         return features;
     }
 
@@ -435,6 +431,9 @@ public sealed partial class CustomerGrain(
         _unpublished = null;
         return new ApplyResult(row, transitions, applied);
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Customer {CustomerId}: model {Version} is not archived; assigned under the current model")]
+    private static partial void LogModelMissing(ILogger logger, string customerId, long version);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Customer {CustomerId} replayed {Applied} logged events up to {LastSeq}")]
     private static partial void LogReplayed(ILogger logger, string customerId, int applied, long lastSeq);

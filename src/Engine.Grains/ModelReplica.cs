@@ -7,15 +7,12 @@ namespace Engine.Grains;
 /// <summary>
 /// The silo-local copy of the current model, so a customer grain assigns a segment on every event without calling a
 /// central grain. Refreshed by <see cref="ModelWatcher"/>, and on demand when a caller names a newer version. It also
-/// keeps the models before the current one: a customer replaying its log assigns each event under the model the event
-/// was logged with.
+/// keeps the last models before the current one: a customer assigns each logged batch under the model it was logged
+/// with, on a replay too; older ones come from their <see cref="IModelArchiveGrain"/>.
 /// </summary>
 public sealed class ModelReplica(IGrainFactory grains)
 {
-    /// <summary>
-    /// Models the coordinator keeps besides the current one, so a replay can still find the model an unsaved event was
-    /// assigned under. A customer holding assignments half this many versions old saves them (see CustomerGrain).
-    /// </summary>
+    /// <summary>Older models kept in memory: batches logged just before a retrain, and recent replays, need them.</summary>
     public const int Retained = 16;
 
     private volatile ModelSnapshot? _current;
@@ -34,12 +31,13 @@ public sealed class ModelReplica(IGrainFactory grains)
             {
                 return;
             }
+            // Kept before it stops being current, so a customer looking it up never finds neither.
+            if (current is not null && current.Version < model.Version)
+            {
+                Keep(current);
+            }
             if (Interlocked.CompareExchange(ref _current, model, current) == current)
             {
-                if (current is not null && current.Version < model.Version)
-                {
-                    Keep(current);
-                }
                 return;
             }
         }
@@ -63,7 +61,7 @@ public sealed class ModelReplica(IGrainFactory grains)
     public ModelSnapshot? Find(long version) =>
         _current is { } m && m.Version == version ? m : _older.GetValueOrDefault(version);
 
-    /// <summary>Model <paramref name="version"/>, from the coordinator if this silo does not hold it; null if no one does.</summary>
+    /// <summary>Model <paramref name="version"/>, from the coordinator if this silo does not hold it; null if none was published.</summary>
     public async ValueTask<ModelSnapshot?> GetAsync(long version)
     {
         if (Find(version) is { } held)
@@ -73,24 +71,26 @@ public sealed class ModelReplica(IGrainFactory grains)
         if (version > (_current?.Version ?? 0))
         {
             await RefreshAsync();
-            return Find(version);
+            if (Find(version) is { } current)
+            {
+                return current;
+            }
         }
-        if (await grains.GetGrain<ISegmentCoordinatorGrain>(0).GetModelAsync(version) is { } older)
+        // Older than this silo's (or passed by a newer one while it refreshed): the coordinator has it, or its archive.
+        if (await grains.GetGrain<ISegmentCoordinatorGrain>(0).GetModelAsync(version) is { } model)
         {
-            Keep(older);
+            Keep(model);
         }
         return Find(version);
     }
 
+    /// <summary>Keeps <paramref name="model"/>, and at most <see cref="Retained"/> in all: the oldest others go first.</summary>
     private void Keep(ModelSnapshot model)
     {
         _older[model.Version] = model;
-        foreach (var version in _older.Keys)
+        foreach (var version in _older.Keys.Where(v => v != model.Version).Order().Take(Math.Max(0, _older.Count - Retained)))
         {
-            if (version <= model.Version - Retained)
-            {
-                _older.TryRemove(version, out _);
-            }
+            _older.TryRemove(version, out _);
         }
     }
 }

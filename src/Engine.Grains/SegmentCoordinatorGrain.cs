@@ -43,15 +43,25 @@ public sealed partial class SegmentCoordinatorGrain(
 
     private readonly EngineOptions _options = options.Value;
 
-    public Task<ModelSnapshot?> GetModelAsync() => Task.FromResult(state.State.Current);
+    // The model as stored: a retrain or rename sets state.State.Current before its write, and GetModelAsync interleaves
+    // with it. A model handed out before it is stored could be logged with events and then lost with a failed write.
+    private ModelSnapshot? _published;
 
-    public Task<ModelSnapshot?> GetModelAsync(long version) =>
-        Task.FromResult(state.State.Current is { } current && current.Version == version
+    public Task<ModelSnapshot?> GetModelAsync() => Task.FromResult(_published);
+
+    public async Task<ModelSnapshot?> GetModelAsync(long version) =>
+        _published is { } current && current.Version == version
             ? current
-            : state.State.Previous.Find(m => m.Version == version));
+            : await GrainFactory.GetGrain<IModelArchiveGrain>(version).GetAsync();
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        _published = state.State.Current;
+        // A model published before models were archived (an upgrade) is archived now: events are logged with its version.
+        if (_published is { } current && await GrainFactory.GetGrain<IModelArchiveGrain>(current.Version).GetAsync() is null)
+        {
+            await GrainFactory.GetGrain<IModelArchiveGrain>(current.Version).KeepAsync(current);
+        }
         var interval = _options.RetrainInterval;
         if (interval > TimeSpan.Zero)
         {
@@ -91,9 +101,7 @@ public sealed partial class SegmentCoordinatorGrain(
         var names = (string[])current.Names.Clone();
         names[index] = name;
         var renamed = current with { Names = names, Revision = current.Revision + 1 };
-        state.State.Current = renamed;
-        await state.WriteStateAsync();
-        replica.Offer(renamed);
+        await PublishAsync(renamed);
         return renamed;
     }
 
@@ -208,15 +216,9 @@ public sealed partial class SegmentCoordinatorGrain(
             var baseline = await BaselineAsync(shards, counts, fit, d, (int)version);
             var model = Label(new ModelSnapshot(version, fit.K, d, fit.Centroids, scaler.Mean, scaler.Std, [], [], clock.Now, n,
                 fit.Inertia, fit.Iterations, reason, Baseline: baseline));
-            if (state.State.Current is { } replaced)
-            {
-                // Without its drift baseline: a replay needs only what assigns (centroids, scaler, segment ids).
-                state.State.Previous.Add(replaced with { Baseline = null });
-                state.State.Previous.RemoveRange(0, Math.Max(0, state.State.Previous.Count - ModelReplica.Retained));
-            }
-            state.State.Current = model;
-            await state.WriteStateAsync();
-            replica.Offer(model);
+            // Archived first: once published, its version is logged with events, and a replay may need it at any time.
+            await GrainFactory.GetGrain<IModelArchiveGrain>(model.Version).KeepAsync(model);
+            await PublishAsync(model);
             LogPublished(logger, model.Version, model.K, n, fit.Inertia, fit.Iterations, reason);
 
             var rollouts = shards.Select((s, i) => RollOutAsync(i, s, model)).ToArray();
@@ -256,13 +258,31 @@ public sealed partial class SegmentCoordinatorGrain(
         var (asked, moved) = (0, 0L);
         foreach (var slice in candidates.Chunk(RolloutParallelism * 8))
         {
-            var pending = await grain.StillToReachAsync(slice);
+            var pending = await grain.StillToReachAsync(slice, model.Version);
             asked += pending.Length;
             moved += await CustomerRounds.AskAsync(pending, id => customers.Get(id).ReassignAsync(model.Version),
                 customers.RecoverAsync, writes, grain.UpsertAsync, RolloutParallelism);
         }
         LogApplied(logger, shard, model.Version, candidates.Length, asked, moved, watch.Elapsed.TotalSeconds);
         return moved;
+    }
+
+    /// <summary>Stores <paramref name="model"/> as the current one, then hands it out; a failed write leaves the old one.</summary>
+    private async Task PublishAsync(ModelSnapshot model)
+    {
+        var previous = state.State.Current;
+        state.State.Current = model;
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            state.State.Current = previous;
+            throw;
+        }
+        _published = model;
+        replica.Offer(model);
     }
 
     public async Task<FitResult> FitLoadedAsync(int k, int d, int seed)

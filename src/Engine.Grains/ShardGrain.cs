@@ -392,8 +392,9 @@ public sealed partial class ShardGrain(
         return candidates;
     }
 
-    public Task<string[]> StillToReachAsync(string[] customers) =>
-        Task.FromResult(_rollout is { } rollout ? customers.Where(rollout.Contains).ToArray() : []);
+    public Task<string[]> StillToReachAsync(string[] customers, long modelVersion) =>
+        // Without this rollout's set (the shard reactivated meanwhile, or the set was dropped as stalled) all of them.
+        Task.FromResult(_rollout is { } rollout && _rolloutVersion == modelVersion ? customers.Where(rollout.Contains).ToArray() : customers);
 
     /// <summary>Whether a rollout is still reaching customers; forgets one that has stalled.</summary>
     private bool RollingOut()
