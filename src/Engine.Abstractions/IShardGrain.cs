@@ -83,6 +83,13 @@ public interface IShardGrain : IGrainWithIntegerKey
     Task<string[]> StillToReachAsync(string[] customers, long modelVersion);
 
     /// <summary>
+    /// Customers the rollout of <paramref name="modelVersion"/> did not name whose row has since come under an older
+    /// model (a batch logged just before the model was published): the rollout asks them too. Each is handed out once.
+    /// </summary>
+    [Alias("TakeLateToRollout")]
+    Task<string[]> TakeLateToRolloutAsync(long modelVersion);
+
+    /// <summary>
     /// The inactivity sweep up to <paramref name="now"/>: only rows whose segment may have flipped by then (by a bound
     /// on how fast aging moves them) or whose window features expired are evaluated, each at its own due time; the
     /// customers that may have moved decide with their exact features. Returns the transitions recorded.

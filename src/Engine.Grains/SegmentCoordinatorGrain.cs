@@ -256,12 +256,19 @@ public sealed partial class SegmentCoordinatorGrain(
         var watch = Stopwatch.StartNew();
         var candidates = await grain.GetCandidatesAsync(model);
         var (asked, moved) = (0, 0L);
+        Task<long> AskAsync(string[] ids) => CustomerRounds.AskAsync(ids, id => customers.Get(id).ReassignAsync(model.Version),
+            customers.RecoverAsync, writes, grain.UpsertAsync, RolloutParallelism);
         foreach (var slice in candidates.Chunk(RolloutParallelism * 8))
         {
             var pending = await grain.StillToReachAsync(slice, model.Version);
             asked += pending.Length;
-            moved += await CustomerRounds.AskAsync(pending, id => customers.Get(id).ReassignAsync(model.Version),
-                customers.RecoverAsync, writes, grain.UpsertAsync, RolloutParallelism);
+            moved += await AskAsync(pending);
+        }
+        // Batches in flight when the model was published are applied within moments; a few rounds catch their customers.
+        for (var round = 0; round < 3 && await grain.TakeLateToRolloutAsync(model.Version) is { Length: > 0 } late; round++)
+        {
+            asked += late.Length;
+            moved += await AskAsync(late);
         }
         LogApplied(logger, shard, model.Version, candidates.Length, asked, moved, watch.Elapsed.TotalSeconds);
         return moved;

@@ -41,6 +41,9 @@ public sealed partial class ShardGrain(
     // cut short, and the sweep is its safety net again.
     private HashSet<string>? _rollout;
     private long _rolloutVersion;
+    // Customers the rollout did not name whose row then came under an older model (a batch logged just before the
+    // model was published, applied after the candidates were named): the rollout asks them at its end.
+    private List<string>? _lateToRollout;
     private long _rolloutProgress;
     private static readonly TimeSpan RolloutStall = TimeSpan.FromMinutes(5);
 
@@ -389,7 +392,15 @@ public sealed partial class ShardGrain(
             return list.ToArray();
         });
         (_rollout, _rolloutVersion, _rolloutProgress) = (new HashSet<string>(candidates, StringComparer.Ordinal), model.Version, Stopwatch.GetTimestamp());
+        _lateToRollout = null;
         return candidates;
+    }
+
+    public Task<string[]> TakeLateToRolloutAsync(long modelVersion)
+    {
+        var late = _rolloutVersion == modelVersion ? _lateToRollout?.ToArray() ?? [] : [];
+        _lateToRollout = null;
+        return Task.FromResult(late);
     }
 
     public Task<string[]> StillToReachAsync(string[] customers, long modelVersion) =>
@@ -438,8 +449,14 @@ public sealed partial class ShardGrain(
     {
         var i = _rows.UpsertAndIndex(row);
         schedule?.Schedule(i, models.Current!, _rows.AsOfAt(i));
-        // A row under an older model (an ingest batch stamped before the model was published) does not count.
-        if (row.ModelVersion >= _rolloutVersion && _rollout?.Remove(row.CustomerId) == true)
+        // A row under an older model (an ingest batch stamped before the model was published) does not count, and a
+        // customer the rollout did not name is then asked at its end. (Rows of no model are the unassigned rows'
+        // business, see UpsertAsync.)
+        if (row.ModelVersion < _rolloutVersion && row.ModelVersion > 0 && _rollout?.Add(row.CustomerId) == true)
+        {
+            (_lateToRollout ??= []).Add(row.CustomerId);
+        }
+        else if (row.ModelVersion >= _rolloutVersion && _rollout?.Remove(row.CustomerId) == true)
         {
             _rolloutProgress = Stopwatch.GetTimestamp();
         }

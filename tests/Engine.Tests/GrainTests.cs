@@ -522,8 +522,9 @@ public sealed class GrainTests : IAsyncLifetime
         var at = new DateTime(1997, 9, 1, 0, 0, 0, DateTimeKind.Utc);
         var d = Engine.Core.FeatureNames.Count;
         ShardRow Row(string id, string segment, long model) => new(id, new float[d], at, segment, null, 0, model);
-        // Every row sits at the origin, in s2 under model 1. Model 2 has s1 there, so all three are candidates.
-        await shard.UpsertAsync([Row("a", "s2", 1), Row("b", "s2", 1), Row("c", "s2", 1)]);
+        // Every row sits at the origin, a, b and c in s2 under model 1. Model 2 has s1 there, so those three are
+        // candidates, and d (in s1) is not.
+        await shard.UpsertAsync([Row("a", "s2", 1), Row("b", "s2", 1), Row("c", "s2", 1), Row("d", "s1", 1)]);
         var model = new ModelSnapshot(2, 2, d, [.. new float[d], .. Enumerable.Repeat(1f, d)], new double[d],
             Enumerable.Repeat(1.0, d).ToArray(), ["s1", "s2"], ["One", "Two"], at, 3, 0, 1, "test");
         Assert.Equal(["a", "b", "c"], (await shard.GetCandidatesAsync(model)).Order());
@@ -534,6 +535,12 @@ public sealed class GrainTests : IAsyncLifetime
         Assert.Equal(["b", "c"], (await shard.StillToReachAsync(["a", "b", "c"], 2)).Order());
         // A rollout the shard does not track (it reactivated meanwhile, say) asks everyone.
         Assert.Equal(["a", "b", "c"], (await shard.StillToReachAsync(["a", "b", "c"], 3)).Order());
+
+        // A batch logged under model 1 reaches d after the candidates were named: the rollout asks d at its end, once.
+        Assert.Empty(await shard.TakeLateToRolloutAsync(2));
+        await shard.UpsertAsync([Row("d", "s1", 1) with { LastSeq = 1 }]);
+        Assert.Equal(["d"], await shard.TakeLateToRolloutAsync(2));
+        Assert.Empty(await shard.TakeLateToRolloutAsync(2));
     }
 
     /// <summary>
