@@ -272,7 +272,7 @@ public sealed partial class CustomerGrain(
             // A replay would start from the saved version, lower than the one held: it could assign this batch under
             // the older model.
             save |= _versionAhead && stamp < s.ModelVersion;
-            fetch |= Math.Max(stamp, s.ModelVersion) is var version && version > 0 && services.Models.Find(version) is null;
+            fetch |= ModelVersionFor(stamp) is var version && version > 0 && services.Models.Find(version) is null;
         }
         if (!pending)
         {
@@ -284,6 +284,9 @@ public sealed partial class CustomerGrain(
     /// <summary>The model an event was logged with; one logged before events carried it replays under the current model.</summary>
     private long StampOf(LoggedEvent e) => e.ModelVersion != LoggedEvent.Unstamped ? e.ModelVersion : services.Models.Current?.Version ?? 0;
 
+    /// <summary>The model a batch logged with <paramref name="stamp"/> is assigned under: the newer of it and the customer's.</summary>
+    private long ModelVersionFor(long stamp) => Math.Max(stamp, state.State.ModelVersion);
+
     /// <summary>Checkpoints first if asked (see <see cref="ApplyEventsAsync"/>), and fetches the models the batches need.</summary>
     private async ValueTask<int> SaveThenApplyAsync(LoggedEvent[] events, bool save)
     {
@@ -291,8 +294,7 @@ public sealed partial class CustomerGrain(
         {
             await CheckpointAsync();
         }
-        var held = state.State.ModelVersion;
-        foreach (var version in events.Where(e => e.Seq > state.State.LastSeq).Select(e => Math.Max(StampOf(e), held)).Distinct())
+        foreach (var version in events.Where(e => e.Seq > state.State.LastSeq).Select(e => ModelVersionFor(StampOf(e))).Distinct())
         {
             if (version > 0)
             {
@@ -334,7 +336,7 @@ public sealed partial class CustomerGrain(
 
     private void AssignBatch(DateTime asOf, long stamp, int events)
     {
-        var version = Math.Max(stamp, state.State.ModelVersion);
+        var version = ModelVersionFor(stamp);
         var model = version == 0 ? null : services.Models.Find(version);
         if (version > 0 && model is null)
         {

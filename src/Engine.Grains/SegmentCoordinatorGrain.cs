@@ -52,15 +52,17 @@ public sealed partial class SegmentCoordinatorGrain(
     public async Task<ModelSnapshot?> GetModelAsync(long version) =>
         _published is { } current && current.Version == version
             ? current
-            : await GrainFactory.GetGrain<IModelArchiveGrain>(version).GetAsync();
+            : await Archive(version).GetAsync();
+
+    private IModelArchiveGrain Archive(long version) => GrainFactory.GetGrain<IModelArchiveGrain>(version);
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _published = state.State.Current;
         // A model published before models were archived (an upgrade) is archived now: events are logged with its version.
-        if (_published is { } current && await GrainFactory.GetGrain<IModelArchiveGrain>(current.Version).GetAsync() is null)
+        if (_published is { } current && await Archive(current.Version).GetAsync() is null)
         {
-            await GrainFactory.GetGrain<IModelArchiveGrain>(current.Version).KeepAsync(current);
+            await Archive(current.Version).KeepAsync(current);
         }
         var interval = _options.RetrainInterval;
         if (interval > TimeSpan.Zero)
@@ -217,7 +219,7 @@ public sealed partial class SegmentCoordinatorGrain(
             var model = Label(new ModelSnapshot(version, fit.K, d, fit.Centroids, scaler.Mean, scaler.Std, [], [], clock.Now, n,
                 fit.Inertia, fit.Iterations, reason, Baseline: baseline));
             // Archived first: once published, its version is logged with events, and a replay may need it at any time.
-            await GrainFactory.GetGrain<IModelArchiveGrain>(model.Version).KeepAsync(model);
+            await Archive(model.Version).KeepAsync(model);
             await PublishAsync(model);
             LogPublished(logger, model.Version, model.K, n, fit.Inertia, fit.Iterations, reason);
 
