@@ -40,8 +40,9 @@ public sealed partial class CustomerGrain(
     private CustomerProfile _profile = new();
     private int _dirty;
     // The model version in memory was raised by something a replay does not repeat (a retrain's or a sweep's
-    // reassignment that moved no one, a lookup) and is not saved. A replay assigns a batch under the newer of its logged
-    // model and the customer's, so a batch logged under an older model than the one held is applied only after saving it.
+    // reassignment that moved no one, a lookup) and is not saved. A replay starts from the saved version, and which model
+    // a batch is assigned under, and whether it first adopts a newer one, depends on it: the next batch is applied only
+    // after saving.
     private bool _versionAhead;
     // The latest assignment's features in the shard row's precision, with the time and event count they are for: an
     // event's assignment and the row it returns come from the same events at the same time, so the row takes them.
@@ -255,30 +256,29 @@ public sealed partial class CustomerGrain(
     /// Applies events in log order and reassigns once per ingest batch. Every batch has its own as_of, so grouping
     /// by it makes a replay after a crash take exactly the steps the live path took, transition for transition. Each
     /// batch is assigned under the model it was logged with, or the customer's own if that is newer (a retrain reached
-    /// the customer before a batch its silo had stamped earlier): an assignment never goes back to an older model.
+    /// the customer before a batch its silo had stamped earlier): an assignment never goes back to an older model. A
+    /// batch logged under a newer model than the customer's first adopts it (<see cref="AdoptNewerModel"/>).
     /// </summary>
     private ValueTask<int> ApplyEventsAsync(LoggedEvent[] events)
     {
         var s = state.State;
-        var (pending, save, fetch) = (false, false, false);
+        var (pending, fetch) = (false, false);
         foreach (var e in events)
         {
             if (e.Seq <= s.LastSeq)
             {
                 continue;
             }
-            var stamp = StampOf(e);
             pending = true;
-            // A replay would start from the saved version, lower than the one held: it could assign this batch under
-            // the older model.
-            save |= _versionAhead && stamp < s.ModelVersion;
-            fetch |= ModelVersionFor(stamp) is var version && version > 0 && services.Models.Find(version) is null;
+            fetch |= ModelVersionFor(StampOf(e)) is var version && version > 0 && services.Models.Find(version) is null;
         }
         if (!pending)
         {
             return ValueTask.FromResult(0);
         }
-        return save || fetch ? SaveThenApplyAsync(events, save) : ValueTask.FromResult(ApplyEvents(events));
+        // A replay would start from the saved version, lower than the one held: it could assign this batch under an older
+        // model, or adopt the held one first and record a move the live path did not.
+        return _versionAhead || fetch ? SaveThenApplyAsync(events, _versionAhead) : ValueTask.FromResult(ApplyEvents(events));
     }
 
     /// <summary>The model an event was logged with; one logged before events carried it replays under the current model.</summary>
@@ -316,10 +316,14 @@ public sealed partial class CustomerGrain(
             {
                 continue;
             }
-            if (batch is { } previous && previous != e.AsOf)
+            if (batch != e.AsOf)
             {
-                AssignBatch(previous, stamp, inBatch);
-                inBatch = 0;
+                if (batch is { } previous)
+                {
+                    AssignBatch(previous, stamp, inBatch);
+                    inBatch = 0;
+                }
+                AdoptNewerModel(e.AsOf, StampOf(e));
             }
             _profile.Apply((EventKind)e.Kind, e.OccurredAt, e.Amount, e.Category);
             state.State.LastSeq = e.Seq;
@@ -334,9 +338,30 @@ public sealed partial class CustomerGrain(
         return applied;
     }
 
-    private void AssignBatch(DateTime asOf, long stamp, int events)
+    /// <summary>
+    /// Before a batch logged under a newer model than the customer's, assigns the customer under that model as it stood
+    /// before the batch (cause RETRAIN). A move the new model makes is then the model's whether the rollout or the
+    /// customer's next event reaches the customer first, and the batch's events move it only as far as they do: a
+    /// retention team filtering on EVENT does not get a retrain's relabelling. Driven by the log (the batch's time and
+    /// model), so a replay takes the same step.
+    /// </summary>
+    private void AdoptNewerModel(DateTime asOf, long stamp)
     {
         var version = ModelVersionFor(stamp);
+        if (version > state.State.ModelVersion && _profile.EventCount > 0)
+        {
+            Assign(ModelFor(version), asOf, asOf, TransitionCause.Retrain);
+        }
+    }
+
+    private void AssignBatch(DateTime asOf, long stamp, int events)
+    {
+        _dirty += events;
+        Assign(ModelFor(ModelVersionFor(stamp)), asOf, asOf, TransitionCause.Event);
+    }
+
+    private ModelSnapshot? ModelFor(long version)
+    {
         var model = version == 0 ? null : services.Models.Find(version);
         if (version > 0 && model is null)
         {
@@ -345,8 +370,7 @@ public sealed partial class CustomerGrain(
             LogModelMissing(services.Logger, Id, version);
             model = services.Models.Current;
         }
-        _dirty += events;
-        Assign(model, asOf, asOf, TransitionCause.Event);
+        return model;
     }
 
     private void Assign(ModelSnapshot? model, DateTime asOf, DateTime at, TransitionCause cause)
@@ -366,8 +390,11 @@ public sealed partial class CustomerGrain(
         var s = state.State;
         var moves = to != s.SegmentId;
         // A move is always later than the row before it (shards order a customer's rows by log position, then this
-        // time): one at or before the last assignment's time goes one tick after it.
-        s.AssignedAt = at > s.AssignedAt ? at : moves && s.AssignedAt > DateTime.MinValue ? s.AssignedAt.AddTicks(1) : s.AssignedAt;
+        // time): one at or before the last assignment's time goes one tick after it. An event's row has a later log
+        // position already, so its move may share the time of the model adoption just before it in the same batch: a
+        // tick later would put a tick of recency into its row, and drift bins a population of equal recencies by it.
+        var later = at > s.AssignedAt || (cause == TransitionCause.Event && at == s.AssignedAt);
+        s.AssignedAt = later ? at : moves && s.AssignedAt > DateTime.MinValue ? s.AssignedAt.AddTicks(1) : s.AssignedAt;
         if (moves)
         {
             var from = s.SegmentId == ModelSnapshot.Unassigned ? "" : s.SegmentId;

@@ -595,6 +595,61 @@ public sealed class GrainTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_batch_logged_under_the_model_the_customer_holds_unsaved_is_applied_after_saving_it()
+    {
+        var storage = _cluster.GetSiloServiceProvider().GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Engine);
+        var grain = _cluster.Client.GetGrain<ICustomerGrain>("level");
+        var at = new DateTime(1997, 11, 1, 0, 0, 0, DateTimeKind.Utc);
+        var stored = new GrainState<CustomerState>();
+
+        OfferTwoSegmentModel(at);
+        var first = await AppendAsync("level", 0, at, model: 1);
+        await grain.ApplyAsync(new([first], 0, first.Seq));
+        await grain.CheckpointAsync();
+
+        // A rollout of model 2 leaves the customer where it is (version 2 only in memory); then a batch logged under 2.
+        OfferTwoSegmentModel(at, version: 2);
+        Assert.Empty((await grain.ReassignAsync(2)).Transitions);
+        var second = await AppendAsync("level", 1, at, model: 2);
+        await grain.ApplyAsync(new([second], first.Seq, second.Seq));
+
+        // A replay from version 1 would adopt model 2 before the batch, a step the live path did not take: saved first.
+        await storage.ReadStateAsync("customer", grain.GetGrainId(), stored);
+        Assert.Equal((first.Seq, 2L), (stored.State!.LastSeq, stored.State.ModelVersion));
+    }
+
+    [Fact]
+    public async Task A_move_a_new_model_makes_is_a_retrain_also_when_the_customers_next_event_reaches_it_before_the_rollout()
+    {
+        var storage = _cluster.GetSiloServiceProvider().GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Engine);
+        var grain = _cluster.Client.GetGrain<ICustomerGrain>("relabelled");
+        var at = new DateTime(1997, 12, 1, 0, 0, 0, DateTimeKind.Utc);
+        static string Key(TransitionRecord t) => $"{t.Number}:{t.FromSegmentId}->{t.ToSegmentId} {t.Cause} {t.At:O} v{t.ModelVersion}";
+
+        OfferTwoSegmentModel(at);
+        var first = await AppendAsync("relabelled", 0, at, model: 1);
+        var entry = Assert.Single((await grain.ApplyAsync(new([first], 0, first.Seq))).Transitions);
+        await grain.CheckpointAsync();
+        var saved = new GrainState<CustomerState>();
+        await storage.ReadStateAsync("customer", grain.GetGrainId(), saved);
+
+        // Model 2 labels every place the other way round. Before any rollout, the customer's next purchase arrives,
+        // logged under model 2: the relabelling is the model's move, dated at the batch, before the purchase applies.
+        OfferTwoSegmentModel(at, version: 2, swapped: true);
+        var second = await AppendAsync("relabelled", 1, at, model: 2);
+        var moves = (await grain.ApplyAsync(new([second], first.Seq, second.Seq))).Transitions;
+        var relabelled = entry.ToSegmentId == "s1" ? "s2" : "s1";
+        Assert.Equal((TransitionCause.Retrain, entry.ToSegmentId, relabelled, second.AsOf, 2L),
+            (moves[0].Cause, moves[0].FromSegmentId, moves[0].ToSegmentId, moves[0].At, moves[0].ModelVersion));
+        Assert.All(moves.Skip(1), m => Assert.Equal(TransitionCause.Event, m.Cause));
+        var history = (await grain.GetHistoryAsync(0)).Select(Key).ToArray();
+
+        // A replay after a crash takes the same step.
+        await CrashAsync(grain, saved.State!, second.Seq);
+        Assert.Equal(history, (await grain.GetHistoryAsync(0)).Select(Key));
+    }
+
+    [Fact]
     public async Task After_a_crash_a_replay_assigns_each_event_under_the_model_it_was_logged_with_so_a_newer_model_needs_no_write()
     {
         var storage = _cluster.GetSiloServiceProvider().GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Engine);
