@@ -216,16 +216,18 @@ public sealed partial class IngestPipeline(
     }
 
     /// <summary>A committed batch on its way to being applied.</summary>
-    private sealed record Committed(List<Work> Batch, long[] Seqs, DateTime AsOf, Dictionary<string, List<LoggedEvent>> PerCustomer,
+    private sealed record Committed(List<Work> Batch, long[] Seqs, DateTime AsOf, DateTime SweepTo, Dictionary<string, List<LoggedEvent>> PerCustomer,
         long CompleteAfter, long MaxSeq, long Started, int Events, Exception? AppendFailure = null);
 
     private async Task<Committed> CommitAsync(List<Work> batch)
     {
         var started = Stopwatch.GetTimestamp();
         var events = batch.Count == 1 ? batch[0].Events : batch.SelectMany(w => w.Events).ToArray();
+        var earliest = DateTime.MaxValue;
         foreach (var e in events)
         {
             clock.Observe(e.OccurredAt);
+            earliest = e.OccurredAt < earliest ? e.OccurredAt : earliest;
         }
         // Each batch gets its own as_of (a tick later than the last if the clock has not moved): replays group by it.
         var asOf = clock.Now;
@@ -252,7 +254,7 @@ public sealed partial class IngestPipeline(
             {
                 unsure.TryAdd(e.CustomerId, []);
             }
-            return new Committed(batch, [], asOf, unsure, 0, 0, started, events.Count, ex);
+            return new Committed(batch, [], asOf, asOf, unsure, 0, 0, started, events.Count, ex);
         }
         var seqs = appended.Seqs;
         asOf = appended.AsOf;
@@ -282,7 +284,10 @@ public sealed partial class IngestPipeline(
             // Promise only this batch: a customer that may have missed another silo's events reads its own tail.
             completeAfter = appended.Before;
         }
-        return new Committed(batch, seqs, asOf, perCustomer, completeAfter, maxSeq, started, events.Count);
+        // A batch can span days of event time (an import's requests are thousands of events): the sweep before it goes
+        // only to its earliest event, so a customer's purchase inside it is applied before silence is judged past it.
+        var sweepTo = earliest < asOf ? earliest : asOf;
+        return new Committed(batch, seqs, asOf, sweepTo, perCustomer, completeAfter, maxSeq, started, events.Count);
     }
 
     /// <summary>Puts the customers' events in (after, through] (other silos' appends among them) in front of this batch's.</summary>
@@ -320,10 +325,10 @@ public sealed partial class IngestPipeline(
                     Fail(c.Batch, failure);
                     continue;
                 }
-                // In event-time mode silence is swept up to this batch's time before its events apply.
+                // In event-time mode silence is swept up to this batch's earliest event before its events apply.
                 if (clock.IsEventTime)
                 {
-                    await SweepIfDueAsync(c.AsOf);
+                    await SweepIfDueAsync(c.SweepTo);
                 }
                 var (results, incomplete) = await ApplyAsync(c.PerCustomer, c.CompleteAfter, c.MaxSeq);
                 // Publishing (transition log, shard rows) overlaps the next batch's grain calls; batches publish and

@@ -20,6 +20,8 @@ public sealed class GrainTests : IAsyncLifetime
     private volatile string? _refuseSweepOf;
     // Set by a test: these customers' sweep calls run, then their answers are lost (as a timeout after the work would).
     private volatile HashSet<string>? _loseSweepAnswersOf;
+    // The times the shards were asked to sweep up to.
+    private readonly System.Collections.Concurrent.ConcurrentQueue<DateTime> _shardSweeps = new();
 
     public async Task InitializeAsync()
     {
@@ -35,6 +37,10 @@ public sealed class GrainTests : IAsyncLifetime
             silo.Services.AddSingleton(sp => FaultyLog.Wrap(sp.GetRequiredService<Engine.Storage.SqliteEventLog>()));
             silo.AddIncomingGrainCallFilter(async call =>
             {
+                if (call.InterfaceMethod.DeclaringType == typeof(IShardGrain) && call.InterfaceMethod.Name == nameof(IShardGrain.SweepAsync))
+                {
+                    _shardSweeps.Enqueue((DateTime)call.Request.GetArgument(0)!);
+                }
                 if (_refuseShardUpserts && call.InterfaceMethod.Name == nameof(IShardGrain.UpsertAsync))
                 {
                     throw new InvalidOperationException("Shard upsert refused (test fault).");
@@ -430,6 +436,24 @@ public sealed class GrainTests : IAsyncLifetime
             .OrderBy(e => e.OccurredAt).ToArray();
         await _cluster.GetSiloServiceProvider().GetRequiredService<IngestPipeline>().SubmitAsync(events, default);
         return (await _cluster.Client.GetGrain<ISegmentCoordinatorGrain>(0).RetrainAsync(3, "manual")).Model;
+    }
+
+    [Fact]
+    public async Task In_event_time_silence_is_swept_up_to_a_batchs_earliest_event_before_the_batch_applies()
+    {
+        // A batch can span months of event time (an import sends thousands of events a request). Swept up to its latest
+        // event, a customer due inside that span would be judged silent before the purchase the batch brings it.
+        OfferTwoSegmentModel(new DateTime(1997, 1, 1, 0, 0, 0, DateTimeKind.Utc));
+        var earliest = _cluster.GetSiloServiceProvider().GetRequiredService<EngineClock>().Now.AddMinutes(5);
+        var events = new Engine.Storage.PendingEvent[]
+        {
+            new("span-0", "span-a", 1, earliest, 10, "x", null),
+            new("span-1", "span-b", 1, earliest.AddMinutes(3), 10, "x", null),
+        };
+        _shardSweeps.Clear();
+        await _cluster.GetSiloServiceProvider().GetRequiredService<IngestPipeline>().SubmitAsync(events, default);
+        Assert.Equal([earliest], _shardSweeps.Distinct());
+        Assert.Equal(4, _shardSweeps.Count);
     }
 
     [Fact]
