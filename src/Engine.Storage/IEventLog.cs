@@ -95,8 +95,12 @@ public interface IEventLog
     /// <summary>The newest cursor (0 when the log is empty).</summary>
     Task<long> LastCursorAsync(CancellationToken ct = default);
 
-    /// <summary>Whether the customer has a transition after <paramref name="cursor"/> dated before <paramref name="before"/> (flapping).</summary>
-    Task<bool> MovedAgainAsync(string customerId, long cursor, DateTime before, CancellationToken ct = default);
+    /// <summary>
+    /// Whether the customer has a transition numbered after <paramref name="number"/> dated before <paramref name="before"/>
+    /// (flapping). By the customer's own numbering, not the cursor: a rollout logs its round's moves after the round, so a
+    /// customer's next move (from ingest) can reach the log first, with the smaller cursor.
+    /// </summary>
+    Task<bool> MovedAgainAsync(string customerId, long number, DateTime before, CancellationToken ct = default);
 
     Task CreateWebhookAsync(WebhookRecord webhook, CancellationToken ct = default);
 

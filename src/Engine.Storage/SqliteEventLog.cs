@@ -385,13 +385,13 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
             return (long)cmd.ExecuteScalar()!;
         }, ct);
 
-    public Task<bool> MovedAgainAsync(string customerId, long cursor, DateTime before, CancellationToken ct = default) =>
+    public Task<bool> MovedAgainAsync(string customerId, long number, DateTime before, CancellationToken ct = default) =>
         ReadAsync(c =>
         {
             using var cmd = c.CreateCommand();
-            cmd.CommandText = "SELECT EXISTS (SELECT 1 FROM transitions WHERE customer_id = $c AND id > $id AND at < $before)";
+            cmd.CommandText = "SELECT EXISTS (SELECT 1 FROM transitions WHERE customer_id = $c AND number > $n AND at < $before)";
             cmd.Parameters.AddWithValue("$c", customerId);
-            cmd.Parameters.AddWithValue("$id", cursor);
+            cmd.Parameters.AddWithValue("$n", number);
             cmd.Parameters.AddWithValue("$before", before.Ticks);
             return (long)cmd.ExecuteScalar()! == 1;
         }, ct);

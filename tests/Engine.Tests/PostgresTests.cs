@@ -122,6 +122,14 @@ public sealed class PostgresTests
     }
 
     [SkippableFact]
+    public async Task A_move_counts_as_moved_again_by_the_customers_numbering_not_the_log_order()
+    {
+        using var database = new PostgresDatabase(await Postgres.CreateDatabaseAsync());
+        database.Migrate();
+        await SqliteEventLogTests.MovedAgainFollowsTheCustomersNumbersAsync(new PostgresEventLog(database, new TransitionSignal()));
+    }
+
+    [SkippableFact]
     public async Task A_batch_with_known_and_repeated_event_ids_appends_the_rest_in_order()
     {
         using var database = new PostgresDatabase(await Postgres.CreateDatabaseAsync());

@@ -26,6 +26,35 @@ public sealed class SqliteEventLogTests : IDisposable
         await RepeatsAreIgnoredAndNotReturnedAsync(log);
     }
 
+    [Fact]
+    public async Task A_move_counts_as_moved_again_by_the_customers_numbering_not_the_log_order()
+    {
+        using var log = OpenLog();
+        await MovedAgainFollowsTheCustomersNumbersAsync(log);
+    }
+
+    /// <summary>
+    /// A rollout logs its round's moves after the round, so a customer's next move (from ingest) can reach the log first.
+    /// The minimum-dwell check must still see that the earlier move was followed by the later one, and not the reverse.
+    /// Shared with the PostgreSQL log's test.
+    /// </summary>
+    internal static async Task MovedAgainFollowsTheCustomersNumbersAsync(IEventLog log)
+    {
+        TransitionRecord T(long number, string from, string to, int day) =>
+            new("c", number, from, to, At.AddDays(day), number == 2 ? TransitionCause.Retrain : TransitionCause.Event, 1);
+        await log.AppendTransitionsAsync([T(1, "", "s1", 0)]);
+        await log.AppendTransitionsAsync([T(3, "s2", "s3", 2)]);
+        await log.AppendTransitionsAsync([T(2, "s1", "s2", 1)]);
+        var logged = (await log.ReadTransitionsAsync(0, 10, TransitionFilter.Any)).Items;
+        Assert.Equal([1L, 3, 2], logged.Select(t => t.Transition.Number));
+
+        // s1 -> s2 (logged last) was followed by s2 -> s3 a day later; s2 -> s3 by nothing.
+        Assert.True(await log.MovedAgainAsync("c", 2, At.AddDays(3)));
+        Assert.False(await log.MovedAgainAsync("c", 2, At.AddDays(2)));
+        Assert.False(await log.MovedAgainAsync("c", 3, At.AddDays(30)));
+        Assert.False(await log.MovedAgainAsync("other", 0, At.AddDays(30)));
+    }
+
     /// <summary>A log over a fresh schema in this test's directory.</summary>
     private SqliteEventLog OpenLog()
     {

@@ -73,7 +73,7 @@ public sealed class AlertFeed(IEventLog log, TransitionSignal signal, IGrainFact
             await Task.WhenAny(signal.Next, Task.Delay(Poll, ct));
             ct.ThrowIfCancellationRequested();
         }
-        return !await log.MovedAgainAsync(item.Transition.CustomerId, item.Cursor, until, ct);
+        return !await log.MovedAgainAsync(item.Transition.CustomerId, item.Transition.Number, until, ct);
     }
 
     private async Task<MigrationAlert> ToAlertAsync(LoggedTransition item)
