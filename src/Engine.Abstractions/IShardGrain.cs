@@ -69,7 +69,8 @@ public interface IShardGrain : IGrainWithIntegerKey
     /// <summary>
     /// The customers whose row's nearest segment under <paramref name="model"/> differs from the row's segment: the ones
     /// a new model must ask to reassign. Asking them is the caller's work, so the shard keeps taking rows meanwhile; the
-    /// inactivity sweep leaves them to the caller until their rows arrive (or the rollout stalls for 5 minutes).
+    /// inactivity sweep leaves them to the caller until their rows arrive or the rollout ends (<see cref="EndRolloutAsync"/>,
+    /// or 5 minutes without a call from it).
     /// </summary>
     [Alias("Candidates"), ResponseTimeout("00:05:00")]
     Task<string[]> GetCandidatesAsync(ModelSnapshot model);
@@ -88,6 +89,13 @@ public interface IShardGrain : IGrainWithIntegerKey
     /// </summary>
     [Alias("TakeLateToRollout")]
     Task<string[]> TakeLateToRolloutAsync(long modelVersion);
+
+    /// <summary>
+    /// The rollout of <paramref name="modelVersion"/> is over (done, or failed): the sweep looks after the customers it
+    /// did not reach. Without this call, 5 minutes with no call from the rollout count as its end.
+    /// </summary>
+    [Alias("EndRollout")]
+    Task EndRolloutAsync(long modelVersion);
 
     /// <summary>
     /// The inactivity sweep up to <paramref name="now"/>: only rows whose segment may have flipped by then (by a bound

@@ -260,20 +260,41 @@ public sealed partial class SegmentCoordinatorGrain(
         var (asked, moved) = (0, 0L);
         Task<long> AskAsync(string[] ids) => CustomerRounds.AskAsync(ids, id => customers.Get(id).ReassignAsync(model.Version),
             customers.RecoverAsync, writes, grain.UpsertAsync, RolloutParallelism);
-        foreach (var slice in candidates.Chunk(RolloutParallelism * 8))
+        try
         {
-            var pending = await grain.StillToReachAsync(slice, model.Version);
-            asked += pending.Length;
-            moved += await AskAsync(pending);
+            foreach (var slice in candidates.Chunk(RolloutParallelism * 8))
+            {
+                var pending = await grain.StillToReachAsync(slice, model.Version);
+                asked += pending.Length;
+                moved += await AskAsync(pending);
+            }
+            // Batches in flight when the model was published are applied within moments; a few rounds catch their customers.
+            for (var round = 0; round < 3 && await grain.TakeLateToRolloutAsync(model.Version) is { Length: > 0 } late; round++)
+            {
+                asked += late.Length;
+                moved += await AskAsync(late);
+            }
         }
-        // Batches in flight when the model was published are applied within moments; a few rounds catch their customers.
-        for (var round = 0; round < 3 && await grain.TakeLateToRolloutAsync(model.Version) is { Length: > 0 } late; round++)
+        finally
         {
-            asked += late.Length;
-            moved += await AskAsync(late);
+            // Done or failed, the customers it did not reach go back to the sweep now, not after the shard's 5-minute stall.
+            await EndRolloutAsync(shard, grain, model.Version);
         }
         LogApplied(logger, shard, model.Version, candidates.Length, asked, moved, watch.Elapsed.TotalSeconds);
         return moved;
+    }
+
+    private async Task EndRolloutAsync(int shard, IShardGrain grain, long version)
+    {
+        try
+        {
+            await grain.EndRolloutAsync(version);
+        }
+        catch (Exception ex)
+        {
+            // The shard's stall timeout ends it instead; the rollout's own outcome (or failure) is what the caller hears.
+            LogEndRolloutFailed(logger, ex, shard, version);
+        }
     }
 
     /// <summary>Stores <paramref name="model"/> as the current one, then hands it out; a failed write leaves the old one.</summary>
@@ -577,6 +598,9 @@ public sealed partial class SegmentCoordinatorGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Published model {Version}: k={K}, {Customers} customers, inertia {Inertia:F1}, {Iterations} iterations, reason {Reason}")]
     private static partial void LogPublished(ILogger logger, long version, int k, long customers, double inertia, int iterations, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard} could not be told that the rollout of model {Version} ended; it forgets it after 5 minutes")]
+    private static partial void LogEndRolloutFailed(ILogger logger, Exception ex, int shard, long version);
 
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Shard {Shard} applied model {Version}: {Candidates} candidates, {Asked} asked (the others reached by ingest), {Moved} moved in {Seconds:F1} s")]

@@ -37,8 +37,10 @@ public sealed partial class ShardGrain(
     private IGrainTimer? _afterActivation;
     // Customers a model rollout has yet to reach (named by GetCandidatesAsync, dropped as their rows arrive). The sweep
     // leaves them to it: it would race the rollout, call its moves INACTIVITY and, holding the ingest pipeline's turn,
-    // stall ingest (26 s at 100k customers, measured). A rollout that makes no progress for RolloutStall is taken as
-    // cut short, and the sweep is its safety net again.
+    // stall ingest (26 s at 100k customers, measured). The rollout's end (EndRolloutAsync, also when it failed) forgets
+    // them, and so does RolloutStall without a call from the rollout (its caller died): the sweep is their safety net
+    // again. Ingest rows do not count as the rollout's progress: under steady traffic some candidate's row nearly
+    // always arrives, and a rollout cut short would keep its remaining customers from the sweep indefinitely.
     private HashSet<string>? _rollout;
     private long _rolloutVersion;
     // Customers the rollout did not name whose row then came under an older model (a batch logged just before the
@@ -400,12 +402,33 @@ public sealed partial class ShardGrain(
     {
         var late = _rolloutVersion == modelVersion ? _lateToRollout?.ToArray() ?? [] : [];
         _lateToRollout = null;
+        RolloutCalled(modelVersion);
         return Task.FromResult(late);
     }
 
-    public Task<string[]> StillToReachAsync(string[] customers, long modelVersion) =>
+    public Task<string[]> StillToReachAsync(string[] customers, long modelVersion)
+    {
+        RolloutCalled(modelVersion);
         // Without this rollout's set (the shard reactivated meanwhile, or the set was dropped as stalled) all of them.
-        Task.FromResult(_rollout is { } rollout && _rolloutVersion == modelVersion ? customers.Where(rollout.Contains).ToArray() : customers);
+        return Task.FromResult(_rollout is { } rollout && _rolloutVersion == modelVersion ? customers.Where(rollout.Contains).ToArray() : customers);
+    }
+
+    public Task EndRolloutAsync(long modelVersion)
+    {
+        if (_rolloutVersion == modelVersion)
+        {
+            (_rollout, _lateToRollout) = (null, null);
+        }
+        return Task.CompletedTask;
+    }
+
+    private void RolloutCalled(long modelVersion)
+    {
+        if (_rolloutVersion == modelVersion)
+        {
+            _rolloutProgress = Stopwatch.GetTimestamp();
+        }
+    }
 
     /// <summary>Whether a rollout is still reaching customers; forgets one that has stalled.</summary>
     private bool RollingOut()
@@ -456,9 +479,9 @@ public sealed partial class ShardGrain(
         {
             (_lateToRollout ??= []).Add(row.CustomerId);
         }
-        else if (row.ModelVersion >= _rolloutVersion && _rollout?.Remove(row.CustomerId) == true)
+        else if (row.ModelVersion >= _rolloutVersion)
         {
-            _rolloutProgress = Stopwatch.GetTimestamp();
+            _rollout?.Remove(row.CustomerId);
         }
         return i;
     }

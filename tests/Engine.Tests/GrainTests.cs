@@ -457,7 +457,7 @@ public sealed class GrainTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task The_sweep_leaves_the_customers_a_rollout_has_yet_to_reach_to_it()
+    public async Task The_sweep_leaves_the_customers_a_rollout_has_yet_to_reach_to_it_until_it_ends()
     {
         var at = new DateTime(1997, 1, 1, 0, 0, 0, DateTimeKind.Utc);
         var model = await AYearOfPurchasesThenTrainAsync("sw", at, seed: 3);
@@ -472,6 +472,10 @@ public sealed class GrainTests : IAsyncLifetime
         var others = await Task.WhenAll(Enumerable.Range(1, 3).Select(i => _cluster.Client.GetGrain<IShardGrain>(i).SweepAsync(later)));
         Assert.True(others.Sum() > 0, "the sweep moved no one: the test shows nothing");
         Assert.Equal(0, await shard0.SweepAsync(later));
+
+        // Once the rollout ends (here without reaching anyone, as a failed one would), the sweep looks after them again.
+        await shard0.EndRolloutAsync(next.Version);
+        Assert.True(await shard0.SweepAsync(later) > 0, "the sweep still leaves them to a rollout that has ended");
     }
 
     /// <summary>Which of the customers <paramref name="prefix"/>0..199 shard <paramref name="shard"/> keeps.</summary>
