@@ -127,6 +127,22 @@ public sealed partial class IngestPipeline(
         }
     }
 
+    /// <summary>
+    /// A sweep that failed for some customers (the shards look at them again a sweep interval later) is not the batch's
+    /// failure: its events must still apply, or one customer whose sweep keeps failing would fail every batch.
+    /// </summary>
+    private async Task SweepBeforeBatchAsync(DateTime now)
+    {
+        try
+        {
+            await SweepIfDueAsync(now);
+        }
+        catch (Exception ex)
+        {
+            LogSweepFailed(logger, ex, now);
+        }
+    }
+
     private async Task SweepIfDueAsync(DateTime now)
     {
         if (replica.Current is null || now - _lastSweep < options.Value.SweepInterval)
@@ -328,7 +344,7 @@ public sealed partial class IngestPipeline(
                 // In event-time mode silence is swept up to this batch's earliest event before its events apply.
                 if (clock.IsEventTime)
                 {
-                    await SweepIfDueAsync(c.SweepTo);
+                    await SweepBeforeBatchAsync(c.SweepTo);
                 }
                 var (results, incomplete) = await ApplyAsync(c.PerCustomer, c.CompleteAfter, c.MaxSeq);
                 // Publishing (transition log, shard rows) overlaps the next batch's grain calls; batches publish and
@@ -452,7 +468,8 @@ public sealed partial class IngestPipeline(
 
     /// <summary>
     /// One call per customer, all in parallel; a failed customer is retried by catching up from the log. Returns the
-    /// outcomes to publish and how many customers are still lagging if any failed for good (0 if none did).
+    /// outcomes to publish and how many of the batch's own customers failed for good (those lagging from earlier batches
+    /// are called again, but do not count).
     /// </summary>
     private async Task<(List<ApplyResult> Results, int Incomplete)> ApplyAsync(Dictionary<string, List<LoggedEvent>> perCustomer, long completeAfter, long through)
     {
@@ -489,20 +506,25 @@ public sealed partial class IngestPipeline(
                 failed.Add(ids[i]);
             }
         }
-        foreach (var id in failed)
+        // Retried all at once: one at a time, a few stuck customers would hold every batch behind them (the turn is held).
+        var retried = await Task.WhenAll(failed.Select(RetryAsync));
+        var incomplete = 0;
+        for (var i = 0; i < failed.Count; i++)
         {
-            var recovered = await RetryAsync(id);
-            if (recovered is not null)
+            if (retried[i] is { } recovered)
             {
                 results.Add(recovered);
-                _lagging.Remove(id);
+                _lagging.Remove(failed[i]);
             }
             else
             {
-                _lagging.Add(id);
+                _lagging.Add(failed[i]);
+                // Only this batch's own customers decide its answer: a customer still lagging from an earlier batch (a
+                // checkpoint it cannot read, say) must not fail every batch after it.
+                incomplete += perCustomer[failed[i]].Count > 0 ? 1 : 0;
             }
         }
-        return (results, failed.Count > 0 ? _lagging.Count : 0);
+        return (results, incomplete);
     }
 
     /// <summary>
@@ -694,6 +716,9 @@ public sealed partial class IngestPipeline(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Inactivity sweep at {Now:O} moved {Moved} customers")]
     private static partial void LogSwept(ILogger logger, int moved, DateTime now);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The inactivity sweep up to {Now:O} failed for some customers; they are looked at again a sweep interval later")]
+    private static partial void LogSweepFailed(ILogger logger, Exception ex, DateTime now);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The checkpoint at stop failed; the next start replays more of the log")]
     private static partial void LogFinalCheckpointFailed(ILogger logger, Exception exception);

@@ -146,7 +146,16 @@ public sealed partial class ShardGrain(
         // still unassigned; it gets its first segment here rather than at its next event.
         if (unassigned is not null && models.Current is { } model)
         {
-            await ReassignAsync(unassigned, model.Version);
+            try
+            {
+                await ReassignAsync(unassigned, model.Version);
+            }
+            catch (Exception ex)
+            {
+                // The rows are stored; failing the caller's publish would only send them again, and fail again for as long
+                // as one of these customers cannot answer. They get their first segment at their next event instead.
+                LogFirstAssignmentFailed(logger, ex, (int)this.GetPrimaryKeyLong(), unassigned.Count);
+            }
         }
     }
 
@@ -572,6 +581,9 @@ public sealed partial class ShardGrain(
         }
         _dirty = false;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard}: giving {Count} customers their first segment failed for some; they get it at their next event")]
+    private static partial void LogFirstAssignmentFailed(ILogger logger, Exception ex, int shard, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard} was not closed cleanly: asked {Customers} customers with events after log position {After} for their rows")]
     private static partial void LogRepaired(ILogger logger, int shard, int customers, long after);

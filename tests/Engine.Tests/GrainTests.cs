@@ -20,6 +20,8 @@ public sealed class GrainTests : IAsyncLifetime
     private volatile string? _refuseSweepOf;
     // Set by a test: these customers' sweep calls run, then their answers are lost (as a timeout after the work would).
     private volatile HashSet<string>? _loseSweepAnswersOf;
+    // Set by a test: the silo refuses every apply and recovery call of this customer (a checkpoint it cannot read, say).
+    private volatile string? _refuseCustomer;
     // The times the shards were asked to sweep up to.
     private readonly System.Collections.Concurrent.ConcurrentQueue<DateTime> _shardSweeps = new();
 
@@ -44,6 +46,11 @@ public sealed class GrainTests : IAsyncLifetime
                 if (_refuseShardUpserts && call.InterfaceMethod.Name == nameof(IShardGrain.UpsertAsync))
                 {
                     throw new InvalidOperationException("Shard upsert refused (test fault).");
+                }
+                if (call.InterfaceMethod.DeclaringType == typeof(ICustomerGrain) && call.TargetId.Key.ToString() == _refuseCustomer
+                    && call.InterfaceMethod.Name is nameof(ICustomerGrain.ApplyAsync) or nameof(ICustomerGrain.RecoverAsync))
+                {
+                    throw new InvalidOperationException("Customer refused (test fault).");
                 }
                 if (call.InterfaceMethod.Name == nameof(ICustomerGrain.SweepAsync) && call.TargetId.Key.ToString() == _refuseSweepOf)
                 {
@@ -422,6 +429,26 @@ public sealed class GrainTests : IAsyncLifetime
         {
             Assert.Equal(1, (await _cluster.Client.GetGrain<ICustomerGrain>(e.CustomerId).GetAsync())!.Frequency);
         }
+    }
+
+    [Fact]
+    public async Task A_customer_that_keeps_failing_fails_its_own_batch_and_not_the_batches_after_it()
+    {
+        var pipeline = _cluster.GetSiloServiceProvider().GetRequiredService<IngestPipeline>();
+        var at = new DateTime(1997, 9, 2, 0, 0, 0, DateTimeKind.Utc);
+        Engine.Storage.PendingEvent Purchase(string customer) => new($"{customer}-e", customer, 1, at, 10, "x", null);
+
+        _refuseCustomer = "stuck";
+        var failed = await Assert.ThrowsAsync<EventsNotAppliedException>(() => pipeline.SubmitAsync([Purchase("stuck"), Purchase("beside")], default));
+        Assert.Contains("1 customers", failed.Message);
+        // Later batches call it again, and it fails again, but their own customers applied: they are acknowledged.
+        Assert.Equal(1, (await pipeline.SubmitAsync([Purchase("after-1")], default)).Accepted);
+        Assert.Equal(1, (await pipeline.SubmitAsync([Purchase("after-2")], default)).Accepted);
+
+        // Once it can, it catches up from the log with the next batch.
+        _refuseCustomer = null;
+        await pipeline.SubmitAsync([Purchase("after-3")], default);
+        Assert.Equal(1, (await _cluster.Client.GetGrain<ICustomerGrain>("stuck").GetAsync())!.Frequency);
     }
 
     /// <summary>
