@@ -20,7 +20,7 @@ public static class VerifyCommand
             var channel = Common.Channel(parse);
             var segments = new SegmentService.SegmentServiceClient(channel);
             double maxRecency = 0, maxMonetary = 0;
-            long frequencyMismatches = 0, unassigned = 0, found = 0, historyTransitions = 0;
+            long frequencyMismatches = 0, unassigned = 0, found = 0, historyTransitions = 0, outOfOrder = 0;
             foreach (var chunk in expected.Keys.Chunk(1000))
             {
                 var request = new BatchGetCustomersRequest();
@@ -37,6 +37,8 @@ public static class VerifyCommand
                 }
                 var histories = await Task.WhenAll(chunk.Select(id => segments.GetHistoryAsync(new GetHistoryRequest { CustomerId = id }, cancellationToken: ct).ResponseAsync));
                 historyTransitions += histories.Sum(h => h.Transitions.Count);
+                // Newest first: each move dated no earlier than the one before it.
+                outOfOrder += histories.Count(h => h.Transitions.Zip(h.Transitions.Skip(1)).Any(p => p.First.At.ToDateTime() < p.Second.At.ToDateTime()));
             }
             var list = await segments.ListSegmentsAsync(new ListSegmentsRequest(), cancellationToken: ct);
             var matrix = await segments.GetTransitionMatrixAsync(new GetTransitionMatrixRequest(), cancellationToken: ct);
@@ -52,10 +54,12 @@ public static class VerifyCommand
                 segment_sizes_sum = list.Segments.Sum(s => s.Size),
                 matrix_counts_plus_entries = matrix.Counts.Sum() + matrix.Entries.Sum(),
                 history_transitions = historyTransitions,
+                histories_out_of_time_order = outOfOrder,
             };
             Common.PrintJson(report);
             var ok = found == expected.Count && frequencyMismatches == 0 && maxMonetary < 0.005 && maxRecency <= 1e-6
-                && unassigned == 0 && report.segment_sizes_sum == expected.Count && report.matrix_counts_plus_entries == historyTransitions;
+                && unassigned == 0 && report.segment_sizes_sum == expected.Count && report.matrix_counts_plus_entries == historyTransitions
+                && outOfOrder == 0;
             Console.Error.WriteLine(ok ? "verify: OK" : "verify: MISMATCH");
             return ok ? 0 : 1;
         });

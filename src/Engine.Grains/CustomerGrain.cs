@@ -166,7 +166,7 @@ public sealed partial class CustomerGrain(
             // A batch logged under a newer model reached the customer first: an assignment never goes back.
             return Result(0);
         }
-        var now = services.Clock.Now;
+        var now = services.Clock.AppliedNow;
         var (before, version) = (state.State.TransitionCount, state.State.ModelVersion);
         Assign(model, now, now, TransitionCause.Retrain);
         if (state.State.TransitionCount != before)

@@ -128,10 +128,11 @@ public sealed partial class IngestPipeline(
     }
 
     /// <summary>
-    /// A sweep that failed for some customers (the shards look at them again a sweep interval later) is not the batch's
-    /// failure: its events must still apply, or one customer whose sweep keeps failing would fail every batch.
+    /// Sweeps in the apply loop (event time). A sweep that failed for some customers (the shards look at them again a
+    /// sweep interval later) is not the batch's failure: its events must still apply, or one customer whose sweep keeps
+    /// failing would fail every batch.
     /// </summary>
-    private async Task SweepBeforeBatchAsync(DateTime now)
+    private async Task TrySweepAsync(DateTime now)
     {
         try
         {
@@ -344,13 +345,20 @@ public sealed partial class IngestPipeline(
                 // In event-time mode silence is swept up to this batch's earliest event before its events apply.
                 if (clock.IsEventTime)
                 {
-                    await SweepBeforeBatchAsync(c.SweepTo);
+                    await TrySweepAsync(c.SweepTo);
                 }
                 var (results, incomplete) = await ApplyAsync(c.PerCustomer, c.CompleteAfter, c.MaxSeq);
+                clock.Applied(c.AsOf);
                 // Publishing (transition log, shard rows) overlaps the next batch's grain calls; batches publish and
                 // are acknowledged in order.
                 _published = PublishThenAcknowledgeAsync(c, results, incomplete, _published);
                 handedOff = true;
+                // At the end of a stream (nothing queued behind this batch) silence is judged up to this batch's time
+                // now, not when the next event comes, which after an import may be never.
+                if (clock.IsEventTime && committed.Count == 0 && _queue.Reader.Count == 0)
+                {
+                    await TrySweepAsync(c.AsOf);
+                }
             }
             catch (Exception ex)
             {
