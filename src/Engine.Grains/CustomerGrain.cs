@@ -44,6 +44,8 @@ public sealed partial class CustomerGrain(
     // a batch is assigned under, and whether it first adopts a newer one, depends on it: the next batch is applied only
     // after saving.
     private bool _versionAhead;
+    // A move that could not be saved is in memory: this activation is going and must not save it (CheckpointMoveAsync).
+    private bool _discarded;
     // The latest assignment's features in the shard row's precision, with the time and event count they are for: an
     // event's assignment and the row it returns come from the same events at the same time, so the row takes them.
     private float[]? _rowFeatures;
@@ -70,7 +72,7 @@ public sealed partial class CustomerGrain(
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        if (_dirty > 0)
+        if (_dirty > 0 && !_discarded)
         {
             await CheckpointAsync();
         }
@@ -173,7 +175,7 @@ public sealed partial class CustomerGrain(
         {
             // A move is not log-driven, so a replay could not re-derive it: make it durable now. A customer the model
             // leaves where it is needs no write (a replay assigns its unsaved events under the models logged with them).
-            await CheckpointAsync();
+            await CheckpointMoveAsync();
         }
         else
         {
@@ -195,7 +197,7 @@ public sealed partial class CustomerGrain(
         if (state.State.TransitionCount != before)
         {
             // Not log-driven, so a replay could not re-derive it: make it durable now.
-            await CheckpointAsync();
+            await CheckpointMoveAsync();
         }
         else
         {
@@ -237,6 +239,26 @@ public sealed partial class CustomerGrain(
             state.State.Profile = null;
         }
         (_dirty, _versionAhead) = (0, false);
+    }
+
+    /// <summary>
+    /// Makes a retrain's or a sweep's move durable. If the write fails, the move must not live on in memory: a recovery
+    /// would hand it over to the log, and after a crash the customer, replaying from the checkpoint without it, would
+    /// give its number to a different move, which the log would then drop as a repeat. So this activation goes (without
+    /// the checkpoint at deactivation), and the next call starts from the stored checkpoint and the log.
+    /// </summary>
+    private async Task CheckpointMoveAsync()
+    {
+        try
+        {
+            await CheckpointAsync();
+        }
+        catch
+        {
+            _discarded = true;
+            DeactivateOnIdle();
+            throw;
+        }
     }
 
     /// <summary>Applies the log tail after the checkpoint: on activation, and when asked to catch up.</summary>

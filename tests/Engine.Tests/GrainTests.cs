@@ -22,6 +22,9 @@ public sealed class GrainTests : IAsyncLifetime
     private volatile HashSet<string>? _loseSweepAnswersOf;
     // Set by a test: the silo refuses every apply and recovery call of this customer (a checkpoint it cannot read, say).
     private volatile string? _refuseCustomer;
+    // Set by a test: this customer's next grain-state write fails (once).
+    private string? _failWriteOf;
+    private readonly Lock _failWriteGate = new();
     // The times the shards were asked to sweep up to.
     private readonly System.Collections.Concurrent.ConcurrentQueue<DateTime> _shardSweeps = new();
 
@@ -34,6 +37,10 @@ public sealed class GrainTests : IAsyncLifetime
         builder.ConfigureSilo((_, silo) =>
         {
             silo.AddEngineStorage(options);
+            // The engine's grain storage (as AddEngineStorage builds it) behind a proxy that can fail one customer's write.
+            silo.Services.AddKeyedSingleton<Orleans.Storage.IGrainStorage>(StorageNames.Engine, (sp, _) => new FailingWrites(
+                new Engine.Server.Hosting.SerializedWritesStorage(sp.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Engine + "-sqlite")),
+                FailThisWrite));
             // The real log behind a proxy that can lose an append's answer after its commit.
             silo.Services.AddSingleton<Engine.Storage.SqliteEventLog>();
             silo.Services.AddSingleton(sp => FaultyLog.Wrap(sp.GetRequiredService<Engine.Storage.SqliteEventLog>()));
@@ -82,6 +89,19 @@ public sealed class GrainTests : IAsyncLifetime
     }
 
     public async Task DisposeAsync() => await _cluster.DisposeAsync();
+
+    private bool FailThisWrite(string grainKey)
+    {
+        lock (_failWriteGate)
+        {
+            if (_failWriteOf != grainKey)
+            {
+                return false;
+            }
+            _failWriteOf = null;
+            return true;
+        }
+    }
 
     [Fact]
     public async Task Distributed_kmeans_over_shards_finds_well_separated_groups()
@@ -712,6 +732,35 @@ public sealed class GrainTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_retrain_move_whose_checkpoint_fails_is_forgotten_and_never_handed_over()
+    {
+        var grain = _cluster.Client.GetGrain<ICustomerGrain>("unsaved-move");
+        var at = new DateTime(1997, 12, 5, 0, 0, 0, DateTimeKind.Utc);
+        OfferTwoSegmentModel(at);
+        var first = await AppendAsync("unsaved-move", 0, at, model: 1);
+        var entry = Assert.Single((await grain.ApplyAsync(new([first], 0, first.Seq))).Transitions);
+        await grain.CheckpointAsync();
+
+        // Model 2 moves everyone; the move's checkpoint fails.
+        OfferTwoSegmentModel(at, version: 2, swapped: true);
+        lock (_failWriteGate)
+        {
+            _failWriteOf = "unsaved-move";
+        }
+        await Assert.ThrowsAnyAsync<Exception>(() => grain.ReassignAsync(2));
+
+        // The caller's resend gets only what is durable; the customer is where its checkpoint says.
+        Assert.DoesNotContain((await grain.RecoverAsync()).Transitions, t => t.Number > entry.Number);
+        var view = (await grain.GetAsync())!;
+        Assert.Equal((entry.ToSegmentId, 1L), (view.SegmentId, view.ModelVersion));
+        Assert.Single(await grain.GetHistoryAsync(0));
+
+        // Asked again, it moves, and that move is number 2 and saved.
+        var moved = Assert.Single((await grain.ReassignAsync(2)).Transitions);
+        Assert.Equal((entry.Number + 1, TransitionCause.Retrain), (moved.Number, moved.Cause));
+    }
+
+    [Fact]
     public async Task After_a_crash_a_replay_assigns_each_event_under_the_model_it_was_logged_with_so_a_newer_model_needs_no_write()
     {
         var storage = _cluster.GetSiloServiceProvider().GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Engine);
@@ -751,6 +800,17 @@ public sealed class GrainTests : IAsyncLifetime
         Assert.Equal((before.SegmentId, before.ModelVersion, before.Frequency), (after.SegmentId, after.ModelVersion, after.Frequency));
         Assert.Equal(history, (await grain.GetHistoryAsync(0)).Select(Key));
     }
+}
+
+/// <summary>Grain storage whose write fails for a grain the test names, as a database error would.</summary>
+public sealed class FailingWrites(Orleans.Storage.IGrainStorage inner, Func<string, bool> fail) : Orleans.Storage.IGrainStorage
+{
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ReadStateAsync(stateName, grainId, grainState);
+
+    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+        fail(grainId.Key.ToString()!) ? throw new IOException("Grain-state write failed (test fault).") : inner.WriteStateAsync(stateName, grainId, grainState);
+
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ClearStateAsync(stateName, grainId, grainState);
 }
 
 /// <summary>An event log that can commit an append and then fail it, as a connection lost before the answer would.</summary>
