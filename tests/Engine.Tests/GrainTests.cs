@@ -629,6 +629,22 @@ public sealed class GrainTests : IAsyncLifetime
     /// The silo dies now: the customer goes, and the store is left with <paramref name="checkpoint"/>. (Deactivation
     /// saves, through <paramref name="lastSeq"/>, so the test waits for that and puts the checkpoint back.)
     /// </summary>
+    private static string HistoryKey(TransitionRecord t) => $"{t.Number}:{t.FromSegmentId}->{t.ToSegmentId} {t.Cause} {t.At:O} v{t.ModelVersion}";
+
+    /// <summary>Under model 1 (two segments), the customer's first purchase, applied and checkpointed; the stored state.</summary>
+    private async Task<(ICustomerGrain Grain, LoggedEvent First, TransitionRecord[] Moves, CustomerState Saved)> FirstPurchaseSavedAsync(string id, DateTime at)
+    {
+        var grain = _cluster.Client.GetGrain<ICustomerGrain>(id);
+        OfferTwoSegmentModel(at);
+        var first = await AppendAsync(id, 0, at, model: 1);
+        var moves = (await grain.ApplyAsync(new([first], 0, first.Seq))).Transitions;
+        await grain.CheckpointAsync();
+        var saved = new GrainState<CustomerState>();
+        await _cluster.GetSiloServiceProvider().GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Engine)
+            .ReadStateAsync("customer", grain.GetGrainId(), saved);
+        return (grain, first, moves, saved.State!);
+    }
+
     private async Task CrashAsync(ICustomerGrain grain, CustomerState checkpoint, long lastSeq)
     {
         var storage = _cluster.GetSiloServiceProvider().GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Engine);
@@ -644,32 +660,38 @@ public sealed class GrainTests : IAsyncLifetime
         await storage.WriteStateAsync("customer", grain.GetGrainId(), stored);
     }
 
-    [Fact]
-    public async Task A_batch_logged_under_an_older_model_than_the_customer_holds_unsaved_is_applied_after_saving_it()
+    /// <summary>
+    /// A rollout of model 2 (the same centroids) reaches the customer and does not move it: version 2 is only in memory.
+    /// A batch then arrives logged under model 1 (its silo stamped it before the model) or 2. A replay would start from
+    /// version 1: it would assign a batch of model 1 under model 1, or adopt model 2 before a batch of model 2, a step the
+    /// live path did not take. So version 2 is saved first.
+    /// </summary>
+    [Theory]
+    [InlineData(1L)]
+    [InlineData(2L)]
+    public async Task A_batch_applied_while_the_customer_holds_a_newer_model_only_in_memory_is_applied_after_saving_it(long stamp)
     {
         var storage = _cluster.GetSiloServiceProvider().GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Engine);
-        var grain = _cluster.Client.GetGrain<ICustomerGrain>("ahead");
+        var id = $"ahead-{stamp}";
+        var grain = _cluster.Client.GetGrain<ICustomerGrain>(id);
         var at = new DateTime(1997, 11, 1, 0, 0, 0, DateTimeKind.Utc);
         var stored = new GrainState<CustomerState>();
 
         OfferTwoSegmentModel(at);
-        var first = await AppendAsync("ahead", 0, at, model: 1);
+        var first = await AppendAsync(id, 0, at, model: 1);
         await grain.ApplyAsync(new([first], 0, first.Seq));
         await grain.CheckpointAsync();
 
-        // Model 2 (the same centroids) reaches the customer through a rollout that does not move it: version 2 is only
-        // in memory. Then a batch its silo logged under model 1 arrives.
         OfferTwoSegmentModel(at, version: 2);
         Assert.Empty((await grain.ReassignAsync(2)).Transitions);
-        var second = await AppendAsync("ahead", 1, at, model: 1);
+        var second = await AppendAsync(id, 1, at, model: stamp);
         await grain.ApplyAsync(new([second], first.Seq, second.Seq));
 
-        // It is assigned under model 2, never back under 1; so version 2 was saved first, or a replay, starting from
-        // version 1, would assign it under model 1.
         await storage.ReadStateAsync("customer", grain.GetGrainId(), stored);
         Assert.Equal((first.Seq, 2L), (stored.State!.LastSeq, stored.State.ModelVersion));
         var saved = stored.State;
 
+        // After a crash the replay assigns it under model 2, never back under 1.
         await CrashAsync(grain, saved, second.Seq);
         await grain.CheckpointAsync();
         await storage.ReadStateAsync("customer", grain.GetGrainId(), stored);
@@ -677,43 +699,11 @@ public sealed class GrainTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_batch_logged_under_the_model_the_customer_holds_unsaved_is_applied_after_saving_it()
-    {
-        var storage = _cluster.GetSiloServiceProvider().GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Engine);
-        var grain = _cluster.Client.GetGrain<ICustomerGrain>("level");
-        var at = new DateTime(1997, 11, 1, 0, 0, 0, DateTimeKind.Utc);
-        var stored = new GrainState<CustomerState>();
-
-        OfferTwoSegmentModel(at);
-        var first = await AppendAsync("level", 0, at, model: 1);
-        await grain.ApplyAsync(new([first], 0, first.Seq));
-        await grain.CheckpointAsync();
-
-        // A rollout of model 2 leaves the customer where it is (version 2 only in memory); then a batch logged under 2.
-        OfferTwoSegmentModel(at, version: 2);
-        Assert.Empty((await grain.ReassignAsync(2)).Transitions);
-        var second = await AppendAsync("level", 1, at, model: 2);
-        await grain.ApplyAsync(new([second], first.Seq, second.Seq));
-
-        // A replay from version 1 would adopt model 2 before the batch, a step the live path did not take: saved first.
-        await storage.ReadStateAsync("customer", grain.GetGrainId(), stored);
-        Assert.Equal((first.Seq, 2L), (stored.State!.LastSeq, stored.State.ModelVersion));
-    }
-
-    [Fact]
     public async Task A_move_a_new_model_makes_is_a_retrain_also_when_the_customers_next_event_reaches_it_before_the_rollout()
     {
-        var storage = _cluster.GetSiloServiceProvider().GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Engine);
-        var grain = _cluster.Client.GetGrain<ICustomerGrain>("relabelled");
         var at = new DateTime(1997, 12, 1, 0, 0, 0, DateTimeKind.Utc);
-        static string Key(TransitionRecord t) => $"{t.Number}:{t.FromSegmentId}->{t.ToSegmentId} {t.Cause} {t.At:O} v{t.ModelVersion}";
-
-        OfferTwoSegmentModel(at);
-        var first = await AppendAsync("relabelled", 0, at, model: 1);
-        var entry = Assert.Single((await grain.ApplyAsync(new([first], 0, first.Seq))).Transitions);
-        await grain.CheckpointAsync();
-        var saved = new GrainState<CustomerState>();
-        await storage.ReadStateAsync("customer", grain.GetGrainId(), saved);
+        var (grain, first, moves0, saved) = await FirstPurchaseSavedAsync("relabelled", at);
+        var entry = Assert.Single(moves0);
 
         // Model 2 labels every place the other way round. Before any rollout, the customer's next purchase arrives,
         // logged under model 2: the relabelling is the model's move, dated at the batch, before the purchase applies.
@@ -724,11 +714,11 @@ public sealed class GrainTests : IAsyncLifetime
         Assert.Equal((TransitionCause.Retrain, entry.ToSegmentId, relabelled, second.AsOf, 2L),
             (moves[0].Cause, moves[0].FromSegmentId, moves[0].ToSegmentId, moves[0].At, moves[0].ModelVersion));
         Assert.All(moves.Skip(1), m => Assert.Equal(TransitionCause.Event, m.Cause));
-        var history = (await grain.GetHistoryAsync(0)).Select(Key).ToArray();
+        var history = (await grain.GetHistoryAsync(0)).Select(HistoryKey).ToArray();
 
         // A replay after a crash takes the same step.
-        await CrashAsync(grain, saved.State!, second.Seq);
-        Assert.Equal(history, (await grain.GetHistoryAsync(0)).Select(Key));
+        await CrashAsync(grain, saved, second.Seq);
+        Assert.Equal(history, (await grain.GetHistoryAsync(0)).Select(HistoryKey));
     }
 
     [Fact]
@@ -764,17 +754,10 @@ public sealed class GrainTests : IAsyncLifetime
     public async Task After_a_crash_a_replay_assigns_each_event_under_the_model_it_was_logged_with_so_a_newer_model_needs_no_write()
     {
         var storage = _cluster.GetSiloServiceProvider().GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Engine);
-        var grain = _cluster.Client.GetGrain<ICustomerGrain>("stamped");
         var at = new DateTime(1997, 10, 1, 0, 0, 0, DateTimeKind.Utc);
-        static string Key(TransitionRecord t) => $"{t.Number}:{t.FromSegmentId}->{t.ToSegmentId} {t.Cause} {t.At:O} v{t.ModelVersion}";
 
         // Model 1 assigns the first purchase, which is saved; then a second one, which is not.
-        OfferTwoSegmentModel(at);
-        var first = await AppendAsync("stamped", 0, at, model: 1);
-        await grain.ApplyAsync(new([first], 0, first.Seq));
-        await grain.CheckpointAsync();
-        var saved = new GrainState<CustomerState>();
-        await storage.ReadStateAsync("customer", grain.GetGrainId(), saved);
+        var (grain, first, _, saved) = await FirstPurchaseSavedAsync("stamped", at);
         var second = await AppendAsync("stamped", 1, at, model: 1);
         await grain.ApplyAsync(new([second], first.Seq, second.Seq));
 
@@ -783,7 +766,7 @@ public sealed class GrainTests : IAsyncLifetime
         var third = await AppendAsync("stamped", 2, at, model: 2);
         await grain.ApplyAsync(new([third], second.Seq, third.Seq));
         var before = (await grain.GetAsync())!;
-        var history = (await grain.GetHistoryAsync(0)).Select(Key).ToArray();
+        var history = (await grain.GetHistoryAsync(0)).Select(HistoryKey).ToArray();
         Assert.Equal(2, before.ModelVersion);
         Assert.Contains(history, h => h.EndsWith(" v2", StringComparison.Ordinal));
 
@@ -792,13 +775,13 @@ public sealed class GrainTests : IAsyncLifetime
         await storage.ReadStateAsync("customer", grain.GetGrainId(), stored);
         Assert.Equal(first.Seq, stored.State!.LastSeq);
 
-        await CrashAsync(grain, saved.State!, third.Seq);
+        await CrashAsync(grain, saved, third.Seq);
 
         // The replay assigns the second purchase under model 1 and the third under model 2, as the live path did.
         // (Under the current model alone, the second purchase would have moved the customer a purchase early.)
         var after = (await grain.GetAsync())!;
         Assert.Equal((before.SegmentId, before.ModelVersion, before.Frequency), (after.SegmentId, after.ModelVersion, after.Frequency));
-        Assert.Equal(history, (await grain.GetHistoryAsync(0)).Select(Key));
+        Assert.Equal(history, (await grain.GetHistoryAsync(0)).Select(HistoryKey));
     }
 }
 
