@@ -168,7 +168,9 @@ public sealed partial class CustomerGrain(
             // A batch logged under a newer model reached the customer first: an assignment never goes back.
             return Result(0);
         }
-        var now = services.Clock.AppliedNow;
+        // Not before the customer's own latest assignment either: it may have applied a batch the pipeline has not yet
+        // marked applied (the whole batch's calls are not back), and its profile already holds that batch's events.
+        var now = services.Clock.AppliedNow is var applied && applied > state.State.AssignedAt ? applied : state.State.AssignedAt;
         var (before, version) = (state.State.TransitionCount, state.State.ModelVersion);
         Assign(model, now, now, TransitionCause.Retrain);
         if (state.State.TransitionCount != before)

@@ -63,6 +63,7 @@ public sealed partial class IngestPipeline(
     private readonly LogCoverage _coverage = new(options.Value.CoverageWindow);
     private readonly string _appliedKey = AppliedPrefix + silo.SiloAddress.ToParsableString();
     private long _lastApplied;
+    private int _committing;
     private int _unapplied;
     private long _lastCheckpoint = -1;
     private long _ownApplied;
@@ -190,6 +191,9 @@ public sealed partial class IngestPipeline(
         var batch = new List<Work>();
         while (await _queue.Reader.WaitToReadAsync(CancellationToken.None))
         {
+            // Counted from before the requests leave the queue until the batch is handed on (or failed), so the apply
+            // loop never sees a batch in the making as nothing queued.
+            Interlocked.Increment(ref _committing);
             batch = [];
             var count = 0;
             while (count < MaxBatchEvents && _queue.Reader.TryRead(out var work))
@@ -204,6 +208,10 @@ public sealed partial class IngestPipeline(
             catch (Exception ex)
             {
                 Fail(batch, ex);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _committing);
             }
         }
         committed.Writer.Complete();
@@ -355,7 +363,7 @@ public sealed partial class IngestPipeline(
                 handedOff = true;
                 // At the end of a stream (nothing queued behind this batch) silence is judged up to this batch's time
                 // now, not when the next event comes, which after an import may be never.
-                if (clock.IsEventTime && committed.Count == 0 && _queue.Reader.Count == 0)
+                if (clock.IsEventTime && committed.Count == 0 && _queue.Reader.Count == 0 && Volatile.Read(ref _committing) == 0)
                 {
                     await TrySweepAsync(c.AsOf);
                 }
@@ -481,10 +489,16 @@ public sealed partial class IngestPipeline(
     /// </summary>
     private async Task<(List<ApplyResult> Results, int Incomplete)> ApplyAsync(Dictionary<string, List<LoggedEvent>> perCustomer, long completeAfter, long through)
     {
-        // Customers that failed before catch up from the log (a delivery would skip what they missed).
+        // Customers that failed before catch up from the log (a delivery would skip what they missed). Only the batch's
+        // own customers decide its answer (see below), so those that join the calls without being in it are noted.
         TakePublishFailures();
+        HashSet<string>? notInBatch = null;
         foreach (var id in _lagging)
         {
+            if (!perCustomer.ContainsKey(id))
+            {
+                (notInBatch ??= new HashSet<string>(StringComparer.Ordinal)).Add(id);
+            }
             perCustomer[id] = [];
         }
         var ids = perCustomer.Keys.ToArray();
@@ -529,7 +543,7 @@ public sealed partial class IngestPipeline(
                 _lagging.Add(failed[i]);
                 // Only this batch's own customers decide its answer: a customer still lagging from an earlier batch (a
                 // checkpoint it cannot read, say) must not fail every batch after it.
-                incomplete += perCustomer[failed[i]].Count > 0 ? 1 : 0;
+                incomplete += notInBatch?.Contains(failed[i]) == true ? 0 : 1;
             }
         }
         return (results, incomplete);

@@ -119,6 +119,7 @@ public sealed partial class ShardGrain(
                 await ReassignAsync(unassigned, model.Version);
             }
             _afterActivation?.Dispose();
+            _afterActivation = null;
         }
         catch (Exception ex)
         {
@@ -153,8 +154,11 @@ public sealed partial class ShardGrain(
             catch (Exception ex)
             {
                 // The rows are stored; failing the caller's publish would only send them again, and fail again for as long
-                // as one of these customers cannot answer. They get their first segment at their next event instead.
+                // as one of these customers cannot answer. The after-activation work assigns unassigned rows: it tries
+                // again a second later (unless it is still running, which it does at its end anyway).
                 LogFirstAssignmentFailed(logger, ex, (int)this.GetPrimaryKeyLong(), unassigned.Count);
+                _afterActivation ??= this.RegisterGrainTimer(CatchUpAfterActivationAsync,
+                    new GrainTimerCreationOptions { DueTime = TimeSpan.FromSeconds(1), Period = TimeSpan.FromSeconds(1) });
             }
         }
     }
@@ -582,7 +586,7 @@ public sealed partial class ShardGrain(
         _dirty = false;
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard}: giving {Count} customers their first segment failed for some; they get it at their next event")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard}: giving {Count} customers their first segment failed for some; trying again in a second")]
     private static partial void LogFirstAssignmentFailed(ILogger logger, Exception ex, int shard, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard} was not closed cleanly: asked {Customers} customers with events after log position {After} for their rows")]

@@ -464,11 +464,14 @@ public sealed class GrainTests : IAsyncLifetime
         // Later batches call it again, and it fails again, but their own customers applied: they are acknowledged.
         Assert.Equal(1, (await pipeline.SubmitAsync([Purchase("after-1")], default)).Accepted);
         Assert.Equal(1, (await pipeline.SubmitAsync([Purchase("after-2")], default)).Accepted);
+        // A batch that brings it an event is its own again.
+        await Assert.ThrowsAsync<EventsNotAppliedException>(() => pipeline.SubmitAsync(
+            [new("stuck-e2", "stuck", 1, at.AddDays(1), 10, "x", null), Purchase("beside-2")], default));
 
         // Once it can, it catches up from the log with the next batch.
         _refuseCustomer = null;
         await pipeline.SubmitAsync([Purchase("after-3")], default);
-        Assert.Equal(1, (await _cluster.Client.GetGrain<ICustomerGrain>("stuck").GetAsync())!.Frequency);
+        Assert.Equal(2, (await _cluster.Client.GetGrain<ICustomerGrain>("stuck").GetAsync())!.Frequency);
     }
 
     /// <summary>
@@ -725,7 +728,9 @@ public sealed class GrainTests : IAsyncLifetime
     public async Task A_retrain_move_whose_checkpoint_fails_is_forgotten_and_never_handed_over()
     {
         var grain = _cluster.Client.GetGrain<ICustomerGrain>("unsaved-move");
-        var at = new DateTime(1997, 12, 5, 0, 0, 0, DateTimeKind.Utc);
+        // Later than any batch this silo has applied (the other tests' are in 1997): the move below is still dated no
+        // earlier than the customer's own last assignment.
+        var at = new DateTime(2001, 12, 5, 0, 0, 0, DateTimeKind.Utc);
         OfferTwoSegmentModel(at);
         var first = await AppendAsync("unsaved-move", 0, at, model: 1);
         var entry = Assert.Single((await grain.ApplyAsync(new([first], 0, first.Seq))).Transitions);
@@ -748,6 +753,7 @@ public sealed class GrainTests : IAsyncLifetime
         // Asked again, it moves, and that move is number 2 and saved.
         var moved = Assert.Single((await grain.ReassignAsync(2)).Transitions);
         Assert.Equal((entry.Number + 1, TransitionCause.Retrain), (moved.Number, moved.Cause));
+        Assert.True(moved.At >= entry.At, $"the retrain's move is dated {moved.At:O}, before the customer's last move at {entry.At:O}");
     }
 
     [Fact]
