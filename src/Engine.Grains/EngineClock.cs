@@ -10,7 +10,8 @@ public sealed class EngineClock(IOptions<EngineOptions> options, TimeProvider ti
 {
     private readonly bool _eventTime = options.Value.IsEventTime;
     private long _watermarkTicks = DateTime.UnixEpoch.Ticks;
-    private long _appliedTicks = DateTime.MaxValue.Ticks;
+    // 0 until this silo applies its first batch (a start has recovered everything up to the watermark).
+    private long _appliedTicks;
 
     public bool IsEventTime => _eventTime;
 
@@ -28,37 +29,26 @@ public sealed class EngineClock(IOptions<EngineOptions> options, TimeProvider ti
         get
         {
             var now = Now;
-            return _eventTime && Interlocked.Read(ref _appliedTicks) is var applied && applied < now.Ticks ? new DateTime(applied, DateTimeKind.Utc) : now;
+            return _eventTime && Interlocked.Read(ref _appliedTicks) is var applied && applied > 0 && applied < now.Ticks ? new DateTime(applied, DateTimeKind.Utc) : now;
         }
     }
 
     /// <summary>Every batch up to <paramref name="asOf"/> is applied on this silo.</summary>
-    public void Applied(DateTime asOf)
-    {
-        var ticks = asOf.Ticks;
-        var current = Interlocked.Read(ref _appliedTicks);
-        while (current == DateTime.MaxValue.Ticks || ticks > current)
-        {
-            var seen = Interlocked.CompareExchange(ref _appliedTicks, ticks, current);
-            if (seen == current)
-            {
-                return;
-            }
-            current = seen;
-        }
-    }
+    public void Applied(DateTime asOf) => Advance(ref _appliedTicks, asOf.Ticks);
 
     /// <summary>The wall clock, whatever the mode (for validating occurred_at).</summary>
     public DateTime WallNow => time.GetUtcNow().UtcDateTime;
 
     /// <summary>Moves the watermark forward to <paramref name="occurredAt"/> if it is later.</summary>
-    public void Observe(DateTime occurredAt)
+    public void Observe(DateTime occurredAt) => Advance(ref _watermarkTicks, occurredAt.Ticks);
+
+    /// <summary>Moves <paramref name="location"/> forward to <paramref name="ticks"/> if that is later (lock-free).</summary>
+    private static void Advance(ref long location, long ticks)
     {
-        var ticks = occurredAt.Ticks;
-        var current = Interlocked.Read(ref _watermarkTicks);
+        var current = Interlocked.Read(ref location);
         while (ticks > current)
         {
-            var seen = Interlocked.CompareExchange(ref _watermarkTicks, ticks, current);
+            var seen = Interlocked.CompareExchange(ref location, ticks, current);
             if (seen == current)
             {
                 return;

@@ -219,7 +219,7 @@ public sealed class PostgresTests
         var cs = await Postgres.CreateDatabaseAsync();
         await using var server = await new EngineServer(settings: new() { ["Engine:Storage"] = "postgres", ["Engine:ConnectionString"] = cs }).StartAsync();
         var batched = Assert.IsType<BatchedWritesStorage>(server.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Engine));
-        var provider = server.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Engine + "-postgres");
+        var provider = server.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.EnginePostgres);
         const string type = "customer";
         // Every key shape the provider tells apart, including strings that also read as integer keys.
         var special = new[]

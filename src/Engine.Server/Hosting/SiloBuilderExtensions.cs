@@ -88,7 +88,7 @@ public static class SiloBuilderExtensions
         // activations cannot starve ingest commits, and the two together stay under the server's max_connections.
         var orleans = PostgresDatabase.WithPool(options.ConnectionString, options.PostgresPoolSize - options.PostgresPoolSize / 3);
         // The provider itself is registered under another name; grains get it through the batched writer.
-        const string provider = StorageNames.Engine + "-postgres";
+        const string provider = StorageNames.EnginePostgres;
         AddGrainStorage(silo, provider, PostgresDatabase.Invariant, orleans);
         silo.Services.AddKeyedSingleton<IGrainStorage>(StorageNames.Engine, (sp, _) => new BatchedWritesStorage(
             sp.GetRequiredKeyedService<IGrainStorage>(provider), orleans,
@@ -112,7 +112,7 @@ public static class SiloBuilderExtensions
         SqliteDatabase.RegisterProviderFactory();
         database.Migrate();
         // The provider itself is registered under another name; grains get it through the write queue.
-        const string provider = StorageNames.Engine + "-sqlite";
+        const string provider = StorageNames.EngineSqlite;
         AddGrainStorage(silo, provider, SqliteDatabase.Invariant, null, new OrleansSqliteDataSource(database.OrleansConnectionString));
         silo.Services.AddKeyedSingleton<IGrainStorage>(StorageNames.Engine,
             (sp, _) => new SerializedWritesStorage(sp.GetRequiredKeyedService<IGrainStorage>(provider)));
