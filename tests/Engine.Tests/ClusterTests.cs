@@ -85,7 +85,8 @@ public sealed class ClusterTests
     [SkippableFact]
     public async Task A_silo_killed_under_load_loses_no_acknowledged_event_and_its_customers_reactivate_elsewhere()
     {
-        var cs = await Postgres.CreateDatabaseAsync();
+        await using var db = await Postgres.CreateDatabaseAsync();
+        var cs = db.ConnectionString;
         var silos = await StartClusterAsync(cs, 3);
         var killed = new HashSet<ServerProcess>();
         bool Alive(ServerProcess p)

@@ -29,7 +29,8 @@ public sealed class PostgresTests
     [SkippableFact]
     public async Task The_schema_applies_twice_and_every_provider_query_runs()
     {
-        var cs = await Postgres.CreateDatabaseAsync();
+        await using var db = await Postgres.CreateDatabaseAsync();
+        var cs = db.ConnectionString;
         using var database = new PostgresDatabase(cs);
         database.Migrate();
         database.Migrate();
@@ -116,7 +117,8 @@ public sealed class PostgresTests
     [SkippableFact]
     public async Task The_transition_log_returns_the_transitions_it_wrote_and_not_the_repeats()
     {
-        using var database = new PostgresDatabase(await Postgres.CreateDatabaseAsync());
+        await using var db = await Postgres.CreateDatabaseAsync();
+        using var database = new PostgresDatabase(db.ConnectionString);
         database.Migrate();
         await SqliteEventLogTests.RepeatsAreIgnoredAndNotReturnedAsync(new PostgresEventLog(database, new TransitionSignal()));
     }
@@ -124,7 +126,8 @@ public sealed class PostgresTests
     [SkippableFact]
     public async Task A_move_counts_as_moved_again_by_the_customers_numbering_not_the_log_order()
     {
-        using var database = new PostgresDatabase(await Postgres.CreateDatabaseAsync());
+        await using var db = await Postgres.CreateDatabaseAsync();
+        using var database = new PostgresDatabase(db.ConnectionString);
         database.Migrate();
         await SqliteEventLogTests.MovedAgainFollowsTheCustomersNumbersAsync(new PostgresEventLog(database, new TransitionSignal()));
     }
@@ -132,7 +135,8 @@ public sealed class PostgresTests
     [SkippableFact]
     public async Task A_batch_with_known_and_repeated_event_ids_appends_the_rest_in_order()
     {
-        using var database = new PostgresDatabase(await Postgres.CreateDatabaseAsync());
+        await using var db = await Postgres.CreateDatabaseAsync();
+        using var database = new PostgresDatabase(db.ConnectionString);
         database.Migrate();
         await SqliteEventLogTests.KnownAndRepeatedIdsAreSkippedAsync(new PostgresEventLog(database, new TransitionSignal()));
     }
@@ -142,7 +146,8 @@ public sealed class PostgresTests
     {
         // Positions are assigned by the writer under the log's lock, not by the column's identity: two writers that
         // read the same head would collide, and a batch whose positions interleave with another's would break cursors.
-        var connectionString = await Postgres.CreateDatabaseAsync();
+        await using var db = await Postgres.CreateDatabaseAsync();
+        var connectionString = db.ConnectionString;
         using var first = new PostgresDatabase(connectionString);
         first.Migrate();
         using var second = new PostgresDatabase(connectionString);
@@ -181,7 +186,8 @@ public sealed class PostgresTests
     [SkippableFact]
     public async Task Racing_first_writes_of_one_grain_leave_exactly_one_row()
     {
-        var cs = await Postgres.CreateDatabaseAsync();
+        await using var db = await Postgres.CreateDatabaseAsync();
+        var cs = db.ConnectionString;
         using var database = new PostgresDatabase(cs);
         database.Migrate();
         var write = (await QueriesAsync(cs))["WriteToStorageKey"];
@@ -216,7 +222,8 @@ public sealed class PostgresTests
     [SkippableFact]
     public async Task Batched_grain_state_writes_keep_the_providers_rows_and_version_check()
     {
-        var cs = await Postgres.CreateDatabaseAsync();
+        await using var db = await Postgres.CreateDatabaseAsync();
+        var cs = db.ConnectionString;
         await using var server = await new EngineServer(settings: new() { ["Engine:Storage"] = "postgres", ["Engine:ConnectionString"] = cs }).StartAsync();
         var batched = Assert.IsType<BatchedWritesStorage>(server.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Engine));
         var provider = server.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.EnginePostgres);
@@ -297,7 +304,8 @@ public sealed class PostgresTests
     [SkippableFact]
     public async Task The_server_on_postgres_loses_nothing_to_kill_minus_9()
     {
-        var cs = await Postgres.CreateDatabaseAsync();
+        await using var db = await Postgres.CreateDatabaseAsync();
+        var cs = db.ConnectionString;
         var config = new EngineServer(settings: new()
         {
             ["Engine:Storage"] = "postgres",
