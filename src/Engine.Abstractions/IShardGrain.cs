@@ -84,6 +84,13 @@ public interface IShardGrain : IGrainWithIntegerKey
     Task<string[]> StillToReachAsync(string[] customers, long modelVersion);
 
     /// <summary>
+    /// How many customers the rollout of <paramref name="modelVersion"/> has yet to reach, and how many rows the shard
+    /// has taken so far (any customer's, under any model). Counts as a call from the rollout.
+    /// </summary>
+    [Alias("RolloutReach")]
+    Task<RolloutReach> GetRolloutReachAsync(long modelVersion);
+
+    /// <summary>
     /// Customers the rollout of <paramref name="modelVersion"/> did not name whose row has since come under an older
     /// model (a batch logged just before the model was published): the rollout asks them too. Each is handed out once.
     /// </summary>

@@ -29,3 +29,10 @@ public sealed record ApplyResult(
 {
     public static readonly ApplyResult Empty = new(null, [], 0);
 }
+
+/// <summary>
+/// A rollout's view of its shard: the customers it has yet to reach (-1 if the shard no longer tracks that rollout)
+/// and the rows the shard has taken since it activated, whose growth says whether ingest is running.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("engine.RolloutReach")]
+public readonly record struct RolloutReach([property: Id(0)] int StillToReach, [property: Id(1)] long RowsTaken);

@@ -37,6 +37,13 @@ public sealed class EngineOptions
     /// <summary>The first model is trained automatically once this many customers exist.</summary>
     public int AutoTrainMinCustomers { get; set; } = 1000;
 
+    /// <summary>
+    /// A retrain's rollout first leaves the new model's candidates to ingest: it looks this often at how many are still
+    /// to reach and starts asking once ingest reached fewer than a tenth of them since the last look (or after 10 such
+    /// looks). Zero asks at once.
+    /// </summary>
+    public TimeSpan RolloutSettleInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
     /// <summary>k for the automatic first model and for Retrain with k = 0.</summary>
     public int DefaultK { get; set; } = 6;
 

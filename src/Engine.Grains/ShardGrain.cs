@@ -47,6 +47,7 @@ public sealed partial class ShardGrain(
     // model was published, applied after the candidates were named): the rollout asks them at its end.
     private List<string>? _lateToRollout;
     private long _rolloutProgress;
+    private long _rowsTaken;
     private static readonly TimeSpan RolloutStall = TimeSpan.FromMinutes(5);
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -143,6 +144,7 @@ public sealed partial class ShardGrain(
             }
         }
         _dirty |= rows.Length > 0;
+        _rowsTaken += rows.Length;
         // A customer that applied events while a model was being published can arrive after this shard's sweep
         // still unassigned; it gets its first segment here rather than at its next event.
         if (unassigned is not null && models.Current is { } model)
@@ -424,6 +426,12 @@ public sealed partial class ShardGrain(
         RolloutCalled(modelVersion);
         // Without this rollout's set (the shard reactivated meanwhile, or the set was dropped as stalled) all of them.
         return Task.FromResult(_rollout is { } rollout && _rolloutVersion == modelVersion ? customers.Where(rollout.Contains).ToArray() : customers);
+    }
+
+    public Task<RolloutReach> GetRolloutReachAsync(long modelVersion)
+    {
+        RolloutCalled(modelVersion);
+        return Task.FromResult(new RolloutReach(_rollout is { } rollout && _rolloutVersion == modelVersion ? rollout.Count : -1, _rowsTaken));
     }
 
     public Task EndRolloutAsync(long modelVersion)

@@ -25,6 +25,9 @@ public sealed class GrainTests : IAsyncLifetime
     // Set by a test: this customer's next grain-state write fails (once).
     private string? _failWriteOf;
     private readonly Lock _failWriteGate = new();
+    // Set by a test: each look a rollout takes at its shard waits until the test lets it go (see the test).
+    private volatile System.Threading.Channels.Channel<TaskCompletionSource>? _heldRolloutLooks;
+    private int _reassignCalls;
     // The times the shards were asked to sweep up to.
     private readonly System.Collections.Concurrent.ConcurrentQueue<DateTime> _shardSweeps = new();
 
@@ -63,11 +66,26 @@ public sealed class GrainTests : IAsyncLifetime
                 {
                     throw new InvalidOperationException("Sweep refused (test fault).");
                 }
+                if (call.InterfaceMethod.Name == nameof(ICustomerGrain.ReassignAsync))
+                {
+                    Interlocked.Increment(ref _reassignCalls);
+                }
                 await call.Invoke();
                 if (call.InterfaceMethod.Name == nameof(ICustomerGrain.SweepAsync) && _loseSweepAnswersOf?.Contains(call.TargetId.Key.ToString()!) == true)
                 {
                     throw new TimeoutException("Sweep answer lost after the sweep ran (test fault).");
                 }
+            });
+            // On the caller's side, so holding it holds the rollout and not the shard, which ingest needs meanwhile.
+            silo.AddOutgoingGrainCallFilter(async call =>
+            {
+                if (call.InterfaceMethod.Name == nameof(IShardGrain.GetRolloutReachAsync) && _heldRolloutLooks is { } held)
+                {
+                    var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    await held.Writer.WriteAsync(go);
+                    await go.Task;
+                }
+                await call.Invoke();
             });
         });
         builder.ConfigureSiloHost((_, host) =>
@@ -535,6 +553,68 @@ public sealed class GrainTests : IAsyncLifetime
         Assert.True(await shard0.SweepAsync(later) > 0, "the sweep still leaves them to a rollout that has ended");
     }
 
+    [Fact]
+    public async Task A_rollout_leaves_its_customers_to_ingest_for_as_long_as_ingest_keeps_reaching_them()
+    {
+        var at = new DateTime(1997, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        var first = await AYearOfPurchasesThenTrainAsync("rs", at, seed: 5);
+        var coordinator = _cluster.Client.GetGrain<ISegmentCoordinatorGrain>(0);
+        var pipeline = _cluster.GetSiloServiceProvider().GetRequiredService<IngestPipeline>();
+        var shards = Enumerable.Range(0, 4).Select(i => _cluster.Client.GetGrain<IShardGrain>(i)).ToArray();
+        var held = System.Threading.Channels.Channel.CreateUnbounded<TaskCompletionSource>();
+        // Lets each shard's rollout take one look, after running `meanwhile` while all four looks wait.
+        async Task NextLooksAsync(Func<Task> meanwhile)
+        {
+            var looks = new List<TaskCompletionSource>();
+            while (looks.Count < shards.Length)
+            {
+                using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                var look = await held.Reader.ReadAsync(wait.Token).AsTask().ContinueWith(t => t.IsCompletedSuccessfully ? t.Result : null);
+                looks.Add(look ?? throw new Xunit.Sdk.XunitException($"the rollout took {looks.Count} of {shards.Length} shards' next look within 30 s"));
+            }
+            await meanwhile();
+            looks.ForEach(l => l.SetResult());
+        }
+        Task PurchasesAsync(int parity) => pipeline.SubmitAsync(Enumerable.Range(0, 200).Where(c => c % 2 == parity)
+            .Select(c => new Engine.Storage.PendingEvent($"rs{c}-late", $"rs{c}", 1, at.AddYears(1), 20, "x", null)).ToArray(), default);
+
+        // A retrain to k = 4 moves many customers. Its rollout looks at each shard once before waiting, then after each
+        // settle interval: half the customers have a purchase through ingest before the first of those, the other half
+        // before the second.
+        _heldRolloutLooks = held;
+        Volatile.Write(ref _reassignCalls, 0);
+        var retrain = coordinator.RetrainAsync(4, "manual");
+        var model = (ModelSnapshot?)null;
+        await NextLooksAsync(async () =>
+        {
+            model = await coordinator.GetModelAsync();
+            Assert.Equal(first.Version + 1, model!.Version);
+            Assert.True(await StillToReachAsync() > 20, "the new model has few candidates: the test shows little");
+        });
+        await NextLooksAsync(async () =>
+        {
+            await PurchasesAsync(0);
+            Assert.True(await StillToReachAsync() > 0, "the first half reached every candidate: the test shows little");
+        });
+        await NextLooksAsync(async () =>
+        {
+            await PurchasesAsync(1);
+            Assert.Equal(0, await StillToReachAsync());
+        });
+        _heldRolloutLooks = null;
+        var outcome = await retrain;
+
+        // Ingest reached every candidate while the rollout waited, so it asked none; their moves are the model's own.
+        Assert.Equal(0, Volatile.Read(ref _reassignCalls));
+        Assert.Equal(0, outcome.Reassigned);
+        var log = _cluster.GetSiloServiceProvider().GetRequiredService<Engine.Storage.IEventLog>();
+        var moves = (await log.ReadTransitionsAsync(0, 10_000, new([], [], [TransitionCause.Retrain]))).Items
+            .Count(t => t.Transition.ModelVersion == model!.Version);
+        Assert.True(moves > 20, $"the new model moved {moves} customers");
+
+        async Task<int> StillToReachAsync() => (await Task.WhenAll(shards.Select(s => s.GetRolloutReachAsync(model!.Version)))).Sum(r => r.StillToReach);
+    }
+
     /// <summary>Which of the customers <paramref name="prefix"/>0..199 shard <paramref name="shard"/> keeps.</summary>
     private string[] CustomersOf(int shard, string prefix)
     {
@@ -618,6 +698,8 @@ public sealed class GrainTests : IAsyncLifetime
         await shard.UpsertAsync([Row("a", "s1", 2), Row("b", "s1", 1) with { LastSeq = 1 }]);
 
         Assert.Equal(["b", "c"], (await shard.StillToReachAsync(["a", "b", "c"], 2)).Order());
+        Assert.Equal(new RolloutReach(2, 6), await shard.GetRolloutReachAsync(2));
+        Assert.Equal(-1, (await shard.GetRolloutReachAsync(3)).StillToReach);
         // A rollout the shard does not track (it reactivated meanwhile, say) asks everyone.
         Assert.Equal(["a", "b", "c"], (await shard.StillToReachAsync(["a", "b", "c"], 3)).Order());
 
