@@ -84,8 +84,8 @@ public interface IShardGrain : IGrainWithIntegerKey
     Task<string[]> StillToReachAsync(string[] customers, long modelVersion);
 
     /// <summary>
-    /// How many customers the rollout of <paramref name="modelVersion"/> has yet to reach, and how many rows the shard
-    /// has taken so far (any customer's, under any model). Counts as a call from the rollout.
+    /// How many customers the rollout of <paramref name="modelVersion"/> has yet to reach and has reached so far, and
+    /// how many rows the shard has taken (any customer's, under any model). Counts as a call from the rollout.
     /// </summary>
     [Alias("RolloutReach")]
     Task<RolloutReach> GetRolloutReachAsync(long modelVersion);

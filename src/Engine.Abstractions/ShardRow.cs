@@ -31,8 +31,9 @@ public sealed record ApplyResult(
 }
 
 /// <summary>
-/// A rollout's view of its shard: the customers it has yet to reach (-1 if the shard no longer tracks that rollout)
-/// and the rows the shard has taken since it activated, whose growth says whether ingest is running.
+/// A rollout's view of its shard: the customers it has yet to reach (-1 if the shard no longer tracks that rollout),
+/// how many of its customers have been reached so far (a row under its model arrived), and the rows the shard has
+/// taken since it activated, whose growth says whether ingest is running.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("engine.RolloutReach")]
-public readonly record struct RolloutReach([property: Id(0)] int StillToReach, [property: Id(1)] long RowsTaken);
+public readonly record struct RolloutReach([property: Id(0)] int StillToReach, [property: Id(1)] int Reached, [property: Id(2)] long RowsTaken);

@@ -38,9 +38,10 @@ public sealed class EngineOptions
     public int AutoTrainMinCustomers { get; set; } = 1000;
 
     /// <summary>
-    /// A retrain's rollout first leaves the new model's candidates to ingest: it looks this often at how many are still
-    /// to reach and starts asking once ingest reached fewer than a tenth of them since the last look (or after 10 such
-    /// looks). Zero asks at once.
+    /// A retrain's rollout first leaves the new model's candidates to ingest. It looks this often at each shard and
+    /// starts asking when the shard took no rows since the last look (ingest is idle), or when some candidates have
+    /// been reached and fewer than 1 in 50 of those left were reached since the last look; at most 10 looks. Zero asks
+    /// at once.
     /// </summary>
     public TimeSpan RolloutSettleInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 

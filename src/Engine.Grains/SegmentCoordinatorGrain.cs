@@ -262,8 +262,9 @@ public sealed partial class SegmentCoordinatorGrain(
             customers.RecoverAsync, writes, grain.UpsertAsync, RolloutParallelism);
         try
         {
+            var settleFrom = watch.Elapsed;
             await LetIngestReachAsync(grain, model.Version, candidates.Length);
-            settled = watch.Elapsed.TotalSeconds;
+            settled = (watch.Elapsed - settleFrom).TotalSeconds;
             foreach (var slice in candidates.Chunk(RolloutParallelism * 8))
             {
                 var pending = await grain.StillToReachAsync(slice, model.Version);
@@ -303,13 +304,13 @@ public sealed partial class SegmentCoordinatorGrain(
             return;
         }
         var last = await grain.GetRolloutReachAsync(version);
-        for (var look = 0; look < MaxLooks; look++)
+        for (var look = 0; look < MaxLooks && last.StillToReach > 0; look++)
         {
             await Task.Delay(interval);
             var now = await grain.GetRolloutReachAsync(version);
-            var reached = last.StillToReach - now.StillToReach;
             var ingesting = now.RowsTaken > last.RowsTaken;
-            if (now.StillToReach <= 0 || !ingesting || (now.StillToReach < candidates && reached < Math.Max(1, last.StillToReach / 50)))
+            var slowing = now.Reached > 0 && now.Reached - last.Reached < Math.Max(1, last.StillToReach / 50);
+            if (now.StillToReach <= 0 || !ingesting || slowing)
             {
                 return;
             }

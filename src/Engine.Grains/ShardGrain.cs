@@ -47,6 +47,9 @@ public sealed partial class ShardGrain(
     // model was published, applied after the candidates were named): the rollout asks them at its end.
     private List<string>? _lateToRollout;
     private long _rolloutProgress;
+    // Customers dropped from the rollout's set because their row came under its model (only grows; late additions
+    // to the set do not offset it), and rows taken from anyone: what the rollout's settle step reads.
+    private int _rolloutReached;
     private long _rowsTaken;
     private static readonly TimeSpan RolloutStall = TimeSpan.FromMinutes(5);
 
@@ -409,6 +412,7 @@ public sealed partial class ShardGrain(
             return list.ToArray();
         });
         (_rollout, _rolloutVersion, _rolloutProgress) = (new HashSet<string>(candidates, StringComparer.Ordinal), model.Version, Stopwatch.GetTimestamp());
+        _rolloutReached = 0;
         _lateToRollout = null;
         return candidates;
     }
@@ -431,7 +435,9 @@ public sealed partial class ShardGrain(
     public Task<RolloutReach> GetRolloutReachAsync(long modelVersion)
     {
         RolloutCalled(modelVersion);
-        return Task.FromResult(new RolloutReach(_rollout is { } rollout && _rolloutVersion == modelVersion ? rollout.Count : -1, _rowsTaken));
+        return Task.FromResult(_rollout is { } rollout && _rolloutVersion == modelVersion
+            ? new RolloutReach(rollout.Count, _rolloutReached, _rowsTaken)
+            : new RolloutReach(-1, 0, _rowsTaken));
     }
 
     public Task EndRolloutAsync(long modelVersion)
@@ -500,9 +506,9 @@ public sealed partial class ShardGrain(
         {
             (_lateToRollout ??= []).Add(row.CustomerId);
         }
-        else if (row.ModelVersion >= _rolloutVersion)
+        else if (row.ModelVersion >= _rolloutVersion && _rollout?.Remove(row.CustomerId) == true)
         {
-            _rollout?.Remove(row.CustomerId);
+            _rolloutReached++;
         }
         return i;
     }

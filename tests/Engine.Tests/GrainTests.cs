@@ -28,6 +28,7 @@ public sealed class GrainTests : IAsyncLifetime
     // Set by a test: each look a rollout takes at its shard waits until the test lets it go (see the test).
     private volatile System.Threading.Channels.Channel<TaskCompletionSource>? _heldRolloutLooks;
     private int _reassignCalls;
+    private int _rolloutLooks;
     // The times the shards were asked to sweep up to.
     private readonly System.Collections.Concurrent.ConcurrentQueue<DateTime> _shardSweeps = new();
 
@@ -79,6 +80,10 @@ public sealed class GrainTests : IAsyncLifetime
             // On the caller's side, so holding it holds the rollout and not the shard, which ingest needs meanwhile.
             silo.AddOutgoingGrainCallFilter(async call =>
             {
+                if (call.InterfaceMethod.Name == nameof(IShardGrain.GetRolloutReachAsync))
+                {
+                    Interlocked.Increment(ref _rolloutLooks);
+                }
                 if (call.InterfaceMethod.Name == nameof(IShardGrain.GetRolloutReachAsync) && _heldRolloutLooks is { } held)
                 {
                     var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -615,6 +620,23 @@ public sealed class GrainTests : IAsyncLifetime
         async Task<int> StillToReachAsync() => (await Task.WhenAll(shards.Select(s => s.GetRolloutReachAsync(model!.Version)))).Sum(r => r.StillToReach);
     }
 
+    [Fact]
+    public async Task With_ingest_idle_a_rollout_looks_once_and_asks_its_customers()
+    {
+        var at = new DateTime(1997, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        var first = await AYearOfPurchasesThenTrainAsync("ri", at, seed: 5);
+        Volatile.Write(ref _rolloutLooks, 0);
+        Volatile.Write(ref _reassignCalls, 0);
+
+        var outcome = await _cluster.Client.GetGrain<ISegmentCoordinatorGrain>(0).RetrainAsync(4, "manual");
+
+        // Each of the 4 shards: the look before waiting and the one after a settle interval, which finds no rows taken.
+        Assert.Equal(first.Version + 1, outcome.Model.Version);
+        Assert.Equal(8, Volatile.Read(ref _rolloutLooks));
+        Assert.True(Volatile.Read(ref _reassignCalls) > 20, $"the rollout asked {_reassignCalls} customers");
+        Assert.True(outcome.Reassigned > 20, $"the rollout moved {outcome.Reassigned} customers");
+    }
+
     /// <summary>Which of the customers <paramref name="prefix"/>0..199 shard <paramref name="shard"/> keeps.</summary>
     private string[] CustomersOf(int shard, string prefix)
     {
@@ -698,7 +720,7 @@ public sealed class GrainTests : IAsyncLifetime
         await shard.UpsertAsync([Row("a", "s1", 2), Row("b", "s1", 1) with { LastSeq = 1 }]);
 
         Assert.Equal(["b", "c"], (await shard.StillToReachAsync(["a", "b", "c"], 2)).Order());
-        Assert.Equal(new RolloutReach(2, 6), await shard.GetRolloutReachAsync(2));
+        Assert.Equal(new RolloutReach(2, 1, 6), await shard.GetRolloutReachAsync(2));
         Assert.Equal(-1, (await shard.GetRolloutReachAsync(3)).StillToReach);
         // A rollout the shard does not track (it reactivated meanwhile, say) asks everyone.
         Assert.Equal(["a", "b", "c"], (await shard.StillToReachAsync(["a", "b", "c"], 3)).Order());
