@@ -3,9 +3,9 @@ using Npgsql;
 namespace Engine.Tests;
 
 /// <summary>
-/// A fresh PostgreSQL database per test, dropped when the test is done with it. The server comes from ENGINE_TEST_POSTGRES (default: the local Debian
-/// cluster as .ci/run sets it up). Without a reachable server the tests are skipped on a developer machine and fail
-/// in CI (CI=true), where they must run for real.
+/// A fresh PostgreSQL database per test, dropped when the test is done with it. The server comes from
+/// ENGINE_TEST_POSTGRES (default: the local Debian cluster as .ci/run sets it up). Without a reachable server the tests
+/// are skipped on a developer machine and fail in CI (CI=true), where they must run for real.
 /// </summary>
 public static class Postgres
 {
