@@ -39,8 +39,8 @@ public sealed class EngineOptions
 
     /// <summary>
     /// A retrain's rollout first leaves the new model's candidates to ingest. It looks this often at each shard and
-    /// starts asking when the shard took no rows since the last look (ingest is idle), or when some candidates have
-    /// been reached and fewer than 1 in 50 of those left were reached since the last look; at most 10 looks. Zero asks
+    /// starts asking when the shard took no rows over two looks in a row (ingest is idle), or when candidates had been
+    /// reached by the last look and fewer than 1 in 50 of those left were reached since; at most 10 looks. Zero asks
     /// at once.
     /// </summary>
     public TimeSpan RolloutSettleInterval { get; set; } = TimeSpan.FromMilliseconds(500);

@@ -558,8 +558,10 @@ public sealed class GrainTests : IAsyncLifetime
         Assert.True(await shard0.SweepAsync(later) > 0, "the sweep still leaves them to a rollout that has ended");
     }
 
-    [Fact]
-    public async Task A_rollout_leaves_its_customers_to_ingest_for_as_long_as_ingest_keeps_reaching_them()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_rollout_leaves_its_customers_to_ingest_for_as_long_as_ingest_keeps_reaching_them(bool reachingStops)
     {
         var at = new DateTime(1997, 1, 1, 0, 0, 0, DateTimeKind.Utc);
         var first = await AYearOfPurchasesThenTrainAsync("rs", at, seed: 5);
@@ -580,38 +582,47 @@ public sealed class GrainTests : IAsyncLifetime
             await meanwhile();
             looks.ForEach(l => l.SetResult());
         }
-        Task PurchasesAsync(int parity) => pipeline.SubmitAsync(Enumerable.Range(0, 200).Where(c => c % 2 == parity)
-            .Select(c => new Engine.Storage.PendingEvent($"rs{c}-late", $"rs{c}", 1, at.AddYears(1), 20, "x", null)).ToArray(), default);
+        Task PurchasesAsync(IEnumerable<string> customers, string tag) => pipeline.SubmitAsync(customers
+            .Select(c => new Engine.Storage.PendingEvent($"{c}-{tag}", c, 1, at.AddYears(1), 20, "x", null)).ToArray(), default);
+        var everyone = Enumerable.Range(0, 200).Select(c => $"rs{c}").ToArray();
+        var halves = Array.Empty<string>();
 
         // A retrain to k = 4 moves many customers. Its rollout looks at each shard once before waiting, then after each
-        // settle interval: half the customers have a purchase through ingest before the first of those, the other half
-        // before the second.
+        // settle interval. Before the first of those, ingest reaches half of each shard's candidates. Before the second,
+        // either everyone (the rollout then has no one left to ask), or the same half again: the shards take rows but
+        // no candidate is reached, so the rollout stops waiting and asks the rest.
         _heldRolloutLooks = held;
         Volatile.Write(ref _reassignCalls, 0);
+        Volatile.Write(ref _rolloutLooks, 0);
         var retrain = coordinator.RetrainAsync(4, "manual");
         var model = (ModelSnapshot?)null;
         await NextLooksAsync(async () =>
         {
             model = await coordinator.GetModelAsync();
             Assert.Equal(first.Version + 1, model!.Version);
-            Assert.True(await StillToReachAsync() > 20, "the new model has few candidates: the test shows little");
+            Assert.All(await Task.WhenAll(shards.Select(s => s.GetRolloutReachAsync(model.Version))),
+                r => Assert.True(r.StillToReach >= 2, "a shard has fewer than 2 candidates: the test shows little"));
         });
         await NextLooksAsync(async () =>
         {
-            await PurchasesAsync(0);
-            Assert.True(await StillToReachAsync() > 0, "the first half reached every candidate: the test shows little");
+            halves = (await Task.WhenAll(shards.Select(async s => (await s.StillToReachAsync(everyone, model!.Version)).Where((_, i) => i % 2 == 0))))
+                .SelectMany(h => h).ToArray();
+            await PurchasesAsync(halves, "late");
         });
+        var left = 0;
         await NextLooksAsync(async () =>
         {
-            await PurchasesAsync(1);
-            Assert.Equal(0, await StillToReachAsync());
+            await PurchasesAsync(reachingStops ? halves : everyone, reachingStops ? "again" : "late");
+            left = await StillToReachAsync();
+            Assert.Equal(reachingStops, left > 0);
         });
         _heldRolloutLooks = null;
         var outcome = await retrain;
 
-        // Ingest reached every candidate while the rollout waited, so it asked none; their moves are the model's own.
-        Assert.Equal(0, Volatile.Read(ref _reassignCalls));
-        Assert.Equal(0, outcome.Reassigned);
+        // Each shard's rollout took the look before waiting and one after each of two intervals, and then stopped
+        // waiting: no one left, or no one reached over the last interval. It asked only those ingest had not reached.
+        Assert.Equal(12, Volatile.Read(ref _rolloutLooks));
+        Assert.Equal(left, Volatile.Read(ref _reassignCalls));
         var log = _cluster.GetSiloServiceProvider().GetRequiredService<Engine.Storage.IEventLog>();
         var moves = (await log.ReadTransitionsAsync(0, 10_000, new([], [], [TransitionCause.Retrain]))).Items
             .Count(t => t.Transition.ModelVersion == model!.Version);
@@ -621,7 +632,7 @@ public sealed class GrainTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task With_ingest_idle_a_rollout_waits_one_settle_interval_then_asks_its_customers()
+    public async Task With_ingest_idle_a_rollout_waits_two_settle_intervals_then_asks_its_customers()
     {
         var at = new DateTime(1997, 1, 1, 0, 0, 0, DateTimeKind.Utc);
         var first = await AYearOfPurchasesThenTrainAsync("ri", at, seed: 5);
@@ -630,9 +641,9 @@ public sealed class GrainTests : IAsyncLifetime
 
         var outcome = await _cluster.Client.GetGrain<ISegmentCoordinatorGrain>(0).RetrainAsync(4, "manual");
 
-        // Each of the 4 shards: the look before waiting and the one after a settle interval, which finds no rows taken.
+        // Each of the 4 shards: the look before waiting and one after each of two settle intervals, which find no rows taken.
         Assert.Equal(first.Version + 1, outcome.Model.Version);
-        Assert.Equal(8, Volatile.Read(ref _rolloutLooks));
+        Assert.Equal(12, Volatile.Read(ref _rolloutLooks));
         Assert.True(Volatile.Read(ref _reassignCalls) > 20, $"the rollout asked {_reassignCalls} customers");
         Assert.True(outcome.Reassigned > 20, $"the rollout moved {outcome.Reassigned} customers");
     }
