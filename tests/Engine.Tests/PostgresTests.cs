@@ -115,30 +115,24 @@ public sealed class PostgresTests
     }
 
     [SkippableFact]
-    public async Task The_transition_log_returns_the_transitions_it_wrote_and_not_the_repeats()
-    {
-        await using var db = await Postgres.CreateDatabaseAsync();
-        using var database = new PostgresDatabase(db.ConnectionString);
-        database.Migrate();
-        await SqliteEventLogTests.RepeatsAreIgnoredAndNotReturnedAsync(new PostgresEventLog(database, new TransitionSignal()));
-    }
+    public Task The_transition_log_returns_the_transitions_it_wrote_and_not_the_repeats() =>
+        WithEventLogAsync(SqliteEventLogTests.RepeatsAreIgnoredAndNotReturnedAsync);
 
     [SkippableFact]
-    public async Task A_move_counts_as_moved_again_by_the_customers_numbering_not_the_log_order()
-    {
-        await using var db = await Postgres.CreateDatabaseAsync();
-        using var database = new PostgresDatabase(db.ConnectionString);
-        database.Migrate();
-        await SqliteEventLogTests.MovedAgainFollowsTheCustomersNumbersAsync(new PostgresEventLog(database, new TransitionSignal()));
-    }
+    public Task A_move_counts_as_moved_again_by_the_customers_numbering_not_the_log_order() =>
+        WithEventLogAsync(SqliteEventLogTests.MovedAgainFollowsTheCustomersNumbersAsync);
 
     [SkippableFact]
-    public async Task A_batch_with_known_and_repeated_event_ids_appends_the_rest_in_order()
+    public Task A_batch_with_known_and_repeated_event_ids_appends_the_rest_in_order() =>
+        WithEventLogAsync(SqliteEventLogTests.KnownAndRepeatedIdsAreSkippedAsync);
+
+    /// <summary>Runs a test shared with SQLite's event log against the PostgreSQL one, in a fresh database.</summary>
+    private static async Task WithEventLogAsync(Func<PostgresEventLog, Task> test)
     {
         await using var db = await Postgres.CreateDatabaseAsync();
         using var database = new PostgresDatabase(db.ConnectionString);
         database.Migrate();
-        await SqliteEventLogTests.KnownAndRepeatedIdsAreSkippedAsync(new PostgresEventLog(database, new TransitionSignal()));
+        await test(new PostgresEventLog(database, new TransitionSignal()));
     }
 
     [SkippableFact]
