@@ -429,16 +429,19 @@ public sealed partial class ShardGrain(
     {
         RolloutCalled(modelVersion);
         // Without this rollout's set (the shard reactivated meanwhile, or the set was dropped as stalled) all of them.
-        return Task.FromResult(_rollout is { } rollout && _rolloutVersion == modelVersion ? customers.Where(rollout.Contains).ToArray() : customers);
+        return Task.FromResult(RolloutOf(modelVersion) is { } rollout ? customers.Where(rollout.Contains).ToArray() : customers);
     }
 
     public Task<RolloutReach> GetRolloutReachAsync(long modelVersion)
     {
         RolloutCalled(modelVersion);
-        return Task.FromResult(_rollout is { } rollout && _rolloutVersion == modelVersion
+        return Task.FromResult(RolloutOf(modelVersion) is { } rollout
             ? new RolloutReach(rollout.Count, _rolloutReached, _rowsTaken)
             : new RolloutReach(-1, 0, _rowsTaken));
     }
+
+    /// <summary>The customers the rollout of <paramref name="modelVersion"/> has yet to reach, if the shard tracks it.</summary>
+    private HashSet<string>? RolloutOf(long modelVersion) => _rolloutVersion == modelVersion ? _rollout : null;
 
     public Task EndRolloutAsync(long modelVersion)
     {
