@@ -65,13 +65,18 @@ public sealed class SqliteEventLogTests : IDisposable
 
     /// <summary>
     /// A recovery hands over transitions the log may have: the log keeps one of each and says which were new, so the
-    /// metrics count each move once. Shared with the PostgreSQL log's test.
+    /// metrics count each move once; what it keeps reads back as written, drivers included. Shared with the PostgreSQL
+    /// log's test (whose first write is a COPY, and a write with a known key an INSERT that skips it).
     /// </summary>
     internal static async Task RepeatsAreIgnoredAndNotReturnedAsync(IEventLog log)
     {
-        TransitionRecord T(string customer, long number, string to) =>
-            new(customer, number, "", to, At, TransitionCause.Event, 1);
-        Assert.Equal(2, (await log.AppendTransitionsAsync([T("a", 1, "s1"), T("b", 1, "s1")])).Count);
+        TransitionRecord T(string customer, long number, string to, Driver[]? drivers = null) =>
+            new(customer, number, "", to, At, TransitionCause.Event, 1, drivers);
+        Driver[] drivers = [new("recency_days", 0.75), new("frequency", 0.25)];
+        Assert.Equal(2, (await log.AppendTransitionsAsync([T("a", 1, "s1", drivers), T("b", 1, "s1")])).Count);
+        var first = Assert.Single((await log.ReadTransitionsAsync(0, 10, TransitionFilter.Any)).Items, t => t.Transition.CustomerId == "a").Transition;
+        Assert.Equal((At, TransitionCause.Event, 1L), (first.At, first.Cause, first.ModelVersion));
+        Assert.Equal(drivers, first.Drivers);
         // a/2 twice in one write, as when a failed write's kept transitions go out with a recovery's.
         var written = await log.AppendTransitionsAsync([T("a", 1, "s2"), T("a", 2, "s2"), T("b", 1, "s2"), T("a", 2, "s2")]);
         Assert.Equal(("a", 2L), (Assert.Single(written).CustomerId, written[0].Number));
