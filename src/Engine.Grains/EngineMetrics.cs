@@ -22,9 +22,20 @@ public static class EngineMetrics
 
     /// <summary>
     /// Creates the metrics now (the fields above are created on first use), so a scrape before the first event already
-    /// lists them at zero.
+    /// lists them at zero; and keeps Orleans' per-call instruments out of /metrics.
     /// </summary>
-    public static void Register() => System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(typeof(EngineMetrics).TypeHandle);
+    public static void Register()
+    {
+        // prometheus-net forwards every .NET meter once /metrics is first scraped. Two Orleans instruments are recorded on
+        // every grain call: the request latency histogram and the directory lookup counters. Forwarding them took 6.5% of
+        // the server's CPU samples under ingest (perf, scraped). The rest (activations, storage latency, grain counts)
+        // stay: they are read at scrape time or recorded once per activation or write.
+        Metrics.ConfigureMeterAdapter(o => o.InstrumentFilterPredicate = i => !IsPerCall(i));
+        System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(typeof(EngineMetrics).TypeHandle);
+    }
+
+    private static bool IsPerCall(System.Diagnostics.Metrics.Instrument i) =>
+        i.Meter.Name == "Microsoft.Orleans" && (i.Name == "orleans-app-requests-latency" || i.Name.StartsWith("orleans-directory-lookups-", StringComparison.Ordinal));
 
     public static void Transitions(IEnumerable<TransitionRecord> transitions)
     {

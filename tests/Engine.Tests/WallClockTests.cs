@@ -59,5 +59,17 @@ public sealed class WallClockTests : IAsyncLifetime
         using var http = new HttpClient();
         var metrics = await http.GetStringAsync($"{_server.HttpAddress}/metrics");
         Assert.Contains("engine_events_accepted_total", metrics);
+
+        // The first scrape started forwarding .NET meters; grain calls after it must not feed Orleans' per-call
+        // instruments into /metrics (they cost every call), while its activation gauge and grain counts are there.
+        var request = new IngestRequest();
+        request.Events.Add(new Event { EventId = "metrics-1", CustomerId = "metrics", Type = EventType.Purchase, Amount = 5, OccurredAt = Timestamp.FromDateTime(DateTime.UtcNow) });
+        await _server.Ingest.IngestAsync(request);
+        await _server.Segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = "metrics" });
+        metrics = await http.GetStringAsync($"{_server.HttpAddress}/metrics");
+        Assert.Contains("microsoft_orleans_orleans_catalog_activations", metrics);
+        Assert.Contains("microsoft_orleans_orleans_grains", metrics);
+        Assert.DoesNotContain("microsoft_orleans_orleans_app_requests_latency", metrics);
+        Assert.DoesNotContain("microsoft_orleans_orleans_directory_lookups_", metrics);
     }
 }
