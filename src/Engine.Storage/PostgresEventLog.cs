@@ -6,9 +6,9 @@ namespace Engine.Storage;
 
 /// <summary>
 /// The ingest and transition logs in PostgreSQL. An append is one write (a binary COPY of events or of transitions;
-/// see <see cref="PlainFirstAsync{T}"/> for a write that hits a key the log has) in one transaction that first takes a transaction-scoped advisory lock, so ids commit in order
-/// across silos: a reader that has seen id N never later finds a smaller one appear, which is what alert cursors and
-/// log positions rely on.
+/// <see cref="PlainFirstAsync{T}"/> says what happens when it hits a key the log has) in one transaction that first
+/// takes a transaction-scoped advisory lock, so ids commit in order across silos: a reader that has seen id N never
+/// later finds a smaller one appear, which is what alert cursors and log positions rely on.
 /// </summary>
 public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal signal) : IEventLog
 {
@@ -236,8 +236,9 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
     }
 
     /// <summary>
-    /// A binary COPY of the transitions, all of which it writes. A retrain's rollout writes one row per customer it moves:
-    /// in psql, 100,000 such rows took 439–485 ms by COPY against 641–855 ms by INSERT … SELECT. A key the log has fails
+    /// A binary COPY of the transitions, all of which it writes. A retrain writes a row for every customer it moves:
+    /// 100 writes of 1,000 rows took 2,275–2,330 ms this way against 2,556–2,730 ms as an INSERT over arrays (that one
+    /// also read back the keys it wrote), at about 2.5 µs more of this process's CPU per row. A key the log has fails
     /// the whole COPY.
     /// </summary>
     private static async Task<HashSet<(string, long)>> CopyTransitionsAsync(NpgsqlConnection c, IReadOnlyList<TransitionRecord> transitions,
