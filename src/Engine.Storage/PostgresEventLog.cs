@@ -217,13 +217,13 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
         {
             return [];
         }
-        var written = await PlainFirstAsync(skipKnown => InsertTransitionsAsync(transitions, skipKnown, ct));
+        var written = await PlainFirstAsync(skipKnown => WriteTransitionsAsync(transitions, skipKnown, ct));
         signal.Pulse();
-        // Once each: the same transition can come twice in one write (kept from a failed write and handed over again).
-        return transitions.Where(t => written.Remove((t.CustomerId, t.Number))).ToArray();
+        return written;
     }
 
-    private async Task<HashSet<(string, long)>> InsertTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, bool skipKnown, CancellationToken ct)
+    /// <summary>Writes the transitions in one transaction under the transition lock; returns the ones it wrote.</summary>
+    private async Task<IReadOnlyList<TransitionRecord>> WriteTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, bool skipKnown, CancellationToken ct)
     {
         await using var c = await _db.OpenConnectionAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
@@ -236,12 +236,12 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
     }
 
     /// <summary>
-    /// A binary COPY of the transitions, all of which it writes. A retrain writes a row for every customer it moves:
-    /// 100 writes of 1,000 rows took 2,275–2,330 ms this way against 2,556–2,730 ms as an INSERT over arrays (that one
-    /// also read back the keys it wrote), at about 2.5 µs more of this process's CPU per row. A key the log has fails
-    /// the whole COPY.
+    /// A binary COPY of the transitions; it writes them all or fails on a key the log has (or a repeat among them). A
+    /// retrain writes a row for every customer it moves: 100 writes of 1,000 rows took 2,275–2,330 ms this way against
+    /// 2,556–2,730 ms as an INSERT over arrays (that one also read back the keys it wrote), at about 2.5 µs more of this
+    /// process's CPU per row.
     /// </summary>
-    private static async Task<HashSet<(string, long)>> CopyTransitionsAsync(NpgsqlConnection c, IReadOnlyList<TransitionRecord> transitions,
+    private static async Task<IReadOnlyList<TransitionRecord>> CopyTransitionsAsync(NpgsqlConnection c, IReadOnlyList<TransitionRecord> transitions,
         CancellationToken ct)
     {
         await using (var w = await c.BeginBinaryImportAsync(
@@ -261,11 +261,14 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
             }
             await w.CompleteAsync(ct);
         }
-        return transitions.Select(t => (t.CustomerId, t.Number)).ToHashSet();
+        return transitions;
     }
 
-    /// <summary>The transitions less the ones the log has; returns the keys it wrote.</summary>
-    private static async Task<HashSet<(string, long)>> InsertTransitionsSkippingKnownAsync(NpgsqlConnection c, NpgsqlTransaction tx,
+    /// <summary>
+    /// The transitions less the ones the log has, each once: the same transition can come twice in one write (kept from
+    /// a failed write and handed over again). Returns the ones it wrote.
+    /// </summary>
+    private static async Task<IReadOnlyList<TransitionRecord>> InsertTransitionsSkippingKnownAsync(NpgsqlConnection c, NpgsqlTransaction tx,
         IReadOnlyList<TransitionRecord> transitions, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand("""
@@ -288,7 +291,7 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
         {
             written.Add((reader.GetString(0), reader.GetInt64(1)));
         }
-        return written;
+        return transitions.Where(t => written.Remove((t.CustomerId, t.Number))).ToArray();
     }
 
     public async Task<TransitionCount[]> CountTransitionsAsync(DateTime? from, DateTime? to, long? modelVersion = null,
