@@ -13,7 +13,8 @@ namespace Engine.Cli.Bench;
 /// <summary>
 /// `engine bench baseline-server`: the yardstick for lookups. The same gRPC service and protocol as Engine, hosted the
 /// same way (Kestrel, HTTP/2, one Orleans silo in the process), where GetCustomer is one call to a grain that does
-/// nothing. Whatever Engine adds on top (state, features, the model) shows as the gap to it.
+/// nothing. Whatever Engine adds on top (state, features, the model) shows as the gap to it. With <c>--no-grain</c>
+/// GetCustomer answers without any grain call: the floor of gRPC alone on this machine, which no lookup can beat.
 /// </summary>
 public static class BaselineServer
 {
@@ -21,7 +22,8 @@ public static class BaselineServer
     {
         var grpc = new Option<int>("--grpc-port") { Required = true };
         var http = new Option<int>("--http-port") { Required = true };
-        var command = new Command("baseline-server", "Bare gRPC → no-op grain server (used by bench lookup)") { grpc, http };
+        var noGrain = new Option<bool>("--no-grain") { Description = "Answer GetCustomer without calling a grain" };
+        var command = new Command("baseline-server", "Bare gRPC → no-op grain server (used by bench lookup)") { grpc, http, noGrain };
         command.Hidden = true;
         command.SetAction(async (parse, ct) =>
         {
@@ -35,7 +37,14 @@ public static class BaselineServer
             builder.Host.UseOrleans(silo => silo.UseLocalhostClustering(ServerProcess.FreePort(), ServerProcess.FreePort(), serviceId: "baseline", clusterId: "baseline"));
             builder.Services.AddGrpc();
             var app = builder.Build();
-            app.MapGrpcService<BareSegments>();
+            if (parse.GetValue(noGrain))
+            {
+                app.MapGrpcService<NoGrainSegments>();
+            }
+            else
+            {
+                app.MapGrpcService<BareSegments>();
+            }
             app.MapGet("/healthz", () => "ok");
             await app.RunAsync(ct);
             return 0;
@@ -50,5 +59,11 @@ public static class BaselineServer
             await grains.GetGrain<IBaselineGrain>(request.CustomerId).TouchAsync();
             return new Customer { CustomerId = request.CustomerId };
         }
+    }
+
+    private sealed class NoGrainSegments : SegmentService.SegmentServiceBase
+    {
+        public override Task<Customer> GetCustomer(GetCustomerRequest request, ServerCallContext context) =>
+            Task.FromResult(new Customer { CustomerId = request.CustomerId });
     }
 }
