@@ -60,16 +60,14 @@ public static class LookupBench
             using var bare = GrpcChannel.ForAddress(baselineServer.GrpcAddress);
             var bareClient = new SegmentService.SegmentServiceClient(bare);
 
-            var warmUpIds = new ConcurrentQueue<string>(Enumerable.Range(n, spares).Select(i => $"c{i}"));
-            await MeasureAsync(client, InFlight[^1], TimeSpan.FromMinutes(1), () => warmUpIds.TryDequeue(out var id) ? id : null, new Tally(), ct);
+            await MeasureAsync(client, InFlight[^1], TimeSpan.FromMinutes(1), EachOnce(Enumerable.Range(n, spares).Select(i => $"c{i}")), new Tally(), ct);
             var ids = Enumerable.Range(0, n).Select(i => $"c{i}").OrderBy(_ => Random.Shared.Next()).ToArray();
             var cold = new List<Step>();
             var chunk = n / InFlight.Length;
             for (var i = 0; i < InFlight.Length; i++)
             {
-                var queue = new ConcurrentQueue<string>(ids.Skip(i * chunk).Take(chunk));
                 var tally = new Tally();
-                await MeasureAsync(client, InFlight[i], step, () => queue.TryDequeue(out var id) ? id : null, tally, ct);
+                await MeasureAsync(client, InFlight[i], step, EachOnce(ids.Skip(i * chunk).Take(chunk)), tally, ct);
                 cold.Add(tally.ToStep(InFlight[i]));
             }
             // Warm: the customers the cold steps activated.
@@ -123,11 +121,7 @@ public static class LookupBench
     private static async Task<(List<Step> BareCold, List<Step> Floor)> MeasureFloorsAsync(
         SegmentService.SegmentServiceClient bareClient, int warmUp, int perStep, TimeSpan step, CancellationToken ct)
     {
-        Func<string?> Fresh(string prefix, int count)
-        {
-            var queue = new ConcurrentQueue<string>(Enumerable.Range(0, count).Select(i => $"{prefix}-{i}"));
-            return () => queue.TryDequeue(out var id) ? id : null;
-        }
+        Func<string?> Fresh(string prefix, int count) => EachOnce(Enumerable.Range(0, count).Select(i => $"{prefix}-{i}"));
         await MeasureAsync(bareClient, InFlight[^1], TimeSpan.FromMinutes(1), Fresh("warm-up", warmUp), new Tally(), ct);
         var bareCold = new List<Step>();
         foreach (var w in InFlight)
@@ -152,6 +146,13 @@ public static class LookupBench
             floor.Add(tally.ToStep(w));
         }
         return (bareCold, floor);
+    }
+
+    /// <summary>Hands out each id once, to any number of workers, then null (the step ends).</summary>
+    private static Func<string?> EachOnce(IEnumerable<string> ids)
+    {
+        var queue = new ConcurrentQueue<string>(ids);
+        return () => queue.TryDequeue(out var id) ? id : null;
     }
 
     /// <summary>One step's result; snake_case because it is printed as is.</summary>

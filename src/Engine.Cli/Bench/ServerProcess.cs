@@ -35,9 +35,15 @@ public sealed class ServerProcess : IAsyncDisposable
         return LaunchAsync(arguments, directory, grpc, http);
     }
 
-    /// <summary>Another process of this tool (e.g. the baseline server), healthy once /healthz answers.</summary>
+    /// <summary>
+    /// Another process of this tool (e.g. the baseline server), healthy once /healthz answers. It runs the garbage
+    /// collector as Engine.Server does (server GC without DATAS, see its project file), so a yardstick server differs
+    /// from Engine's only in what it serves: with DATAS on, the no-op grain's first calls measured p99 18.7 and 32.1 ms
+    /// at 64 in flight.
+    /// </summary>
     public static Task<ServerProcess> StartToolAsync(IEnumerable<string> arguments, int grpc, int http) =>
-        LaunchAsync([Path.Combine(AppContext.BaseDirectory, "engine.dll"), .. arguments], null, grpc, http);
+        LaunchAsync([Path.Combine(AppContext.BaseDirectory, "engine.dll"), .. arguments], null, grpc, http,
+            ("DOTNET_GCDynamicAdaptationMode", "0"));
 
     /// <summary>SIGTERM and a start on the same data and ports: a graceful restart, after which no customer is active.</summary>
     public async Task<ServerProcess> RestartAsync()
@@ -53,12 +59,17 @@ public sealed class ServerProcess : IAsyncDisposable
         return await LaunchAsync(_arguments, _directory, grpc, http);
     }
 
-    private static async Task<ServerProcess> LaunchAsync(string[] arguments, string? directory, int grpc, int http)
+    private static async Task<ServerProcess> LaunchAsync(string[] arguments, string? directory, int grpc, int http,
+        params (string Name, string Value)[] environment)
     {
         var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in arguments)
         {
             info.ArgumentList.Add(a);
+        }
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
         }
         var process = Process.Start(info)!;
         process.OutputDataReceived += (_, _) => { };
