@@ -52,6 +52,14 @@ public static class BaselineServer
         return command;
     }
 
+    /// <summary>Starts this server as another process of this tool, on free ports.</summary>
+    public static Task<ServerProcess> StartAsync(bool noGrain)
+    {
+        var (grpc, http) = (ServerProcess.FreePort(), ServerProcess.FreePort());
+        string[] arguments = ["bench", "baseline-server", $"--grpc-port={grpc}", $"--http-port={http}"];
+        return ServerProcess.StartToolAsync(noGrain ? [.. arguments, "--no-grain"] : arguments, grpc, http);
+    }
+
     private sealed class BareSegments(IGrainFactory grains) : SegmentService.SegmentServiceBase
     {
         public override async Task<Customer> GetCustomer(GetCustomerRequest request, ServerCallContext context)

@@ -54,9 +54,7 @@ public static class LookupBench
             var client = new SegmentService.SegmentServiceClient(engine);
 
             // The baseline server is up (idle) from here on, so warm and baseline slices can alternate below.
-            var (grpc, http) = (ServerProcess.FreePort(), ServerProcess.FreePort());
-            await using var baselineServer = await ServerProcess.StartToolAsync(
-                ["bench", "baseline-server", $"--grpc-port={grpc}", $"--http-port={http}"], grpc, http);
+            await using var baselineServer = await BaselineServer.StartAsync(noGrain: false);
             using var bare = GrpcChannel.ForAddress(baselineServer.GrpcAddress);
             var bareClient = new SegmentService.SegmentServiceClient(bare);
 
@@ -66,9 +64,7 @@ public static class LookupBench
             var chunk = n / InFlight.Length;
             for (var i = 0; i < InFlight.Length; i++)
             {
-                var tally = new Tally();
-                await MeasureAsync(client, InFlight[i], step, EachOnce(ids.Skip(i * chunk).Take(chunk)), tally, ct);
-                cold.Add(tally.ToStep(InFlight[i]));
+                cold.Add(await StepAsync(client, InFlight[i], step, EachOnce(ids.Skip(i * chunk).Take(chunk)), ct));
             }
             // Warm: the customers the cold steps activated.
             var active = ids.Take(Math.Min(n, chunk * InFlight.Length)).ToArray();
@@ -126,14 +122,10 @@ public static class LookupBench
         var bareCold = new List<Step>();
         foreach (var w in InFlight)
         {
-            var tally = new Tally();
-            await MeasureAsync(bareClient, w, step, Fresh($"fresh-{w}", perStep), tally, ct);
-            bareCold.Add(tally.ToStep(w));
+            bareCold.Add(await StepAsync(bareClient, w, step, Fresh($"fresh-{w}", perStep), ct));
         }
 
-        var (grpc, http) = (ServerProcess.FreePort(), ServerProcess.FreePort());
-        await using var floorServer = await ServerProcess.StartToolAsync(
-            ["bench", "baseline-server", $"--grpc-port={grpc}", $"--http-port={http}", "--no-grain"], grpc, http);
+        await using var floorServer = await BaselineServer.StartAsync(noGrain: true);
         using var channel = GrpcChannel.ForAddress(floorServer.GrpcAddress);
         var floorClient = new SegmentService.SegmentServiceClient(channel);
         string Any() => $"c{Random.Shared.Next(perStep)}";
@@ -141,11 +133,18 @@ public static class LookupBench
         var floor = new List<Step>();
         foreach (var w in InFlight)
         {
-            var tally = new Tally();
-            await MeasureAsync(floorClient, w, step, Any, tally, ct);
-            floor.Add(tally.ToStep(w));
+            floor.Add(await StepAsync(floorClient, w, step, Any, ct));
         }
         return (bareCold, floor);
+    }
+
+    /// <summary>One measured step on its own: <see cref="MeasureAsync"/> into a fresh tally.</summary>
+    private static async Task<Step> StepAsync(SegmentService.SegmentServiceClient client, int inFlight, TimeSpan duration,
+        Func<string?> next, CancellationToken ct)
+    {
+        var tally = new Tally();
+        await MeasureAsync(client, inFlight, duration, next, tally, ct);
+        return tally.ToStep(inFlight);
     }
 
     /// <summary>Hands out each id once, to any number of workers, then null (the step ends).</summary>
