@@ -39,6 +39,13 @@ public interface ICustomerGrain : IGrainWithStringKey
     [Alias("Recover")]
     Task<ApplyResult> RecoverAsync();
 
+    /// <summary>
+    /// Applies one of this customer's quarantined events now (an operator's replay); null when the customer does not
+    /// hold it (replayed already). Throws, leaving the customer as it was, when the event still cannot be applied.
+    /// </summary>
+    [Alias("ReplayQuarantined")]
+    Task<ApplyResult?> ReplayQuarantinedAsync(LoggedEvent e);
+
     /// <summary>Writes the checkpoint now if anything changed since the last one.</summary>
     [Alias("Checkpoint")]
     Task CheckpointAsync();

@@ -1,8 +1,12 @@
 namespace Engine.Abstractions;
 
-/// <summary>A shard's first and second moments of its transformed features, to fit the scaler without moving rows.</summary>
+/// <summary>
+/// A shard's first and second moments of its transformed features, to fit the scaler without moving rows; and how many
+/// rows it left out of training because their features were not finite.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("engine.Moments")]
-public sealed record Moments([property: Id(0)] long Count, [property: Id(1)] double[] Sum, [property: Id(2)] double[] SumOfSquares);
+public sealed record Moments([property: Id(0)] long Count, [property: Id(1)] double[] Sum, [property: Id(2)] double[] SumOfSquares,
+    [property: Id(3)] long Excluded = 0);
 
 /// <summary>
 /// A shard's share of one Lloyd iteration: per-centroid sums (k × d) and counts plus its inertia. O(k·d), never points.

@@ -66,4 +66,5 @@ public sealed record RetrainOutcome(
     [property: Id(0)] ModelSnapshot Model,
     [property: Id(1)] double Seconds,
     [property: Id(2)] long Reassigned,
-    [property: Id(3)] KCandidate[] Candidates);
+    [property: Id(3)] KCandidate[] Candidates,
+    [property: Id(4)] long Excluded = 0);

@@ -45,9 +45,10 @@ public sealed class CustomerProfile
 
     /// <summary>
     /// Folds one event in. Every update is a commutative sum, min or max, so replays, retries and late events
-    /// need no ordering; an event older than the kept window still counts toward the lifetime totals.
+    /// need no ordering; an event older than the kept window still counts toward the lifetime totals. Amounts add up
+    /// saturating (<see cref="Finite.Add"/>): a sum past double's range stays the largest finite value, and a negative
+    /// or non-finite amount (the edge rejects both) counts as 0.
     /// </summary>
-
     public void Apply(EventKind kind, DateTime occurredAtUtc, double amount, string? category)
     {
         EventCount++;
@@ -63,7 +64,7 @@ public sealed class CustomerProfile
         {
             case EventKind.Purchase:
                 Purchases++;
-                PurchaseAmount += amount;
+                PurchaseAmount = Finite.Add(PurchaseAmount, amount);
                 if (LastPurchaseAt is null || occurredAtUtc > LastPurchaseAt)
                 {
                     LastPurchaseAt = occurredAtUtc;
@@ -75,7 +76,7 @@ public sealed class CustomerProfile
                 break;
             case EventKind.Refund:
                 Refunds++;
-                RefundAmount += amount;
+                RefundAmount = Finite.Add(RefundAmount, amount);
                 break;
         }
         var counts = kind switch
@@ -102,7 +103,7 @@ public sealed class CustomerProfile
     {
         var tenure = Days(FirstEventAt, asOfUtc);
         var recency = LastPurchaseAt is null ? tenure : Days(LastPurchaseAt, asOfUtc);
-        return new Rfm(recency, Purchases, PurchaseAmount - RefundAmount);
+        return new Rfm(recency, Purchases, Finite.Clamp(PurchaseAmount - RefundAmount));
     }
 
     /// <summary>
@@ -130,6 +131,8 @@ public sealed class CustomerProfile
         raw[8] = w90.Tickets;
         raw[9] = CategoryCount;
         raw[10] = PurchaseAmount == 0 ? 0 : RefundAmount / PurchaseAmount;
+        // Every state a customer can reach gives finite features: whatever the sums hold, no NaN or infinity leaves here.
+        Finite.ClampAll(raw);
     }
 
     /// <summary>

@@ -11,12 +11,17 @@ public static class FeatureTransform
         .Select(n => n is not (FeatureNames.CartAbandonRate90d or FeatureNames.RefundRate))
         .ToArray();
 
-    /// <summary>Original units to the transformed (still unscaled) space that the scaler and k-means see.</summary>
+    /// <summary>
+    /// Original units to the transformed (still unscaled) space that the scaler and k-means see. Total: any input gives
+    /// a finite value within ±<see cref="Finite.TransformedLimit"/> (NaN counts as 0, infinity as the limit).
+    /// </summary>
     public static void Forward(ReadOnlySpan<double> raw, Span<float> transformed)
     {
         for (var j = 0; j < raw.Length; j++)
         {
-            transformed[j] = (float)(LogTransformed[j] ? Math.Sign(raw[j]) * Math.Log(1 + Math.Abs(raw[j])) : raw[j]);
+            var v = double.IsNaN(raw[j]) ? 0 : raw[j];
+            var t = LogTransformed[j] ? Math.Sign(v) * Math.Log(1 + Math.Abs(v)) : v;
+            transformed[j] = (float)Math.Clamp(t, -Finite.TransformedLimit, Finite.TransformedLimit);
         }
     }
 
@@ -25,7 +30,8 @@ public static class FeatureTransform
     {
         for (var j = 0; j < transformed.Length; j++)
         {
-            raw[j] = LogTransformed[j] ? Math.Sign(transformed[j]) * (Math.Exp(Math.Abs(transformed[j])) - 1) : transformed[j];
+            // Clamped: a centroid at the top of log1p's range would come back as infinity.
+            raw[j] = Finite.Clamp(LogTransformed[j] ? Math.Sign(transformed[j]) * (Math.Exp(Math.Abs(transformed[j])) - 1) : transformed[j]);
         }
     }
 }

@@ -18,4 +18,10 @@ public sealed class CustomerState
 
     /// <summary>The engine clock of the latest assignment; an inactivity sweep never dates a change before it.</summary>
     [Id(6)] public DateTime AssignedAt { get; set; }
+
+    /// <summary>
+    /// Log positions of this customer's events in the quarantine, passed over until an operator replays them (null
+    /// when none: most customers never have one). A replay applies an event only while it is listed here, so it applies once.
+    /// </summary>
+    [Id(7)] public List<long>? Quarantined { get; set; }
 }

@@ -36,6 +36,9 @@ public sealed class EngineClock(IOptions<EngineOptions> options, TimeProvider ti
     /// <summary>Every batch up to <paramref name="asOf"/> is applied on this silo.</summary>
     public void Applied(DateTime asOf) => Advance(ref _appliedTicks, asOf.Ticks);
 
+    /// <summary>The latest occurred_at this silo has seen or recovered; null while the store has no events.</summary>
+    public DateTime? Watermark => Interlocked.Read(ref _watermarkTicks) is var t && t > DateTime.UnixEpoch.Ticks ? new DateTime(t, DateTimeKind.Utc) : null;
+
     /// <summary>The wall clock, whatever the mode (for validating occurred_at).</summary>
     public DateTime WallNow => time.GetUtcNow().UtcDateTime;
 

@@ -7,7 +7,7 @@ namespace Engine.Grains;
 public static class EngineMetrics
 {
     public static readonly Counter EventsAccepted = Metrics.CreateCounter("engine_events_accepted_total", "Events written to the ingest log and applied.");
-    public static readonly Counter EventsDuplicate = Metrics.CreateCounter("engine_events_duplicate_total", "Events whose event_id was already in the log.");
+    public static readonly Counter EventsDuplicate = Metrics.CreateCounter("engine_events_duplicate_total", "Events whose (customer_id, event_id) was already in the log.");
     public static readonly Counter EventsRejected = Metrics.CreateCounter("engine_events_rejected_total", "Events rejected by validation.");
     public static readonly Histogram BatchSeconds = Metrics.CreateHistogram("engine_ingest_batch_seconds", "Time to commit and apply one ingest batch.",
         new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 2, 14) });
@@ -18,6 +18,15 @@ public static class EngineMetrics
     public static readonly Counter ReadBackEvents = Metrics.CreateCounter("engine_ingest_read_back_events_total",
         "Events re-read from the log to deliver with a batch because other silos appended in between.");
     public static readonly Counter PeerRecoveries = Metrics.CreateCounter("engine_peer_recoveries_total", "Dead silos whose unapplied appends this silo replayed.");
+    public static readonly Counter EventsQuarantined = Metrics.CreateCounter("engine_events_quarantined_total",
+        "Accepted events their customer could not apply, moved to the quarantine (AdminService lists them).");
+    public static readonly Gauge QuarantinePending = Metrics.CreateGauge("engine_quarantine_pending",
+        "Events in the quarantine, neither replayed nor discarded, as last read by this silo.");
+    public static readonly Counter CustomerFailures = Metrics.CreateCounter("engine_customer_failures_total",
+        "Customers that failed a recovery, replay or publish and were left to catch up later; the rest went on.",
+        new CounterConfiguration { LabelNames = ["path"] });
+    public static readonly Counter TrainingRowsExcluded = Metrics.CreateCounter("engine_training_rows_excluded_total",
+        "Customers left out of a retrain because their features were not finite.");
     public static readonly Counter Retrains = Metrics.CreateCounter("engine_retrains_total", "Models published.");
 
     /// <summary>

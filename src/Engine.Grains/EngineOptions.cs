@@ -108,5 +108,18 @@ public sealed class EngineOptions
     /// </summary>
     public double MinInertiaGain { get; set; } = 1e-3;
 
+    /// <summary>The largest amount one event may carry; larger ones are rejected at the door (docs/input-limits.md).</summary>
+    public double MaxAmount { get; set; } = 1e9;
+
+    /// <summary>The earliest occurred_at accepted (never before 1970-01-01).</summary>
+    public DateTime MinEventTime { get; set; } = DateTime.UnixEpoch;
+
+    /// <summary>
+    /// Event time only: how far past the current watermark an event may be dated. Real gaps in a history stay far below
+    /// it; one mistyped year does not, and would otherwise age every customer by it for good (the clock only goes
+    /// forward). The first events of an empty store are exempt.
+    /// </summary>
+    public TimeSpan MaxWatermarkJump { get; set; } = TimeSpan.FromDays(730);
+
     public bool IsEventTime => string.Equals(Clock, "event-time", StringComparison.OrdinalIgnoreCase);
 }

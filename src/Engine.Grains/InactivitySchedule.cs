@@ -17,15 +17,29 @@ public sealed class InactivitySchedule(ShardMatrix rows, TimeSpan minimumStep)
     private readonly PriorityQueue<int, long> _queue = new();
     private long[] _due = [];
 
-    /// <summary>Recomputes every row's due time under <paramref name="model"/> (after a retrain or on activation).</summary>
-    public void Rebuild(ModelSnapshot model)
+    /// <summary>
+    /// Recomputes every row's due time under <paramref name="model"/> (after a retrain or on activation). A row that
+    /// cannot be scheduled is left unscheduled (its next row schedules it again) rather than failing the shard's every
+    /// call; returns how many.
+    /// </summary>
+    public int Rebuild(ModelSnapshot model)
     {
         _queue.Clear();
         _due = new long[rows.Count];
+        var failed = 0;
         for (var i = 0; i < rows.Count; i++)
         {
-            Schedule(i, model, rows.AsOfAt(i));
+            try
+            {
+                Schedule(i, model, rows.AsOfAt(i));
+            }
+            catch (Exception)
+            {
+                failed++;
+                _due[i] = long.MaxValue;
+            }
         }
+        return failed;
     }
 
     /// <summary>
@@ -120,17 +134,22 @@ public sealed class InactivitySchedule(ShardMatrix rows, TimeSpan minimumStep)
                 margin = Math.Min(margin, System.Numerics.Tensors.TensorPrimitives.Distance(x, model.Centroids.AsSpan(c * d, d)) - ownDistance);
             }
         }
-        if (margin <= 0)
+        // Written so a NaN anywhere means "look now" and infinity "not within the horizon": a schedule is a TimeSpan,
+        // which takes neither.
+        if (!(margin > 0))
         {
             return from;
         }
         var speed = Math.Sqrt(Square(Speed(raw[Recency], model.ScalerStd[Recency], Recency)) + Square(Speed(raw[Tenure], model.ScalerStd[Tenure], Tenure)));
-        var days = speed <= 0 ? double.PositiveInfinity : margin / (2 * speed);
-        var step = TimeSpan.FromDays(Math.Min(days, 36_500));
+        var days = speed > 0 ? margin / (2 * speed) : double.PositiveInfinity;
+        var step = TimeSpan.FromDays(double.IsNaN(days) ? 0 : Math.Min(days, HorizonDays));
         var due = from + (step < minimumStep ? minimumStep : step);
         var window = rows.NextWindowChangeAt(i);
         return window < due ? window : due;
     }
+
+    /// <summary>The furthest a row is scheduled ahead: rows nothing will move are looked at once a century.</summary>
+    private const double HorizonDays = 36_500;
 
     /// <summary>Scaled units per day that aging moves feature j at raw value v (log1p's derivative over the spread).</summary>
     private static double Speed(double v, double std, int j) =>

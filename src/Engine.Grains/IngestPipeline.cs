@@ -639,16 +639,42 @@ public sealed partial class IngestPipeline(
         LogRecovered(logger, replayed, from, head.MaxSeq);
     }
 
-    /// <summary>Brings every customer with events after <paramref name="from"/> up to date from the log and republishes its row.</summary>
+    /// <summary>
+    /// Brings every customer with events after <paramref name="from"/> up to date from the log and republishes its row.
+    /// One customer's failure is that customer's: it is logged, counted and left lagging (caught up between batches,
+    /// and holding the checkpoint meanwhile), and the replay goes on; so is a chunk whose publish fails. An event a
+    /// customer cannot apply never gets here: the customer quarantines it (see CustomerGrain).
+    /// </summary>
     private async Task<int> ReplayAsync(long from, CancellationToken ct)
     {
         var touched = await log.CustomersAfterAsync(from, ct);
         foreach (var chunk in touched.Chunk(RecoveryChunk))
         {
-            var results = await Task.WhenAll(chunk.Select(customers.RecoverAsync));
-            await publisher.PublishAsync(results);
+            var results = await Task.WhenAll(chunk.Select(TryRecoverAsync));
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                if (results[i] is null)
+                {
+                    _lagging.Add(chunk[i]);
+                }
+            }
+            await TryPublishAsync(results.OfType<ApplyResult>().ToList(), id => _lagging.Add(id));
         }
         return touched.Length;
+
+        async Task<ApplyResult?> TryRecoverAsync(string customerId)
+        {
+            try
+            {
+                return await customers.RecoverAsync(customerId);
+            }
+            catch (Exception ex)
+            {
+                LogRecoverCustomerFailed(logger, ex, customerId);
+                EngineMetrics.CustomerFailures.WithLabels("recovery").Inc();
+                return null;
+            }
+        }
     }
 
     /// <summary>
@@ -756,6 +782,9 @@ public sealed partial class IngestPipeline(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reading other silos' events for a batch failed; its customers read their own tails")]
     private static partial void LogReadBackFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Recovery of customer {CustomerId} failed; it catches up from the log later, and the recovery goes on")]
+    private static partial void LogRecoverCustomerFailed(ILogger logger, Exception exception, string customerId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Customer {CustomerId} failed to apply its events (attempt {Attempt})")]
     private static partial void LogApplyRetry(ILogger logger, Exception exception, string customerId, int attempt);

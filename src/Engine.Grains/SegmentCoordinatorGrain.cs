@@ -212,7 +212,8 @@ public sealed partial class SegmentCoordinatorGrain(
                         fit = continued;
                     }
                 }
-                candidates.Add(new KCandidate(k, fit.Inertia, double.NaN, fit.Iterations, 0));
+                // No silhouette was computed (sample size 0): 0, so every number in a response stays finite.
+                candidates.Add(new KCandidate(k, fit.Inertia, 0, fit.Iterations, 0));
             }
 
             var baseline = await BaselineAsync(shards, counts, fit, d, (int)version);
@@ -236,7 +237,7 @@ public sealed partial class SegmentCoordinatorGrain(
             }
             var moved = rollouts.Sum(r => r.Result);
             EngineMetrics.Retrains.Inc();
-            return new RetrainOutcome(model, watch.Elapsed.TotalSeconds, moved, candidates.ToArray());
+            return new RetrainOutcome(model, watch.Elapsed.TotalSeconds, moved, candidates.ToArray(), moments.Sum(m => m.Excluded));
         }
         finally
         {

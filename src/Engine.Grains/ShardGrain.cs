@@ -188,7 +188,7 @@ public sealed partial class ShardGrain(
                 }
                 for (var j = 0; j < raw.Length; j++)
                 {
-                    entry.Sums[j] += raw[j];
+                    entry.Sums[j] = Finite.Clamp(entry.Sums[j] + Finite.Clamp(raw[j]));
                 }
                 sums[segment] = (entry.Count + 1, entry.Sums);
             });
@@ -281,9 +281,17 @@ public sealed partial class ShardGrain(
             var m = new float[rows.Count * d];
             var sum = new double[d];
             var sumSq = new double[d];
+            var (kept, excluded) = (0, 0);
             ForEachAged(rows, asOf, (i, raw) =>
             {
-                var x = m.AsSpan(i * d, d);
+                // A row that is not finite (a checkpoint written before the features were kept finite) cannot be
+                // placed: it is left out and reported, never allowed to fail the retrain.
+                if (!Finite.All(raw))
+                {
+                    excluded++;
+                    return;
+                }
+                var x = m.AsSpan(kept++ * d, d);
                 FeatureTransform.Forward(raw, x);
                 for (var j = 0; j < d; j++)
                 {
@@ -291,8 +299,17 @@ public sealed partial class ShardGrain(
                     sumSq[j] += (double)x[j] * x[j];
                 }
             });
-            return (m, new Moments(rows.Count, sum, sumSq));
+            if (excluded > 0)
+            {
+                Array.Resize(ref m, kept * d);
+            }
+            return (m, new Moments(kept, sum, sumSq, excluded));
         });
+        if (moments.Excluded > 0)
+        {
+            EngineMetrics.TrainingRowsExcluded.Inc(moments.Excluded);
+            LogRowsExcluded(logger, (int)this.GetPrimaryKeyLong(), moments.Excluded);
+        }
         SetTraining(train, ShardMatrix.D);
         return moments;
     }
@@ -501,7 +518,17 @@ public sealed partial class ShardGrain(
     private int Take(ShardRow row, InactivitySchedule? schedule)
     {
         var i = _rows.UpsertAndIndex(row);
-        schedule?.Schedule(i, models.Current!, _rows.AsOfAt(i));
+        try
+        {
+            schedule?.Schedule(i, models.Current!, _rows.AsOfAt(i));
+        }
+        catch (Exception ex)
+        {
+            // One customer's row must not fail the shard's whole upsert (every customer of the batch, and a recovery,
+            // would fail with it). The row is stored; it is scheduled again when the schedule is next rebuilt.
+            LogScheduleFailed(logger, ex, (int)this.GetPrimaryKeyLong(), row.CustomerId);
+            EngineMetrics.CustomerFailures.WithLabels("schedule").Inc();
+        }
         // A row under an older model (an ingest batch stamped before the model was published) does not count, and a
         // customer the rollout did not name is then asked at its end. (Rows of no model are the unassigned rows'
         // business, see UpsertAsync.)
@@ -568,7 +595,11 @@ public sealed partial class ShardGrain(
         if (_schedule is null || _scheduledVersion != model.Version)
         {
             _schedule = new InactivitySchedule(_rows, options.Value.SweepInterval);
-            _schedule.Rebuild(model);
+            if (_schedule.Rebuild(model) is var failed and > 0)
+            {
+                LogRebuildFailures(logger, (int)this.GetPrimaryKeyLong(), failed);
+                EngineMetrics.CustomerFailures.WithLabels("schedule").Inc(failed);
+            }
             _scheduledVersion = model.Version;
         }
         return _schedule;
@@ -608,6 +639,15 @@ public sealed partial class ShardGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard} was not closed cleanly: asked {Customers} customers with events after log position {After} for their rows")]
     private static partial void LogRepaired(ILogger logger, int shard, int customers, long after);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard}: {Excluded} rows with features that are not finite were left out of training")]
+    private static partial void LogRowsExcluded(ILogger logger, int shard, long excluded);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Shard {Shard}: scheduling customer {CustomerId}'s row failed; the row is kept and scheduled at the next rebuild")]
+    private static partial void LogScheduleFailed(ILogger logger, Exception exception, int shard, string customerId);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Shard {Shard}: {Failed} rows could not be scheduled under the current model; they are scheduled again by their next row")]
+    private static partial void LogRebuildFailures(ILogger logger, int shard, int failed);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard}: work after activation failed; trying again")]
     private static partial void LogCatchUpRetry(ILogger logger, Exception exception, int shard);

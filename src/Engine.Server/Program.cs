@@ -1,5 +1,4 @@
 using Engine.Server.Hosting;
 
 // Engine: an Orleans silo with the gRPC API. Configuration: appsettings.json, env vars Engine__X, --Engine:X=value.
-var app = EngineHost.Build(args);
-await app.RunAsync();
+return await EngineHost.RunAsync(args);

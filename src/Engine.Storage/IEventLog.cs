@@ -50,8 +50,8 @@ public readonly record struct TransitionCount(string From, string To, long Count
 public interface IEventLog
 {
     /// <summary>
-    /// Appends events in one transaction. Returns, per event, its log position, or 0 when its event_id was already
-    /// in the log (a duplicate, including a repeat inside the same batch). Appends from all silos commit in position
+    /// Appends events in one transaction. Returns, per event, its log position, or 0 when the log already has an event
+    /// with its (customer_id, event_id) (a duplicate, including a repeat inside the same batch). Appends from all silos commit in position
     /// order: once position N is visible, no smaller one can appear later. The batch is stored as of
     /// <paramref name="asOf"/>, or a tick after the previous append's if that is not later, and stamped with
     /// <paramref name="modelVersion"/>, the model the appending silo had (0: none yet), which a replay assigns it under.

@@ -10,7 +10,7 @@ namespace Engine.Storage;
 /// takes a transaction-scoped advisory lock, so ids commit in order across silos: a reader that has seen id N never
 /// later finds a smaller one appear, which is what alert cursors and log positions rely on.
 /// </summary>
-public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal signal) : IEventLog
+public sealed partial class PostgresEventLog(PostgresDatabase database, TransitionSignal signal) : IEventLog, IQuarantineStore
 {
     private const long IngestLock = 0x6C6F67;        // "log"
     private const long TransitionLock = 0x616C657274; // "alert"
@@ -98,8 +98,8 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
         value is null ? w.WriteNullAsync(ct) : w.WriteAsync(value, NpgsqlDbType.Text, ct);
 
     /// <summary>
-    /// The batch less the keys the log has; the first occurrence of an event id in it gets the position, a repeat is a
-    /// duplicate (0).
+    /// The batch less the keys the log has; the first occurrence of a (customer_id, event_id) in it gets the position, a
+    /// repeat is a duplicate (0).
     /// </summary>
     private static async Task<long[]> InsertSkippingKnownAsync(NpgsqlConnection c, NpgsqlTransaction tx, IReadOnlyList<PendingEvent> events,
         long before, DateTime asOf, long modelVersion, CancellationToken ct)
@@ -110,7 +110,7 @@ public sealed class PostgresEventLog(PostgresDatabase database, TransitionSignal
             FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::float8[], $6::text[], $7::text[]) WITH ORDINALITY
                  AS e(id, c, k, o, a, cat, attr, n)
             ORDER BY e.n
-            ON CONFLICT (event_id) DO NOTHING
+            ON CONFLICT (customer_id, event_id) DO NOTHING
             RETURNING seq
             """, c, tx);
         cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.EventId).ToArray() });

@@ -11,7 +11,7 @@ namespace Engine.Storage;
 /// methods complete synchronously, so every call runs on the thread pool: callers inside grains never block a
 /// scheduler thread.
 /// </summary>
-public sealed class SqliteEventLog : IEventLog, IDisposable
+public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDisposable
 {
     private readonly string _connectionString;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
@@ -96,7 +96,7 @@ public sealed class SqliteEventLog : IEventLog, IDisposable
                     SqliteException.ThrowExceptionForRC(rc, db);
                 }
                 raw.sqlite3_reset(insert);
-                // 0 rows: the event_id is already in the log (a duplicate), and the position stays free.
+                // 0 rows: the customer's event_id is already in the log (a duplicate), and the position stays free.
                 if (raw.sqlite3_changes(db) == 1)
                 {
                     inBatch[e.CustomerId] = next;

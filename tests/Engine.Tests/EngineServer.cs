@@ -13,9 +13,12 @@ public sealed class EngineServer : IAsyncDisposable
 {
     private WebApplication? _app;
     private GrpcChannel? _channel;
+    private readonly Action<WebApplicationBuilder>? _configure;
 
-    public EngineServer(string? dataDirectory = null, Dictionary<string, string?>? settings = null)
+    /// <param name="configure">Runs on the host builder before Engine's own set-up (a test seam's registration, say).</param>
+    public EngineServer(string? dataDirectory = null, Dictionary<string, string?>? settings = null, Action<WebApplicationBuilder>? configure = null)
     {
+        _configure = configure;
         DataDirectory = dataDirectory ?? TempDirectory.Create();
         Settings = new Dictionary<string, string?>
         {
@@ -47,6 +50,7 @@ public sealed class EngineServer : IAsyncDisposable
     public IngestService.IngestServiceClient Ingest => new(Channel);
     public SegmentService.SegmentServiceClient Segments => new(Channel);
     public ModelService.ModelServiceClient Models => new(Channel);
+    public AdminService.AdminServiceClient Admin => new(Channel);
 
     /// <summary>Ingests events in requests of <paramref name="batch"/>, as a client would.</summary>
     public async Task IngestAllAsync(IEnumerable<Event> events, int batch)
@@ -60,7 +64,7 @@ public sealed class EngineServer : IAsyncDisposable
     public async Task<EngineServer> StartAsync()
     {
         var args = Settings.Select(kv => $"--{kv.Key}={kv.Value}").ToArray();
-        _app = EngineHost.Build(args);
+        _app = EngineHost.Build(args, _configure);
         await _app.StartAsync();
         await WaitHealthyAsync();
         return this;

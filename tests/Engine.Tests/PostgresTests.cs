@@ -126,6 +126,10 @@ public sealed class PostgresTests
     public Task A_batch_with_known_and_repeated_event_ids_appends_the_rest_in_order() =>
         WithEventLogAsync(SqliteEventLogTests.KnownAndRepeatedIdsAreSkippedAsync);
 
+    [SkippableFact]
+    public Task The_quarantine_holds_records_with_their_events_discards_and_removes_them() =>
+        WithEventLogAsync(SqliteEventLogTests.QuarantineHoldsDiscardsAndRemovesAsync);
+
     /// <summary>Runs a test shared with SQLite's event log against the PostgreSQL one, in a fresh database.</summary>
     private static async Task WithEventLogAsync(Func<PostgresEventLog, Task> test)
     {

@@ -109,6 +109,52 @@ public sealed class SqliteEventLogTests : IDisposable
         Assert.Equal([.. first.Seqs, second.Seqs[1], second.Seqs[3]], stored.Select(e => e.Seq));
         Assert.Equal([3L, 3, 4, 4], stored.Select(e => e.ModelVersion));
         Assert.Equal(4, (await log.ReadCustomerTailAsync("a", first.Seqs[0])).Events.Single().ModelVersion);
+
+        // An id is the customer's: b's "e1" is another event than a's, in a write that also repeats a's (skipping known
+        // keys) and in one that does not (the plain write).
+        var third = await log.AppendAsync([E("e1", "b"), E("e1", "a")], At.AddTicks(2), 4);
+        Assert.Equal([true, false], third.Seqs.Select(s => s > 0));
+        var fourth = await log.AppendAsync([E("e3", "b")], At.AddTicks(3), 4);
+        Assert.True(fourth.Seqs[0] > third.Seqs[0]);
+        Assert.Equal(["e2", "e4", "e1", "e3"], (await log.ReadCustomerTailAsync("b", 0)).Events.Select(e => e.EventId));
+    }
+
+    [Fact]
+    public async Task The_quarantine_holds_records_with_their_events_discards_and_removes_them()
+    {
+        using var log = OpenLog();
+        await QuarantineHoldsDiscardsAndRemovesAsync(log);
+    }
+
+    /// <summary>The quarantine's records come back with their logged events, in log order and by page. Shared with PostgreSQL.</summary>
+    internal static async Task QuarantineHoldsDiscardsAndRemovesAsync<T>(T log) where T : IEventLog, IQuarantineStore
+    {
+        var appended = await log.AppendAsync(
+            [.. Enumerable.Range(0, 5).Select(i => new PendingEvent($"q{i}", $"c{i % 2}", 1, At.AddDays(i), 10 + i, i == 0 ? "rock" : null, null))], At, 2);
+        var events = await log.ReadCustomersAsync(["c0", "c1"], 0, appended.Seqs.Max());
+        Assert.Equal(0, await log.CountPendingAsync());
+        await log.AddAsync([.. events.Take(4).Select(e => new QuarantineRecord(e, $"failed {e.EventId}", At))]);
+        // A second record of the same event keeps one row, with the newer error.
+        await log.AddAsync([new QuarantineRecord(events[0], "failed again", At)]);
+        Assert.Equal(4, await log.CountPendingAsync());
+
+        var page = await log.ListAsync(includeDiscarded: false, afterSeq: 0, limit: 3);
+        Assert.Equal(events.Take(3), page.Select(q => q.Event));
+        Assert.Equal(["failed again", "failed q1", "failed q2"], page.Select(q => q.Error));
+        Assert.Equal(events[3], Assert.Single(await log.ListAsync(false, page[^1].Event.Seq, 3)).Event);
+
+        Assert.True(await log.DiscardAsync(events[1].Seq, At.AddHours(1)));
+        Assert.False(await log.DiscardAsync(events[1].Seq, At.AddHours(2)));
+        Assert.Equal(At.AddHours(1), (await log.GetAsync(events[1].Seq))!.DiscardedAt);
+        Assert.Equal(3, (await log.ListAsync(false, 0, 10)).Length);
+        Assert.Equal(4, (await log.ListAsync(true, 0, 10)).Length);
+        await log.SetErrorAsync(events[2].Seq, "still failing");
+        Assert.Equal("still failing", (await log.GetAsync(events[2].Seq))!.Error);
+        Assert.True(await log.RemoveAsync(events[2].Seq));
+        Assert.False(await log.RemoveAsync(events[2].Seq));
+        Assert.Null(await log.GetAsync(events[2].Seq));
+        Assert.Null(await log.GetAsync(events[4].Seq));
+        Assert.Equal(2, await log.CountPendingAsync());
     }
 
     [Fact]
@@ -166,16 +212,20 @@ public sealed class SqliteEventLogTests : IDisposable
     {
         var rng = new Random(seed);
         var written = new List<(long Seq, string Customer, string EventId)>();
-        var next = 0;
+        var sent = new List<(string Id, string Customer)>();
         for (var b = 0; b < batches; b++)
         {
             var events = new List<PendingEvent>();
             var size = rng.Next(1, 40);
             for (var i = 0; i < size; i++)
             {
-                // One in five repeats an id already sent (in this batch or an earlier one): it must not join any chain.
-                var id = next > 0 && rng.Next(5) == 0 ? $"{prefix}-{rng.Next(next)}" : $"{prefix}-{next++}";
-                events.Add(new PendingEvent(id, $"c{rng.Next(20)}", 1, At.AddMinutes(b), 5, null, null));
+                // One in five resends an event already sent (in this batch or an earlier one): it must not join any chain.
+                var (id, customer) = sent.Count > 0 && rng.Next(5) == 0 ? sent[rng.Next(sent.Count)] : ($"{prefix}-{sent.Count}", $"c{rng.Next(20)}");
+                if (id == $"{prefix}-{sent.Count}")
+                {
+                    sent.Add((id, customer));
+                }
+                events.Add(new PendingEvent(id, customer, 1, At.AddMinutes(b), 5, null, null));
             }
             var seqs = (await log.AppendAsync(events, At.AddMinutes(b), b)).Seqs;
             for (var i = 0; i < events.Count; i++)

@@ -3,19 +3,31 @@ using Engine.Api.V1;
 using Engine.Grains;
 using Engine.Storage;
 using Grpc.Core;
+using Microsoft.Extensions.Options;
 
 namespace Engine.Server.Grpc;
 
 /// <summary>
 /// Checks events at the edge. A bad event is rejected with its index and a reason naming the field; the request's
-/// valid events are still accepted. A request that is too large as a whole is refused with INVALID_ARGUMENT.
+/// valid events are still accepted. A request that is too large as a whole is refused with INVALID_ARGUMENT. The bounds
+/// are what keeps one event from doing lasting harm (a sum past double's range, a clock moved to 2100); every rule is
+/// listed in docs/input-limits.md.
 /// </summary>
-public sealed class EventValidator(EngineClock clock)
+public sealed class EventValidator(EngineClock clock, IOptions<EngineOptions> options)
 {
     public const int MaxEvents = IngestPipeline.MaxBatchEvents;
     public const int MaxRequestBytes = 16 * 1024 * 1024;
     public const int MaxIdLength = 256;
+    public const int MaxCategoryLength = 256;
+    public const int MaxAttributes = 64;
+    public const int MaxAttributeKeyLength = 128;
+    public const int MaxAttributeValueLength = 1024;
     private static readonly TimeSpan MaxFutureSkew = TimeSpan.FromDays(1);
+
+    private readonly EngineOptions _options = options.Value;
+    private readonly DateTime _minEventTime = options.Value.MinEventTime.ToUniversalTime() < DateTime.UnixEpoch
+        ? DateTime.UnixEpoch
+        : DateTime.SpecifyKind(options.Value.MinEventTime.ToUniversalTime(), DateTimeKind.Utc);
 
     public (List<PendingEvent> Valid, List<Rejection> Rejected) Validate(IngestRequest request)
     {
@@ -32,11 +44,12 @@ public sealed class EventValidator(EngineClock clock)
         }
         var valid = new List<PendingEvent>(request.Events.Count);
         var rejected = new List<Rejection>();
-        var latest = clock.WallNow + MaxFutureSkew;
+        var bounds = new TimeBounds(_minEventTime, clock.WallNow + MaxFutureSkew,
+            clock.IsEventTime && clock.Watermark is { } watermark ? watermark + _options.MaxWatermarkJump : null);
         for (var i = 0; i < request.Events.Count; i++)
         {
             var e = request.Events[i];
-            var reason = Check(e, latest);
+            var reason = Check(e, bounds);
             if (reason is not null)
             {
                 rejected.Add(new Rejection { Index = i, EventId = e.EventId, Reason = reason });
@@ -50,15 +63,18 @@ public sealed class EventValidator(EngineClock clock)
         return (valid, rejected);
     }
 
-    private string? Check(Event e, DateTime latest)
+    /// <summary>The times an event may have: not before the earliest, not after the wall clock's limit nor the watermark's.</summary>
+    private readonly record struct TimeBounds(DateTime Earliest, DateTime WallLimit, DateTime? WatermarkLimit);
+
+    private string? Check(Event e, TimeBounds bounds)
     {
-        if (e.EventId.Length is 0 or > MaxIdLength)
+        if (IdProblem(e.EventId) is { } eventId)
         {
-            return $"event_id: must be 1-{MaxIdLength} characters, got {e.EventId.Length}";
+            return $"event_id: {eventId}";
         }
-        if (e.CustomerId.Length is 0 or > MaxIdLength)
+        if (IdProblem(e.CustomerId) is { } customerId)
         {
-            return $"customer_id: must be 1-{MaxIdLength} characters, got {e.CustomerId.Length}";
+            return $"customer_id: {customerId}";
         }
         if (e.Type == EventType.Unspecified || !Enum.IsDefined(e.Type))
         {
@@ -76,10 +92,63 @@ public sealed class EventValidator(EngineClock clock)
         {
             return $"amount: must be finite and >= 0 (a REFUND carries the positive refunded value), got {e.Amount}";
         }
-        if (!clock.IsEventTime && e.OccurredAt.ToDateTime() > latest)
+        if (e.Amount > _options.MaxAmount)
         {
-            return $"occurred_at: {e.OccurredAt.ToDateTime():O} is more than one day ahead of the wall clock";
+            return $"amount: at most Engine:MaxAmount = {_options.MaxAmount:R}, got {e.Amount:R}";
+        }
+        var at = e.OccurredAt.ToDateTime();
+        if (at < bounds.Earliest)
+        {
+            return $"occurred_at: {at:O} is before the earliest accepted time {bounds.Earliest:O} (Engine:MinEventTime, never before 1970)";
+        }
+        if (at > bounds.WallLimit)
+        {
+            return $"occurred_at: {at:O} is more than one day ahead of the wall clock";
+        }
+        if (bounds.WatermarkLimit is { } limit && at > limit)
+        {
+            return $"occurred_at: {at:O} is more than Engine:MaxWatermarkJump ({_options.MaxWatermarkJump.TotalDays:0.##} days) ahead of the event-time watermark {limit - _options.MaxWatermarkJump:O}";
+        }
+        if (e.Category.Length > MaxCategoryLength)
+        {
+            return $"category: at most {MaxCategoryLength} characters, got {e.Category.Length}";
+        }
+        if (HasControl(e.Category))
+        {
+            return "category: must not contain control characters";
+        }
+        if (e.Attributes.Count > MaxAttributes)
+        {
+            return $"attributes: at most {MaxAttributes} entries, got {e.Attributes.Count}";
+        }
+        foreach (var (key, value) in e.Attributes)
+        {
+            if (key.Length is 0 or > MaxAttributeKeyLength)
+            {
+                return $"attributes: a key must be 1-{MaxAttributeKeyLength} characters, got {key.Length}";
+            }
+            if (value.Length > MaxAttributeValueLength)
+            {
+                return $"attributes[{key}]: at most {MaxAttributeValueLength} characters, got {value.Length}";
+            }
         }
         return null;
+    }
+
+    private static string? IdProblem(string id) =>
+        id.Length is 0 or > MaxIdLength ? $"must be 1-{MaxIdLength} characters, got {id.Length}"
+        : HasControl(id) ? "must not contain control characters"
+        : null;
+
+    private static bool HasControl(string s)
+    {
+        foreach (var c in s)
+        {
+            if (char.IsControl(c))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 }

@@ -30,6 +30,7 @@ public sealed class ModelGrpcService(IGrainFactory grains, ModelReplica models) 
             Seconds = outcome.Seconds,
             Customers = outcome.Model.Customers,
             Reassigned = outcome.Reassigned,
+            Excluded = outcome.Excluded,
             Candidates =
             {
                 outcome.Candidates.Select(c => new Engine.Api.V1.KCandidate

@@ -8,6 +8,37 @@ namespace Engine.Server.Hosting;
 /// <summary>Builds the Engine web application: composition lives here so Program.cs stays one screen.</summary>
 public static class EngineHost
 {
+    /// <summary>
+    /// Runs the server until it is stopped. A start that cannot complete (crash recovery failed, the silo could not
+    /// start) ends the process with exit code 1 and the reason on one line of stderr, so a supervisor sees the failure.
+    /// </summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        try
+        {
+            var app = Build(args);
+            // Taken before running: the run disposes the services.
+            var pipeline = app.Services.GetRequiredService<IngestPipeline>();
+            await app.RunAsync();
+            if (pipeline.Ready is { IsFaulted: true } ready)
+            {
+                return Fail("crash recovery of the ingest log failed", ready.Exception!.GetBaseException());
+            }
+            return 0;
+        }
+        catch (Exception ex)
+        {
+            return Fail("start-up failed", ex);
+        }
+    }
+
+    private static int Fail(string what, Exception ex)
+    {
+        var reason = string.Join(' ', $"{ex.GetType().Name}: {ex.Message}".Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries));
+        Console.Error.WriteLine($"engine: {what}: {reason}");
+        return 1;
+    }
+
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
@@ -38,6 +69,7 @@ public static class EngineHost
         app.MapGrpcService<SegmentGrpcService>().RequireHost(grpcHost);
         app.MapGrpcService<ModelGrpcService>().RequireHost(grpcHost);
         app.MapGrpcService<AlertGrpcService>().RequireHost(grpcHost);
+        app.MapGrpcService<AdminGrpcService>().RequireHost(grpcHost);
         app.MapGrpcHealthChecksService().RequireHost(grpcHost);
         app.MapGrpcReflectionService().RequireHost(grpcHost);
         EngineMetrics.Register();

@@ -102,7 +102,9 @@ public static class SiloBuilderExtensions
         });
         silo.Services.AddSingleton(database);
         silo.Services.AddSingleton<TransitionSignal>();
-        silo.Services.AddSingleton<IEventLog, PostgresEventLog>();
+        silo.Services.AddSingleton<PostgresEventLog>();
+        silo.Services.AddSingleton<IEventLog>(sp => sp.GetRequiredService<PostgresEventLog>());
+        silo.Services.AddSingleton<IQuarantineStore>(sp => sp.GetRequiredService<PostgresEventLog>());
     }
 
     /// <summary>Embedded mode: two SQLite files under Engine:DataDirectory.</summary>
@@ -121,6 +123,8 @@ public static class SiloBuilderExtensions
         silo.UseInMemoryReminderService();
         silo.Services.AddSingleton(database);
         silo.Services.AddSingleton<TransitionSignal>();
-        silo.Services.AddSingleton<IEventLog, SqliteEventLog>();
+        silo.Services.AddSingleton<SqliteEventLog>();
+        silo.Services.AddSingleton<IEventLog>(sp => sp.GetRequiredService<SqliteEventLog>());
+        silo.Services.AddSingleton<IQuarantineStore>(sp => sp.GetRequiredService<SqliteEventLog>());
     }
 }

@@ -1,0 +1,112 @@
+using Engine.Api.V1;
+using Engine.Grains;
+using Engine.Storage;
+using Grpc.Core;
+
+namespace Engine.Server.Grpc;
+
+/// <summary>AdminService: the quarantine of events customers could not apply.</summary>
+public sealed partial class AdminGrpcService(IQuarantineStore quarantine, CustomerGrains customers, OutcomePublisher publisher, EngineClock clock,
+    ILogger<AdminGrpcService> logger) : AdminService.AdminServiceBase
+{
+    public const int MaxPageSize = 1000;
+    private const int DefaultPageSize = 100;
+
+    public override async Task<ListQuarantinedEventsResponse> ListQuarantinedEvents(ListQuarantinedEventsRequest request, ServerCallContext context)
+    {
+        if (request.PageSize is < 0 or > MaxPageSize)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"page_size: must be 0-{MaxPageSize}, got {request.PageSize}"));
+        }
+        var after = 0L;
+        if (request.PageToken.Length > 0 && !long.TryParse(request.PageToken, out after))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "page_token: not a token this service gave out"));
+        }
+        var size = request.PageSize == 0 ? DefaultPageSize : request.PageSize;
+        // One more than the page, to know whether another page follows.
+        var records = await quarantine.ListAsync(request.IncludeDiscarded, after, size + 1, context.CancellationToken);
+        var response = new ListQuarantinedEventsResponse();
+        response.Events.AddRange(records.Take(size).Select(ToProto));
+        if (records.Length > size)
+        {
+            response.NextPageToken = records[size - 1].Event.Seq.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        EngineMetrics.QuarantinePending.Set(await quarantine.CountPendingAsync(context.CancellationToken));
+        return response;
+    }
+
+    public override async Task<ReplayQuarantinedEventResponse> ReplayQuarantinedEvent(ReplayQuarantinedEventRequest request, ServerCallContext context)
+    {
+        var record = await FindAsync(request.LogPosition, context.CancellationToken);
+        if (record.DiscardedAt is not null)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"log_position: event {request.LogPosition} was discarded; it is never applied"));
+        }
+        var customer = customers.Get(record.Event.CustomerId);
+        Engine.Abstractions.ApplyResult? result;
+        try
+        {
+            result = await customer.ReplayQuarantinedAsync(record.Event);
+        }
+        catch (Exception ex) when (ex is not OrleansException)
+        {
+            await quarantine.SetErrorAsync(record.Event.Seq, ex.Message);
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"log_position: event {request.LogPosition} still cannot be applied and stays quarantined: {ex.Message}"));
+        }
+        // Published before the record goes: a crash in between leaves a record whose replay is then a no-op.
+        if (result is not null)
+        {
+            await publisher.PublishAsync([result]);
+        }
+        await quarantine.RemoveAsync(record.Event.Seq);
+        LogReplayed(logger, record.Event.Seq, record.Event.CustomerId, result is not null);
+        EngineMetrics.QuarantinePending.Set(await quarantine.CountPendingAsync());
+        var view = await customer.GetAsync();
+        return new ReplayQuarantinedEventResponse { Customer = view?.ToProto() };
+    }
+
+    public override async Task<QuarantinedEvent> DiscardQuarantinedEvent(DiscardQuarantinedEventRequest request, ServerCallContext context)
+    {
+        await FindAsync(request.LogPosition, context.CancellationToken);
+        await quarantine.DiscardAsync(request.LogPosition, clock.WallNow);
+        LogDiscarded(logger, request.LogPosition);
+        EngineMetrics.QuarantinePending.Set(await quarantine.CountPendingAsync());
+        return ToProto((await quarantine.GetAsync(request.LogPosition))!);
+    }
+
+    private async Task<QuarantineRecord> FindAsync(long seq, CancellationToken ct) =>
+        await quarantine.GetAsync(seq, ct)
+        ?? throw new RpcException(new Status(StatusCode.NotFound, $"log_position: no quarantined event at {seq}"));
+
+    private static QuarantinedEvent ToProto(QuarantineRecord q)
+    {
+        var proto = new QuarantinedEvent
+        {
+            LogPosition = q.Event.Seq,
+            Event = new Event
+            {
+                EventId = q.Event.EventId,
+                CustomerId = q.Event.CustomerId,
+                Type = (EventType)q.Event.Kind,
+                OccurredAt = Mapping.ToTimestamp(q.Event.OccurredAt),
+                Amount = q.Event.Amount,
+                Category = q.Event.Category ?? "",
+            },
+            Error = q.Error,
+            QuarantinedAt = Mapping.ToTimestamp(q.QuarantinedAt),
+        };
+        if (q.DiscardedAt is { } discarded)
+        {
+            proto.DiscardedAt = Mapping.ToTimestamp(discarded);
+        }
+        return proto;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Quarantined event {Seq} of customer {CustomerId} replayed (applied now: {Applied})")]
+    private static partial void LogReplayed(ILogger logger, long seq, string customerId, bool applied);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Quarantined event {Seq} discarded")]
+    private static partial void LogDiscarded(ILogger logger, long seq);
+}
