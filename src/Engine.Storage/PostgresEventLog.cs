@@ -110,7 +110,7 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
             FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::float8[], $6::text[], $7::text[]) WITH ORDINALITY
                  AS e(id, c, k, o, a, cat, attr, n)
             ORDER BY e.n
-            ON CONFLICT (customer_id, event_id) DO NOTHING
+            ON CONFLICT (event_id, customer_id) DO NOTHING
             RETURNING seq
             """, c, tx);
         cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.EventId).ToArray() });
