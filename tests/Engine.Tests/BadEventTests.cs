@@ -25,12 +25,6 @@ public sealed class BadEventTests
         EventId = eventId, CustomerId = customerId, Type = type, OccurredAt = Timestamp.FromDateTime(at), Amount = amount,
     };
 
-    private static IngestRequest Request(params Event[] events)
-    {
-        var request = new IngestRequest();
-        request.Events.AddRange(events);
-        return request;
-    }
 
     [Fact]
     public async Task A_purchase_of_1e300_is_rejected_at_the_door_and_with_the_bound_raised_retrains_lookups_and_restarts_survive_it()
@@ -43,7 +37,7 @@ public sealed class BadEventTests
         await config.Models.RetrainAsync(new RetrainRequest { K = 3 });
 
         // The issue's request, as an anonymous client would send it.
-        var response = await config.Ingest.IngestAsync(Request(Purchase("whale-1", "whale", data.Watermark, 1e300)));
+        var response = await config.Ingest.IngestAsync(Synthetic.Request(Purchase("whale-1", "whale", data.Watermark, 1e300)));
         Assert.Equal(0, response.Accepted);
         Assert.StartsWith("amount:", Assert.Single(response.Rejected).Reason);
         Assert.Contains("Engine:MaxAmount", response.Rejected[0].Reason);
@@ -54,7 +48,7 @@ public sealed class BadEventTests
         Assert.Equal(0, await process.TerminateAsync());
         config.Settings["Engine:MaxAmount"] = double.MaxValue.ToString("R");
         await process.StartAsync();
-        response = await config.Ingest.IngestAsync(Request(
+        response = await config.Ingest.IngestAsync(Synthetic.Request(
             Purchase("whale-1", "whale", data.Watermark, 1e300),
             Purchase("whale-2", "whale", data.Watermark, double.MaxValue),
             Purchase("whale-3", "whale", data.Watermark, double.MaxValue),
@@ -67,7 +61,7 @@ public sealed class BadEventTests
         await process.StartAsync();
         await AssertHealthyAsync(config, ["whale", "tiny", data.CustomerIds.First()]);
         // kill -9 between checkpoints: the restart replays the extreme events from the log.
-        await config.Ingest.IngestAsync(Request(Purchase("whale-4", "whale", data.Watermark, double.MaxValue)));
+        await config.Ingest.IngestAsync(Synthetic.Request(Purchase("whale-4", "whale", data.Watermark, double.MaxValue)));
         process.Kill();
         await config.StopAsync();
         await process.StartAsync();
@@ -107,7 +101,7 @@ public sealed class BadEventTests
         var asOf = (await server.Segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = first })).AsOf;
         Assert.Equal(data.Watermark, asOf.ToDateTime());
 
-        var response = await server.Ingest.IngestAsync(Request(
+        var response = await server.Ingest.IngestAsync(Synthetic.Request(
             Purchase("future", first, new DateTime(2100, 1, 1, 0, 0, 0, DateTimeKind.Utc), 10),
             Purchase("decade", first, data.Watermark.AddYears(10), 10),
             Purchase("year-1", first, new DateTime(1, 1, 1, 0, 0, 0, DateTimeKind.Utc), 10),
@@ -139,7 +133,7 @@ public sealed class BadEventTests
         }
         var bigValue = Purchase("big-value", "odd", at, 1);
         bigValue.Attributes["note"] = new string('x', 1_000_000);
-        var response = await server.Ingest.IngestAsync(Request(
+        var response = await server.Ingest.IngestAsync(Synthetic.Request(
             new Event(Purchase("cat", "odd", at, 1)) { Category = new string('c', 100_000) },
             manyAttributes,
             bigValue,
@@ -163,12 +157,12 @@ public sealed class BadEventTests
         await using var server = new EngineServer();
         await server.StartAsync();
         var at = new DateTime(1997, 3, 1, 0, 0, 0, DateTimeKind.Utc);
-        Assert.Equal(1, (await server.Ingest.IngestAsync(Request(Purchase("order-1", "alice", at, 10)))).Accepted);
-        var bob = await server.Ingest.IngestAsync(Request(Purchase("order-1", "bob", at, 20)));
+        Assert.Equal(1, (await server.Ingest.IngestAsync(Synthetic.Request(Purchase("order-1", "alice", at, 10)))).Accepted);
+        var bob = await server.Ingest.IngestAsync(Synthetic.Request(Purchase("order-1", "bob", at, 20)));
         Assert.Equal((1, 0), (bob.Accepted, bob.Duplicates));
         Assert.Equal(20, (await server.Segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = "bob" })).Rfm.Monetary);
 
-        var retry = await server.Ingest.IngestAsync(Request(Purchase("order-1", "alice", at, 10), Purchase("order-1", "bob", at, 20)));
+        var retry = await server.Ingest.IngestAsync(Synthetic.Request(Purchase("order-1", "alice", at, 10), Purchase("order-1", "bob", at, 20)));
         Assert.Equal((0, 2), (retry.Accepted, retry.Duplicates));
         Assert.Equal(10, (await server.Segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = "alice" })).Rfm.Monetary);
     }

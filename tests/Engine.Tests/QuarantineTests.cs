@@ -47,7 +47,7 @@ public sealed class QuarantineTests
         var quarantinedBefore = await QuarantinedMetricAsync(server);
 
         // Live: the event is accepted (it is durable), its customer moves past it, and the request succeeds.
-        var response = await server.Ingest.IngestAsync(Request(Purchase("p-live", x, at), Purchase("ok-1", x, at), Purchase("ok-2", y, at)));
+        var response = await server.Ingest.IngestAsync(Synthetic.Request(Purchase("p-live", x, at), Purchase("ok-1", x, at), Purchase("ok-2", y, at)));
         Assert.Equal(3, response.Accepted);
         Assert.Equal(xBefore + 1, await FrequencyAsync(server, x));
         Assert.Equal(yBefore + 1, await FrequencyAsync(server, y));
@@ -58,7 +58,7 @@ public sealed class QuarantineTests
         // At least: the metric is the process's, and other tests' servers may run beside this one.
         Assert.True(await QuarantinedMetricAsync(server) >= quarantinedBefore + 1);
         // Ingest goes on, for that customer too.
-        Assert.Equal(1, (await server.Ingest.IngestAsync(Request(Purchase("ok-3", x, at)))).Accepted);
+        Assert.Equal(1, (await server.Ingest.IngestAsync(Synthetic.Request(Purchase("ok-3", x, at)))).Accepted);
         Assert.Equal(xBefore + 2, await FrequencyAsync(server, x));
 
         // Recovery: an event in the log's tail that its customer cannot apply (written behind the stopped server's
@@ -112,7 +112,7 @@ public sealed class QuarantineTests
         await using var server = new EngineServer(configure: b => b.Services.AddSingleton<IEventApplyFault>(poison));
         await server.StartAsync();
         var at = new DateTime(1997, 5, 1, 0, 0, 0, DateTimeKind.Utc);
-        await server.Ingest.IngestAsync(Request([.. ids.Select((id, i) => Purchase(id, $"c{i % 3}", at)), Purchase("fine", "c0", at)]));
+        await server.Ingest.IngestAsync(Synthetic.Request([.. ids.Select((id, i) => Purchase(id, $"c{i % 3}", at)), Purchase("fine", "c0", at)]));
 
         var seen = new List<string>();
         var request = new ListQuarantinedEventsRequest { PageSize = 3 };
@@ -158,11 +158,4 @@ public sealed class QuarantineTests
     {
         EventId = eventId, CustomerId = customerId, Type = EventType.Purchase, OccurredAt = Timestamp.FromDateTime(at), Amount = 5,
     };
-
-    private static IngestRequest Request(params Event[] events)
-    {
-        var request = new IngestRequest();
-        request.Events.AddRange(events);
-        return request;
-    }
 }

@@ -72,6 +72,14 @@ public sealed class Synthetic
         });
     }
 
+    /// <summary>One request of these events.</summary>
+    public static IngestRequest Request(params Event[] events)
+    {
+        var request = new IngestRequest();
+        request.Events.AddRange(events);
+        return request;
+    }
+
     public static IEnumerable<IngestRequest> Batches(IEnumerable<Event> events, int size)
     {
         foreach (var chunk in events.Chunk(size))
