@@ -259,8 +259,27 @@ public sealed partial class SegmentCoordinatorGrain(
         var watch = Stopwatch.StartNew();
         var candidates = await grain.GetCandidatesAsync(model);
         var (asked, moved, settled) = (0, 0L, 0.0);
-        Task<long> AskAsync(string[] ids) => CustomerRounds.AskAsync(ids, id => customers.Get(id).ReassignAsync(model.Version),
-            customers.RecoverAsync, writes, grain.UpsertAsync, RolloutParallelism);
+        // Round by round, so one customer that cannot be reassigned costs its round's report, not the retrain: the model
+        // is published, and the customers a failed round did not reach go back to the sweep when the rollout ends, and
+        // adopt the model at their next event anyway.
+        async Task<long> AskAsync(string[] ids)
+        {
+            var reassigned = 0L;
+            foreach (var round in ids.Chunk(RolloutParallelism))
+            {
+                try
+                {
+                    reassigned += await CustomerRounds.AskAsync(round, id => customers.Get(id).ReassignAsync(model.Version),
+                        customers.RecoverAsync, writes, grain.UpsertAsync, RolloutParallelism);
+                }
+                catch (Exception ex)
+                {
+                    LogRolloutRoundFailed(logger, ex, shard, model.Version, round.Length);
+                    EngineMetrics.CustomerFailures.WithLabels("rollout").Inc();
+                }
+            }
+            return reassigned;
+        }
         try
         {
             var settleFrom = watch.Elapsed;
@@ -640,6 +659,9 @@ public sealed partial class SegmentCoordinatorGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard} could not be told that the rollout of model {Version} ended; it forgets it after 5 minutes")]
     private static partial void LogEndRolloutFailed(ILogger logger, Exception ex, int shard, long version);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard}: a rollout round of model {Version} failed for some of its {Customers} customers; they are left to the sweep and their next event")]
+    private static partial void LogRolloutRoundFailed(ILogger logger, Exception exception, int shard, long version, int customers);
 
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Shard {Shard} applied model {Version}: {Candidates} candidates, {Asked} asked (the others reached by ingest), {Moved} moved in {Seconds:F1} s, of which {Settle:F1} s left to ingest")]

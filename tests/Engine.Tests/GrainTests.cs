@@ -27,6 +27,8 @@ public sealed class GrainTests : IAsyncLifetime
     private readonly Lock _failWriteGate = new();
     // Set by a test: each look a rollout takes at its shard waits until the test lets it go (see the test).
     private volatile System.Threading.Channels.Channel<TaskCompletionSource>? _heldRolloutLooks;
+    // Set by a test: customers whose ids start with it refuse every reassignment (a retrain's rollout).
+    private volatile string? _refuseReassignPrefix;
     private int _reassignCalls;
     private int _rolloutLooks;
     // The times the shards were asked to sweep up to.
@@ -70,6 +72,10 @@ public sealed class GrainTests : IAsyncLifetime
                 if (call.InterfaceMethod.Name == nameof(ICustomerGrain.ReassignAsync))
                 {
                     Interlocked.Increment(ref _reassignCalls);
+                    if (_refuseReassignPrefix is { } prefix && call.TargetId.Key.ToString()!.StartsWith(prefix, StringComparison.Ordinal))
+                    {
+                        throw new InvalidOperationException("Reassign refused (test fault).");
+                    }
                 }
                 await call.Invoke();
                 if (call.InterfaceMethod.Name == nameof(ICustomerGrain.SweepAsync) && _loseSweepAnswersOf?.Contains(call.TargetId.Key.ToString()!) == true)
@@ -646,6 +652,24 @@ public sealed class GrainTests : IAsyncLifetime
         Assert.Equal(12, Volatile.Read(ref _rolloutLooks));
         Assert.True(Volatile.Read(ref _reassignCalls) > 20, $"the rollout asked {_reassignCalls} customers");
         Assert.True(outcome.Reassigned > 20, $"the rollout moved {outcome.Reassigned} customers");
+    }
+
+    [Fact]
+    public async Task Customers_that_cannot_be_reassigned_do_not_fail_the_retrain_and_the_sweep_gets_them()
+    {
+        var at = new DateTime(1997, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        var first = await AYearOfPurchasesThenTrainAsync("rr", at, seed: 6);
+        _refuseReassignPrefix = "rr1";
+        try
+        {
+            var outcome = await _cluster.Client.GetGrain<ISegmentCoordinatorGrain>(0).RetrainAsync(4, "manual");
+            Assert.Equal(first.Version + 1, outcome.Model.Version);
+            Assert.Equal(outcome.Model.Version, (await _cluster.Client.GetGrain<ISegmentCoordinatorGrain>(0).GetModelAsync())!.Version);
+        }
+        finally
+        {
+            _refuseReassignPrefix = null;
+        }
     }
 
     /// <summary>Which of the customers <paramref name="prefix"/>0..199 shard <paramref name="shard"/> keeps.</summary>
