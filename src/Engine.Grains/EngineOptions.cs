@@ -1,15 +1,18 @@
 namespace Engine.Grains;
 
-/// <summary>Engine's settings, bound from the "Engine" configuration section (env vars Engine__X).</summary>
+/// <summary>
+/// Engine's settings, bound from the "Engine" configuration section (env vars Engine__X). Checked at start by
+/// <see cref="EngineOptionsValidator"/>: a value out of range stops the server with one line naming the key.
+/// </summary>
 public sealed class EngineOptions
 {
     public const string Section = "Engine";
 
     /// <summary>"wall" (default): now is the wall clock. "event-time": now is the latest occurred_at seen (the watermark).</summary>
-    public string Clock { get; set; } = "wall";
+    public ClockMode Clock { get; set; } = ClockMode.Wall;
 
     /// <summary>"sqlite" (default, embedded) or "postgres".</summary>
-    public string Storage { get; set; } = "sqlite";
+    public StorageKind Storage { get; set; } = StorageKind.Sqlite;
 
     /// <summary>Where the SQLite files live.</summary>
     public string DataDirectory { get; set; } = "./data";
@@ -121,5 +124,5 @@ public sealed class EngineOptions
     /// </summary>
     public TimeSpan MaxWatermarkJump { get; set; } = TimeSpan.FromDays(730);
 
-    public bool IsEventTime => string.Equals(Clock, "event-time", StringComparison.OrdinalIgnoreCase);
+    public bool IsEventTime => Clock == ClockMode.EventTime;
 }

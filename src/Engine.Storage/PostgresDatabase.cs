@@ -8,7 +8,7 @@ namespace Engine.Storage;
 /// The production store: one PostgreSQL database for grain state, membership, reminders and Engine's logs. Every silo
 /// applies the embedded scripts at start under an advisory lock, so silos starting together do not race.
 /// </summary>
-public sealed class PostgresDatabase : IDisposable
+public sealed class PostgresDatabase : IEngineDatabase, IDisposable
 {
     /// <summary>The ADO.NET invariant Orleans uses for PostgreSQL.</summary>
     public const string Invariant = "Npgsql";
@@ -24,6 +24,45 @@ public sealed class PostgresDatabase : IDisposable
     public string ConnectionString { get; }
 
     public NpgsqlDataSource DataSource { get; }
+
+    public string Location
+    {
+        get
+        {
+            var b = new NpgsqlConnectionStringBuilder(ConnectionString);
+            return $"PostgreSQL database {b.Database ?? b.Username} on {b.Host}";
+        }
+    }
+
+    public IReadOnlyDictionary<string, long> ReadSettings()
+    {
+        var settings = new Dictionary<string, long>(StringComparer.Ordinal);
+        using var c = DataSource.OpenConnection();
+        using (var exists = new NpgsqlCommand("SELECT to_regclass('engine_meta') IS NOT NULL", c))
+        {
+            if (!(bool)exists.ExecuteScalar()!)
+            {
+                return settings;
+            }
+        }
+        using var cmd = new NpgsqlCommand("SELECT key, value FROM engine_meta WHERE starts_with(key, $1)", c);
+        cmd.Parameters.AddWithValue(StoreSettingKeys.Prefix);
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            settings[r.GetString(0)[StoreSettingKeys.Prefix.Length..]] = r.GetInt64(1);
+        }
+        return settings;
+    }
+
+    public void RecordSettings(IReadOnlyDictionary<string, long> settings)
+    {
+        using var c = DataSource.OpenConnection();
+        using var cmd = new NpgsqlCommand("INSERT INTO engine_meta (key, value) SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT (key) DO NOTHING", c);
+        cmd.Parameters.AddWithValue(settings.Keys.Select(k => StoreSettingKeys.Prefix + k).ToArray());
+        cmd.Parameters.AddWithValue(settings.Values.ToArray());
+        cmd.ExecuteNonQuery();
+    }
 
     /// <summary>
     /// The connection string with a bounded pool (Npgsql's default of 100 per pool would exceed max_connections) and

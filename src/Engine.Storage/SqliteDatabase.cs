@@ -7,7 +7,7 @@ namespace Engine.Storage;
 /// Paths and connections of the embedded SQLite store: one file for Orleans grain state, one for Engine's logs, so
 /// checkpoint writes never queue behind ingest commits (SQLite has one writer per file).
 /// </summary>
-public sealed class SqliteDatabase
+public sealed class SqliteDatabase : IEngineDatabase
 {
     /// <summary>The ADO.NET invariant Orleans uses for SQLite; Microsoft.Data.Sqlite serves it.</summary>
     public const string Invariant = "System.Data.SQLite";
@@ -21,6 +21,8 @@ public sealed class SqliteDatabase
     }
 
     public string DataDirectory { get; }
+
+    public string Location => $"data directory {DataDirectory}";
     public string OrleansConnectionString { get; }
     public string LogConnectionString { get; }
 
@@ -45,6 +47,53 @@ public sealed class SqliteDatabase
         {
             Apply(c, scripts.Where(s => !s.Name.Contains("orleans", StringComparison.Ordinal)));
         }
+    }
+
+    public IReadOnlyDictionary<string, long> ReadSettings()
+    {
+        var settings = new Dictionary<string, long>(StringComparer.Ordinal);
+        var path = Path.Combine(DataDirectory, "log.db");
+        if (!File.Exists(path))
+        {
+            return settings;
+        }
+        // Read-only, not pooled and with no pragmas: reading must change nothing, not even fold the WAL back into the file.
+        // With no WAL file (a clean stop) the file is the whole store and is read as immutable, so not even an empty WAL
+        // and shared-memory file are created; with one (a crash) its content counts, and a reader only marks the index.
+        var source = File.Exists(path + "-wal") ? path : new Uri(path).AbsoluteUri + "?immutable=1";
+        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = source, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'engine_meta'";
+        if ((long)cmd.ExecuteScalar()! == 0)
+        {
+            return settings;
+        }
+        cmd.CommandText = "SELECT key, value FROM engine_meta WHERE substr(key, 1, length($p)) = $p";
+        cmd.Parameters.AddWithValue("$p", StoreSettingKeys.Prefix);
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            settings[r.GetString(0)[StoreSettingKeys.Prefix.Length..]] = r.GetInt64(1);
+        }
+        return settings;
+    }
+
+    public void RecordSettings(IReadOnlyDictionary<string, long> settings)
+    {
+        using var c = Open(LogConnectionString);
+        using var tx = c.BeginTransaction();
+        using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "INSERT INTO engine_meta (key, value) VALUES ($k, $v) ON CONFLICT (key) DO NOTHING";
+        foreach (var (name, value) in settings)
+        {
+            cmd.Parameters.Clear();
+            cmd.Parameters.AddWithValue("$k", StoreSettingKeys.Prefix + name);
+            cmd.Parameters.AddWithValue("$v", value);
+            cmd.ExecuteNonQuery();
+        }
+        tx.Commit();
     }
 
     /// <summary>Opens a connection with WAL (readers never block the writer) and FULL sync (a commit survives power loss).</summary>

@@ -11,12 +11,12 @@ public sealed class EngineClockTests
 {
     private static readonly DateTime T = new(1997, 3, 1, 0, 0, 0, DateTimeKind.Utc);
 
-    private static EngineClock Clock(string mode) => new(Options.Create(new EngineOptions { Clock = mode }), TimeProvider.System);
+    private static EngineClock Clock(ClockMode mode) => new(Options.Create(new EngineOptions { Clock = mode }), TimeProvider.System);
 
     [Fact]
     public void In_event_time_applied_now_is_the_latest_applied_batch_when_the_watermark_is_ahead_of_it()
     {
-        var clock = Clock("event-time");
+        var clock = Clock(ClockMode.EventTime);
         clock.Observe(T);
         Assert.Equal(T, clock.AppliedNow);  // nothing applied yet (a fresh start has recovered everything): the watermark
 
@@ -35,7 +35,7 @@ public sealed class EngineClockTests
     [Fact]
     public void On_the_wall_clock_applied_now_is_now()
     {
-        var clock = Clock("wall");
+        var clock = Clock(ClockMode.Wall);
         clock.Applied(T);
         Assert.True(clock.AppliedNow > T.AddYears(20));
     }

@@ -36,7 +36,7 @@ public sealed class GrainTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var options = new EngineOptions { DataDirectory = _data, Clock = "event-time", Shards = 4, AutoTrainMinCustomers = int.MaxValue,
+        var options = new EngineOptions { DataDirectory = _data, Clock = ClockMode.EventTime, Shards = 4, AutoTrainMinCustomers = int.MaxValue,
             // Checkpoints only when a test asks: the shard-crash test rewrites a shard's checkpoint behind its back.
             CheckpointInterval = TimeSpan.FromHours(1) };
         var builder = new InProcessTestClusterBuilder(1);

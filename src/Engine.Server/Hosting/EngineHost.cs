@@ -1,4 +1,5 @@
 using Engine.Grains;
+using Microsoft.Extensions.Options;
 using Engine.Server.Grpc;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Prometheus;
@@ -32,10 +33,22 @@ public static class EngineHost
         }
     }
 
+    /// <summary>
+    /// Writes the reason on one line: our own refusal (a setting out of range, a store written under other settings)
+    /// as it is; anything else with the messages of its chain, innermost last.
+    /// </summary>
     private static int Fail(string what, Exception ex)
     {
-        var reason = string.Join(' ', $"{ex.GetType().Name}: {ex.Message}".Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries));
-        Console.Error.WriteLine($"engine: {what}: {reason}");
+        var chain = new List<Exception>();
+        for (var e = ex; e is not null; e = e.InnerException)
+        {
+            chain.Add(e);
+        }
+        var ours = chain.FirstOrDefault(e => e is StoreSettingsException or OptionsValidationException);
+        var reason = ours is OptionsValidationException invalid ? string.Join("; ", invalid.Failures)
+            : ours is not null ? ours.Message
+            : string.Join(": ", chain.Select(e => e.Message.TrimEnd('.')).Distinct());
+        Console.Error.WriteLine($"engine: {what}: {string.Join(' ', reason.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries))}");
         return 1;
     }
 
@@ -44,7 +57,9 @@ public static class EngineHost
         var builder = WebApplication.CreateBuilder(args);
         configure?.Invoke(builder);
         var options = builder.Configuration.GetSection(EngineOptions.Section).Get<EngineOptions>() ?? new EngineOptions();
-        builder.Services.Configure<EngineOptions>(builder.Configuration.GetSection(EngineOptions.Section));
+        EngineOptionsValidator.ThrowIfInvalid(options);
+        builder.Services.AddSingleton<IValidateOptions<EngineOptions>, EngineOptionsValidator>();
+        builder.Services.AddOptions<EngineOptions>().Bind(builder.Configuration.GetSection(EngineOptions.Section)).ValidateOnStart();
 
         builder.WebHost.ConfigureKestrel(k =>
         {

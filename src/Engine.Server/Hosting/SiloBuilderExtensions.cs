@@ -13,7 +13,7 @@ public static class SiloBuilderExtensions
     public static ISiloBuilder AddEngineSilo(this ISiloBuilder silo, EngineOptions options)
     {
         silo.AddEngineStorage(options);
-        if (options.Storage.Equals("sqlite", StringComparison.OrdinalIgnoreCase))
+        if (options.Storage == StorageKind.Sqlite)
         {
             // Embedded mode is one silo on this machine.
             silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, serviceId: "engine", clusterId: "engine");
@@ -44,18 +44,16 @@ public static class SiloBuilderExtensions
     /// <summary>Grain storage and Engine's logs, without clustering (tests bring their own).</summary>
     public static ISiloBuilder AddEngineStorage(this ISiloBuilder silo, EngineOptions options)
     {
-        switch (options.Storage.ToLowerInvariant())
+        if (options.Storage == StorageKind.Postgres)
         {
-            case "sqlite":
-                AddSqlite(silo, options);
-                break;
-            case "postgres":
-                AddPostgres(silo, options);
-                break;
-            default:
-                throw new OptionsValidationException(EngineOptions.Section, typeof(EngineOptions),
-                    [$"Engine:Storage must be 'sqlite' or 'postgres', not '{options.Storage}'."]);
+            AddPostgres(silo, options);
         }
+        else
+        {
+            AddSqlite(silo, options);
+        }
+        // The schema and the settings check run as the silo's first start-up step, not while it is being configured.
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, StoreStartup>();
         return silo;
     }
 
@@ -76,17 +74,12 @@ public static class SiloBuilderExtensions
     /// <summary>Production: grain state, reminders and Engine's logs in PostgreSQL (schema applied at start).</summary>
     private static void AddPostgres(ISiloBuilder silo, EngineOptions options)
     {
-        if (string.IsNullOrWhiteSpace(options.ConnectionString))
-        {
-            throw new OptionsValidationException(EngineOptions.Section, typeof(EngineOptions),
-                ["Engine:ConnectionString is required when Engine:Storage is 'postgres' (e.g. Host=127.0.0.1;Username=engine;Password=…;Database=engine)."]);
-        }
-        var database = new PostgresDatabase(PostgresDatabase.WithPool(options.ConnectionString, options.PostgresPoolSize / 3));
+        EngineOptionsValidator.ThrowIfInvalid(options);
+        var database = new PostgresDatabase(PostgresDatabase.WithPool(options.ConnectionString!, options.PostgresPoolSize / 3));
         PostgresDatabase.RegisterProviderFactory();
-        database.Migrate();
         // Orleans' providers share one pool (same connection string); Engine's logs have their own, so a burst of grain
         // activations cannot starve ingest commits, and the two together stay under the server's max_connections.
-        var orleans = PostgresDatabase.WithPool(options.ConnectionString, options.PostgresPoolSize - options.PostgresPoolSize / 3);
+        var orleans = PostgresDatabase.WithPool(options.ConnectionString!, options.PostgresPoolSize - options.PostgresPoolSize / 3);
         // The provider itself is registered under another name; grains get it through the batched writer.
         const string provider = StorageNames.EnginePostgres;
         AddGrainStorage(silo, provider, PostgresDatabase.Invariant, orleans);
@@ -101,6 +94,7 @@ public static class SiloBuilderExtensions
             o.ConnectionString = orleans;
         });
         silo.Services.AddSingleton(database);
+        silo.Services.AddSingleton<IEngineDatabase>(database);
         silo.Services.AddSingleton<TransitionSignal>();
         silo.Services.AddSingleton<PostgresEventLog>();
         silo.Services.AddSingleton<IEventLog>(sp => sp.GetRequiredService<PostgresEventLog>());
@@ -112,7 +106,6 @@ public static class SiloBuilderExtensions
     {
         var database = new SqliteDatabase(options.DataDirectory);
         SqliteDatabase.RegisterProviderFactory();
-        database.Migrate();
         // The provider itself is registered under another name; grains get it through the write queue.
         const string provider = StorageNames.EngineSqlite;
         AddGrainStorage(silo, provider, SqliteDatabase.Invariant, null, new OrleansSqliteDataSource(database.OrleansConnectionString));
@@ -122,6 +115,7 @@ public static class SiloBuilderExtensions
         // activates, which every start does.
         silo.UseInMemoryReminderService();
         silo.Services.AddSingleton(database);
+        silo.Services.AddSingleton<IEngineDatabase>(database);
         silo.Services.AddSingleton<TransitionSignal>();
         silo.Services.AddSingleton<SqliteEventLog>();
         silo.Services.AddSingleton<IEventLog>(sp => sp.GetRequiredService<SqliteEventLog>());
