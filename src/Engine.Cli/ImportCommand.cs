@@ -12,11 +12,14 @@ public static class ImportCommand
     {
         var file = new Argument<FileInfo>("file") { Description = "Path to CDNOW_master.txt" };
         var batch = new Option<int>("--batch") { Description = "Events per request (at most 10000)", DefaultValueFactory = _ => 2000 };
-        var cdnow = new Command("cdnow", "Import the CDNOW transaction log (run the server with Engine:Clock=event-time)") { file, batch };
+        var until = new Option<DateTime?>("--until") { Description = "Only the rows up to this day (yyyy-MM-dd, inclusive); import the rest later, the rows already sent come back as duplicates" };
+        var rate = new Option<int>("--rate") { Description = "Events per second at most, as a live feed would send them (0 = as fast as the server takes them)", DefaultValueFactory = _ => 0 };
+        var cdnow = new Command("cdnow", "Import the CDNOW transaction log (run the server with Engine:Clock=event-time)") { file, batch, until, rate };
         cdnow.SetAction(async (parse, ct) =>
         {
             // Replay in time order (the file is sorted by customer), as the events would have arrived live.
-            var rows = CdnowFile.Read(parse.GetValue(file)!.FullName).OrderBy(r => r.Day).ThenBy(r => r.Line).ToList();
+            var last = parse.GetValue(until) is { } day ? DateTime.SpecifyKind(day.Date, DateTimeKind.Utc) : DateTime.MaxValue;
+            var rows = CdnowFile.Read(parse.GetValue(file)!.FullName).Where(r => r.Day <= last).OrderBy(r => r.Day).ThenBy(r => r.Line).ToList();
             var client = new IngestService.IngestServiceClient(Common.Channel(parse));
             var watch = Stopwatch.StartNew();
             long accepted = 0, duplicates = 0, rejected = 0;
@@ -42,9 +45,15 @@ public static class ImportCommand
                             task.Increment(r.Accepted + r.Duplicates + r.Rejected.Count);
                         }
                     }, ct);
+                    var (perSecond, sent) = (parse.GetValue(rate), 0L);
                     foreach (var r in requests)
                     {
                         await call.RequestStream.WriteAsync(r, ct);
+                        sent += r.Events.Count;
+                        if (perSecond > 0 && TimeSpan.FromSeconds((double)sent / perSecond) - watch.Elapsed is { Ticks: > 0 } ahead)
+                        {
+                            await Task.Delay(ahead, ct);
+                        }
                     }
                     await call.RequestStream.CompleteAsync();
                     await reader;

@@ -1,6 +1,6 @@
 namespace Engine.Core;
 
-/// <summary>The feature vector's names, in vector order. One name, used the same in the proto, the README and metrics.</summary>
+/// <summary>The feature vector's names, in vector order. One name, used the same in the proto, the docs and metrics.</summary>
 public static class FeatureNames
 {
     /// <summary>Days since the last purchase.</summary>
