@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""scikit-learn's KMeans on an engine benchmark matrix, for comparison with `engine bench kmeans`.
+"""scikit-learn's KMeans on an engine benchmark matrix, for comparison with `engine-bench kmeans`.
 
 Matrix format: int32 rows, int32 cols (little-endian), then rows x cols float32, row-major.
 Runs lloyd and elkan (k-means++, n_init=1) with the given thread count and prints one JSON object with each

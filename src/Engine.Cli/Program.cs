@@ -9,5 +9,4 @@ root.Subcommands.Add(VerifyCommand.Create());
 root.Subcommands.Add(LookupCommands.Customer());
 root.Subcommands.Add(LookupCommands.Segments());
 root.Subcommands.Add(LookupCommands.Retrain());
-root.Subcommands.Add(Engine.Cli.Bench.BenchCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -8,10 +8,10 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace Engine.Cli.Bench;
+namespace Engine.Bench;
 
 /// <summary>
-/// `engine bench baseline-server`: the yardstick for lookups. The same gRPC service and protocol as Engine, hosted the
+/// `engine-bench baseline-server`: the yardstick for lookups. The same gRPC service and protocol as Engine, hosted the
 /// same way (Kestrel, HTTP/2, one Orleans silo in the process), where GetCustomer is one call to a grain that does
 /// nothing. Whatever Engine adds on top (state, features, the model) shows as the gap to it. With <c>--no-grain</c>
 /// GetCustomer answers without any grain call: the floor of gRPC alone on this machine, which no lookup can beat.
@@ -56,7 +56,7 @@ public static class BaselineServer
     public static Task<ServerProcess> StartAsync(bool noGrain)
     {
         var (grpc, http) = (ServerProcess.FreePort(), ServerProcess.FreePort());
-        string[] arguments = ["bench", "baseline-server", $"--grpc-port={grpc}", $"--http-port={http}"];
+        string[] arguments = ["baseline-server", $"--grpc-port={grpc}", $"--http-port={http}"];
         return ServerProcess.StartToolAsync(noGrain ? [.. arguments, "--no-grain"] : arguments, grpc, http);
     }
 

@@ -6,10 +6,10 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using HdrHistogram;
 
-namespace Engine.Cli.Bench;
+namespace Engine.Bench;
 
 /// <summary>
-/// `engine bench lookup`: GetCustomer throughput and latency at 1, 16 and 64 calls in flight, for cold customers (not
+/// `engine-bench lookup`: GetCustomer throughput and latency at 1, 16 and 64 calls in flight, for cold customers (not
 /// active: the call activates the grain from its checkpoint) and warm ones, against a server process; and, in the same
 /// run, the same client against a bare gRPC server whose GetCustomer is one no-op grain call (another process of this
 /// tool, <c>bench baseline-server</c>), in slices that alternate with the warm ones. Then two floors of this machine:
@@ -86,7 +86,7 @@ public static class LookupBench
             }
             var (bareCold, floor) = await MeasureFloorsAsync(bareClient, spares, chunk, step, ct);
 
-            Common.PrintJson(new
+            Json.Print(new
             {
                 benchmark = "lookup",
                 cores = Environment.ProcessorCount,

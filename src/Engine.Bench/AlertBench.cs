@@ -7,10 +7,10 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Net.Client;
 using HdrHistogram;
 
-namespace Engine.Cli.Bench;
+namespace Engine.Bench;
 
 /// <summary>
-/// `engine bench alerts`: alert latency under load. A real server (its own Kestrel, silo and SQLite store, in this
+/// `engine-bench alerts`: alert latency under load. A real server (its own Kestrel, silo and SQLite store, in this
 /// process) gets a population of small and big spenders and a two-segment model; then events stream in through
 /// IngestStream at a fixed rate, some of them big purchases that move a small spender. Latency is measured from the
 /// moment the ingest acknowledgement of the causing event arrives to the moment its alert arrives on a subscription
@@ -29,7 +29,7 @@ public static class AlertBench
         var command = new Command("alerts", "Alert latency from ingest acknowledgement to subscription, at a fixed event rate") { rate, seconds, customers, movers, json, data };
         command.SetAction(async (parse, ct) =>
         {
-            Common.PrintJson(await RunAsync(parse.GetValue(rate), parse.GetValue(seconds), parse.GetValue(customers), parse.GetValue(movers), parse.GetValue(data)?.FullName, ct));
+            Json.Print(await RunAsync(parse.GetValue(rate), parse.GetValue(seconds), parse.GetValue(customers), parse.GetValue(movers), parse.GetValue(data)?.FullName, ct));
             return 0;
         });
         return command;

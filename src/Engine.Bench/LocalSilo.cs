@@ -7,7 +7,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Engine.Cli.Bench;
+namespace Engine.Bench;
 
 /// <summary>A single silo in this process with the engine's own grains and storage (a throwaway SQLite directory).</summary>
 public sealed class LocalSilo : IAsyncDisposable

@@ -1,13 +1,13 @@
 using System.CommandLine;
 
-namespace Engine.Cli.Bench;
+namespace Engine.Bench;
 
-/// <summary>`engine bench …`: benchmarks that print one JSON object each.</summary>
+/// <summary>`engine-bench …`: benchmarks that print one JSON object each.</summary>
 public static class BenchCommand
 {
-    public static Command Create()
+    public static RootCommand Create()
     {
-        var bench = new Command("bench", "Benchmarks; each prints one JSON object");
+        var bench = new RootCommand("engine-bench: Engine's benchmarks; each prints one JSON object. Speed and memory targets are checked here, never by timed tests.");
         bench.Subcommands.Add(KMeansBench.Create());
         bench.Subcommands.Add(GenerateMatrix());
         bench.Subcommands.Add(AlertBench.Create());
@@ -31,7 +31,7 @@ public static class BenchCommand
         {
             var data = MatrixFile.GaussianMixture(parse.GetValue(rows), parse.GetValue(cols), parse.GetValue(components), parse.GetValue(spread), parse.GetValue(seed));
             MatrixFile.Write(parse.GetValue(output)!.FullName, data, parse.GetValue(rows), parse.GetValue(cols));
-            Common.PrintJson(new { file = parse.GetValue(output)!.FullName, rows = parse.GetValue(rows), cols = parse.GetValue(cols), components = parse.GetValue(components) });
+            Json.Print(new { file = parse.GetValue(output)!.FullName, rows = parse.GetValue(rows), cols = parse.GetValue(cols), components = parse.GetValue(components) });
         });
         return command;
     }

@@ -5,10 +5,10 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Net.Client;
 using HdrHistogram;
 
-namespace Engine.Cli.Bench;
+namespace Engine.Bench;
 
 /// <summary>
-/// `engine bench ingest`: sustained ingest with durable acknowledgements, from this process to a server process over
+/// `engine-bench ingest`: sustained ingest with durable acknowledgements, from this process to a server process over
 /// IngestStream, with requests pipelined; and, in the same run, the bare Orleans rate (one no-op grain call per event,
 /// in-process, same concurrency shape) as the baseline.
 /// </summary>
@@ -52,7 +52,7 @@ public static class IngestBench
             var seconds = watch.Elapsed.TotalSeconds;
             var modelAfter = await models.GetModelAsync(new GetModelRequest(), cancellationToken: ct);
             double Ms(double p) => Math.Round(latency.GetValueAtPercentile(p) * 1000.0 / Stopwatch.Frequency, 2);
-            Common.PrintJson(new
+            Json.Print(new
             {
                 benchmark = "ingest",
                 cores = Environment.ProcessorCount,

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Engine.Cli.Bench;
+namespace Engine.Bench;
 
 /// <summary>The Engine server as a separate process (the Engine.Server.dll next to this tool), for client-to-server benchmarks.</summary>
 public sealed class ServerProcess : IAsyncDisposable
@@ -42,7 +42,7 @@ public sealed class ServerProcess : IAsyncDisposable
     /// 30.3 and 25.9 ms, against 11.0 and 21.3 ms without, alternating in one sitting.
     /// </summary>
     public static Task<ServerProcess> StartToolAsync(IEnumerable<string> arguments, int grpc, int http) =>
-        LaunchAsync([Path.Combine(AppContext.BaseDirectory, "engine.dll"), .. arguments], null, grpc, http,
+        LaunchAsync([Path.Combine(AppContext.BaseDirectory, "engine-bench.dll"), .. arguments], null, grpc, http,
             ("DOTNET_GCDynamicAdaptationMode", "0"));
 
     /// <summary>SIGTERM and a start on the same data and ports: a graceful restart, after which no customer is active.</summary>

@@ -6,10 +6,10 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Trainers;
 
-namespace Engine.Cli.Bench;
+namespace Engine.Bench;
 
 /// <summary>
-/// `engine bench kmeans --matrix FILE --k K`: the engine's distributed k-means (the same coordinator and shard grains
+/// `engine-bench kmeans --matrix FILE --k K`: the engine's distributed k-means (the same coordinator and shard grains
 /// as a retrain, in a local silo) on a float32 matrix, and ML.NET's KMeans on the same rows in the same run.
 /// Inertia is computed the same way for both (sum of squared distances to the nearest centroid, in double).
 /// </summary>
@@ -30,7 +30,7 @@ public static class KMeansBench
             var kk = parse.GetValue(k);
             var engine = await RunEngineAsync(data, rows, cols, kk, parse.GetValue(shards), parse.GetValue(seed));
             object? mlnet = parse.GetValue(skipMlNet) ? null : RunMlNet(data, rows, cols, kk, parse.GetValue(seed));
-            Common.PrintJson(new
+            Json.Print(new
             {
                 benchmark = "kmeans",
                 cores = Environment.ProcessorCount,

@@ -1,4 +1,4 @@
-namespace Engine.Cli.Bench;
+namespace Engine.Bench;
 
 /// <summary>
 /// The benchmark matrix format: int32 rows, int32 cols (little-endian), then rows × cols float32, row-major.

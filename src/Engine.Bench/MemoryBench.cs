@@ -4,10 +4,10 @@ using Engine.Grains;
 using Engine.Storage;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Engine.Cli.Bench;
+namespace Engine.Bench;
 
 /// <summary>
-/// `engine bench memory`: managed heap per customer in a silo in this process, with the customer's grain active, and
+/// `engine-bench memory`: managed heap per customer in a silo in this process, with the customer's grain active, and
 /// after every grain was deactivated (checkpointed) so only the shard row remains. Events go in through the ingest
 /// pipeline, as they would from gRPC.
 /// </summary>
@@ -72,7 +72,7 @@ public static class MemoryBench
             await SettledCountAsync(management, ct);
             var bareGone = Heap();
 
-            Common.PrintJson(new
+            Json.Print(new
             {
                 benchmark = "memory",
                 cores = Environment.ProcessorCount,

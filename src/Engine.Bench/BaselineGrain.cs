@@ -1,4 +1,4 @@
-namespace Engine.Cli.Bench;
+namespace Engine.Bench;
 
 /// <summary>A grain that does nothing: the bare cost of one Orleans call, the yardstick ingest is compared with.</summary>
 [Alias("engine.bench.IBaselineGrain")]
