@@ -12,7 +12,7 @@ namespace Engine.Bench;
 /// `engine-bench lookup`: GetCustomer throughput and latency at 1, 16 and 64 calls in flight, for cold customers (not
 /// active: the call activates the grain from its checkpoint) and warm ones, against a server process; and, in the same
 /// run, the same client against a bare gRPC server whose GetCustomer is one no-op grain call (another process of this
-/// tool, <c>bench baseline-server</c>), in slices that alternate with the warm ones. Then two floors of this machine:
+/// tool, <c>engine-bench baseline-server</c>), in slices that alternate with the warm ones. Then two floors of this machine:
 /// what no cold lookup and no lookup at all can beat here (<see cref="MeasureFloorsAsync"/>).
 /// </summary>
 public static class LookupBench
