@@ -2,6 +2,7 @@ using Engine.Core;
 
 namespace Engine.Core.Tests;
 
+[Trait("Category", "Unit")]
 public sealed class CustomerProfileTests
 {
     private static readonly DateTime T0 = new(1997, 1, 1, 0, 0, 0, DateTimeKind.Utc);

@@ -10,6 +10,7 @@ namespace Engine.Core.Tests;
 /// features, the transform, the scaler, k-means, silhouette, PSI, soft membership, drivers and the back-transform.
 /// The counterexamples it found are kept below as plain tests.
 /// </summary>
+[Trait("Category", "Unit")]
 public sealed class FiniteMathProperties(ITestOutputHelper output)
 {
     private static readonly DateTime Earliest = DateTime.UnixEpoch;

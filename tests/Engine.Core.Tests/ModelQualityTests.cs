@@ -2,6 +2,7 @@ using Engine.Core;
 
 namespace Engine.Core.Tests;
 
+[Trait("Category", "Unit")]
 public sealed class ModelQualityTests
 {
     [Fact]

@@ -2,6 +2,7 @@ using Engine.Core;
 
 namespace Engine.Core.Tests;
 
+[Trait("Category", "Unit")]
 public sealed class SegmentNamerTests
 {
     private static double[] Centroid(double recency, double frequency, double monetary, double tenure)

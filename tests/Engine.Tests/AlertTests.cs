@@ -14,6 +14,7 @@ namespace Engine.Tests;
 /// active customers buy every ten days for 400 days; "stoppers" do the same but stop at day 200; one-off buyers buy
 /// once at the start. Replayed in event time, the stoppers must drift into a lapsed segment by silence alone.
 /// </summary>
+[Trait("Category", "Process")]
 public sealed class AlertTests
 {
     private static readonly TimeSpan Sweep = TimeSpan.FromDays(1);

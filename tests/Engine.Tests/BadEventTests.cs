@@ -11,6 +11,7 @@ namespace Engine.Tests;
 /// One bad event must never stop the engine or lose data: bounds at the door, numbers that cannot blow up, one id per
 /// customer, and a quarantine for an event a customer cannot apply. Over real gRPC, on real SQLite files.
 /// </summary>
+[Trait("Category", "Process")]
 public sealed class BadEventTests
 {
     private static readonly Dictionary<string, string?> Settings = new()

@@ -9,6 +9,7 @@ namespace Engine.Tests;
 /// any silo; one silo is killed with SIGKILL while events stream in.
 /// </summary>
 [Collection(ServerProcesses.Name)]
+[Trait("Category", "Process")]
 public sealed class ClusterTests
 {
     private static async Task<ServerProcess[]> StartClusterAsync(string connectionString, int silos)

@@ -3,6 +3,7 @@ using Engine.Api.V1;
 namespace Engine.Tests;
 
 /// <summary>Restarts and kill -9: nothing acknowledged is lost or counted twice; histories and the model survive.</summary>
+[Trait("Category", "Process")]
 public sealed class DurabilityTests
 {
     private static readonly Dictionary<string, string?> Settings = new()

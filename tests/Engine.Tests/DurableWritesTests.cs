@@ -5,6 +5,7 @@ using Polly;
 
 namespace Engine.Tests;
 
+[Trait("Category", "Unit")]
 public class DurableWritesTests
 {
     private static TransitionRecord T(string customer, long number) =>

@@ -15,6 +15,7 @@ namespace Engine.Tests;
 /// failure to a small request and prints its seed, and each counterexample found is kept as a plain test.
 /// </summary>
 [Trait("Category", "Property")]
+[Trait("Category", "Process")]
 public sealed class EndToEndProperties(ITestOutputHelper output)
 {
     private static readonly DateTime Base = new(1997, 1, 1, 0, 0, 0, DateTimeKind.Utc);

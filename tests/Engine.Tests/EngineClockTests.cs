@@ -7,6 +7,7 @@ namespace Engine.Tests;
 /// A retrain's reassignment is dated by the latest applied batch in event time: the watermark moves when a batch is
 /// committed, a few batches before they are applied, and at import speed that is weeks of event time.
 /// </summary>
+[Trait("Category", "Unit")]
 public sealed class EngineClockTests
 {
     private static readonly DateTime T = new(1997, 3, 1, 0, 0, 0, DateTimeKind.Utc);

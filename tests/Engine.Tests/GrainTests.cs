@@ -10,6 +10,7 @@ namespace Engine.Tests;
 /// Grain-level tests on an in-process Orleans cluster with the real SQLite storage: the coordinator's distributed
 /// k-means over shard grains, and customer grains replaying the log.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class GrainTests : IAsyncLifetime
 {
     private readonly string _data = TempDirectory.Create();

@@ -4,6 +4,7 @@ using Engine.Grains;
 
 namespace Engine.Tests;
 
+[Trait("Category", "Unit")]
 public class InactivityScheduleTests
 {
     private static readonly DateTime T0 = new(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);

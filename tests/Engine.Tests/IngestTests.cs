@@ -5,6 +5,7 @@ using Grpc.Core;
 namespace Engine.Tests;
 
 /// <summary>Ingest and lookups over real gRPC against the real server on SQLite.</summary>
+[Trait("Category", "Integration")]
 public sealed class IngestTests : IAsyncLifetime
 {
     private readonly EngineServer _server = new();

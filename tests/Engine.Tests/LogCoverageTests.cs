@@ -3,6 +3,7 @@ using Engine.Grains;
 
 namespace Engine.Tests;
 
+[Trait("Category", "Unit")]
 public class LogCoverageTests
 {
     private static long Seconds(double s) => (long)(s * Stopwatch.Frequency);

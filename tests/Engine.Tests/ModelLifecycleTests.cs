@@ -5,6 +5,7 @@ using Grpc.Core;
 namespace Engine.Tests;
 
 /// <summary>Names people give, segment profiles, and drift-triggered retraining, over real gRPC.</summary>
+[Trait("Category", "Integration")]
 public sealed class ModelLifecycleTests : IAsyncLifetime
 {
     private readonly EngineServer _server = new(settings: new()

@@ -7,6 +7,7 @@ namespace Engine.Tests;
 /// Orleans' SQLite grain storage runs through <see cref="OrleansSqliteDataSource"/>: a parameter Orleans names bare
 /// must bind to our '@' placeholders with its name already prefixed (so Microsoft.Data.Sqlite does not search for it).
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class OrleansSqliteDataSourceTests
 {
     [Fact]

@@ -14,6 +14,7 @@ namespace Engine.Tests;
 /// server on PostgreSQL through kill -9.
 /// </summary>
 [Collection(ServerProcesses.Name)]
+[Trait("Category", "Process")]
 public sealed class PostgresTests
 {
     private static readonly string[] ProviderKeys =

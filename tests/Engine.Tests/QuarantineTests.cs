@@ -13,6 +13,7 @@ namespace Engine.Tests;
 /// An event its customer cannot apply goes to the quarantine: ingest and recovery go on, and an operator replays or
 /// discards it through AdminService. The event at fault comes through the test seam <see cref="IEventApplyFault"/>.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class QuarantineTests
 {
     /// <summary>Events with these ids cannot be applied, as an event that no customer could apply.</summary>

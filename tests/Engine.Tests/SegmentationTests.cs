@@ -5,6 +5,7 @@ using Grpc.Core;
 namespace Engine.Tests;
 
 /// <summary>Automatic first training, assignment on every event, retraining, over real gRPC and SQLite.</summary>
+[Trait("Category", "Integration")]
 public sealed class SegmentationTests : IAsyncLifetime
 {
     private readonly EngineServer _server = new(settings: new() { ["Engine:AutoTrainMinCustomers"] = "300", ["Engine:DefaultK"] = "3" });

@@ -3,6 +3,7 @@ using Engine.Grains;
 
 namespace Engine.Tests;
 
+[Trait("Category", "Unit")]
 public class ShardMatrixTests
 {
     private static readonly DateTime T0 = new(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);

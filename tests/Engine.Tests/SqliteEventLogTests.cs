@@ -8,6 +8,7 @@ namespace Engine.Tests;
 /// The SQLite ingest log finds a customer's events through a chain of rows (prev_seq) and a head per customer instead
 /// of an index on customer: every tail read must still return exactly that customer's events after the position asked.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class SqliteEventLogTests : IDisposable
 {
     private static readonly DateTime At = new(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);

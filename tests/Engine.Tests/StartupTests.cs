@@ -7,6 +7,7 @@ namespace Engine.Tests;
 /// A server started with a setting it cannot run with stops at start with one line naming the key; a store started
 /// under other settings than it was written with is refused, and not a byte of it changes.
 /// </summary>
+[Trait("Category", "Process")]
 public sealed class StartupTests
 {
     /// <summary>Starts a server process that must fail; returns the one line it wrote about why.</summary>

@@ -5,6 +5,7 @@ using Grpc.Core;
 namespace Engine.Tests;
 
 /// <summary>Wall-clock mode (the default) and the request size limit.</summary>
+[Trait("Category", "Integration")]
 public sealed class WallClockTests : IAsyncLifetime
 {
     private readonly EngineServer _server = new(settings: new() { ["Engine:Clock"] = "wall" });
