@@ -1,3 +1,4 @@
+using Engine.Core;
 using System.CommandLine;
 using System.Diagnostics;
 using Engine.Grains;
@@ -121,7 +122,7 @@ public static class MemoryBench
     {
         var start = DateTime.UtcNow.AddDays(-30);
         var events = Enumerable.Range(0, customers * each).Select(i => new PendingEvent(
-            $"{prefix}-{i}", $"{prefix}{i % customers}", 1, start.AddMinutes(i / customers * 1440 + i % 1440), 10 + i % 90, "cat", null));
+            $"{prefix}-{i}", $"{prefix}{i % customers}", EventKind.Purchase, start.AddMinutes(i / customers * 1440 + i % 1440), 10 + i % 90, "cat", null));
         using var window = new SemaphoreSlim(4);
         var pending = new List<Task>();
         foreach (var chunk in events.Chunk(10_000))

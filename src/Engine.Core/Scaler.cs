@@ -56,6 +56,36 @@ public sealed record Scaler(double[] Mean, double[] Std)
         }
     }
 
+    /// <summary>
+    /// One customer's raw features (original units) → transformed (<see cref="FeatureTransform.Forward"/>) → standardised,
+    /// into <paramref name="x"/> without allocating: the per-event path (an assignment, a shard row's schedule). The same
+    /// float arithmetic per element as <see cref="Transform"/> on the shards, so a value on a drift bin edge lands in the
+    /// same bin whichever path scaled it.
+    /// </summary>
+    public static void Scale(ReadOnlySpan<double> raw, ReadOnlySpan<double> mean, ReadOnlySpan<double> std, Span<float> x)
+    {
+        FeatureTransform.Forward(raw, x);
+        for (var j = 0; j < x.Length; j++)
+        {
+            x[j] = (x[j] - (float)mean[j]) * (float)(1 / std[j]);
+        }
+    }
+
+    /// <summary>Scaled centroids (k rows, row-major) back to original feature units, one row per centroid.</summary>
+    public double[][] ToOriginalUnits(ReadOnlySpan<float> centroids, int k)
+    {
+        var d = Mean.Length;
+        var unscaled = new double[k * d];
+        Inverse(centroids[..(k * d)], unscaled);
+        var rows = new double[k][];
+        for (var c = 0; c < k; c++)
+        {
+            rows[c] = new double[d];
+            FeatureTransform.Inverse(unscaled.AsSpan(c * d, d), rows[c]);
+        }
+        return rows;
+    }
+
     /// <summary>Back to transformed-but-unscaled units for one or more rows, in double so reporting loses nothing more.</summary>
     public void Inverse(ReadOnlySpan<float> scaled, Span<double> unscaled)
     {

@@ -471,7 +471,7 @@ public sealed partial class CustomerGrain(
         try
         {
             services.Fault?.Check(e);
-            _profile.Apply((EventKind)e.Kind, e.OccurredAt, e.Amount, e.Category);
+            _profile.Apply(e.Kind, e.OccurredAt, e.Amount, e.Category);
             var version = state.State.ModelVersion;
             var model = services.Models.Current is { } current && current.Version >= version ? current : await services.Models.GetAsync(version);
             var now = services.Clock.AppliedNow is var applied && applied > state.State.AssignedAt ? applied : state.State.AssignedAt;
@@ -511,7 +511,7 @@ public sealed partial class CustomerGrain(
                 AdoptNewerModel(e.AsOf, StampOf(e));
             }
             services.Fault?.Check(e);
-            _profile.Apply((EventKind)e.Kind, e.OccurredAt, e.Amount, e.Category);
+            _profile.Apply(e.Kind, e.OccurredAt, e.Amount, e.Category);
             state.State.LastSeq = e.Seq;
             (batch, stamp) = (e.AsOf, StampOf(e));
             inBatch++;

@@ -106,20 +106,9 @@ public static class ModelMath
         return x;
     }
 
-    /// <summary>
-    /// <see cref="Scale(ModelSnapshot, ReadOnlySpan{double})"/> into <paramref name="x"/>: the per-event paths (an
-    /// assignment, a shard row's schedule) scale into stack memory rather than a new array each time.
-    /// </summary>
-    public static void Scale(ModelSnapshot model, ReadOnlySpan<double> raw, Span<float> x)
-    {
-        FeatureTransform.Forward(raw, x);
-        // The same float arithmetic as Scaler.Transform on the shards, so a value on a drift bin edge lands in the same
-        // bin whichever path scaled it.
-        for (var j = 0; j < x.Length; j++)
-        {
-            x[j] = (x[j] - (float)model.ScalerMean[j]) * (float)(1 / model.ScalerStd[j]);
-        }
-    }
+    /// <summary><see cref="Scale(ModelSnapshot, ReadOnlySpan{double})"/> into stack memory: see <see cref="Scaler.Scale"/>.</summary>
+    public static void Scale(ModelSnapshot model, ReadOnlySpan<double> raw, Span<float> x) =>
+        Scaler.Scale(raw, model.ScalerMean, model.ScalerStd, x);
 
     public static Nearest Nearest(ModelSnapshot model, ReadOnlySpan<double> raw)
     {
@@ -129,21 +118,8 @@ public static class ModelMath
     }
 
     /// <summary>A model's centroids in original feature units, one row per segment.</summary>
-    public static double[][] CentroidsInOriginalUnits(ModelSnapshot model)
-    {
-        var rows = new double[model.K][];
-        for (var c = 0; c < model.K; c++)
-        {
-            var transformed = new double[model.D];
-            for (var j = 0; j < model.D; j++)
-            {
-                transformed[j] = model.Centroids[c * model.D + j] * model.ScalerStd[j] + model.ScalerMean[j];
-            }
-            rows[c] = new double[model.D];
-            FeatureTransform.Inverse(transformed, rows[c]);
-        }
-        return rows;
-    }
+    public static double[][] CentroidsInOriginalUnits(ModelSnapshot model) =>
+        new Scaler(model.ScalerMean, model.ScalerStd).ToOriginalUnits(model.Centroids, model.K);
 
     /// <summary>Moves time-dependent raw features (recency, tenure) from <paramref name="from"/> to <paramref name="to"/>.</summary>
     public static void Age(Span<float> raw, DateTime from, DateTime to)

@@ -1,10 +1,11 @@
+using Engine.Core;
 using Engine.Abstractions;
 
 namespace Engine.Storage;
 
 /// <summary>An event validated at the edge, waiting to be appended to the ingest log.</summary>
 public sealed record PendingEvent(
-    string EventId, string CustomerId, int Kind, DateTime OccurredAt, double Amount, string? Category, string? AttributesJson);
+    string EventId, string CustomerId, EventKind Kind, DateTime OccurredAt, double Amount, string? Category, string? AttributesJson);
 
 /// <summary>Which transitions a subscriber wants; an empty set means any.</summary>
 public sealed record TransitionFilter(

@@ -1,3 +1,4 @@
+using Engine.Core;
 using Engine.Abstractions;
 using Npgsql;
 using NpgsqlTypes;
@@ -81,7 +82,7 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
                 await w.WriteAsync(seqs[i], NpgsqlDbType.Bigint, ct);
                 await w.WriteAsync(e.EventId, NpgsqlDbType.Text, ct);
                 await w.WriteAsync(e.CustomerId, NpgsqlDbType.Text, ct);
-                await w.WriteAsync(e.Kind, NpgsqlDbType.Integer, ct);
+                await w.WriteAsync((int)e.Kind, NpgsqlDbType.Integer, ct);
                 await w.WriteAsync(e.OccurredAt.Ticks, NpgsqlDbType.Bigint, ct);
                 await w.WriteAsync(e.Amount, NpgsqlDbType.Double, ct);
                 await WriteNullableAsync(w, e.Category, ct);
@@ -115,7 +116,7 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
             """, c, tx);
         cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.EventId).ToArray() });
         cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.CustomerId).ToArray() });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.Kind).ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => (int)e.Kind).ToArray() });
         cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.OccurredAt.Ticks).ToArray() });
         cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.Amount).ToArray() });
         cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.Category).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
@@ -180,7 +181,7 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
     /// <paramref name="i"/>.
     /// </summary>
     private static LoggedEvent ReadEvent(NpgsqlDataReader r, int i) =>
-        new(r.GetInt64(i), r.GetString(i + 1), r.GetString(i + 2), r.GetInt32(i + 3), Ticks(r.GetInt64(i + 4)), r.GetDouble(i + 5),
+        new(r.GetInt64(i), r.GetString(i + 1), r.GetString(i + 2), (EventKind)r.GetInt32(i + 3), Ticks(r.GetInt64(i + 4)), r.GetDouble(i + 5),
             r.IsDBNull(i + 6) ? null : r.GetString(i + 6), Ticks(r.GetInt64(i + 7)),
             r.IsDBNull(i + 8) ? LoggedEvent.Unstamped : r.GetInt64(i + 8));
 

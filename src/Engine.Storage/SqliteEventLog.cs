@@ -1,3 +1,4 @@
+using Engine.Core;
 using Engine.Abstractions;
 using System.Text;
 using Microsoft.Data.Sqlite;
@@ -75,7 +76,7 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
                 raw.sqlite3_bind_int64(insert, 1, next);
                 BindText(insert, 2, e.EventId);
                 BindText(insert, 3, e.CustomerId);
-                raw.sqlite3_bind_int(insert, 4, e.Kind);
+                raw.sqlite3_bind_int(insert, 4, (int)e.Kind);
                 raw.sqlite3_bind_int64(insert, 5, e.OccurredAt.Ticks);
                 raw.sqlite3_bind_double(insert, 6, e.Amount);
                 BindText(insert, 7, e.Category);
@@ -236,7 +237,7 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
     /// <paramref name="i"/>.
     /// </summary>
     private static LoggedEvent ReadEvent(SqliteDataReader r, int i) =>
-        new(r.GetInt64(i), r.GetString(i + 1), r.GetString(i + 2), r.GetInt32(i + 3), new DateTime(r.GetInt64(i + 4), DateTimeKind.Utc),
+        new(r.GetInt64(i), r.GetString(i + 1), r.GetString(i + 2), (EventKind)r.GetInt32(i + 3), new DateTime(r.GetInt64(i + 4), DateTimeKind.Utc),
             r.GetDouble(i + 5), r.IsDBNull(i + 6) ? null : r.GetString(i + 6), new DateTime(r.GetInt64(i + 7), DateTimeKind.Utc),
             r.IsDBNull(i + 8) ? LoggedEvent.Unstamped : r.GetInt64(i + 8));
 

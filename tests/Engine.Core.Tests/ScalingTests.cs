@@ -70,4 +70,37 @@ public sealed class ScalingTests
         var q = TransitionMath.RowNormalize([2, 0, 2, 0, 0, 0, 1, 1, 2], 3);
         Assert.Equal([0.5, 0, 0.5, 0, 0, 0, 0.25, 0.25, 0.5], q);
     }
+
+    [Fact]
+    public void Scaling_one_customer_gives_the_same_floats_as_scaling_the_shards_rows_and_centroids_come_back_in_original_units()
+    {
+        var rng = new Random(3);
+        const int d = 11, n = 200;
+        var raw = new double[n * d];
+        for (var i = 0; i < raw.Length; i++)
+        {
+            raw[i] = Math.Round(rng.NextDouble() * 500, 2) * (i % d == 2 && rng.Next(9) == 0 ? -1 : 1);
+        }
+        var rows = new float[n * d];
+        for (var i = 0; i < n; i++)
+        {
+            FeatureTransform.Forward(raw.AsSpan(i * d, d), rows.AsSpan(i * d, d));
+        }
+        var scaler = Scaler.Fit(rows, d);
+        scaler.Transform(rows);
+
+        var one = new float[d];
+        for (var i = 0; i < n; i++)
+        {
+            Scaler.Scale(raw.AsSpan(i * d, d), scaler.Mean, scaler.Std, one);
+            Assert.Equal(rows.AsSpan(i * d, d).ToArray(), one);
+        }
+        // A centroid at a customer's scaled row is that customer in original units (to float precision).
+        var back = scaler.ToOriginalUnits(rows.AsSpan(7 * d, 2 * d), k: 2);
+        for (var j = 0; j < d; j++)
+        {
+            Assert.Equal(raw[7 * d + j], back[0][j], Math.Max(1e-3, Math.Abs(raw[7 * d + j]) * 1e-5));
+            Assert.Equal(raw[8 * d + j], back[1][j], Math.Max(1e-3, Math.Abs(raw[8 * d + j]) * 1e-5));
+        }
+    }
 }

@@ -1,3 +1,4 @@
+using Engine.Core;
 using Engine.Abstractions;
 using Engine.Grains;
 using Engine.Server.Hosting;
@@ -298,7 +299,7 @@ public sealed class GrainTests : IAsyncLifetime
     {
         var log = _cluster.GetSiloServiceProvider().GetRequiredService<Engine.Storage.IEventLog>();
         var at = new DateTime(1997, 5, 1, 0, 0, 0, DateTimeKind.Utc);
-        var events = Enumerable.Range(0, 5).Select(i => new Engine.Storage.PendingEvent($"replay-{i}", "replayer", 1, at.AddDays(i), 10 + i, "x", null)).ToArray();
+        var events = Enumerable.Range(0, 5).Select(i => new Engine.Storage.PendingEvent($"replay-{i}", "replayer", EventKind.Purchase, at.AddDays(i), 10 + i, "x", null)).ToArray();
         var seqs = (await log.AppendAsync(events, at.AddDays(4), 0)).Seqs;
         Assert.All(seqs, s => Assert.True(s > 0));
 
@@ -350,7 +351,7 @@ public sealed class GrainTests : IAsyncLifetime
     private async Task<LoggedEvent> AppendAsync(string customer, int i, DateTime at, long model = 0)
     {
         var log = _cluster.GetSiloServiceProvider().GetRequiredService<Engine.Storage.IEventLog>();
-        var e = new Engine.Storage.PendingEvent($"{customer}-{i}", customer, 1, at.AddDays(i), 10, "x", null);
+        var e = new Engine.Storage.PendingEvent($"{customer}-{i}", customer, EventKind.Purchase, at.AddDays(i), 10, "x", null);
         var seq = (await log.AppendAsync([e], at.AddDays(i), model)).Seqs[0];
         return new LoggedEvent(seq, e.EventId, e.CustomerId, e.Kind, e.OccurredAt, e.Amount, e.Category, at.AddDays(i), model);
     }
@@ -386,7 +387,7 @@ public sealed class GrainTests : IAsyncLifetime
         var shard = _cluster.Client.GetGrain<IShardGrain>(0);
         var at = new DateTime(1997, 7, 1, 0, 0, 0, DateTimeKind.Utc);
         Engine.Storage.PendingEvent[] Events(string prefix) =>
-            Enumerable.Range(0, 40).Select(i => new Engine.Storage.PendingEvent($"{prefix}-e{i}", $"{prefix}{i}", 1, at, 10, "x", null)).ToArray();
+            Enumerable.Range(0, 40).Select(i => new Engine.Storage.PendingEvent($"{prefix}-e{i}", $"{prefix}{i}", EventKind.Purchase, at, 10, "x", null)).ToArray();
         int OnShard0(string prefix) => Enumerable.Range(0, 40).Count(i => router.ShardOf($"{prefix}{i}") == 0);
 
         await pipeline.SubmitAsync(Events("before"), default);
@@ -435,7 +436,7 @@ public sealed class GrainTests : IAsyncLifetime
         var pipeline = services.GetRequiredService<IngestPipeline>();
         var log = (FaultyLog)services.GetRequiredService<Engine.Storage.IEventLog>();
         var at = new DateTime(1997, 8, 1, 0, 0, 0, DateTimeKind.Utc);
-        Engine.Storage.PendingEvent E(int i) => new($"lost-{i}", "lost", 1, at.AddDays(i), 10, "x", null);
+        Engine.Storage.PendingEvent E(int i) => new($"lost-{i}", "lost", EventKind.Purchase, at.AddDays(i), 10, "x", null);
 
         await pipeline.SubmitAsync([E(0)], default);
         log.LoseNextAppendAnswer();
@@ -456,7 +457,7 @@ public sealed class GrainTests : IAsyncLifetime
         var router = services.GetRequiredService<ShardRouter>();
         var at = new DateTime(1997, 9, 1, 0, 0, 0, DateTimeKind.Utc);
         Engine.Storage.PendingEvent[] Events(string prefix, int n) =>
-            Enumerable.Range(0, n).Select(i => new Engine.Storage.PendingEvent($"{prefix}-e{i}", $"{prefix}{i}", 1, at, 10, "x", null)).ToArray();
+            Enumerable.Range(0, n).Select(i => new Engine.Storage.PendingEvent($"{prefix}-e{i}", $"{prefix}{i}", EventKind.Purchase, at, 10, "x", null)).ToArray();
         async Task<int> Rows() =>
             (await Task.WhenAll(Enumerable.Range(0, router.Shards).Select(i => _cluster.Client.GetGrain<IShardGrain>(i).GetSizeAsync()))).Sum();
 
@@ -486,7 +487,7 @@ public sealed class GrainTests : IAsyncLifetime
     {
         var pipeline = _cluster.GetSiloServiceProvider().GetRequiredService<IngestPipeline>();
         var at = new DateTime(1997, 9, 2, 0, 0, 0, DateTimeKind.Utc);
-        Engine.Storage.PendingEvent Purchase(string customer) => new($"{customer}-e", customer, 1, at, 10, "x", null);
+        Engine.Storage.PendingEvent Purchase(string customer) => new($"{customer}-e", customer, EventKind.Purchase, at, 10, "x", null);
 
         _refuseCustomer = "stuck";
         var failed = await Assert.ThrowsAsync<EventsNotAppliedException>(() => pipeline.SubmitAsync([Purchase("stuck"), Purchase("beside")], default));
@@ -496,7 +497,7 @@ public sealed class GrainTests : IAsyncLifetime
         Assert.Equal(1, (await pipeline.SubmitAsync([Purchase("after-2")], default)).Accepted);
         // A batch that brings it an event is its own again.
         await Assert.ThrowsAsync<EventsNotAppliedException>(() => pipeline.SubmitAsync(
-            [new("stuck-e2", "stuck", 1, at.AddDays(1), 10, "x", null), Purchase("beside-2")], default));
+            [new("stuck-e2", "stuck", EventKind.Purchase, at.AddDays(1), 10, "x", null), Purchase("beside-2")], default));
 
         // Once it can, it catches up from the log with the next batch.
         _refuseCustomer = null;
@@ -512,7 +513,7 @@ public sealed class GrainTests : IAsyncLifetime
     {
         var rng = new Random(seed);
         var events = Enumerable.Range(0, 200).SelectMany(c => Enumerable.Range(0, 1 + c % 5).Select(k =>
-                new Engine.Storage.PendingEvent($"{prefix}{c}-{k}", $"{prefix}{c}", 1, at.AddDays(rng.Next(0, 365)), 10 + rng.Next(0, 500), "x", null)))
+                new Engine.Storage.PendingEvent($"{prefix}{c}-{k}", $"{prefix}{c}", EventKind.Purchase, at.AddDays(rng.Next(0, 365)), 10 + rng.Next(0, 500), "x", null)))
             .OrderBy(e => e.OccurredAt).ToArray();
         await _cluster.GetSiloServiceProvider().GetRequiredService<IngestPipeline>().SubmitAsync(events, default);
         return (await _cluster.Client.GetGrain<ISegmentCoordinatorGrain>(0).RetrainAsync(3, "manual")).Model;
@@ -527,8 +528,8 @@ public sealed class GrainTests : IAsyncLifetime
         var earliest = _cluster.GetSiloServiceProvider().GetRequiredService<EngineClock>().Now.AddMinutes(5);
         var events = new Engine.Storage.PendingEvent[]
         {
-            new("span-0", "span-a", 1, earliest, 10, "x", null),
-            new("span-1", "span-b", 1, earliest.AddMinutes(3), 10, "x", null),
+            new("span-0", "span-a", EventKind.Purchase, earliest, 10, "x", null),
+            new("span-1", "span-b", EventKind.Purchase, earliest.AddMinutes(3), 10, "x", null),
         };
         _shardSweeps.Clear();
         await _cluster.GetSiloServiceProvider().GetRequiredService<IngestPipeline>().SubmitAsync(events, default);
@@ -590,7 +591,7 @@ public sealed class GrainTests : IAsyncLifetime
             looks.ForEach(l => l.SetResult());
         }
         Task PurchasesAsync(IEnumerable<string> customers, string tag) => pipeline.SubmitAsync(customers
-            .Select(c => new Engine.Storage.PendingEvent($"{c}-{tag}", c, 1, at.AddYears(1), 20, "x", null)).ToArray(), default);
+            .Select(c => new Engine.Storage.PendingEvent($"{c}-{tag}", c, EventKind.Purchase, at.AddYears(1), 20, "x", null)).ToArray(), default);
         var everyone = Enumerable.Range(0, 200).Select(c => $"rs{c}").ToArray();
         var halves = Array.Empty<string>();
 

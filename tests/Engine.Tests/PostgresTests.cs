@@ -1,3 +1,4 @@
+using Engine.Core;
 using Engine.Api.V1;
 using Engine.Grains;
 using Engine.Server.Hosting;
@@ -155,7 +156,7 @@ public sealed class PostgresTests
             await Task.WhenAll(Enumerable.Range(0, 20).Select(async b =>
             {
                 var batch = Enumerable.Range(0, 50)
-                    .Select(i => new PendingEvent($"{silo}-{b}-{i}", $"c{i % 7}", 1, at, i, i % 2 == 0 ? null : "books", null)).ToArray();
+                    .Select(i => new PendingEvent($"{silo}-{b}-{i}", $"c{i % 7}", EventKind.Purchase, at, i, i % 2 == 0 ? null : "books", null)).ToArray();
                 return (batch, await new PostgresEventLog(db, new TransitionSignal()).AppendAsync(batch, at, b));
             }));
 

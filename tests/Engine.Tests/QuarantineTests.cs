@@ -1,3 +1,4 @@
+using Engine.Core;
 using System.Collections.Concurrent;
 using Engine.Abstractions;
 using Engine.Api.V1;
@@ -65,7 +66,7 @@ public sealed class QuarantineTests
         // Recovery: an event in the log's tail that its customer cannot apply (written behind the stopped server's
         // back, as a crash right after a commit leaves one) is quarantined by the replay, and the start comes up healthy.
         await server.StopAsync();
-        await AppendAsync(server.DataDirectory, new PendingEvent("p-log", y, (int)EventType.Purchase, at, 5, null, null));
+        await AppendAsync(server.DataDirectory, new PendingEvent("p-log", y, EventKind.Purchase, at, 5, null, null));
         await server.StartAsync();
         var pending = await ListAsync(server, includeDiscarded: false);
         Assert.Equal(["p-live", "p-log"], pending.Select(q => q.Event.EventId));

@@ -1,3 +1,4 @@
+using Engine.Core;
 using Engine.Abstractions;
 using Engine.Storage;
 using Microsoft.Data.Sqlite;
@@ -99,7 +100,7 @@ public sealed class SqliteEventLogTests : IDisposable
     /// </summary>
     internal static async Task KnownAndRepeatedIdsAreSkippedAsync(IEventLog log)
     {
-        PendingEvent E(string id, string customer) => new(id, customer, 1, At, 5, null, null);
+        PendingEvent E(string id, string customer) => new(id, customer, EventKind.Purchase, At, 5, null, null);
         var first = await log.AppendAsync([E("e1", "a"), E("e2", "b")], At, 3);
         Assert.DoesNotContain(0L, first.Seqs);
         var second = await log.AppendAsync([E("e2", "b"), E("e3", "a"), E("e3", "a"), E("e4", "b")], At.AddTicks(1), 4);
@@ -131,7 +132,7 @@ public sealed class SqliteEventLogTests : IDisposable
     internal static async Task QuarantineHoldsDiscardsAndRemovesAsync<T>(T log) where T : IEventLog, IQuarantineStore
     {
         var appended = await log.AppendAsync(
-            [.. Enumerable.Range(0, 5).Select(i => new PendingEvent($"q{i}", $"c{i % 2}", 1, At.AddDays(i), 10 + i, i == 0 ? "rock" : null, null))], At, 2);
+            [.. Enumerable.Range(0, 5).Select(i => new PendingEvent($"q{i}", $"c{i % 2}", EventKind.Purchase, At.AddDays(i), 10 + i, i == 0 ? "rock" : null, null))], At, 2);
         var events = await log.ReadCustomersAsync(["c0", "c1"], 0, appended.Seqs.Max());
         Assert.Equal(0, await log.CountPendingAsync());
         await log.AddAsync([.. events.Take(4).Select(e => new QuarantineRecord(e, $"failed {e.EventId}", At))]);
@@ -226,7 +227,7 @@ public sealed class SqliteEventLogTests : IDisposable
                 {
                     sent.Add((id, customer));
                 }
-                events.Add(new PendingEvent(id, customer, 1, At.AddMinutes(b), 5, null, null));
+                events.Add(new PendingEvent(id, customer, EventKind.Purchase, At.AddMinutes(b), 5, null, null));
             }
             var seqs = (await log.AppendAsync(events, At.AddMinutes(b), b)).Seqs;
             for (var i = 0; i < events.Count; i++)

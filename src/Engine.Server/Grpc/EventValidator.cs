@@ -1,3 +1,4 @@
+using Engine.Core;
 using System.Text.Json;
 using Engine.Api.V1;
 using Engine.Grains;
@@ -55,7 +56,7 @@ public sealed class EventValidator(EngineClock clock, IOptions<EngineOptions> op
                 rejected.Add(new Rejection { Index = i, EventId = e.EventId, Reason = reason });
                 continue;
             }
-            valid.Add(new PendingEvent(e.EventId, e.CustomerId, (int)e.Type, e.OccurredAt.ToDateTime(), e.Amount,
+            valid.Add(new PendingEvent(e.EventId, e.CustomerId, (EventKind)e.Type, e.OccurredAt.ToDateTime(), e.Amount,
                 string.IsNullOrEmpty(e.Category) ? null : e.Category,
                 e.Attributes.Count == 0 ? null : JsonSerializer.Serialize(e.Attributes)));
         }
