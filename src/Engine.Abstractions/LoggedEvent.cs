@@ -19,7 +19,7 @@ public sealed record LoggedEvent(
     [property: Id(8)] long ModelVersion)
 {
     /// <summary>The <see cref="ModelVersion"/> of an event logged before events carried one: a replay uses the current model.</summary>
-    public const long Unstamped = -1;
+    public const long Unstamped = AssignmentRules.Unstamped;
 }
 
 /// <summary>

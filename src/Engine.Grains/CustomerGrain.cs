@@ -173,7 +173,7 @@ public sealed partial class CustomerGrain(
         }
         // Not before the customer's own latest assignment either: it may have applied a batch the pipeline has not yet
         // marked applied (the whole batch's calls are not back), and its profile already holds that batch's events.
-        var now = services.Clock.AppliedNow is var applied && applied > state.State.AssignedAt ? applied : state.State.AssignedAt;
+        var now = AssignmentRules.ReassignAt(services.Clock.AppliedNow, state.State.AssignedAt);
         var (before, version) = (state.State.TransitionCount, state.State.ModelVersion);
         Assign(model, now, now, TransitionCause.Retrain);
         if (state.State.TransitionCount != before)
@@ -324,11 +324,11 @@ public sealed partial class CustomerGrain(
         }
     }
 
-    /// <summary>The model an event was logged with; one logged before events carried it replays under the current model.</summary>
-    private long StampOf(LoggedEvent e) => e.ModelVersion != LoggedEvent.Unstamped ? e.ModelVersion : services.Models.Current?.Version ?? 0;
+    /// <summary>The model an event was logged with (<see cref="AssignmentRules.StampOf"/>).</summary>
+    private long StampOf(LoggedEvent e) => AssignmentRules.StampOf(e.ModelVersion, services.Models.Current?.Version ?? 0);
 
-    /// <summary>The model a batch logged with <paramref name="stamp"/> is assigned under: the newer of it and the customer's.</summary>
-    private long ModelVersionFor(long stamp) => Math.Max(stamp, state.State.ModelVersion);
+    /// <summary>The model a batch logged with <paramref name="stamp"/> is assigned under (<see cref="AssignmentRules.ModelFor"/>).</summary>
+    private long ModelVersionFor(long stamp) => AssignmentRules.ModelFor(stamp, state.State.ModelVersion);
 
     /// <summary>Checkpoints first if asked (see <see cref="ApplyEventsAsync"/>), and fetches the models the batches need.</summary>
     private async ValueTask<int> SaveThenApplyAsync(LoggedEvent[] events, bool save)
@@ -474,7 +474,7 @@ public sealed partial class CustomerGrain(
             _profile.Apply(e.Kind, e.OccurredAt, e.Amount, e.Category);
             var version = state.State.ModelVersion;
             var model = services.Models.Current is { } current && current.Version >= version ? current : await services.Models.GetAsync(version);
-            var now = services.Clock.AppliedNow is var applied && applied > state.State.AssignedAt ? applied : state.State.AssignedAt;
+            var now = AssignmentRules.ReassignAt(services.Clock.AppliedNow, state.State.AssignedAt);
             Assign(model, now, now, TransitionCause.Event);
         }
         catch
@@ -534,7 +534,7 @@ public sealed partial class CustomerGrain(
     private void AdoptNewerModel(DateTime asOf, long stamp)
     {
         var version = ModelVersionFor(stamp);
-        if (version > state.State.ModelVersion && _profile.EventCount > 0)
+        if (AssignmentRules.AdoptsNewerModel(version, state.State.ModelVersion, _profile.EventCount > 0))
         {
             Assign(ModelFor(version), asOf, asOf, TransitionCause.Retrain);
         }
@@ -575,12 +575,8 @@ public sealed partial class CustomerGrain(
         var to = model.SegmentIds[nearest];
         var s = state.State;
         var moves = to != s.SegmentId;
-        // A move is always later than the row before it (shards order a customer's rows by log position, then this
-        // time): one at or before the last assignment's time goes one tick after it. An event's row has a later log
-        // position already, so its move may share the time of the model adoption just before it in the same batch: a
-        // tick later would put a tick of recency into its row, and drift bins a population of equal recencies by it.
-        var later = at > s.AssignedAt || (cause == TransitionCause.Event && at == s.AssignedAt);
-        s.AssignedAt = later ? at : moves && s.AssignedAt > DateTime.MinValue ? s.AssignedAt.AddTicks(1) : s.AssignedAt;
+        // Drift bins a population of equal recencies by a tick of recency: see AssignmentRules.AssignedAt.
+        s.AssignedAt = AssignmentRules.AssignedAt(at, s.AssignedAt, moves, byEvent: cause == TransitionCause.Event);
         if (moves)
         {
             var from = s.SegmentId == ModelSnapshot.Unassigned ? "" : s.SegmentId;

@@ -27,9 +27,6 @@ public sealed partial class SegmentCoordinatorGrain(
     /// <summary>Rows pooled for k-means++ seeding; enough to find small clusters, small enough to seed in milliseconds.</summary>
     private const int SeedSampleSize = 20_000;
 
-    /// <summary>A new centroid farther than this (in the new model's standardised units) from its match is a new segment.</summary>
-    private const double MatchDistance = 1.0;
-
     /// <summary>A warm-started fit is kept over a fresh k-means++ fit unless its inertia is more than this much higher.</summary>
     private const double WarmStartSlack = 0.01;
 
@@ -557,16 +554,7 @@ public sealed partial class SegmentCoordinatorGrain(
         {
             return null;
         }
-        var centroids = new float[previous.Centroids.Length];
-        for (var c = 0; c < k; c++)
-        {
-            for (var j = 0; j < previous.D; j++)
-            {
-                var transformed = previous.Centroids[c * previous.D + j] * previous.ScalerStd[j] + previous.ScalerMean[j];
-                centroids[c * previous.D + j] = (float)((transformed - scaler.Mean[j]) / scaler.Std[j]);
-            }
-        }
-        return centroids;
+        return [.. SegmentMatcher.Rescale(previous.Centroids, ScalerOf(previous), scaler).Select(v => (float)v)];
     }
 
     private static Scaler ScalerOf(Moments[] moments, long n, int d)
@@ -589,67 +577,24 @@ public sealed partial class SegmentCoordinatorGrain(
     /// <summary>Gives the new centroids ids and names: matched ones keep the previous model's, the rest get new ones.</summary>
     private ModelSnapshot Label(ModelSnapshot model)
     {
-        var k = model.K;
-        var ids = new string[k];
-        var names = new string[k];
-        var raw = ModelMath.CentroidsInOriginalUnits(model);
-        var flat = raw.SelectMany(r => r).ToArray();
+        var flat = ModelMath.CentroidsInOriginalUnits(model).SelectMany(r => r).ToArray();
         var mean = new double[model.D];
-        var transformedMean = model.ScalerMean;
-        FeatureTransform.Inverse(transformedMean, mean);
-        var suggested = SegmentNamer.Name(flat, k, mean);
-
-        if (state.State.Current is { } previous)
+        FeatureTransform.Inverse(model.ScalerMean, mean);
+        var suggested = SegmentNamer.Name(flat, model.K, mean);
+        var match = new int[model.K];
+        Array.Fill(match, -1);
+        var previous = state.State.Current;
+        if (previous is not null)
         {
-            var cost = new double[k, previous.K];
-            for (var c = 0; c < k; c++)
-            {
-                for (var p = 0; p < previous.K; p++)
-                {
-                    cost[c, p] = DistanceInNewSpace(model, c, previous, p);
-                }
-            }
-            var match = Hungarian.Solve(cost);
-            for (var c = 0; c < k; c++)
-            {
-                if (match[c] >= 0 && cost[c, match[c]] <= MatchDistance)
-                {
-                    ids[c] = previous.SegmentIds[match[c]];
-                    names[c] = previous.Names[match[c]];
-                }
-            }
+            var old = SegmentMatcher.Rescale(previous.Centroids, ScalerOf(previous), ScalerOf(model));
+            match = SegmentMatcher.Match(model.Centroids, model.K, old, previous.K, model.D);
         }
-        var used = new HashSet<string>(names.Where(x => x is not null), StringComparer.Ordinal);
-        for (var c = 0; c < k; c++)
-        {
-            if (ids[c] is not null)
-            {
-                continue;
-            }
-            ids[c] = $"seg-{state.State.NextSegmentNumber++}";
-            var name = suggested[c];
-            for (var suffix = 2; !used.Add(name); suffix++)
-            {
-                name = $"{suggested[c]} {suffix}";
-            }
-            names[c] = name;
-        }
+        var (ids, names, next) = SegmentMatcher.Label(match, previous?.SegmentIds ?? [], previous?.Names ?? [], suggested, state.State.NextSegmentNumber);
+        state.State.NextSegmentNumber = next;
         return model with { SegmentIds = ids, Names = names };
     }
 
-    /// <summary>Distance between a new centroid and an old one, both expressed in the new model's scaled space.</summary>
-    private static double DistanceInNewSpace(ModelSnapshot model, int c, ModelSnapshot previous, int p)
-    {
-        var total = 0.0;
-        for (var j = 0; j < model.D; j++)
-        {
-            var oldTransformed = previous.Centroids[p * previous.D + j] * previous.ScalerStd[j] + previous.ScalerMean[j];
-            var oldScaled = (oldTransformed - model.ScalerMean[j]) / model.ScalerStd[j];
-            var diff = model.Centroids[c * model.D + j] - oldScaled;
-            total += diff * diff;
-        }
-        return Math.Sqrt(total);
-    }
+    private static Scaler ScalerOf(ModelSnapshot model) => new(model.ScalerMean, model.ScalerStd);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model {Version} drifted (max PSI {Psi:F3} > {Threshold}): retraining")]
     private static partial void LogDrift(ILogger logger, long version, double psi, double threshold);
