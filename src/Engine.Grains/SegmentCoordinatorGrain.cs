@@ -307,12 +307,8 @@ public sealed partial class SegmentCoordinatorGrain(
     /// <summary>
     /// Leaves the rollout's customers to ingest while ingest is reaching them. A customer ingest reaches moves by its own
     /// event at no extra cost (the move is derived from the ingest log), while each one the rollout moves costs a call
-    /// and a checkpoint on the cores and storage ingest needs. Every settle interval it looks at the shard: it waits on
-    /// while the shard is taking rows and either none of the customers had been reached by the last look (the batches
-    /// in flight were logged under the old model) or more than 1 in 50 of those left were reached since; at most ten
-    /// looks. Ingest counts as idle after two looks in a row without a row: under full load one shard once saw an
-    /// interval without any (a stall of the pipeline) and stopped waiting after 0.5 s while the others waited 5 s. An
-    /// idle engine pays two intervals.
+    /// and a checkpoint on the cores and storage ingest needs. It looks at the shard every settle interval, at most ten
+    /// times, until <see cref="RolloutSettle.After"/> says to stop.
     /// </summary>
     private async Task LetIngestReachAsync(IShardGrain grain, long version, int candidates)
     {
@@ -322,21 +318,21 @@ public sealed partial class SegmentCoordinatorGrain(
         {
             return;
         }
-        var last = await grain.GetRolloutReachAsync(version);
+        var last = Look(await grain.GetRolloutReachAsync(version));
         var quiet = 0;
         for (var look = 0; look < MaxLooks && last.StillToReach > 0; look++)
         {
             await Task.Delay(interval);
-            var now = await grain.GetRolloutReachAsync(version);
-            quiet = now.RowsTaken > last.RowsTaken ? 0 : quiet + 1;
-            // Judged from the second interval of reaching on: the first may have caught only its start.
-            var slowing = last.Reached > 0 && now.Reached - last.Reached < Math.Max(1, last.StillToReach / 50);
-            if (now.StillToReach <= 0 || quiet == 2 || (quiet == 0 && slowing))
+            var now = Look(await grain.GetRolloutReachAsync(version));
+            (var stop, quiet) = RolloutSettle.After(last, now, quiet);
+            if (stop)
             {
                 return;
             }
             last = now;
         }
+
+        static RolloutSettle.Look Look(RolloutReach r) => new(r.StillToReach, r.Reached, r.RowsTaken);
     }
 
     private async Task EndRolloutAsync(int shard, IShardGrain grain, long version)

@@ -35,23 +35,10 @@ public sealed partial class ShardGrain(
     private Queue<string>? _repairQueue;
     private int _repairTotal;
     private IGrainTimer? _afterActivation;
-    // Customers a model rollout has yet to reach (named by GetCandidatesAsync, dropped as their rows arrive). The sweep
-    // leaves them to it: it would race the rollout, call its moves INACTIVITY and, holding the ingest pipeline's turn,
-    // stall ingest (26 s at 100k customers, measured). The rollout's end (EndRolloutAsync, also when it failed) forgets
-    // them, and so does RolloutStall without a call from the rollout (its caller died): the sweep is their safety net
-    // again. Ingest rows do not count as the rollout's progress: under steady traffic some candidate's row nearly
-    // always arrives, and a rollout cut short would keep its remaining customers from the sweep indefinitely.
-    private HashSet<string>? _rollout;
-    private long _rolloutVersion;
-    // Customers the rollout did not name whose row then came under an older model (a batch logged just before the
-    // model was published, applied after the candidates were named): the rollout asks them at its end.
-    private List<string>? _lateToRollout;
-    private long _rolloutProgress;
-    // Customers dropped from the rollout's set because their row came under its model (only grows; late additions
-    // to the set do not offset it), and rows taken from anyone: what the rollout's settle step reads.
-    private int _rolloutReached;
+    // The customers a model rollout has yet to reach (named by GetCandidatesAsync), which the sweep leaves to it; see
+    // RolloutTracker for the rules. Rows taken from anyone are what the rollout's settle step reads beside it.
+    private readonly RolloutTracker _rollout = new();
     private long _rowsTaken;
-    private static readonly TimeSpan RolloutStall = TimeSpan.FromMinutes(5);
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -428,64 +415,35 @@ public sealed partial class ShardGrain(
             });
             return list.ToArray();
         });
-        (_rollout, _rolloutVersion, _rolloutProgress) = (new HashSet<string>(candidates, StringComparer.Ordinal), model.Version, Stopwatch.GetTimestamp());
-        _rolloutReached = 0;
-        _lateToRollout = null;
+        _rollout.Start(model.Version, candidates, Stopwatch.GetTimestamp());
         return candidates;
     }
 
     public Task<string[]> TakeLateToRolloutAsync(long modelVersion)
     {
-        var late = _rolloutVersion == modelVersion ? _lateToRollout?.ToArray() ?? [] : [];
-        _lateToRollout = null;
-        RolloutCalled(modelVersion);
-        return Task.FromResult(late);
+        _rollout.Called(modelVersion, Stopwatch.GetTimestamp());
+        return Task.FromResult(_rollout.TakeLate(modelVersion));
     }
 
     public Task<string[]> StillToReachAsync(string[] customers, long modelVersion)
     {
-        RolloutCalled(modelVersion);
+        _rollout.Called(modelVersion, Stopwatch.GetTimestamp());
         // Without this rollout's set (the shard reactivated meanwhile, or the set was dropped as stalled) all of them.
-        return Task.FromResult(RolloutOf(modelVersion) is { } rollout ? customers.Where(rollout.Contains).ToArray() : customers);
+        return Task.FromResult(_rollout.StillToReach(customers, modelVersion));
     }
 
     public Task<RolloutReach> GetRolloutReachAsync(long modelVersion)
     {
-        RolloutCalled(modelVersion);
-        return Task.FromResult(RolloutOf(modelVersion) is { } rollout
-            ? new RolloutReach(rollout.Count, _rolloutReached, _rowsTaken)
+        _rollout.Called(modelVersion, Stopwatch.GetTimestamp());
+        return Task.FromResult(_rollout.StillToReachCount(modelVersion) is var still and >= 0
+            ? new RolloutReach(still, _rollout.Reached, _rowsTaken)
             : new RolloutReach(-1, 0, _rowsTaken));
     }
 
-    /// <summary>The customers the rollout of <paramref name="modelVersion"/> has yet to reach, if the shard tracks it.</summary>
-    private HashSet<string>? RolloutOf(long modelVersion) => _rolloutVersion == modelVersion ? _rollout : null;
-
     public Task EndRolloutAsync(long modelVersion)
     {
-        if (_rolloutVersion == modelVersion)
-        {
-            (_rollout, _lateToRollout) = (null, null);
-        }
+        _rollout.End(modelVersion);
         return Task.CompletedTask;
-    }
-
-    private void RolloutCalled(long modelVersion)
-    {
-        if (_rolloutVersion == modelVersion)
-        {
-            _rolloutProgress = Stopwatch.GetTimestamp();
-        }
-    }
-
-    /// <summary>Whether a rollout is still reaching customers; forgets one that has stalled.</summary>
-    private bool RollingOut()
-    {
-        if (_rollout is { Count: > 0 } && Stopwatch.GetElapsedTime(_rolloutProgress) < RolloutStall)
-        {
-            return true;
-        }
-        _rollout = null;
-        return false;
     }
 
     /// <summary>Asks customers to reassign under a model version (the customer decides with its exact features).</summary>
@@ -532,14 +490,7 @@ public sealed partial class ShardGrain(
         // A row under an older model (an ingest batch stamped before the model was published) does not count, and a
         // customer the rollout did not name is then asked at its end. (Rows of no model are the unassigned rows'
         // business, see UpsertAsync.)
-        if (row.ModelVersion < _rolloutVersion && row.ModelVersion > 0 && _rollout?.Add(row.CustomerId) == true)
-        {
-            (_lateToRollout ??= []).Add(row.CustomerId);
-        }
-        else if (row.ModelVersion >= _rolloutVersion && _rollout?.Remove(row.CustomerId) == true)
-        {
-            _rolloutReached++;
-        }
+        _rollout.RowTaken(row.CustomerId, row.ModelVersion);
         return i;
     }
 
@@ -550,10 +501,10 @@ public sealed partial class ShardGrain(
             return 0;
         }
         var due = schedule.TakeDue(model, now);
-        if (RollingOut())
+        if (_rollout.RollingOut(Stopwatch.GetTimestamp()))
         {
             // Looked at again a sweep interval later, unless the rollout's row reschedules it first.
-            var pending = due.Where(d => _rollout!.Contains(_rows.IdAt(d.Row))).ToList();
+            var pending = due.Where(d => _rollout.Holds(_rows.IdAt(d.Row))).ToList();
             foreach (var d in pending)
             {
                 schedule.Schedule(d.Row, model, d.At, looked: true);
