@@ -80,7 +80,7 @@ public sealed partial class ModelWatcher(
         {
             return;
         }
-        var sizes = await Task.WhenAll(Enumerable.Range(0, router.Shards).Select(i => grains.GetGrain<IShardGrain>(i).GetSizeAsync()));
+        var sizes = await router.AskAllAsync(s => s.GetSizeAsync());
         var customers = sizes.Sum();
         if (customers < options.Value.AutoTrainMinCustomers)
         {

@@ -20,7 +20,7 @@ public static class CustomerRounds
     /// so is a failed log write, after the round's rows are handed on.
     /// </summary>
     public static async Task<long> AskAsync(IReadOnlyCollection<string> customers, Func<string, Task<ApplyResult>> ask,
-        Func<string, Task<ApplyResult>>? resend, DurableWrites writes, Func<ShardRow[], Task> takeRows, int parallelism = Parallelism)
+        Func<string, Task<ApplyResult>>? resend, TransitionLogWriter writes, Func<ShardRow[], Task> takeRows, int parallelism = Parallelism)
     {
         long moved = 0;
         foreach (var chunk in customers.Chunk(parallelism))
@@ -47,11 +47,11 @@ public static class CustomerRounds
     /// recovery, which hands the customer's latest transitions over again; the log ignores the ones it has), and what
     /// it hands over is logged too. Returns each item's result (null where its call failed), the transitions the log
     /// did not have yet, and the first failure, of a call or of a log write, for the caller to throw once it has taken
-    /// the round's rows. A failed log write keeps its transitions for the next write (<see cref="DurableWrites"/>).
+    /// the round's rows. A failed log write keeps its transitions for the next write (<see cref="TransitionLogWriter"/>).
     /// <paramref name="resend"/> is null when the ask is itself a recovery: asking it again at once would repeat it.
     /// </summary>
     public static async Task<(ApplyResult?[] Results, int Moved, Task? Failed)> AskRoundAsync<T>(IReadOnlyList<T> items,
-        Func<T, Task<ApplyResult>> ask, Func<T, Task<ApplyResult>>? resend, DurableWrites writes)
+        Func<T, Task<ApplyResult>> ask, Func<T, Task<ApplyResult>>? resend, TransitionLogWriter writes)
     {
         var calls = items.Select(ask).ToArray();
         try
@@ -76,7 +76,7 @@ public static class CustomerRounds
         return (results, moved, failed ?? failedWrite);
     }
 
-    private static async Task<(int Written, Task? Failed)> LogAsync(DurableWrites writes, TransitionRecord[] transitions)
+    private static async Task<(int Written, Task? Failed)> LogAsync(TransitionLogWriter writes, TransitionRecord[] transitions)
     {
         var write = writes.AppendTransitionsAsync(transitions);
         try

@@ -32,7 +32,6 @@ public readonly record struct IngestOutcome(int Accepted, int Duplicates, long L
 /// </summary>
 public sealed partial class IngestPipeline(
     IEventLog log,
-    IGrainFactory grains,
     CustomerGrains customers,
     OutcomePublisher publisher,
     ShardRouter router,
@@ -155,7 +154,7 @@ public sealed partial class IngestPipeline(
         // Earlier batches' transitions go first, so a customer's transitions stay in order in the log, and the shards
         // sweep over their rows.
         await _published;
-        var moved = await Task.WhenAll(Enumerable.Range(0, router.Shards).Select(i => grains.GetGrain<IShardGrain>(i).SweepAsync(now)));
+        var moved = await router.AskAllAsync(s => s.SweepAsync(now));
         if (moved.Sum() > 0)
         {
             LogSwept(logger, moved.Sum(), now);
@@ -745,7 +744,7 @@ public sealed partial class IngestPipeline(
         // Everything at or below every silo's applied position is in the shards now, so recovery may start after it.
         var applied = await log.ListMetaAsync(AppliedPrefix);
         var position = applied.Count == 0 ? _ownApplied : Math.Min(applied.Values.Min(), _ownApplied);
-        await Task.WhenAll(Enumerable.Range(0, router.Shards).Select(i => grains.GetGrain<IShardGrain>(i).CheckpointAsync(position)));
+        await router.TellAllAsync(s => s.CheckpointAsync(position));
         if (position != _lastCheckpoint)
         {
             await log.SetMetaAsync(CheckpointKey, position);

@@ -8,7 +8,7 @@ namespace Engine.Grains;
 /// their shards in one call per shard. That order matters for recovery: a shard checkpoint never covers a transition
 /// that is not yet durable.
 /// </summary>
-public sealed class OutcomePublisher(DurableWrites writes, ShardRouter router, IGrainFactory grains)
+public sealed class OutcomePublisher(TransitionLogWriter writes, ShardRouter router, IGrainFactory grains)
 {
     public async Task PublishAsync(IReadOnlyCollection<ApplyResult> results)
     {

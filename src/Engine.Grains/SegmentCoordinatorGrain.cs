@@ -17,7 +17,7 @@ public sealed partial class SegmentCoordinatorGrain(
     ShardRouter router,
     ModelReplica replica,
     CustomerGrains customers,
-    DurableWrites writes,
+    TransitionLogWriter writes,
     EngineClock clock,
     IOptions<EngineOptions> options,
     ILogger<SegmentCoordinatorGrain> logger) : Grain, ISegmentCoordinatorGrain, IRemindable
@@ -568,7 +568,7 @@ public sealed partial class SegmentCoordinatorGrain(
         return Scaler.FromMoments(n, sum, sumSq);
     }
 
-    private IShardGrain[] Shards() => Enumerable.Range(0, router.Shards).Select(i => GrainFactory.GetGrain<IShardGrain>(i)).ToArray();
+    private IShardGrain[] Shards() => router.All();
 
     /// <summary>Gives the new centroids ids and names: matched ones keep the previous model's, the rest get new ones.</summary>
     private ModelSnapshot Label(ModelSnapshot model)

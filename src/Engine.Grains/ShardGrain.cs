@@ -15,7 +15,7 @@ namespace Engine.Grains;
 public sealed partial class ShardGrain(
     [PersistentState("shard", StorageNames.Engine)] IPersistentState<ShardState> state,
     IEventLog log,
-    DurableWrites writes,
+    TransitionLogWriter writes,
     ShardRouter router,
     CustomerGrains customerGrains,
     ModelReplica models,

@@ -8,7 +8,7 @@ using Grpc.Core;
 namespace Engine.Server.Grpc;
 
 /// <summary>SegmentService: customer lookups and history from the customer grains, population views from shards and the transition log.</summary>
-public sealed class SegmentGrpcService(IGrainFactory grains, CustomerGrains customers, ShardRouter router, ModelReplica models, IEventLog log, EngineClock clock) : SegmentService.SegmentServiceBase
+public sealed class SegmentGrpcService(CustomerGrains customers, ShardRouter router, ModelReplica models, IEventLog log, EngineClock clock) : SegmentService.SegmentServiceBase
 {
     public const int MaxBatch = 1000;
 
@@ -162,7 +162,7 @@ public sealed class SegmentGrpcService(IGrainFactory grains, CustomerGrains cust
 
     private async Task<Dictionary<string, SegmentProfile>> ProfilesAsync()
     {
-        var parts = await Task.WhenAll(Enumerable.Range(0, router.Shards).Select(i => grains.GetGrain<IShardGrain>(i).GetProfilesAsync()));
+        var parts = await router.AskAllAsync(s => s.GetProfilesAsync());
         var merged = new Dictionary<string, SegmentProfile>(StringComparer.Ordinal);
         foreach (var (id, p) in parts.SelectMany(x => x))
         {

@@ -14,7 +14,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<EngineClock>();
         services.AddSingleton<ShardRouter>();
         services.AddSingleton<ModelReplica>();
-        services.AddSingleton<DurableWrites>();
+        services.AddSingleton<TransitionLogWriter>();
         services.AddSingleton<OutcomePublisher>();
         services.AddSingleton<ClusterLeader>();
         services.AddSingleton<CustomerGrains>();

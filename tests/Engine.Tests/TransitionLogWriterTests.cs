@@ -6,7 +6,7 @@ using Polly;
 namespace Engine.Tests;
 
 [Trait("Category", "Unit")]
-public class DurableWritesTests
+public class TransitionLogWriterTests
 {
     private static TransitionRecord T(string customer, long number) =>
         new(customer, number, "a", "b", new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc), TransitionCause.Event, 1);
@@ -15,7 +15,7 @@ public class DurableWritesTests
     public async Task Transitions_of_a_failed_write_go_out_with_the_next_write_from_any_caller()
     {
         var log = TransitionLog.Create(failures: 1);
-        var writes = new DurableWrites(log, NullLogger<DurableWrites>.Instance, ResiliencePipeline.Empty);
+        var writes = new TransitionLogWriter(log, NullLogger<TransitionLogWriter>.Instance, ResiliencePipeline.Empty);
 
         // A publish fails after its customers handed their transitions over...
         await Assert.ThrowsAsync<IOException>(() => writes.AppendTransitionsAsync([T("c1", 1), T("c2", 1)]));
@@ -31,7 +31,7 @@ public class DurableWritesTests
     public async Task A_failed_call_in_a_round_of_customers_still_logs_and_hands_on_the_others()
     {
         var log = TransitionLog.Create(failures: 0);
-        var writes = new DurableWrites(log, NullLogger<DurableWrites>.Instance, ResiliencePipeline.Empty);
+        var writes = new TransitionLogWriter(log, NullLogger<TransitionLogWriter>.Instance, ResiliencePipeline.Empty);
         var taken = new List<string>();
         ApplyResult Moved(string id, int number) => new(new ShardRow(id, new float[ShardMatrix.D], DateTime.UnixEpoch, "s"), [T(id, number)], 0);
         Task<ApplyResult> Ask(string id) => id == "c2"
