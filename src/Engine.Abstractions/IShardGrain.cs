@@ -1,11 +1,16 @@
 namespace Engine.Abstractions;
 
 /// <summary>
-/// Holds the feature matrix of a fixed slice of the customers (by hash of the id) for distributed k-means, and their
-/// segments for segment sizes. Keyed by shard number 0..Engine:Shards−1.
+/// A shard: holds a fixed slice of the customers (by hash of the id) as rows, for distributed k-means, segment sizes,
+/// drift, rollouts and inactivity sweeps. Keyed by shard number 0..Engine:Shards−1. One grain, with a role interface
+/// per concern.
 /// </summary>
 [Alias("engine.IShardGrain")]
-public interface IShardGrain : IGrainWithIntegerKey
+public interface IShardGrain : IShardRows, IShardTraining, IShardRollout, IShardSweep, IShardTrainingLoader;
+
+/// <summary>The rows: every customer of the shard's slice with its features, segment and as_of, for segment sizes, profiles and drift; and the checkpoint that persists them.</summary>
+[Alias("engine.IShardRows")]
+public interface IShardRows : IGrainWithIntegerKey
 {
     /// <summary>Inserts or replaces customers' rows.</summary>
     [Alias("Upsert")]
@@ -14,10 +19,6 @@ public interface IShardGrain : IGrainWithIntegerKey
     /// <summary>Customers per segment.</summary>
     [Alias("Counts")]
     Task<SegmentCounts> GetCountsAsync();
-
-    /// <summary>Row count and moments of the training matrix as it is now (prepared, scaled or loaded).</summary>
-    [Alias("TrainingMoments")]
-    Task<Moments> GetTrainingMomentsAsync();
 
     /// <summary>Per segment: customers and the sums of their features (original units, aged to now), for profiles.</summary>
     [Alias("Profiles")]
@@ -30,17 +31,30 @@ public interface IShardGrain : IGrainWithIntegerKey
     [Alias("DriftCounts")]
     Task<DriftCounts> GetDriftCountsAsync(ModelSnapshot model);
 
-    /// <summary>Histogram counts of the training matrix over the given per-feature edges (the drift baseline).</summary>
-    [Alias("TrainingHistogram")]
-    Task<long[][]> GetTrainingHistogramAsync(double[][] edges);
-
     /// <summary>Number of customers held.</summary>
     [Alias("Size")]
     Task<int> GetSizeAsync();
 
+    /// <summary>Persists the rows; <paramref name="logPosition"/> is the ingest-log position they reflect.</summary>
+    [Alias("Checkpoint")]
+    Task CheckpointAsync(long logPosition);
+}
+
+/// <summary>A shard's part of a retrain: its training matrix, prepared from its rows, and the distributed k-means steps over it.</summary>
+[Alias("engine.IShardTraining")]
+public interface IShardTraining : IGrainWithIntegerKey
+{
     /// <summary>Brings every row to <paramref name="asOf"/> and transforms it (log1p); returns the moments to fit the scaler.</summary>
     [Alias("Prepare"), ResponseTimeout("00:05:00")]
     Task<Moments> PrepareAsync(DateTime asOf);
+
+    /// <summary>Row count and moments of the training matrix as it is now (prepared, scaled or loaded).</summary>
+    [Alias("TrainingMoments")]
+    Task<Moments> GetTrainingMomentsAsync();
+
+    /// <summary>Histogram counts of the training matrix over the given per-feature edges (the drift baseline).</summary>
+    [Alias("TrainingHistogram")]
+    Task<long[][]> GetTrainingHistogramAsync(double[][] edges);
 
     /// <summary>Standardises the prepared rows in place with a model's scaler.</summary>
     [Alias("Scale")]
@@ -54,10 +68,6 @@ public interface IShardGrain : IGrainWithIntegerKey
     [Alias("SampleByCluster")]
     Task<LabelledSample> SampleByClusterAsync(float[] centroids, int k, int perCluster, int seed);
 
-    /// <summary>Replaces the training matrix with the given rows (d columns): the benchmark's way in.</summary>
-    [Alias("LoadTraining")]
-    Task LoadTrainingAsync(float[] rows, int d);
-
     /// <summary>One Lloyd iteration over the scaled rows.</summary>
     [Alias("Step")]
     Task<PartialSums> StepAsync(float[] centroids, int k);
@@ -65,7 +75,12 @@ public interface IShardGrain : IGrainWithIntegerKey
     /// <summary>Drops the training matrix.</summary>
     [Alias("Release")]
     Task ReleaseAsync();
+}
 
+/// <summary>A model rollout's view of the shard: the customers the new model may move, and which of them it has yet to reach.</summary>
+[Alias("engine.IShardRollout")]
+public interface IShardRollout : IGrainWithIntegerKey
+{
     /// <summary>
     /// The customers whose row's nearest segment under <paramref name="model"/> differs from the row's segment: the ones
     /// a new model must ask to reassign. Asking them is the caller's work, so the shard keeps taking rows meanwhile; the
@@ -103,7 +118,12 @@ public interface IShardGrain : IGrainWithIntegerKey
     /// </summary>
     [Alias("EndRollout")]
     Task EndRolloutAsync(long modelVersion);
+}
 
+/// <summary>The inactivity sweep over the shard's rows.</summary>
+[Alias("engine.IShardSweep")]
+public interface IShardSweep : IGrainWithIntegerKey
+{
     /// <summary>
     /// The inactivity sweep up to <paramref name="now"/>: only rows whose segment may have flipped by then (by a bound
     /// on how fast aging moves them) or whose window features expired are evaluated, each at its own due time; the
@@ -111,8 +131,13 @@ public interface IShardGrain : IGrainWithIntegerKey
     /// </summary>
     [Alias("Sweep"), ResponseTimeout("00:10:00")]
     Task<int> SweepAsync(DateTime now);
+}
 
-    /// <summary>Persists the rows; <paramref name="logPosition"/> is the ingest-log position they reflect.</summary>
-    [Alias("Checkpoint")]
-    Task CheckpointAsync(long logPosition);
+/// <summary>The benchmark seam: loads a training matrix directly (`engine-bench kmeans`). The engine itself never calls it.</summary>
+[Alias("engine.IShardTrainingLoader")]
+public interface IShardTrainingLoader : IGrainWithIntegerKey
+{
+    /// <summary>Replaces the training matrix with the given rows (d columns): the benchmark's way in.</summary>
+    [Alias("LoadTraining")]
+    Task LoadTrainingAsync(float[] rows, int d);
 }

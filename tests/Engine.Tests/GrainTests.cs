@@ -54,7 +54,7 @@ public sealed class GrainTests : IAsyncLifetime
             silo.Services.AddSingleton(sp => FaultyLog.Wrap(sp.GetRequiredService<Engine.Storage.SqliteEventLog>()));
             silo.AddIncomingGrainCallFilter(async call =>
             {
-                if (call.InterfaceMethod.DeclaringType == typeof(IShardGrain) && call.InterfaceMethod.Name == nameof(IShardGrain.SweepAsync))
+                if (call.InterfaceMethod.DeclaringType == typeof(IShardSweep) && call.InterfaceMethod.Name == nameof(IShardSweep.SweepAsync))
                 {
                     _shardSweeps.Enqueue((DateTime)call.Request.GetArgument(0)!);
                 }
