@@ -10,7 +10,8 @@ namespace Engine.Grains;
 /// <summary>
 /// Holds the feature matrix of its slice of customers. Retraining runs here: the coordinator sends centroids, the
 /// shard returns O(k·d) partial sums; no customer grain is called per iteration. CPU-heavy loops run on the thread
-/// pool, off the grain's turn.
+/// pool, off the grain's turn. In partial files by role, one per role interface: this one (the rows, activation and
+/// checkpoint), Training, Rollout and Sweep.
 /// </summary>
 public sealed partial class ShardGrain(
     [PersistentState("shard", StorageNames.Engine)] IPersistentState<ShardState> state,
@@ -208,23 +209,6 @@ public sealed partial class ShardGrain(
         });
     }
 
-    public async Task<long[][]> GetTrainingHistogramAsync(double[][] edges)
-    {
-        var (train, n, d) = (_train, _trainRows, _trainD);
-        return await Task.Run(() =>
-        {
-            var counts = edges.Select(e => new long[e.Length + 1]).ToArray();
-            for (var i = 0; i < n; i++)
-            {
-                for (var j = 0; j < Math.Min(d, edges.Length); j++)
-                {
-                    counts[j][Psi.BinOf(edges[j], train[i * d + j])]++;
-                }
-            }
-            return counts;
-        });
-    }
-
     /// <summary>Calls <paramref name="visit"/> with every row's raw features brought forward to <paramref name="asOf"/>.</summary>
     private static void ForEachAged(ShardMatrix rows, DateTime asOf, Action<int, double[]> visit)
     {
@@ -240,210 +224,6 @@ public sealed partial class ShardGrain(
             }
             visit(i, raw);
         }
-    }
-
-    public async Task<Moments> GetTrainingMomentsAsync()
-    {
-        var (train, n, d) = (_train, _trainRows, _trainD);
-        return await Task.Run(() =>
-        {
-            var sum = new double[d];
-            var sumSq = new double[d];
-            for (var i = 0; i < n * d; i++)
-            {
-                double v = train[i];
-                sum[i % d] += v;
-                sumSq[i % d] += v * v;
-            }
-            return new Moments(n, sum, sumSq);
-        });
-    }
-
-    public async Task<Moments> PrepareAsync(DateTime asOf)
-    {
-        var rows = _rows;
-        var (train, moments) = await Task.Run(() =>
-        {
-            var d = ShardMatrix.D;
-            var m = new float[rows.Count * d];
-            var sum = new double[d];
-            var sumSq = new double[d];
-            var (kept, excluded) = (0, 0);
-            ForEachAged(rows, asOf, (i, raw) =>
-            {
-                // A row that is not finite (a checkpoint written before the features were kept finite) cannot be
-                // placed: it is left out and reported, never allowed to fail the retrain.
-                if (!Finite.All(raw))
-                {
-                    excluded++;
-                    return;
-                }
-                var x = m.AsSpan(kept++ * d, d);
-                FeatureTransform.Forward(raw, x);
-                for (var j = 0; j < d; j++)
-                {
-                    sum[j] += x[j];
-                    sumSq[j] += (double)x[j] * x[j];
-                }
-            });
-            if (excluded > 0)
-            {
-                Array.Resize(ref m, kept * d);
-            }
-            return (m, new Moments(kept, sum, sumSq, excluded));
-        });
-        if (moments.Excluded > 0)
-        {
-            EngineMetrics.TrainingRowsExcluded.Inc(moments.Excluded);
-            LogRowsExcluded(logger, (int)this.GetPrimaryKeyLong(), moments.Excluded);
-        }
-        SetTraining(train, ShardMatrix.D);
-        return moments;
-    }
-
-    public async Task ScaleAsync(double[] mean, double[] std)
-    {
-        var (train, length) = (_train, _trainRows * _trainD);
-        await Task.Run(() => new Scaler(mean, std).Transform(train.AsSpan(0, length)));
-    }
-
-    public Task<float[]> SampleAsync(int max, int seed)
-    {
-        var (train, n, d) = (_train, _trainRows, _trainD);
-        if (n <= max)
-        {
-            return Task.FromResult(train[..(n * d)]);
-        }
-        // Uniform sample without replacement (Floyd's algorithm: O(max), no O(n) index array).
-        var rng = new Random(seed);
-        var chosen = new HashSet<int>();
-        for (var j = n - max; j < n; j++)
-        {
-            var t = rng.Next(0, j + 1);
-            chosen.Add(chosen.Contains(t) ? j : t);
-        }
-        var sample = new float[max * d];
-        var i = 0;
-        foreach (var row in chosen.Order())
-        {
-            train.AsSpan(row * d, d).CopyTo(sample.AsSpan(i++ * d, d));
-        }
-        return Task.FromResult(sample);
-    }
-
-    public async Task<LabelledSample> SampleByClusterAsync(float[] centroids, int k, int perCluster, int seed)
-    {
-        var (train, n, d) = (_train, _trainRows, _trainD);
-        return await Task.Run(() =>
-        {
-            // Reservoir per cluster: small clusters keep all their rows, large ones a uniform share.
-            var assignments = new int[n];
-            KMeansMath.AccumulateAssign(train.AsSpan(0, n * d), d, centroids, k, new double[k * d], new long[k], assignments);
-            var rng = new Random(seed);
-            var reservoirs = Enumerable.Range(0, k).Select(_ => new List<int>(perCluster)).ToArray();
-            var seen = new int[k];
-            for (var i = 0; i < n; i++)
-            {
-                var c = assignments[i];
-                seen[c]++;
-                if (reservoirs[c].Count < perCluster)
-                {
-                    reservoirs[c].Add(i);
-                }
-                else if (rng.Next(0, seen[c]) is var r && r < perCluster)
-                {
-                    reservoirs[c][r] = i;
-                }
-            }
-            var picked = reservoirs.SelectMany((rows, c) => rows.Select(row => (row, c))).ToArray();
-            var sample = new float[picked.Length * d];
-            var labels = new int[picked.Length];
-            for (var i = 0; i < picked.Length; i++)
-            {
-                train.AsSpan(picked[i].row * d, d).CopyTo(sample.AsSpan(i * d, d));
-                labels[i] = picked[i].c;
-            }
-            return new LabelledSample(sample, labels);
-        });
-    }
-
-    public Task LoadTrainingAsync(float[] rows, int d)
-    {
-        SetTraining(rows, d);
-        return Task.CompletedTask;
-    }
-
-    public async Task<PartialSums> StepAsync(float[] centroids, int k)
-    {
-        var (train, n, d) = (_train, _trainRows, _trainD);
-        return await Task.Run(() =>
-        {
-            var sums = new double[k * d];
-            var counts = new long[k];
-            var inertia = KMeansMath.AccumulateAssign(train.AsSpan(0, n * d), d, centroids, k, sums, counts, []);
-            return new PartialSums(sums, counts, inertia);
-        });
-    }
-
-    public Task ReleaseAsync()
-    {
-        SetTraining([], ShardMatrix.D);
-        return Task.CompletedTask;
-    }
-
-    private void SetTraining(float[] rows, int d)
-    {
-        _train = rows;
-        _trainD = d;
-        _trainRows = rows.Length / d;
-    }
-
-    public async Task<string[]> GetCandidatesAsync(ModelSnapshot model)
-    {
-        // This silo may not have the model yet; rows the rollout brings are scheduled under it.
-        models.Offer(model);
-        var (rows, asOf) = (_rows, clock.Now);
-        var candidates = await Task.Run(() =>
-        {
-            var list = new List<string>();
-            ForEachAged(rows, asOf, (i, raw) =>
-            {
-                if (model.SegmentIds[ModelMath.Nearest(model, raw).Index] != rows.SegmentAt(i))
-                {
-                    list.Add(rows.IdAt(i));
-                }
-            });
-            return list.ToArray();
-        });
-        _rollout.Start(model.Version, candidates, Stopwatch.GetTimestamp());
-        return candidates;
-    }
-
-    public Task<string[]> TakeLateToRolloutAsync(long modelVersion)
-    {
-        _rollout.Called(modelVersion, Stopwatch.GetTimestamp());
-        return Task.FromResult(_rollout.TakeLate(modelVersion));
-    }
-
-    public Task<string[]> StillToReachAsync(string[] customers, long modelVersion)
-    {
-        _rollout.Called(modelVersion, Stopwatch.GetTimestamp());
-        // Without this rollout's set (the shard reactivated meanwhile, or the set was dropped as stalled) all of them.
-        return Task.FromResult(_rollout.StillToReach(customers, modelVersion));
-    }
-
-    public Task<RolloutReach> GetRolloutReachAsync(long modelVersion)
-    {
-        _rollout.Called(modelVersion, Stopwatch.GetTimestamp());
-        return Task.FromResult(_rollout.StillToReachCount(modelVersion) is var still and >= 0
-            ? new RolloutReach(still, _rollout.Reached, _rowsTaken)
-            : new RolloutReach(-1, 0, _rowsTaken));
-    }
-
-    public Task EndRolloutAsync(long modelVersion)
-    {
-        _rollout.End(modelVersion);
-        return Task.CompletedTask;
     }
 
     /// <summary>Asks customers to reassign under a model version (the customer decides with its exact features).</summary>
@@ -494,68 +274,6 @@ public sealed partial class ShardGrain(
         return i;
     }
 
-    public async Task<int> SweepAsync(DateTime now)
-    {
-        if (models.Current is not { } model || CurrentSchedule() is not { } schedule)
-        {
-            return 0;
-        }
-        var due = schedule.TakeDue(model, now);
-        if (_rollout.RollingOut(Stopwatch.GetTimestamp()))
-        {
-            // Looked at again a sweep interval later, unless the rollout's row reschedules it first.
-            var pending = due.Where(d => _rollout.Holds(_rows.IdAt(d.Row))).ToList();
-            foreach (var d in pending)
-            {
-                schedule.Schedule(d.Row, model, d.At, looked: true);
-            }
-            due = due.Except(pending).ToList();
-        }
-        var moved = 0;
-        Task? failed = null;
-        foreach (var chunk in due.Chunk(CustomerRounds.Parallelism))
-        {
-            var (results, roundMoved, roundFailed) = await CustomerRounds.AskRoundAsync(chunk,
-                d => customerGrains.Get(_rows.IdAt(d.Row)).SweepAsync(d.At), d => customerGrains.RecoverAsync(_rows.IdAt(d.Row)),
-                writes);
-            for (var k = 0; k < results.Length; k++)
-            {
-                var i = results[k]?.Row is { } row ? _rows.UpsertAndIndex(row) : chunk[k].Row;
-                // Look again no sooner than one sweep interval after this look; a customer that failed is looked at again then.
-                schedule.Schedule(i, model, results[k]?.Row?.AsOf > chunk[k].At ? results[k]!.Row!.AsOf : chunk[k].At, looked: true);
-            }
-            moved += roundMoved;
-            failed ??= roundFailed;
-        }
-        _dirty |= due.Count > 0;
-        if (failed is not null)
-        {
-            // Every round ran and every customer is scheduled again; the caller hears of the first failure.
-            await failed;
-        }
-        return moved;
-    }
-
-    /// <summary>The inactivity schedule under the current model, rebuilt when the model or the rows object changed.</summary>
-    private InactivitySchedule? CurrentSchedule()
-    {
-        if (models.Current is not { } model)
-        {
-            return null;
-        }
-        if (_schedule is null || _scheduledVersion != model.Version)
-        {
-            _schedule = new InactivitySchedule(_rows, options.Value.SweepInterval);
-            if (_schedule.Rebuild(model) is var failed and > 0)
-            {
-                LogRebuildFailures(logger, (int)this.GetPrimaryKeyLong(), failed);
-                EngineMetrics.CustomerFailures.WithLabels("schedule").Inc(failed);
-            }
-            _scheduledVersion = model.Version;
-        }
-        return _schedule;
-    }
-
     public Task CheckpointAsync(long logPosition) => CheckpointAsync(logPosition, force: false);
 
     private async Task CheckpointAsync(long logPosition, bool force)
@@ -591,16 +309,9 @@ public sealed partial class ShardGrain(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard} was not closed cleanly: asked {Customers} customers with events after log position {After} for their rows")]
     private static partial void LogRepaired(ILogger logger, int shard, int customers, long after);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard}: {Excluded} rows with features that are not finite were left out of training")]
-    private static partial void LogRowsExcluded(ILogger logger, int shard, long excluded);
-
     [LoggerMessage(Level = LogLevel.Error, Message = "Shard {Shard}: scheduling customer {CustomerId}'s row failed; the row is kept and scheduled at the next rebuild")]
     private static partial void LogScheduleFailed(ILogger logger, Exception exception, int shard, string customerId);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Shard {Shard}: {Failed} rows could not be scheduled under the current model; they are scheduled again by their next row")]
-    private static partial void LogRebuildFailures(ILogger logger, int shard, int failed);
-
     [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard}: work after activation failed; trying again")]
     private static partial void LogCatchUpRetry(ILogger logger, Exception exception, int shard);
-
 }

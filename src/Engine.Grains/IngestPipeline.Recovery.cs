@@ -1,0 +1,142 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Threading.Channels;
+using Engine.Abstractions;
+using Engine.Storage;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Engine.Grains;
+
+// Crash recovery: at start, and for a dead peer's batches (the leader's work), every customer with events after the cluster's checkpoint position is replayed.
+public sealed partial class IngestPipeline
+{
+    private async Task RecoverAsync(CancellationToken ct)
+    {
+        await replica.RefreshAsync();
+        var from = await log.GetMetaAsync(CheckpointKey, ct);
+        var head = await log.GetHeadAsync(ct);
+        if (head.MaxOccurredAt is { } watermark)
+        {
+            clock.Observe(watermark);
+        }
+        _lastBatchAsOf = head.MaxAsOf ?? DateTime.MinValue;
+        // Registered before ingest opens, so the cluster's checkpoint never passes an append of this silo it has not applied.
+        _ownApplied = head.MaxSeq;
+        await log.SetMetaAsync(_appliedKey, _ownApplied, ct);
+        // Dead peers are listed before the replay: one that dies during it is left for the leader.
+        var dead = await DeadPeersAsync(ct);
+        var replayed = await ReplayAsync(from, ct);
+        _lastApplied = head.MaxSeq;
+        _coverage.Start(head.MaxSeq);
+        _lastCheckpoint = from;
+        // This replay also covers whatever earlier incarnations or dead peers left unapplied.
+        await ForgetAsync(dead, ct);
+        if (replayed > 0)
+        {
+            await CheckpointCoreAsync();
+        }
+        LogRecovered(logger, replayed, from, head.MaxSeq);
+    }
+
+    /// <summary>
+    /// Brings every customer with events after <paramref name="from"/> up to date from the log and republishes its row.
+    /// One customer's failure is that customer's: it is logged, counted and left lagging (caught up between batches,
+    /// and holding the checkpoint meanwhile), and the replay goes on; so is a chunk whose publish fails. An event a
+    /// customer cannot apply never gets here: the customer quarantines it (see CustomerGrain).
+    /// </summary>
+    private async Task<int> ReplayAsync(long from, CancellationToken ct)
+    {
+        var touched = await log.CustomersAfterAsync(from, ct);
+        foreach (var chunk in touched.Chunk(RecoveryChunk))
+        {
+            var results = await Task.WhenAll(chunk.Select(TryRecoverAsync));
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                if (results[i] is null)
+                {
+                    _lagging.Add(chunk[i]);
+                }
+            }
+            await TryPublishAsync(results.OfType<ApplyResult>().ToList(), id => _lagging.Add(id));
+        }
+        return touched.Length;
+
+        async Task<ApplyResult?> TryRecoverAsync(string customerId)
+        {
+            try
+            {
+                return await customers.RecoverAsync(customerId);
+            }
+            catch (Exception ex)
+            {
+                LogRecoverCustomerFailed(logger, ex, customerId);
+                EngineMetrics.CustomerFailures.WithLabels("recovery").Inc();
+                return null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Replays what dead silos may have committed but not applied: their customers whose grains live on could otherwise
+    /// miss those events until their next one, and their shards lost rows since the last checkpoint. One silo (the
+    /// <see cref="ClusterLeader"/>) does it; the replay is idempotent, so a repeat after a crash half way costs only time.
+    /// </summary>
+    public async Task RecoverDeadPeersAsync(CancellationToken ct = default)
+    {
+        if (!leader.IsThisSilo)
+        {
+            return;
+        }
+        var dead = await DeadPeersAsync(ct);
+        if (dead.Count == 0)
+        {
+            return;
+        }
+        await _turn.WaitAsync(ct);
+        try
+        {
+            await _published;
+            var started = Stopwatch.GetTimestamp();
+            var from = await log.GetMetaAsync(CheckpointKey, ct);
+            var replayed = await ReplayAsync(from, ct);
+            await ForgetAsync(dead, ct);
+            EngineMetrics.PeerRecoveries.Inc(dead.Count);
+            LogPeersRecovered(logger, string.Join(", ", dead), replayed, from, Stopwatch.GetElapsedTime(started).TotalSeconds);
+        }
+        finally
+        {
+            _turn.Release();
+        }
+    }
+
+    /// <summary>Applied-position keys of silos that are dead, or were replaced by a newer incarnation on the same endpoint.</summary>
+    private async Task<List<string>> DeadPeersAsync(CancellationToken ct)
+    {
+        var snapshot = membership.CurrentSnapshot;
+        var keys = await log.ListMetaAsync(AppliedPrefix, ct);
+        return keys.Keys.Where(key => key != _appliedKey && IsDead(SiloAddress.FromParsableString(key[AppliedPrefix.Length..]))).ToList();
+
+        bool IsDead(SiloAddress peer) =>
+            snapshot.GetSiloStatus(peer) == SiloStatus.Dead
+            || snapshot.Members.Values.Any(m => m.SiloAddress.Endpoint.Equals(peer.Endpoint) && m.SiloAddress.Generation > peer.Generation);
+    }
+
+    private async Task ForgetAsync(List<string> keys, CancellationToken ct)
+    {
+        foreach (var key in keys)
+        {
+            await log.DeleteMetaAsync(key, ct);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Recovery replayed {Customers} customers with events after log position {From} (head {Head})")]
+    private static partial void LogRecovered(ILogger logger, int customers, long from, long head);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Dead silos {Peers}: replayed {Customers} customers with events after log position {From} in {Seconds:F2} s")]
+    private static partial void LogPeersRecovered(ILogger logger, string peers, int customers, long from, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Recovery of customer {CustomerId} failed; it catches up from the log later, and the recovery goes on")]
+    private static partial void LogRecoverCustomerFailed(ILogger logger, Exception exception, string customerId);
+}

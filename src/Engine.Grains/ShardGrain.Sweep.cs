@@ -1,0 +1,77 @@
+using System.Diagnostics;
+using Engine.Abstractions;
+using Engine.Core;
+using Engine.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Engine.Grains;
+
+// The inactivity sweep over the rows (IShardSweep) and the schedule it follows.
+public sealed partial class ShardGrain
+{
+    public async Task<int> SweepAsync(DateTime now)
+    {
+        if (models.Current is not { } model || CurrentSchedule() is not { } schedule)
+        {
+            return 0;
+        }
+        var due = schedule.TakeDue(model, now);
+        if (_rollout.RollingOut(Stopwatch.GetTimestamp()))
+        {
+            // Looked at again a sweep interval later, unless the rollout's row reschedules it first.
+            var pending = due.Where(d => _rollout.Holds(_rows.IdAt(d.Row))).ToList();
+            foreach (var d in pending)
+            {
+                schedule.Schedule(d.Row, model, d.At, looked: true);
+            }
+            due = due.Except(pending).ToList();
+        }
+        var moved = 0;
+        Task? failed = null;
+        foreach (var chunk in due.Chunk(CustomerRounds.Parallelism))
+        {
+            var (results, roundMoved, roundFailed) = await CustomerRounds.AskRoundAsync(chunk,
+                d => customerGrains.Get(_rows.IdAt(d.Row)).SweepAsync(d.At), d => customerGrains.RecoverAsync(_rows.IdAt(d.Row)),
+                writes);
+            for (var k = 0; k < results.Length; k++)
+            {
+                var i = results[k]?.Row is { } row ? _rows.UpsertAndIndex(row) : chunk[k].Row;
+                // Look again no sooner than one sweep interval after this look; a customer that failed is looked at again then.
+                schedule.Schedule(i, model, results[k]?.Row?.AsOf > chunk[k].At ? results[k]!.Row!.AsOf : chunk[k].At, looked: true);
+            }
+            moved += roundMoved;
+            failed ??= roundFailed;
+        }
+        _dirty |= due.Count > 0;
+        if (failed is not null)
+        {
+            // Every round ran and every customer is scheduled again; the caller hears of the first failure.
+            await failed;
+        }
+        return moved;
+    }
+
+    /// <summary>The inactivity schedule under the current model, rebuilt when the model or the rows object changed.</summary>
+    private InactivitySchedule? CurrentSchedule()
+    {
+        if (models.Current is not { } model)
+        {
+            return null;
+        }
+        if (_schedule is null || _scheduledVersion != model.Version)
+        {
+            _schedule = new InactivitySchedule(_rows, options.Value.SweepInterval);
+            if (_schedule.Rebuild(model) is var failed and > 0)
+            {
+                LogRebuildFailures(logger, (int)this.GetPrimaryKeyLong(), failed);
+                EngineMetrics.CustomerFailures.WithLabels("schedule").Inc(failed);
+            }
+            _scheduledVersion = model.Version;
+        }
+        return _schedule;
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Shard {Shard}: {Failed} rows could not be scheduled under the current model; they are scheduled again by their next row")]
+    private static partial void LogRebuildFailures(ILogger logger, int shard, int failed);
+}
