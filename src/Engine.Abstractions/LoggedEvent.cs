@@ -2,13 +2,13 @@ using Engine.Core;
 namespace Engine.Abstractions;
 
 /// <summary>
-/// An event as it sits in the durable ingest log. <see cref="Seq"/> is the log position; <see cref="AsOf"/> is the
+/// An event as it sits in the durable ingest log. <see cref="LogPosition"/> is the log position; <see cref="AsOf"/> is the
 /// engine clock when it was ingested and <see cref="ModelVersion"/> the model the appending silo had (0: none yet), so a
 /// replay after a crash computes exactly what the live path computed, whatever model is current by then.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("engine.LoggedEvent")]
 public sealed record LoggedEvent(
-    [property: Id(0)] long Seq,
+    [property: Id(0)] long LogPosition,
     [property: Id(1)] string EventId,
     [property: Id(2)] string CustomerId,
     [property: Id(3)] EventKind Kind,

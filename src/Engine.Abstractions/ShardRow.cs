@@ -4,7 +4,7 @@ namespace Engine.Abstractions;
 /// What a shard keeps of one customer: its raw features (original units) as of <see cref="AsOf"/> and its segment.
 /// Shards hold these as a dense matrix so retraining never calls customer grains per iteration.
 /// <see cref="NextWindowChange"/> is when a windowed feature next changes by time alone (for the inactivity sweep).
-/// <see cref="LastSeq"/> and <see cref="AsOf"/> order one customer's rows: both only grow (a segment change never
+/// <see cref="LogPosition"/> and <see cref="AsOf"/> order one customer's rows: both only grow (a segment change never
 /// keeps the time of the row before it), so a shard can drop a row that arrives after a newer one (two silos may
 /// publish the same customer's rows concurrently). A replay re-derives equal keys, so ties are accepted.
 /// <see cref="ModelVersion"/> is the model the segment is under: a row under a rollout's model tells the shard the
@@ -17,7 +17,7 @@ public sealed record ShardRow(
     [property: Id(2)] DateTime AsOf,
     [property: Id(3)] string SegmentId,
     [property: Id(4)] DateTime? NextWindowChange = null,
-    [property: Id(5)] long LastSeq = 0,
+    [property: Id(5)] long LogPosition = 0,
     [property: Id(6)] long ModelVersion = 0);
 
 /// <summary>The outcome of applying work to a customer: its new shard row and the transitions it recorded.</summary>

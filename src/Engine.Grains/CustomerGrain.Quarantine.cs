@@ -30,7 +30,7 @@ public sealed partial class CustomerGrain
             state.State.Profile = null;
         }
         (_unpublished, _dirty, _versionAhead, _rowFeatures) = (null, 0, false, null);
-        var tail = await services.Log.ReadCustomerTailAsync(Id, state.State.LastSeq);
+        var tail = await services.Log.ReadCustomerTailAsync(Id, state.State.LogPosition);
         foreach (var version in tail.Events.Select(e => ModelVersionFor(StampOf(e))).Distinct().Where(v => v > 0))
         {
             await services.Models.GetAsync(version);
@@ -59,9 +59,9 @@ public sealed partial class CustomerGrain
                 {
                     Restore(one);
                     held.Add(new QuarantineRecord(e, ex.Message, services.Clock.WallNow));
-                    state.State.LastSeq = Math.Max(state.State.LastSeq, e.Seq);
-                    (state.State.Quarantined ??= []).Add(e.Seq);
-                    LogQuarantined(services.Logger, ex, Id, e.Seq, e.EventId);
+                    state.State.LogPosition = Math.Max(state.State.LogPosition, e.LogPosition);
+                    (state.State.Quarantined ??= []).Add(e.LogPosition);
+                    LogQuarantined(services.Logger, ex, Id, e.LogPosition, e.EventId);
                 }
             }
         }
@@ -90,7 +90,7 @@ public sealed partial class CustomerGrain
     }
 
     /// <summary>Everything applying can change, to go back to when it throws half way.</summary>
-    private sealed record Saved(byte[] Profile, long LastSeq, string SegmentId, long ModelVersion, TransitionRecord[] History,
+    private sealed record Saved(byte[] Profile, long LogPosition, string SegmentId, long ModelVersion, TransitionRecord[] History,
         long TransitionCount, DateTime AssignedAt, TransitionRecord[]? Unpublished, int Dirty);
 
     private Saved Snapshot()
@@ -101,7 +101,7 @@ public sealed partial class CustomerGrain
             _profile.WriteTo(writer);
         }
         var s = state.State;
-        return new Saved(buffer.ToArray(), s.LastSeq, s.SegmentId, s.ModelVersion, [.. s.History], s.TransitionCount, s.AssignedAt,
+        return new Saved(buffer.ToArray(), s.LogPosition, s.SegmentId, s.ModelVersion, [.. s.History], s.TransitionCount, s.AssignedAt,
             _unpublished?.ToArray(), _dirty);
     }
 
@@ -112,8 +112,8 @@ public sealed partial class CustomerGrain
             _profile = CustomerProfile.ReadFrom(reader);
         }
         var s = state.State;
-        (s.LastSeq, s.SegmentId, s.ModelVersion, s.TransitionCount, s.AssignedAt) =
-            (saved.LastSeq, saved.SegmentId, saved.ModelVersion, saved.TransitionCount, saved.AssignedAt);
+        (s.LogPosition, s.SegmentId, s.ModelVersion, s.TransitionCount, s.AssignedAt) =
+            (saved.LogPosition, saved.SegmentId, saved.ModelVersion, saved.TransitionCount, saved.AssignedAt);
         s.History = [.. saved.History];
         _unpublished = saved.Unpublished is null ? null : [.. saved.Unpublished];
         (_dirty, _rowFeatures) = (saved.Dirty, null);
@@ -126,7 +126,7 @@ public sealed partial class CustomerGrain
     /// </summary>
     public async Task<ApplyResult?> ReplayQuarantinedAsync(LoggedEvent e)
     {
-        if (state.State.Quarantined?.Contains(e.Seq) != true)
+        if (state.State.Quarantined?.Contains(e.LogPosition) != true)
         {
             return null;
         }
@@ -145,7 +145,7 @@ public sealed partial class CustomerGrain
             Restore(before);
             throw;
         }
-        state.State.Quarantined.Remove(e.Seq);
+        state.State.Quarantined.Remove(e.LogPosition);
         state.State.Quarantined = state.State.Quarantined.Count == 0 ? null : state.State.Quarantined;
         _dirty++;
         await CheckpointMoveAsync();
@@ -155,6 +155,6 @@ public sealed partial class CustomerGrain
     [LoggerMessage(Level = LogLevel.Warning, Message = "Customer {CustomerId} failed to apply its events; applying its log tail event by event to isolate the cause")]
     private static partial void LogIsolating(ILogger logger, Exception exception, string customerId);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Customer {CustomerId}: event {Seq} ({EventId}) cannot be applied; quarantined, the customer moves on")]
-    private static partial void LogQuarantined(ILogger logger, Exception exception, string customerId, long seq, string eventId);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Customer {CustomerId}: event {LogPosition} ({EventId}) cannot be applied; quarantined, the customer moves on")]
+    private static partial void LogQuarantined(ILogger logger, Exception exception, string customerId, long logPosition, string eventId);
 }

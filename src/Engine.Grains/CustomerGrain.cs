@@ -269,12 +269,12 @@ public sealed partial class CustomerGrain(
     /// <summary>Applies the log tail after the checkpoint: on activation, and when asked to catch up.</summary>
     private async Task<int> CatchUpAsync()
     {
-        var tail = await services.Log.ReadCustomerTailAsync(Id, state.State.LastSeq);
+        var tail = await services.Log.ReadCustomerTailAsync(Id, state.State.LogPosition);
         var applied = await ApplyEventsAsync(tail.Events);
         _coveredThrough = Math.Max(_coveredThrough, tail.Head);
         if (applied > 0)
         {
-            LogReplayed(services.Logger, Id, applied, state.State.LastSeq);
+            LogReplayed(services.Logger, Id, applied, state.State.LogPosition);
         }
         return applied;
     }
@@ -292,7 +292,7 @@ public sealed partial class CustomerGrain(
         var (pending, fetch) = (false, false);
         foreach (var e in events)
         {
-            if (e.Seq <= s.LastSeq)
+            if (e.LogPosition <= s.LogPosition)
             {
                 continue;
             }
@@ -337,7 +337,7 @@ public sealed partial class CustomerGrain(
         {
             await CheckpointAsync();
         }
-        foreach (var version in events.Where(e => e.Seq > state.State.LastSeq).Select(e => ModelVersionFor(StampOf(e))).Distinct())
+        foreach (var version in events.Where(e => e.LogPosition > state.State.LogPosition).Select(e => ModelVersionFor(StampOf(e))).Distinct())
         {
             if (version > 0)
             {
@@ -355,7 +355,7 @@ public sealed partial class CustomerGrain(
         foreach (var e in events)
         {
             // The log position makes application idempotent: a replayed or re-sent event is applied once.
-            if (e.Seq <= state.State.LastSeq)
+            if (e.LogPosition <= state.State.LogPosition)
             {
                 continue;
             }
@@ -370,7 +370,7 @@ public sealed partial class CustomerGrain(
             }
             services.Fault?.Check(e);
             _profile.Apply(e.Kind, e.OccurredAt, e.Amount, e.Category);
-            state.State.LastSeq = e.Seq;
+            state.State.LogPosition = e.LogPosition;
             (batch, stamp) = (e.AsOf, StampOf(e));
             inBatch++;
             applied++;
@@ -492,7 +492,7 @@ public sealed partial class CustomerGrain(
         // The row is as of the latest assignment, so the shard's aging starts from the state the segment reflects.
         var s = state.State;
         var asOf = s.AssignedAt > DateTime.MinValue ? s.AssignedAt : services.Clock.Now;
-        var row = new ShardRow(Id, RowFeaturesAt(asOf), asOf, s.SegmentId, _profile.NextWindowChange(asOf), s.LastSeq, s.ModelVersion);
+        var row = new ShardRow(Id, RowFeaturesAt(asOf), asOf, s.SegmentId, _profile.NextWindowChange(asOf), s.LogPosition, s.ModelVersion);
         // Kept only within one call (assignment, then this row): between calls it would be dead weight per customer, and
         // the array now belongs to the row.
         _rowFeatures = null;
@@ -504,6 +504,6 @@ public sealed partial class CustomerGrain(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Customer {CustomerId}: model {Version} is not archived; assigned under the current model")]
     private static partial void LogModelMissing(ILogger logger, string customerId, long version);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Customer {CustomerId} replayed {Applied} logged events up to {LastSeq}")]
-    private static partial void LogReplayed(ILogger logger, string customerId, int applied, long lastSeq);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Customer {CustomerId} replayed {Applied} logged events up to {LogPosition}")]
+    private static partial void LogReplayed(ILogger logger, string customerId, int applied, long logPosition);
 }

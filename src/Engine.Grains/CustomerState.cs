@@ -4,13 +4,13 @@ namespace Engine.Grains;
 
 /// <summary>
 /// A customer's checkpoint. <see cref="Profile"/> is the compact binary of <c>Engine.Core.CustomerProfile</c>;
-/// <see cref="LastSeq"/> is the ingest-log position it covers, so activation replays only the tail after it.
+/// <see cref="LogPosition"/> is the ingest-log position it covers, so activation replays only the tail after it.
 /// </summary>
 [GenerateSerializer, Alias("engine.CustomerState")]
 public sealed class CustomerState
 {
     [Id(0)] public byte[]? Profile { get; set; }
-    [Id(1)] public long LastSeq { get; set; }
+    [Id(1)] public long LogPosition { get; set; }
     [Id(2)] public string SegmentId { get; set; } = ModelSnapshot.Unassigned;
     [Id(3)] public long ModelVersion { get; set; }
     [Id(4)] public List<TransitionRecord> History { get; set; } = [];

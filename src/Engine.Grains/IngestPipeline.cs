@@ -17,7 +17,7 @@ public sealed class EventsNotAppliedException(int customers)
     : Exception($"the events are durable, but {customers} customers could not apply them yet; they catch up from the log shortly, and a retry reports them as duplicates");
 
 /// <summary>What one ingest request got: new events, duplicates and the highest log position written.</summary>
-public readonly record struct IngestOutcome(int Accepted, int Duplicates, long LastSequence);
+public readonly record struct IngestOutcome(int Accepted, int Duplicates, long LastLogPosition);
 
 /// <summary>
 /// The silo's single ingest path. Requests queue here; one loop commits them to the ingest log in group commits (one

@@ -51,7 +51,7 @@ public sealed class ShardMatrix
             Increment(row.SegmentId, 1);
             EnsureCapacity(i + 1);
         }
-        else if (row.LastSeq != 0 && (row.LastSeq, row.AsOf.Ticks).CompareTo((_lastSeq[i], _asOf[i])) < 0)
+        else if (row.LogPosition != 0 && (row.LogPosition, row.AsOf.Ticks).CompareTo((_lastSeq[i], _asOf[i])) < 0)
         {
             // (A row without a log position comes from a build before the keys: taken as it is, as it was then.)
             return false;
@@ -65,7 +65,7 @@ public sealed class ShardMatrix
         row.Raw.AsSpan(0, D).CopyTo(_raw.AsSpan(i * D, D));
         _asOf[i] = row.AsOf.Ticks;
         _nextWindowChange[i] = row.NextWindowChange?.Ticks ?? 0;
-        _lastSeq[i] = row.LastSeq;
+        _lastSeq[i] = row.LogPosition;
         return true;
     }
 

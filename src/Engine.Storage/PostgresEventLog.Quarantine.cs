@@ -20,7 +20,7 @@ public sealed partial class PostgresEventLog
             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[])
             ON CONFLICT (seq) DO UPDATE SET error = excluded.error
             """);
-        cmd.Parameters.AddWithValue(events.Select(e => e.Event.Seq).ToArray());
+        cmd.Parameters.AddWithValue(events.Select(e => e.Event.LogPosition).ToArray());
         cmd.Parameters.AddWithValue(events.Select(e => e.Event.CustomerId).ToArray());
         cmd.Parameters.AddWithValue(events.Select(e => e.Event.EventId).ToArray());
         cmd.Parameters.AddWithValue(events.Select(e => e.Error).ToArray());

@@ -26,7 +26,7 @@ public sealed partial class SqliteEventLog
             foreach (var e in events)
             {
                 cmd.Parameters.Clear();
-                cmd.Parameters.AddWithValue("$s", e.Event.Seq);
+                cmd.Parameters.AddWithValue("$s", e.Event.LogPosition);
                 cmd.Parameters.AddWithValue("$c", e.Event.CustomerId);
                 cmd.Parameters.AddWithValue("$e", e.Event.EventId);
                 cmd.Parameters.AddWithValue("$err", e.Error);

@@ -337,7 +337,7 @@ public sealed class GrainTests : IAsyncLifetime
         var grain = _cluster.Client.GetGrain<ICustomerGrain>("handed");
         var e = await AppendAsync("handed", 0, at, model: 1);
         // The caller this transition went to died before logging it (here: no one logs it); the checkpoint holds it.
-        var moved = Assert.Single((await grain.ApplyAsync(new([e], 0, e.Seq))).Transitions);
+        var moved = Assert.Single((await grain.ApplyAsync(new([e], 0, e.LogPosition))).Transitions);
         await grain.CheckpointAsync();
 
         var again = Assert.Single((await grain.RecoverAsync()).Transitions);
@@ -364,16 +364,16 @@ public sealed class GrainTests : IAsyncLifetime
         Task<LoggedEvent> Append(int i) => AppendAsync("interleaved", i, at);
 
         var first = await Append(0);
-        await grain.ApplyAsync(new([first], 0, first.Seq));
+        await grain.ApplyAsync(new([first], 0, first.LogPosition));
         // "Silo B" appends the second event; "silo A" appends the third and delivers only it, promising nothing before it.
         var second = await Append(1);
         var third = await Append(2);
-        var result = await grain.ApplyAsync(new([third], third.Seq - 1, third.Seq));
+        var result = await grain.ApplyAsync(new([third], third.LogPosition - 1, third.LogPosition));
         Assert.Equal(2, result.Applied);
         Assert.Equal(3, (await grain.GetAsync())!.Frequency);
 
         // Silo B's delivery arrives late: already applied, so nothing changes.
-        Assert.Equal(0, (await grain.ApplyAsync(new([second], first.Seq, second.Seq))).Applied);
+        Assert.Equal(0, (await grain.ApplyAsync(new([second], first.LogPosition, second.LogPosition))).Applied);
         Assert.Equal(3, (await grain.GetAsync())!.Frequency);
     }
 
@@ -754,7 +754,7 @@ public sealed class GrainTests : IAsyncLifetime
         Assert.Equal(["a", "b", "c"], (await shard.GetCandidatesAsync(model)).Order());
 
         // Ingest brings a's row under model 2, and b's under model 1 (a batch stamped before the model was published).
-        await shard.UpsertAsync([Row("a", "s1", 2), Row("b", "s1", 1) with { LastSeq = 1 }]);
+        await shard.UpsertAsync([Row("a", "s1", 2), Row("b", "s1", 1) with { LogPosition = 1 }]);
 
         Assert.Equal(["b", "c"], (await shard.StillToReachAsync(["a", "b", "c"], 2)).Order());
         Assert.Equal(new RolloutReach(2, 1, 6), await shard.GetRolloutReachAsync(2));
@@ -764,7 +764,7 @@ public sealed class GrainTests : IAsyncLifetime
 
         // A batch logged under model 1 reaches d after the candidates were named: the rollout asks d at its end, once.
         Assert.Empty(await shard.TakeLateToRolloutAsync(2));
-        await shard.UpsertAsync([Row("d", "s1", 1) with { LastSeq = 1 }]);
+        await shard.UpsertAsync([Row("d", "s1", 1) with { LogPosition = 1 }]);
         Assert.Equal(["d"], await shard.TakeLateToRolloutAsync(2));
         Assert.Empty(await shard.TakeLateToRolloutAsync(2));
     }
@@ -781,7 +781,7 @@ public sealed class GrainTests : IAsyncLifetime
         var grain = _cluster.Client.GetGrain<ICustomerGrain>(id);
         OfferTwoSegmentModel(at);
         var first = await AppendAsync(id, 0, at, model: 1);
-        var moves = (await grain.ApplyAsync(new([first], 0, first.Seq))).Transitions;
+        var moves = (await grain.ApplyAsync(new([first], 0, first.LogPosition))).Transitions;
         await grain.CheckpointAsync();
         var saved = new GrainState<CustomerState>();
         await _cluster.GetSiloServiceProvider().GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Engine)
@@ -794,7 +794,7 @@ public sealed class GrainTests : IAsyncLifetime
         var storage = _cluster.GetSiloServiceProvider().GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Engine);
         var stored = new GrainState<CustomerState>();
         await grain.AsReference<Orleans.Core.Internal.IGrainManagementExtension>().DeactivateOnIdle();
-        for (var tries = 0; stored.State?.LastSeq != lastSeq; tries++)
+        for (var tries = 0; stored.State?.LogPosition != lastSeq; tries++)
         {
             Assert.True(tries < 100, "the customer did not deactivate");
             await Task.Delay(50);
@@ -823,23 +823,23 @@ public sealed class GrainTests : IAsyncLifetime
 
         OfferTwoSegmentModel(at);
         var first = await AppendAsync(id, 0, at, model: 1);
-        await grain.ApplyAsync(new([first], 0, first.Seq));
+        await grain.ApplyAsync(new([first], 0, first.LogPosition));
         await grain.CheckpointAsync();
 
         OfferTwoSegmentModel(at, version: 2);
         Assert.Empty((await grain.ReassignAsync(2)).Transitions);
         var second = await AppendAsync(id, 1, at, model: stamp);
-        await grain.ApplyAsync(new([second], first.Seq, second.Seq));
+        await grain.ApplyAsync(new([second], first.LogPosition, second.LogPosition));
 
         await storage.ReadStateAsync("customer", grain.GetGrainId(), stored);
-        Assert.Equal((first.Seq, 2L), (stored.State!.LastSeq, stored.State.ModelVersion));
+        Assert.Equal((first.LogPosition, 2L), (stored.State!.LogPosition, stored.State.ModelVersion));
         var saved = stored.State;
 
         // After a crash the replay assigns it under model 2, never back under 1.
-        await CrashAsync(grain, saved, second.Seq);
+        await CrashAsync(grain, saved, second.LogPosition);
         await grain.CheckpointAsync();
         await storage.ReadStateAsync("customer", grain.GetGrainId(), stored);
-        Assert.Equal((second.Seq, 2L), (stored.State!.LastSeq, stored.State.ModelVersion));
+        Assert.Equal((second.LogPosition, 2L), (stored.State!.LogPosition, stored.State.ModelVersion));
     }
 
     [Fact]
@@ -853,7 +853,7 @@ public sealed class GrainTests : IAsyncLifetime
         // logged under model 2: the relabelling is the model's move, dated at the batch, before the purchase applies.
         OfferTwoSegmentModel(at, version: 2, swapped: true);
         var second = await AppendAsync("relabelled", 1, at, model: 2);
-        var moves = (await grain.ApplyAsync(new([second], first.Seq, second.Seq))).Transitions;
+        var moves = (await grain.ApplyAsync(new([second], first.LogPosition, second.LogPosition))).Transitions;
         var relabelled = entry.ToSegmentId == "s1" ? "s2" : "s1";
         Assert.Equal((TransitionCause.Retrain, entry.ToSegmentId, relabelled, second.AsOf, 2L),
             (moves[0].Cause, moves[0].FromSegmentId, moves[0].ToSegmentId, moves[0].At, moves[0].ModelVersion));
@@ -861,7 +861,7 @@ public sealed class GrainTests : IAsyncLifetime
         var history = (await grain.GetHistoryAsync(0)).Select(HistoryKey).ToArray();
 
         // A replay after a crash takes the same step.
-        await CrashAsync(grain, saved, second.Seq);
+        await CrashAsync(grain, saved, second.LogPosition);
         Assert.Equal(history, (await grain.GetHistoryAsync(0)).Select(HistoryKey));
     }
 
@@ -874,7 +874,7 @@ public sealed class GrainTests : IAsyncLifetime
         var at = new DateTime(2001, 12, 5, 0, 0, 0, DateTimeKind.Utc);
         OfferTwoSegmentModel(at);
         var first = await AppendAsync("unsaved-move", 0, at, model: 1);
-        var entry = Assert.Single((await grain.ApplyAsync(new([first], 0, first.Seq))).Transitions);
+        var entry = Assert.Single((await grain.ApplyAsync(new([first], 0, first.LogPosition))).Transitions);
         await grain.CheckpointAsync();
 
         // Model 2 moves everyone; the move's checkpoint fails.
@@ -906,12 +906,12 @@ public sealed class GrainTests : IAsyncLifetime
         // Model 1 assigns the first purchase, which is saved; then a second one, which is not.
         var (grain, first, _, saved) = await FirstPurchaseSavedAsync("stamped", at);
         var second = await AppendAsync("stamped", 1, at, model: 1);
-        await grain.ApplyAsync(new([second], first.Seq, second.Seq));
+        await grain.ApplyAsync(new([second], first.LogPosition, second.LogPosition));
 
         // Model 2 labels every place the other way round, and assigns the third purchase: a move.
         OfferTwoSegmentModel(at, version: 2, swapped: true);
         var third = await AppendAsync("stamped", 2, at, model: 2);
-        await grain.ApplyAsync(new([third], second.Seq, third.Seq));
+        await grain.ApplyAsync(new([third], second.LogPosition, third.LogPosition));
         var before = (await grain.GetAsync())!;
         var history = (await grain.GetHistoryAsync(0)).Select(HistoryKey).ToArray();
         Assert.Equal(2, before.ModelVersion);
@@ -920,9 +920,9 @@ public sealed class GrainTests : IAsyncLifetime
         // Nothing was written for the newer model: the store still holds the first purchase's checkpoint.
         var stored = new GrainState<CustomerState>();
         await storage.ReadStateAsync("customer", grain.GetGrainId(), stored);
-        Assert.Equal(first.Seq, stored.State!.LastSeq);
+        Assert.Equal(first.LogPosition, stored.State!.LogPosition);
 
-        await CrashAsync(grain, saved, third.Seq);
+        await CrashAsync(grain, saved, third.LogPosition);
 
         // The replay assigns the second purchase under model 1 and the third under model 2, as the live path did.
         // (Under the current model alone, the second purchase would have moved the customer a purchase early.)

@@ -167,9 +167,9 @@ public sealed class PostgresTests
             Assert.Equal(Enumerable.Range(1, 50).Select(i => result.Before + i), result.Seqs);
         }
         var stored = await new PostgresEventLog(first, new TransitionSignal()).ReadCustomersAsync([.. Enumerable.Range(0, 7).Select(i => $"c{i}")], 0, long.MaxValue);
-        Assert.Equal(Enumerable.Range(1, 2_000).Select(i => (long)i), stored.Select(e => e.Seq));
+        Assert.Equal(Enumerable.Range(1, 2_000).Select(i => (long)i), stored.Select(e => e.LogPosition));
         var written = appends.SelectMany(a => a.Batch.Zip(a.Result.Seqs)).ToDictionary(x => x.Second, x => x.First);
-        Assert.All(stored, e => Assert.Equal((written[e.Seq].EventId, written[e.Seq].Category, written[e.Seq].Amount), (e.EventId, e.Category, e.Amount)));
+        Assert.All(stored, e => Assert.Equal((written[e.LogPosition].EventId, written[e.LogPosition].Category, written[e.LogPosition].Amount), (e.EventId, e.Category, e.Amount)));
     }
 
     [Fact]
@@ -238,7 +238,7 @@ public sealed class PostgresTests
             GrainId.Create(GrainType.Create(type), GrainIdKeyExtensions.CreateGuidKey(Guid.NewGuid(), "ext")),
         };
         var ids = special.Concat(Enumerable.Range(0, 500).Select(i => GrainId.Create(type, $"x{i}"))).ToArray();
-        GrainState<CustomerState> State(long seq, string? etag = null) => new(new CustomerState { LastSeq = seq }, etag);
+        GrainState<CustomerState> State(long seq, string? etag = null) => new(new CustomerState { LogPosition = seq }, etag);
 
         // First writes, all at once so they go in batches; the provider reads each back.
         var written = ids.Select((_, i) => State(i)).ToArray();
@@ -248,7 +248,7 @@ public sealed class PostgresTests
             var read = State(-1);
             await provider.ReadStateAsync(type, ids[i], read);
             Assert.True(read.RecordExists, $"{ids[i]} was not found by the provider");
-            Assert.Equal((i, "1"), (read.State!.LastSeq, read.ETag));
+            Assert.Equal((i, "1"), (read.State!.LogPosition, read.ETag));
         }
 
         foreach (var id in special)
@@ -257,15 +257,15 @@ public sealed class PostgresTests
             var current = State(0);
             await provider.ReadStateAsync(type, id, current);
             var stale = State(100, current.ETag);
-            current.State!.LastSeq = 200;
+            current.State!.LogPosition = 200;
             await provider.WriteStateAsync(type, id, current);
             await Assert.ThrowsAsync<InconsistentStateException>(() => batched.WriteStateAsync(type, id, stale));
-            current.State!.LastSeq = 300;
+            current.State!.LogPosition = 300;
             await batched.WriteStateAsync(type, id, current);
             Assert.Equal("3", current.ETag);
             var read = State(-1);
             await provider.ReadStateAsync(type, id, read);
-            Assert.Equal((300L, "3"), (read.State!.LastSeq, read.ETag));
+            Assert.Equal((300L, "3"), (read.State!.LogPosition, read.ETag));
             // A first write of a row that exists is another writer's row.
             await Assert.ThrowsAsync<InconsistentStateException>(() => batched.WriteStateAsync(type, id, State(400)));
         }
@@ -282,7 +282,7 @@ public sealed class PostgresTests
         {
             var read = State(-1);
             await provider.ReadStateAsync(type, id, read);
-            Assert.Equal(2, read.State!.LastSeq);
+            Assert.Equal(2, read.State!.LogPosition);
         }
 
         // Racing first writes of one new grain: exactly one wins, the others are told.

@@ -108,7 +108,7 @@ public sealed class SqliteEventLogTests : IDisposable
         Assert.True(second.Seqs[1] > first.Seqs.Max() && second.Seqs[3] > second.Seqs[1]);
         var stored = await log.ReadCustomersAsync(["a", "b"], 0, second.Seqs.Max());
         Assert.Equal(["e1", "e2", "e3", "e4"], stored.Select(e => e.EventId));
-        Assert.Equal([.. first.Seqs, second.Seqs[1], second.Seqs[3]], stored.Select(e => e.Seq));
+        Assert.Equal([.. first.Seqs, second.Seqs[1], second.Seqs[3]], stored.Select(e => e.LogPosition));
         Assert.Equal([3L, 3, 4, 4], stored.Select(e => e.ModelVersion));
         Assert.Equal(4, (await log.ReadCustomerTailAsync("a", first.Seqs[0])).Events.Single().ModelVersion);
 
@@ -143,19 +143,19 @@ public sealed class SqliteEventLogTests : IDisposable
         var page = await log.ListAsync(includeDiscarded: false, afterSeq: 0, limit: 3);
         Assert.Equal(events.Take(3), page.Select(q => q.Event));
         Assert.Equal(["failed again", "failed q1", "failed q2"], page.Select(q => q.Error));
-        Assert.Equal(events[3], Assert.Single(await log.ListAsync(false, page[^1].Event.Seq, 3)).Event);
+        Assert.Equal(events[3], Assert.Single(await log.ListAsync(false, page[^1].Event.LogPosition, 3)).Event);
 
-        Assert.True(await log.DiscardAsync(events[1].Seq, At.AddHours(1)));
-        Assert.False(await log.DiscardAsync(events[1].Seq, At.AddHours(2)));
-        Assert.Equal(At.AddHours(1), (await log.GetAsync(events[1].Seq))!.DiscardedAt);
+        Assert.True(await log.DiscardAsync(events[1].LogPosition, At.AddHours(1)));
+        Assert.False(await log.DiscardAsync(events[1].LogPosition, At.AddHours(2)));
+        Assert.Equal(At.AddHours(1), (await log.GetAsync(events[1].LogPosition))!.DiscardedAt);
         Assert.Equal(3, (await log.ListAsync(false, 0, 10)).Length);
         Assert.Equal(4, (await log.ListAsync(true, 0, 10)).Length);
-        await log.SetErrorAsync(events[2].Seq, "still failing");
-        Assert.Equal("still failing", (await log.GetAsync(events[2].Seq))!.Error);
-        Assert.True(await log.RemoveAsync(events[2].Seq));
-        Assert.False(await log.RemoveAsync(events[2].Seq));
-        Assert.Null(await log.GetAsync(events[2].Seq));
-        Assert.Null(await log.GetAsync(events[4].Seq));
+        await log.SetErrorAsync(events[2].LogPosition, "still failing");
+        Assert.Equal("still failing", (await log.GetAsync(events[2].LogPosition))!.Error);
+        Assert.True(await log.RemoveAsync(events[2].LogPosition));
+        Assert.False(await log.RemoveAsync(events[2].LogPosition));
+        Assert.Null(await log.GetAsync(events[2].LogPosition));
+        Assert.Null(await log.GetAsync(events[4].LogPosition));
         Assert.Equal(2, await log.CountPendingAsync());
     }
 
@@ -174,7 +174,7 @@ public sealed class SqliteEventLogTests : IDisposable
         // Build the schema as the previous release left it (scripts before 004), with rows written the old way.
         var database = new SqliteDatabase(_directory);
         var rng = new Random(2);
-        var expected = new List<(long Seq, string Customer, string EventId)>();
+        var expected = new List<(long LogPosition, string Customer, string EventId)>();
         using (var c = new SqliteConnection(database.LogConnectionString))
         {
             c.Open();
@@ -210,10 +210,10 @@ public sealed class SqliteEventLogTests : IDisposable
     }
 
     /// <summary>Batches over 20 customers, a customer often several times in one batch, with retried (duplicate) events.</summary>
-    private static async Task<List<(long Seq, string Customer, string EventId)>> AppendRandomBatchesAsync(SqliteEventLog log, int seed, int batches, string prefix)
+    private static async Task<List<(long LogPosition, string Customer, string EventId)>> AppendRandomBatchesAsync(SqliteEventLog log, int seed, int batches, string prefix)
     {
         var rng = new Random(seed);
-        var written = new List<(long Seq, string Customer, string EventId)>();
+        var written = new List<(long LogPosition, string Customer, string EventId)>();
         var sent = new List<(string Id, string Customer)>();
         for (var b = 0; b < batches; b++)
         {
@@ -242,16 +242,16 @@ public sealed class SqliteEventLogTests : IDisposable
         return written;
     }
 
-    private static async Task AssertTailsAsync(SqliteEventLog log, List<(long Seq, string Customer, string EventId)> written)
+    private static async Task AssertTailsAsync(SqliteEventLog log, List<(long LogPosition, string Customer, string EventId)> written)
     {
-        var head = written.Max(w => w.Seq);
+        var head = written.Max(w => w.LogPosition);
         foreach (var customer in written.Select(w => w.Customer).Distinct().Append("nobody"))
         {
             foreach (var after in new long[] { 0, head / 3, head / 2, head - 5, head })
             {
                 var tail = await log.ReadCustomerTailAsync(customer, after);
-                var want = written.Where(w => w.Customer == customer && w.Seq > after).OrderBy(w => w.Seq).Select(w => (w.Seq, w.EventId));
-                Assert.Equal(want, tail.Events.Select(e => (e.Seq, e.EventId)));
+                var want = written.Where(w => w.Customer == customer && w.LogPosition > after).OrderBy(w => w.LogPosition).Select(w => (w.LogPosition, w.EventId));
+                Assert.Equal(want, tail.Events.Select(e => (e.LogPosition, e.EventId)));
                 Assert.All(tail.Events, e => Assert.Equal(customer, e.CustomerId));
                 Assert.Equal(head, tail.Head);
             }

@@ -30,7 +30,7 @@ public sealed partial class AdminGrpcService(IQuarantineStore quarantine, Custom
         response.Events.AddRange(records.Take(size).Select(ToProto));
         if (records.Length > size)
         {
-            response.NextPageToken = records[size - 1].Event.Seq.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            response.NextPageToken = records[size - 1].Event.LogPosition.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
         EngineMetrics.QuarantinePending.Set(await quarantine.CountPendingAsync(context.CancellationToken));
         return response;
@@ -51,7 +51,7 @@ public sealed partial class AdminGrpcService(IQuarantineStore quarantine, Custom
         }
         catch (Exception ex) when (ex is not OrleansException)
         {
-            await quarantine.SetErrorAsync(record.Event.Seq, ex.Message);
+            await quarantine.SetErrorAsync(record.Event.LogPosition, ex.Message);
             throw new RpcException(new Status(StatusCode.FailedPrecondition,
                 $"log_position: event {request.LogPosition} still cannot be applied and stays quarantined: {ex.Message}"));
         }
@@ -60,8 +60,8 @@ public sealed partial class AdminGrpcService(IQuarantineStore quarantine, Custom
         {
             await publisher.PublishAsync([result]);
         }
-        await quarantine.RemoveAsync(record.Event.Seq);
-        LogReplayed(logger, record.Event.Seq, record.Event.CustomerId, result is not null);
+        await quarantine.RemoveAsync(record.Event.LogPosition);
+        LogReplayed(logger, record.Event.LogPosition, record.Event.CustomerId, result is not null);
         EngineMetrics.QuarantinePending.Set(await quarantine.CountPendingAsync());
         var view = await customer.GetAsync();
         return new ReplayQuarantinedEventResponse { Customer = view?.ToProto() };
@@ -84,7 +84,7 @@ public sealed partial class AdminGrpcService(IQuarantineStore quarantine, Custom
     {
         var proto = new QuarantinedEvent
         {
-            LogPosition = q.Event.Seq,
+            LogPosition = q.Event.LogPosition,
             Event = new Event
             {
                 EventId = q.Event.EventId,
@@ -104,9 +104,9 @@ public sealed partial class AdminGrpcService(IQuarantineStore quarantine, Custom
         return proto;
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Quarantined event {Seq} of customer {CustomerId} replayed (applied now: {Applied})")]
-    private static partial void LogReplayed(ILogger logger, long seq, string customerId, bool applied);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Quarantined event {LogPosition} of customer {CustomerId} replayed (applied now: {Applied})")]
+    private static partial void LogReplayed(ILogger logger, long logPosition, string customerId, bool applied);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Quarantined event {Seq} discarded")]
-    private static partial void LogDiscarded(ILogger logger, long seq);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Quarantined event {LogPosition} discarded")]
+    private static partial void LogDiscarded(ILogger logger, long logPosition);
 }

@@ -73,7 +73,7 @@ public sealed class IngestGrpcService(EventValidator validator, IngestPipeline p
         {
             Accepted = outcome.Accepted,
             Duplicates = outcome.Duplicates,
-            LastSequence = outcome.LastSequence,
+            LastSequence = outcome.LastLogPosition,
         };
         response.Rejected.AddRange(rejected);
         return response;
