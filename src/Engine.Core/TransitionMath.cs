@@ -25,4 +25,58 @@ public static class TransitionMath
         }
         return p;
     }
+
+    /// <summary>
+    /// A transition matrix from counts of moves (from "" = a first assignment): rows and columns are
+    /// <paramref name="currentSegments"/>, then any other segment the counts name (a retired one), in ordinal order.
+    /// Returns the labels, the row-major from × to counts and the first assignments per segment.
+    /// </summary>
+    public static (string[] SegmentIds, long[] Counts, long[] Entries) Matrix(IEnumerable<(string From, string To, long Count)> moves,
+        IReadOnlyList<string> currentSegments)
+    {
+        var list = moves.ToList();
+        var ids = currentSegments.ToList();
+        foreach (var id in list.SelectMany(c => new[] { c.From, c.To }).Where(id => id.Length > 0).Distinct().Order(StringComparer.Ordinal))
+        {
+            if (!ids.Contains(id))
+            {
+                ids.Add(id);
+            }
+        }
+        var n = ids.Count;
+        var index = ids.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
+        var counts = new long[n * n];
+        var entries = new long[n];
+        foreach (var (from, to, count) in list)
+        {
+            if (from.Length == 0)
+            {
+                entries[index[to]] += count;
+            }
+            else
+            {
+                counts[index[from] * n + index[to]] += count;
+            }
+        }
+        return (ids.ToArray(), counts, entries);
+    }
+
+    /// <summary>
+    /// Moves between <paramref name="segments"/> only (first assignments and retired segments left out), row-major,
+    /// for a forecast over the current model.
+    /// </summary>
+    public static long[] MovesBetween(IEnumerable<(string From, string To, long Count)> moves, IReadOnlyList<string> segments)
+    {
+        var n = segments.Count;
+        var index = segments.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
+        var counts = new long[n * n];
+        foreach (var (from, to, count) in moves)
+        {
+            if (index.TryGetValue(from, out var i) && index.TryGetValue(to, out var j))
+            {
+                counts[i * n + j] += count;
+            }
+        }
+        return counts;
+    }
 }

@@ -74,4 +74,17 @@ public sealed class TransitionAnalyticsTests
         p.ComputeFeatures(t0.AddDays(110), raw);
         Assert.Equal(0, raw[FeatureNames.IndexOf(FeatureNames.Purchases90d)]);
     }
+
+    [Fact]
+    public void A_matrix_has_the_current_segments_then_retired_ones_and_counts_first_assignments_apart()
+    {
+        (string, string, long)[] moves = [("", "seg-2", 5), ("seg-1", "seg-2", 3), ("seg-9", "seg-1", 2), ("seg-2", "seg-2", 1), ("", "seg-9", 4)];
+        var (ids, counts, entries) = TransitionMath.Matrix(moves, ["seg-2", "seg-1"]);
+        Assert.Equal(["seg-2", "seg-1", "seg-9"], ids);
+        // Row-major from × to over [seg-2, seg-1, seg-9].
+        Assert.Equal([1L, 0, 0, 3, 0, 0, 0, 2, 0], counts);
+        Assert.Equal([5L, 0, 4], entries);
+        // A forecast looks only at moves between the current segments.
+        Assert.Equal([1L, 0, 3, 0], TransitionMath.MovesBetween(moves, ["seg-2", "seg-1"]));
+    }
 }

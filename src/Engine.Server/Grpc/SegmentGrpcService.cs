@@ -8,7 +8,7 @@ using Grpc.Core;
 namespace Engine.Server.Grpc;
 
 /// <summary>SegmentService: customer lookups and history from the customer grains, population views from shards and the transition log.</summary>
-public sealed class SegmentGrpcService(CustomerGrains customers, ShardRouter router, ModelReplica models, IEventLog log, EngineClock clock) : SegmentService.SegmentServiceBase
+public sealed class SegmentGrpcService(CustomerGrains customers, PopulationQueries queries, ModelReplica models, EngineClock clock) : SegmentService.SegmentServiceBase
 {
     public const int MaxBatch = 1000;
 
@@ -68,7 +68,7 @@ public sealed class SegmentGrpcService(CustomerGrains customers, ShardRouter rou
         await models.RefreshAsync();
         var model = models.Current;
         var response = new ListSegmentsResponse { ModelVersion = model?.Version ?? 0 };
-        response.Segments.AddRange(Mapping.Profiles(model, await ProfilesAsync()));
+        response.Segments.AddRange(Mapping.Profiles(model, await queries.ProfilesAsync()));
         return response;
     }
 
@@ -81,36 +81,12 @@ public sealed class SegmentGrpcService(CustomerGrains customers, ShardRouter rou
             throw new RpcException(new Status(StatusCode.InvalidArgument, "to: must not be before from"));
         }
         var causes = request.Causes.Select(c => (TransitionCause)(int)c).ToArray();
-        var counts = await log.CountTransitionsAsync(from, to, request.ModelVersion == 0 ? null : request.ModelVersion, causes, context.CancellationToken);
-        // Rows and columns: the current model's segments, then any retired segment that appears in the window.
-        var ids = (models.Current?.SegmentIds ?? []).ToList();
-        foreach (var id in counts.SelectMany(c => new[] { c.From, c.To }).Where(id => id.Length > 0).Distinct().Order(StringComparer.Ordinal))
-        {
-            if (!ids.Contains(id))
-            {
-                ids.Add(id);
-            }
-        }
-        var n = ids.Count;
-        var index = ids.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
-        var matrix = new long[n * n];
-        var entries = new long[n];
-        foreach (var c in counts)
-        {
-            if (c.From.Length == 0)
-            {
-                entries[index[c.To]] += c.Count;
-            }
-            else
-            {
-                matrix[index[c.From] * n + index[c.To]] += c.Count;
-            }
-        }
+        var matrix = await queries.TransitionMatrixAsync(from, to, request.ModelVersion == 0 ? null : request.ModelVersion, causes, context.CancellationToken);
         var response = new GetTransitionMatrixResponse();
-        response.SegmentIds.AddRange(ids);
-        response.Counts.AddRange(matrix);
-        response.Probabilities.AddRange(TransitionMath.RowNormalize(matrix, n));
-        response.Entries.AddRange(entries);
+        response.SegmentIds.AddRange(matrix.SegmentIds);
+        response.Counts.AddRange(matrix.Counts);
+        response.Probabilities.AddRange(matrix.Probabilities);
+        response.Entries.AddRange(matrix.Entries);
         return response;
     }
 
@@ -126,51 +102,23 @@ public sealed class SegmentGrpcService(CustomerGrains customers, ShardRouter rou
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"periods: must be 1-120, got {request.Periods}"));
         }
-        var model = models.Current ?? throw new RpcException(new Status(StatusCode.FailedPrecondition, "no model yet: nothing to forecast"));
         var to = request.To?.ToDateTime() ?? clock.Now;
         var from = request.From?.ToDateTime() ?? to - 4 * period;
         if (from >= to)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, "from: must be before to"));
         }
-        var ids = model.SegmentIds;
-        var n = ids.Length;
-        var index = ids.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
-        var moves = new long[n * n];
-        foreach (var c in await log.CountTransitionsAsync(from, to, ct: context.CancellationToken))
-        {
-            if (index.TryGetValue(c.From, out var i) && index.TryGetValue(c.To, out var j))
-            {
-                moves[i * n + j] += c.Count;
-            }
-        }
-        var profiles = await ProfilesAsync();
-        var sizes = ids.Select(id => (double)(profiles.TryGetValue(id, out var p) ? p.Count : 0)).ToArray();
-        var windowPeriods = (int)Math.Max(1, Math.Round((to - from) / period));
-        var matrix = MarkovForecast.PerPeriodMatrix(moves, sizes, n, windowPeriods);
+        var forecast = await queries.ForecastAsync(period, periods, from, to, context.CancellationToken)
+            ?? throw new RpcException(new Status(StatusCode.FailedPrecondition, "no model yet: nothing to forecast"));
         var response = new ForecastResponse();
-        response.SegmentIds.AddRange(ids);
-        response.ObservedSizes.AddRange(sizes.Select(s => (long)s));
-        response.Matrix.AddRange(matrix);
-        var steps = MarkovForecast.Project(sizes, matrix, n, periods);
-        for (var t = 0; t < steps.Length; t++)
+        response.SegmentIds.AddRange(forecast.SegmentIds);
+        response.ObservedSizes.AddRange(forecast.ObservedSizes);
+        response.Matrix.AddRange(forecast.Matrix);
+        for (var t = 0; t < forecast.Steps.Length; t++)
         {
-            response.Steps.Add(new ForecastStep { Period = t + 1, Sizes = { steps[t] } });
+            response.Steps.Add(new ForecastStep { Period = t + 1, Sizes = { forecast.Steps[t] } });
         }
         return response;
-    }
-
-    private async Task<Dictionary<string, SegmentProfile>> ProfilesAsync()
-    {
-        var parts = await router.AskAllAsync(s => s.GetProfilesAsync());
-        var merged = new Dictionary<string, SegmentProfile>(StringComparer.Ordinal);
-        foreach (var (id, p) in parts.SelectMany(x => x))
-        {
-            merged[id] = merged.TryGetValue(id, out var m)
-                ? new SegmentProfile(m.Count + p.Count, m.Sums.Zip(p.Sums, (a, b) => a + b).ToArray())
-                : p;
-        }
-        return merged;
     }
 
     internal static void CheckId(string id, string field)

@@ -14,6 +14,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<EngineClock>();
         services.AddSingleton<ShardRouter>();
         services.AddSingleton<ModelReplica>();
+        services.AddSingleton<PopulationQueries>();
         services.AddSingleton<TransitionLogWriter>();
         services.AddSingleton<OutcomePublisher>();
         services.AddSingleton<ClusterLeader>();

@@ -1,0 +1,61 @@
+using Engine.Abstractions;
+using Engine.Core;
+using Engine.Storage;
+
+namespace Engine.Grains;
+
+/// <summary>A transition matrix over segments, with its row-normalised probabilities and first assignments.</summary>
+public sealed record TransitionMatrix(string[] SegmentIds, long[] Counts, double[] Probabilities, long[] Entries);
+
+/// <summary>A Markov projection of the current model's segment sizes.</summary>
+public sealed record SegmentForecast(string[] SegmentIds, long[] ObservedSizes, double[] Matrix, double[][] Steps);
+
+/// <summary>
+/// Questions about the whole population, answered from the shards and the transition log: segment profiles, transition
+/// matrices, forecasts. The API services validate the request and map the answer; the work is here.
+/// </summary>
+public sealed class PopulationQueries(ShardRouter router, ModelReplica models, IEventLog log)
+{
+    /// <summary>Per segment: customers and the sums of their features (original units, aged to now), over every shard.</summary>
+    public async Task<Dictionary<string, SegmentProfile>> ProfilesAsync()
+    {
+        var parts = await router.AskAllAsync(s => s.GetProfilesAsync());
+        var merged = new Dictionary<string, SegmentProfile>(StringComparer.Ordinal);
+        foreach (var (id, p) in parts.SelectMany(x => x))
+        {
+            merged[id] = merged.TryGetValue(id, out var m)
+                ? new SegmentProfile(m.Count + p.Count, m.Sums.Zip(p.Sums, (a, b) => a + b).ToArray())
+                : p;
+        }
+        return merged;
+    }
+
+    /// <summary>Moves with <c>at</c> in [from, to), optionally of one model version and some causes.</summary>
+    public async Task<TransitionMatrix> TransitionMatrixAsync(DateTime? from, DateTime? to, long? modelVersion,
+        IReadOnlyCollection<TransitionCause> causes, CancellationToken ct)
+    {
+        var counts = await log.CountTransitionsAsync(from, to, modelVersion, causes, ct);
+        var (ids, matrix, entries) = TransitionMath.Matrix(counts.Select(c => (c.From, c.To, c.Count)), models.Current?.SegmentIds ?? []);
+        return new TransitionMatrix(ids, matrix, TransitionMath.RowNormalize(matrix, ids.Length), entries);
+    }
+
+    /// <summary>
+    /// Sizes <paramref name="periods"/> periods ahead, with the per-period matrix estimated on the moves in [from, to);
+    /// null before the first model.
+    /// </summary>
+    public async Task<SegmentForecast?> ForecastAsync(TimeSpan period, int periods, DateTime from, DateTime to, CancellationToken ct)
+    {
+        if (models.Current is not { } model)
+        {
+            return null;
+        }
+        var ids = model.SegmentIds;
+        var counts = await log.CountTransitionsAsync(from, to, ct: ct);
+        var moves = TransitionMath.MovesBetween(counts.Select(c => (c.From, c.To, c.Count)), ids);
+        var profiles = await ProfilesAsync();
+        var sizes = ids.Select(id => (double)(profiles.TryGetValue(id, out var p) ? p.Count : 0)).ToArray();
+        var windowPeriods = (int)Math.Max(1, Math.Round((to - from) / period));
+        var matrix = MarkovForecast.PerPeriodMatrix(moves, sizes, ids.Length, windowPeriods);
+        return new SegmentForecast(ids, sizes.Select(s => (long)s).ToArray(), matrix, MarkovForecast.Project(sizes, matrix, ids.Length, periods));
+    }
+}
