@@ -130,7 +130,7 @@ public sealed class InactivitySweeper(IngestPipeline pipeline, EngineClock clock
 /// Event-time mode in a cluster: each silo's watermark moves with the events it ingests, so silos share theirs through
 /// the log's meta table every second. A silo that ingests nothing still dates lookups by the cluster's event time.
 /// </summary>
-public sealed class WatermarkSync(IngestPipeline pipeline, IEventLog log, EngineClock clock, ILogger<WatermarkSync> logger)
+public sealed class WatermarkSync(IngestPipeline pipeline, IMetaStore log, EngineClock clock, ILogger<WatermarkSync> logger)
     : PeriodicService(pipeline, logger)
 {
     private const string Key = "watermark";

@@ -19,10 +19,10 @@ public sealed partial class CustomerGrain(
     /// The silo-wide services every customer uses, in one object: a grain keeps one reference instead of five, which
     /// is 32 bytes a customer, 32 MB a million.
     /// </summary>
-    public sealed class Services(IEventLog log, IQuarantineStore quarantine, ModelReplica models, EngineClock clock, IOptions<EngineOptions> options,
+    public sealed class Services(IIngestLog log, IQuarantineStore quarantine, ModelReplica models, EngineClock clock, IOptions<EngineOptions> options,
         ILogger<CustomerGrain> logger, IEventApplyFault? fault = null)
     {
-        public IEventLog Log { get; } = log;
+        public IIngestLog Log { get; } = log;
         public IQuarantineStore Quarantine { get; } = quarantine;
         public IEventApplyFault? Fault { get; } = fault;
         public ModelReplica Models { get; } = models;

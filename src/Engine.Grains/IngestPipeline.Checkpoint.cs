@@ -91,21 +91,21 @@ public sealed partial class IngestPipeline
         if (_lagging.Count == 0)
         {
             _ownApplied = Volatile.Read(ref _unapplied) == 0 ? Math.Max(head, _lastApplied) : Volatile.Read(ref _lastApplied);
-            await log.SetMetaAsync(_appliedKey, _ownApplied);
+            await meta.SetMetaAsync(_appliedKey, _ownApplied);
         }
         // Everything at or below every silo's applied position is in the shards now, so recovery may start after it.
-        var applied = await log.ListMetaAsync(AppliedPrefix);
+        var applied = await meta.ListMetaAsync(AppliedPrefix);
         var position = applied.Count == 0 ? _ownApplied : Math.Min(applied.Values.Min(), _ownApplied);
         await router.TellAllAsync(s => s.CheckpointAsync(position));
         if (position != _lastCheckpoint)
         {
-            await log.SetMetaAsync(CheckpointKey, position);
+            await meta.SetMetaAsync(CheckpointKey, position);
             _lastCheckpoint = position;
         }
     }
 
     /// <summary>Called last on a graceful stop: everything of this silo's is applied and checkpointed, so it drops out.</summary>
-    private Task LeaveAsync() => log.DeleteMetaAsync(_appliedKey);
+    private Task LeaveAsync() => meta.DeleteMetaAsync(_appliedKey);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Inactivity sweep at {Now:O} moved {Moved} customers")]
     private static partial void LogSwept(ILogger logger, int moved, DateTime now);

@@ -15,7 +15,7 @@ public sealed partial class IngestPipeline
     private async Task RecoverAsync(CancellationToken ct)
     {
         await replica.RefreshAsync();
-        var from = await log.GetMetaAsync(CheckpointKey, ct);
+        var from = await meta.GetMetaAsync(CheckpointKey, ct);
         var head = await log.GetHeadAsync(ct);
         if (head.MaxOccurredAt is { } watermark)
         {
@@ -24,7 +24,7 @@ public sealed partial class IngestPipeline
         _lastBatchAsOf = head.MaxAsOf ?? DateTime.MinValue;
         // Registered before ingest opens, so the cluster's checkpoint never passes an append of this silo it has not applied.
         _ownApplied = head.MaxSeq;
-        await log.SetMetaAsync(_appliedKey, _ownApplied, ct);
+        await meta.SetMetaAsync(_appliedKey, _ownApplied, ct);
         // Dead peers are listed before the replay: one that dies during it is left for the leader.
         var dead = await DeadPeersAsync(ct);
         var replayed = await ReplayAsync(from, ct);
@@ -99,7 +99,7 @@ public sealed partial class IngestPipeline
         {
             await _published;
             var started = Stopwatch.GetTimestamp();
-            var from = await log.GetMetaAsync(CheckpointKey, ct);
+            var from = await meta.GetMetaAsync(CheckpointKey, ct);
             var replayed = await ReplayAsync(from, ct);
             await ForgetAsync(dead, ct);
             EngineMetrics.PeerRecoveries.Inc(dead.Count);
@@ -115,7 +115,7 @@ public sealed partial class IngestPipeline
     private async Task<List<string>> DeadPeersAsync(CancellationToken ct)
     {
         var snapshot = membership.CurrentSnapshot;
-        var keys = await log.ListMetaAsync(AppliedPrefix, ct);
+        var keys = await meta.ListMetaAsync(AppliedPrefix, ct);
         return keys.Keys.Where(key => key != _appliedKey && IsDead(SiloAddress.FromParsableString(key[AppliedPrefix.Length..]))).ToList();
 
         bool IsDead(SiloAddress peer) =>
@@ -127,7 +127,7 @@ public sealed partial class IngestPipeline
     {
         foreach (var key in keys)
         {
-            await log.DeleteMetaAsync(key, ct);
+            await meta.DeleteMetaAsync(key, ct);
         }
     }
 

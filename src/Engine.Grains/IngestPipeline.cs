@@ -33,7 +33,8 @@ public readonly record struct IngestOutcome(int Accepted, int Duplicates, long L
 /// Recovery and Checkpoint (checkpoint and sweep).
 /// </summary>
 public sealed partial class IngestPipeline(
-    IEventLog log,
+    IIngestLog log,
+    IMetaStore meta,
     CustomerGrains customers,
     OutcomePublisher publisher,
     ShardRouter router,

@@ -14,7 +14,7 @@ public sealed record SegmentForecast(string[] SegmentIds, long[] ObservedSizes, 
 /// Questions about the whole population, answered from the shards and the transition log: segment profiles, transition
 /// matrices, forecasts. The API services validate the request and map the answer; the work is here.
 /// </summary>
-public sealed class PopulationQueries(ShardRouter router, ModelReplica models, IEventLog log)
+public sealed class PopulationQueries(ShardRouter router, ModelReplica models, ITransitionLog log)
 {
     /// <summary>Per segment: customers and the sums of their features (original units, aged to now), over every shard.</summary>
     public async Task<Dictionary<string, SegmentProfile>> ProfilesAsync()

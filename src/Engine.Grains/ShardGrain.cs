@@ -15,7 +15,7 @@ namespace Engine.Grains;
 /// </summary>
 public sealed partial class ShardGrain(
     [PersistentState("shard", StorageNames.Engine)] IPersistentState<ShardState> state,
-    IEventLog log,
+    IIngestLog log,
     TransitionLogWriter writes,
     ShardRouter router,
     CustomerGrains customerGrains,

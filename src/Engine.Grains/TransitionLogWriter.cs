@@ -12,7 +12,7 @@ namespace Engine.Grains;
 /// pool, a failover) are retried with exponential backoff for about half a minute; transitions whose write still fails
 /// are kept and go out with the next write from any caller (the log ignores repeats), until the silo stops.
 /// </summary>
-public sealed partial class TransitionLogWriter(IEventLog log, ILogger<TransitionLogWriter> logger, ResiliencePipeline? retry = null)
+public sealed partial class TransitionLogWriter(ITransitionLog log, ILogger<TransitionLogWriter> logger, ResiliencePipeline? retry = null)
 {
     /// <summary>Kept transitions beyond this are dropped, oldest first, with an error: memory is not unbounded either.</summary>
     public const int MaxKept = 1_000_000;

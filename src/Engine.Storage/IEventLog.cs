@@ -45,10 +45,13 @@ public sealed record CustomerTail(LoggedEvent[] Events, long Head);
 public readonly record struct TransitionCount(string From, string To, long Count);
 
 /// <summary>
-/// The durable logs Engine is built on. The ingest log is the source of truth for events: an event is acknowledged
-/// once <see cref="AppendAsync"/> has committed it. The transition log records every segment change once.
+/// All of Engine's own stores in one database: the ingest log, the transition log, webhooks and meta values. Each
+/// consumer takes the narrow interface of the store it uses; both implementations keep the four in one database.
 /// </summary>
-public interface IEventLog
+public interface IEventLog : IIngestLog, ITransitionLog, IWebhookStore, IMetaStore;
+
+/// <summary>The ingest log: every accepted event, in log order, the source of truth. An event is acknowledged once <see cref="AppendAsync"/> has committed it.</summary>
+public interface IIngestLog
 {
     /// <summary>
     /// Appends events in one transaction. Returns, per event, its log position, or 0 when the log already has an event
@@ -76,7 +79,11 @@ public interface IEventLog
 
     /// <summary>The highest log position (0 if empty); one index lookup, for the periodic checkpoint.</summary>
     Task<long> GetHeadSeqAsync(CancellationToken ct = default);
+}
 
+/// <summary>The transition log: every segment change once; its id is the alert cursor.</summary>
+public interface ITransitionLog
+{
     /// <summary>
     /// Writes transitions; ones already written (same customer and number) are ignored. Returns those it wrote, so a
     /// transition handed over again (a recovery, a retried write) is counted once.
@@ -102,7 +109,11 @@ public interface IEventLog
     /// customer's next move (from ingest) can reach the log first, with the smaller cursor.
     /// </summary>
     Task<bool> MovedAgainAsync(string customerId, long number, DateTime before, CancellationToken ct = default);
+}
 
+/// <summary>Webhook subscriptions, where each one's deliveries resume, and the alerts it could not take (dead letters).</summary>
+public interface IWebhookStore
+{
     Task CreateWebhookAsync(WebhookRecord webhook, CancellationToken ct = default);
 
     Task<WebhookRecord[]> ListWebhooksAsync(CancellationToken ct = default);
@@ -116,7 +127,11 @@ public interface IEventLog
     Task AddDeadLetterAsync(DeadLetter letter, CancellationToken ct = default);
 
     Task<DeadLetter[]> ListDeadLettersAsync(string? webhookId, CancellationToken ct = default);
+}
 
+/// <summary>Small durable numbers: the cluster's checkpoint position, each silo's applied position, the store's settings.</summary>
+public interface IMetaStore
+{
     /// <summary>A small durable number, e.g. the log position covered by the last shard checkpoint.</summary>
     Task<long> GetMetaAsync(string key, CancellationToken ct = default);
 

@@ -14,7 +14,7 @@ namespace Engine.Server.Alerts;
 /// A subscriber or webhook that restarts from its last cursor sees nothing twice and misses nothing. With a minimum
 /// dwell an alert waits until the customer has stayed that long (engine clock) and is dropped if it moved on sooner.
 /// </summary>
-public sealed class AlertFeed(IEventLog log, TransitionSignal signal, IGrainFactory grains, EngineClock clock)
+public sealed class AlertFeed(ITransitionLog log, TransitionSignal signal, IGrainFactory grains, EngineClock clock)
 {
     private const int PageSize = 500;
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(250);

@@ -20,7 +20,7 @@ namespace Engine.Server.Alerts;
 /// <see cref="ClusterLeader"/> delivers; when leadership moves, the new leader resumes from the stored position.
 /// </summary>
 public sealed partial class WebhookDispatcher(
-    IEventLog log, AlertFeed feed, IHttpClientFactory http, IngestPipeline pipeline, ClusterLeader leader, IOptions<EngineOptions> options,
+    IWebhookStore log, AlertFeed feed, IHttpClientFactory http, IngestPipeline pipeline, ClusterLeader leader, IOptions<EngineOptions> options,
     ILogger<WebhookDispatcher> logger) : BackgroundService
 {
     public const string HttpClientName = "webhooks";

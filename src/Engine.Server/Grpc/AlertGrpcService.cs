@@ -8,7 +8,7 @@ using Grpc.Core;
 namespace Engine.Server.Grpc;
 
 /// <summary>AlertService: streams the durable alert log (the transition log) and manages webhooks.</summary>
-public sealed class AlertGrpcService(IEventLog log, Alerts.AlertFeed feed) : AlertService.AlertServiceBase
+public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitions, Alerts.AlertFeed feed) : AlertService.AlertServiceBase
 {
     public override async Task SubscribeMigrations(SubscribeMigrationsRequest request, IServerStreamWriter<MigrationAlert> responseStream, ServerCallContext context)
     {
@@ -16,7 +16,7 @@ public sealed class AlertGrpcService(IEventLog log, Alerts.AlertFeed feed) : Ale
         filter.FromSegmentIds.AddRange(request.FromSegmentIds);
         filter.ToSegmentIds.AddRange(request.ToSegmentIds);
         filter.Causes.AddRange(request.Causes);
-        var cursor = request.LiveOnly ? await log.LastCursorAsync(context.CancellationToken) : Alerts.AlertFeed.ParseCursor(request.ResumeAfter, "resume_after");
+        var cursor = request.LiveOnly ? await transitions.LastCursorAsync(context.CancellationToken) : Alerts.AlertFeed.ParseCursor(request.ResumeAfter, "resume_after");
         await foreach (var alert in feed.ReadAsync(cursor, Alerts.AlertFeed.Validate(filter), context.CancellationToken))
         {
             await responseStream.WriteAsync(alert, context.CancellationToken);
@@ -36,7 +36,7 @@ public sealed class AlertGrpcService(IEventLog log, Alerts.AlertFeed feed) : Ale
         var filter = request.Filter ?? new AlertFilter();
         Alerts.AlertFeed.Validate(filter);
         var record = new WebhookRecord($"wh-{Guid.NewGuid():N}"[..15], url.ToString(), request.Secret, JsonFormatter.Default.Format(filter),
-            request.FromStart ? 0 : await log.LastCursorAsync(context.CancellationToken), DateTime.UtcNow);
+            request.FromStart ? 0 : await transitions.LastCursorAsync(context.CancellationToken), DateTime.UtcNow);
         await log.CreateWebhookAsync(record, context.CancellationToken);
         return ToProto(record);
     }

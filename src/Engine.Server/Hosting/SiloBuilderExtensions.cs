@@ -52,6 +52,11 @@ public static class SiloBuilderExtensions
         {
             AddSqlite(silo, options);
         }
+        // Each store's narrow interface is the one log (a test may wrap IEventLog; the narrow ones follow it).
+        silo.Services.AddSingleton<IIngestLog>(sp => sp.GetRequiredService<IEventLog>());
+        silo.Services.AddSingleton<ITransitionLog>(sp => sp.GetRequiredService<IEventLog>());
+        silo.Services.AddSingleton<IWebhookStore>(sp => sp.GetRequiredService<IEventLog>());
+        silo.Services.AddSingleton<IMetaStore>(sp => sp.GetRequiredService<IEventLog>());
         // The schema and the settings check run as the silo's first start-up step, not while it is being configured.
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, StoreStartup>();
         return silo;
