@@ -47,7 +47,7 @@ public sealed class GrainTests : IAsyncLifetime
             silo.AddEngineStorage(options);
             // The engine's grain storage (as AddEngineStorage builds it) behind a proxy that can fail one customer's write.
             silo.Services.AddKeyedSingleton<Orleans.Storage.IGrainStorage>(StorageNames.Engine, (sp, _) => new FailingWrites(
-                new Engine.Server.Hosting.SerializedWritesStorage(sp.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.EngineSqlite)),
+                new Engine.Storage.SerializedWritesStorage(sp.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.EngineSqlite)),
                 FailThisWrite));
             // The real log behind a proxy that can lose an append's answer after its commit.
             silo.Services.AddSingleton<Engine.Storage.SqliteEventLog>();

@@ -3,9 +3,10 @@ using System.Text;
 using System.Threading.Channels;
 using Npgsql;
 using NpgsqlTypes;
+using Microsoft.Extensions.Logging;
 using Orleans.Storage;
 
-namespace Engine.Server.Hosting;
+namespace Engine.Storage;
 
 /// <summary>
 /// Grain-state writes to PostgreSQL in batches: the writes that queue up while one batch is in flight go together in

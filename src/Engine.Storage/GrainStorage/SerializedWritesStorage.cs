@@ -1,6 +1,6 @@
 using Orleans.Storage;
 
-namespace Engine.Server.Hosting;
+namespace Engine.Storage;
 
 /// <summary>
 /// Lets one grain-state write at a time reach SQLite, queueing the rest without holding threads. SQLite admits one
