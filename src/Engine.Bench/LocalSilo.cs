@@ -34,7 +34,6 @@ public sealed class LocalSilo : IAsyncDisposable
         {
             DataDirectory = directory,
             Shards = shards,
-            AutoTrainMinCustomers = int.MaxValue,
             SiloPort = FreePort(),
             GatewayPort = FreePort(),
         };
@@ -44,8 +43,8 @@ public sealed class LocalSilo : IAsyncDisposable
         {
             o.DataDirectory = options.DataDirectory;
             o.Shards = options.Shards;
-            o.AutoTrainMinCustomers = options.AutoTrainMinCustomers;
         });
+        builder.Services.Configure<ModelOptions>(o => o.AutoTrainMinCustomers = int.MaxValue);
         builder.UseOrleans(silo => silo.AddEngineSilo(options));
         builder.Services.AddEngineServices();
         var host = builder.Build();

@@ -51,7 +51,7 @@ public abstract partial class PeriodicService(IngestPipeline pipeline, ILogger l
 /// Every <see cref="EngineOptions.CheckpointInterval"/>: replays what dead silos left unapplied (on the leader), then
 /// checkpoints the shards, bounding crash recovery.
 /// </summary>
-public sealed class CheckpointScheduler(IngestPipeline pipeline, IOptions<EngineOptions> options, ILogger<CheckpointScheduler> logger)
+public sealed class CheckpointScheduler(IngestPipeline pipeline, IOptions<IngestOptions> options, ILogger<CheckpointScheduler> logger)
     : PeriodicService(pipeline, logger)
 {
     protected override TimeSpan Interval => options.Value.CheckpointInterval;
@@ -69,7 +69,7 @@ public sealed class CheckpointScheduler(IngestPipeline pipeline, IOptions<Engine
 /// </summary>
 public sealed partial class ModelWatcher(
     IngestPipeline pipeline, IGrainFactory grains, ShardRouter router, ModelReplica replica,
-    IOptions<EngineOptions> options, ILogger<ModelWatcher> logger) : PeriodicService(pipeline, logger)
+    IOptions<ModelOptions> options, ILogger<ModelWatcher> logger) : PeriodicService(pipeline, logger)
 {
     protected override TimeSpan Interval => TimeSpan.FromSeconds(2);
 
@@ -100,7 +100,7 @@ public sealed partial class ModelWatcher(
 /// passes <see cref="EngineOptions.DriftPsiThreshold"/>.
 /// </summary>
 public sealed class DriftWatcher(
-    IngestPipeline pipeline, IGrainFactory grains, ModelReplica replica, IOptions<EngineOptions> options, ILogger<DriftWatcher> logger)
+    IngestPipeline pipeline, IGrainFactory grains, ModelReplica replica, IOptions<ModelOptions> options, ILogger<DriftWatcher> logger)
     : PeriodicService(pipeline, logger)
 {
     protected override TimeSpan Interval => options.Value.DriftCheckInterval;
@@ -115,7 +115,7 @@ public sealed class DriftWatcher(
 }
 
 /// <summary>Wall-clock mode: runs the inactivity sweep every <see cref="EngineOptions.SweepInterval"/>.</summary>
-public sealed class InactivitySweeper(IngestPipeline pipeline, EngineClock clock, IOptions<EngineOptions> options, ILogger<InactivitySweeper> logger)
+public sealed class InactivitySweeper(IngestPipeline pipeline, EngineClock clock, IOptions<IngestOptions> options, ILogger<InactivitySweeper> logger)
     : PeriodicService(pipeline, logger)
 {
     protected override TimeSpan Interval => options.Value.SweepInterval;

@@ -19,7 +19,7 @@ public sealed partial class CustomerGrain(
     /// The silo-wide services every customer uses, in one object: a grain keeps one reference instead of five, which
     /// is 32 bytes a customer, 32 MB a million.
     /// </summary>
-    public sealed class Services(IIngestLog log, IQuarantineStore quarantine, ModelReplica models, EngineClock clock, IOptions<EngineOptions> options,
+    public sealed class Services(IIngestLog log, IQuarantineStore quarantine, ModelReplica models, EngineClock clock, IOptions<IngestOptions> options, IOptions<ModelOptions> modelOptions,
         ILogger<CustomerGrain> logger, IEventApplyFault? fault = null)
     {
         public IIngestLog Log { get; } = log;
@@ -27,7 +27,8 @@ public sealed partial class CustomerGrain(
         public IEventApplyFault? Fault { get; } = fault;
         public ModelReplica Models { get; } = models;
         public EngineClock Clock { get; } = clock;
-        public EngineOptions Options { get; } = options.Value;
+        public IngestOptions Options { get; } = options.Value;
+        public ModelOptions ModelOptions { get; } = modelOptions.Value;
         public ILogger Logger { get; } = logger;
     }
 
@@ -37,7 +38,7 @@ public sealed partial class CustomerGrain(
     /// </summary>
     private const int RepublishedOnRecovery = 16;
 
-    private EngineOptions Options => services.Options;
+    private IngestOptions Options => services.Options;
     // Allocated on the first transition: most calls record none, and every byte counts times a million customers.
     private List<TransitionRecord>? _unpublished;
     private CustomerProfile _profile = new();
@@ -119,7 +120,7 @@ public sealed partial class CustomerGrain(
         if (model is not null && state.State.SegmentId != ModelSnapshot.Unassigned)
         {
             var x = ModelMath.Scale(model, raw);
-            var membership = SoftMembership.Of(x, model.Centroids, model.K, Options.SoftmaxTemperature);
+            var membership = SoftMembership.Of(x, model.Centroids, model.K, services.ModelOptions.SoftmaxTemperature);
             // A newer model that keeps this customer where it is needs no transition, only the version.
             if (model.Version > state.State.ModelVersion && model.SegmentIds[membership.Index] == state.State.SegmentId)
             {

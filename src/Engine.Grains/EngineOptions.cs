@@ -1,8 +1,10 @@
 namespace Engine.Grains;
 
 /// <summary>
-/// Engine's settings, bound from the "Engine" configuration section (env vars Engine__X). Checked at start by
-/// <see cref="EngineOptionsValidator"/>: a value out of range stops the server with one line naming the key.
+/// Where and how the engine runs: clock, storage, cluster and ports, and the shard count. Every options class here is
+/// bound from the one "Engine" configuration section (env vars Engine__X, --Engine:X=value), so the keys do not say
+/// which class holds them; each is checked at start by <see cref="EngineOptionsValidator"/>, and a value out of range
+/// stops the server with one line naming the key.
 /// </summary>
 public sealed class EngineOptions
 {
@@ -34,9 +36,54 @@ public sealed class EngineOptions
     public int SiloPort { get; set; } = 11111;
     public int GatewayPort { get; set; } = 30000;
 
+    /// <summary>Number of shard grains holding the feature matrix.</summary>
+    public int Shards { get; set; } = 8;
+
+    public bool IsEventTime => Clock == ClockMode.EventTime;
+
+}
+
+/// <summary>Ingest and customers: input limits, checkpoints, history length, the inactivity sweep's period.</summary>
+public sealed class IngestOptions
+{
     /// <summary>Transitions each customer keeps (older ones stay in the transition log).</summary>
     public int HistoryLength { get; set; } = 100;
 
+    /// <summary>A customer writes its checkpoint after this many events since the last one (and on deactivation).</summary>
+    public int CheckpointEvery { get; set; } = 64;
+
+    /// <summary>How often shards checkpoint and the recovery start position advances.</summary>
+    public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// In a cluster, how long a silo keeps re-reading other silos' appends for the customers in its batches. A customer
+    /// with no event for longer reads its own log tail once at its next event instead.
+    /// </summary>
+    public TimeSpan CoverageWindow { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How often (in engine-clock time) the inactivity sweep looks for customers whom silence moved to another segment;
+    /// also the precision of an INACTIVITY transition's date. In event-time mode the sweep runs as the watermark moves.
+    /// </summary>
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>The largest amount one event may carry; larger ones are rejected at the door (docs/input-limits.md).</summary>
+    public double MaxAmount { get; set; } = 1e9;
+
+    /// <summary>The earliest occurred_at accepted (never before 1970-01-01).</summary>
+    public DateTime MinEventTime { get; set; } = DateTime.UnixEpoch;
+
+    /// <summary>
+    /// Event time only: how far past the current watermark an event may be dated. Real gaps in a history stay far below
+    /// it; one mistyped year does not, and would otherwise age every customer by it for good (the clock only goes
+    /// forward). The first events of an empty store are exempt.
+    /// </summary>
+    public TimeSpan MaxWatermarkJump { get; set; } = TimeSpan.FromDays(730);
+}
+
+/// <summary>Models: the first training, retrains (k, iterations, schedule, drift), rollouts and soft membership.</summary>
+public sealed class ModelOptions
+{
     /// <summary>The first model is trained automatically once this many customers exist.</summary>
     public int AutoTrainMinCustomers { get; set; } = 1000;
 
@@ -51,37 +98,12 @@ public sealed class EngineOptions
     /// <summary>k for the automatic first model and for Retrain with k = 0.</summary>
     public int DefaultK { get; set; } = 6;
 
-    /// <summary>Number of shard grains holding the feature matrix.</summary>
-    public int Shards { get; set; } = 8;
-
-    /// <summary>A customer writes its checkpoint after this many events since the last one (and on deactivation).</summary>
-    public int CheckpointEvery { get; set; } = 64;
-
-    /// <summary>How often shards checkpoint and the recovery start position advances.</summary>
-    public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>
-    /// In a cluster, how long a silo keeps re-reading other silos' appends for the customers in its batches. A customer
-    /// with no event for longer reads its own log tail once at its next event instead.
-    /// </summary>
-    public TimeSpan CoverageWindow { get; set; } = TimeSpan.FromSeconds(10);
-
     /// <summary>Range of k tried by an automatic retrain (Retrain with k = 0); the best silhouette wins.</summary>
     public int KMin { get; set; } = 3;
     public int KMax { get; set; } = 10;
 
     /// <summary>Rows per cluster in the stratified sample the silhouette is computed on (small clusters keep all theirs).</summary>
     public int SilhouettePerCluster { get; set; } = 250;
-
-    /// <summary>
-    /// How often (in engine-clock time) the inactivity sweep looks for customers whom silence moved to another segment;
-    /// also the precision of an INACTIVITY transition's date. In event-time mode the sweep runs as the watermark moves.
-    /// </summary>
-    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromMinutes(1);
-
-    /// <summary>Delivery attempts per alert before a webhook's alert is dead-lettered, and the first retry delay (doubling).</summary>
-    public int WebhookMaxAttempts { get; set; } = 5;
-    public TimeSpan WebhookRetryDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
     /// <summary>Retrain on a schedule (an Orleans reminder, at least one minute); zero turns the schedule off.</summary>
     public TimeSpan RetrainInterval { get; set; } = TimeSpan.Zero;
@@ -110,19 +132,12 @@ public sealed class EngineOptions
     /// without new information must not fire migrations.
     /// </summary>
     public double MinInertiaGain { get; set; } = 1e-3;
+}
 
-    /// <summary>The largest amount one event may carry; larger ones are rejected at the door (docs/input-limits.md).</summary>
-    public double MaxAmount { get; set; } = 1e9;
-
-    /// <summary>The earliest occurred_at accepted (never before 1970-01-01).</summary>
-    public DateTime MinEventTime { get; set; } = DateTime.UnixEpoch;
-
-    /// <summary>
-    /// Event time only: how far past the current watermark an event may be dated. Real gaps in a history stay far below
-    /// it; one mistyped year does not, and would otherwise age every customer by it for good (the clock only goes
-    /// forward). The first events of an empty store are exempt.
-    /// </summary>
-    public TimeSpan MaxWatermarkJump { get; set; } = TimeSpan.FromDays(730);
-
-    public bool IsEventTime => Clock == ClockMode.EventTime;
+/// <summary>Webhook delivery.</summary>
+public sealed class AlertOptions
+{
+    /// <summary>Delivery attempts per alert before a webhook's alert is dead-lettered, and the first retry delay (doubling).</summary>
+    public int WebhookMaxAttempts { get; set; } = 5;
+    public TimeSpan WebhookRetryDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 }

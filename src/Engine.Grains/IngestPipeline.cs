@@ -43,7 +43,7 @@ public sealed partial class IngestPipeline(
     ILocalSiloDetails silo,
     IClusterMembershipService membership,
     ClusterLeader leader,
-    IOptions<EngineOptions> options,
+    IOptions<IngestOptions> options,
     ILogger<IngestPipeline> logger) : BackgroundService
 {
     /// <summary>The meta key prefix under which every silo records how far it has applied its own appends.</summary>

@@ -19,7 +19,7 @@ public sealed partial class SegmentCoordinatorGrain(
     CustomerGrains customers,
     TransitionLogWriter writes,
     EngineClock clock,
-    IOptions<EngineOptions> options,
+    IOptions<ModelOptions> options,
     ILogger<SegmentCoordinatorGrain> logger) : Grain, ISegmentCoordinatorGrain, IRemindable
 {
     private const string ScheduleReminder = "scheduled-retrain";
@@ -38,7 +38,7 @@ public sealed partial class SegmentCoordinatorGrain(
     /// </summary>
     private const int RolloutParallelism = 32;
 
-    private readonly EngineOptions _options = options.Value;
+    private readonly ModelOptions _options = options.Value;
 
     // The model as stored: a retrain or rename sets state.State.Current before its write, and GetModelAsync interleaves
     // with it. A model handed out before it is stored could be logged with events and then lost with a failed write.

@@ -21,7 +21,7 @@ public sealed partial class ShardGrain(
     CustomerGrains customerGrains,
     ModelReplica models,
     EngineClock clock,
-    IOptions<EngineOptions> options,
+    IOptions<IngestOptions> options,
     ILogger<ShardGrain> logger) : Grain, IShardGrain
 {
     private ShardMatrix _rows = new();

@@ -38,9 +38,7 @@ public sealed class GrainTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var options = new EngineOptions { DataDirectory = _data, Clock = ClockMode.EventTime, Shards = 4, AutoTrainMinCustomers = int.MaxValue,
-            // Checkpoints only when a test asks: the shard-crash test rewrites a shard's checkpoint behind its back.
-            CheckpointInterval = TimeSpan.FromHours(1) };
+        var options = new EngineOptions { DataDirectory = _data, Clock = ClockMode.EventTime, Shards = 4 };
         var builder = new InProcessTestClusterBuilder(1);
         builder.ConfigureSilo((_, silo) =>
         {
@@ -108,9 +106,10 @@ public sealed class GrainTests : IAsyncLifetime
                 o.DataDirectory = options.DataDirectory;
                 o.Clock = options.Clock;
                 o.Shards = options.Shards;
-                o.AutoTrainMinCustomers = options.AutoTrainMinCustomers;
-                o.CheckpointInterval = options.CheckpointInterval;
             });
+            host.Services.Configure<ModelOptions>(o => o.AutoTrainMinCustomers = int.MaxValue);
+            // Checkpoints only when a test asks: the shard-crash test rewrites a shard's checkpoint behind its back.
+            host.Services.Configure<IngestOptions>(o => o.CheckpointInterval = TimeSpan.FromHours(1));
             host.Services.AddEngineServices();
         });
         _cluster = builder.Build();
@@ -715,7 +714,7 @@ public sealed class GrainTests : IAsyncLifetime
 
         // A sweep interval later the failed customer is looked at again, and moves.
         _refuseSweepOf = null;
-        var next = later + services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EngineOptions>>().Value.SweepInterval;
+        var next = later + services.GetRequiredService<Microsoft.Extensions.Options.IOptions<IngestOptions>>().Value.SweepInterval;
         await shard.SweepAsync(next);
         Assert.Contains(customers[0], (await InactivityMovesAsync([])).Logged.Select(t => t.CustomerId));
     }

@@ -20,7 +20,7 @@ namespace Engine.Server.Alerts;
 /// <see cref="ClusterLeader"/> delivers; when leadership moves, the new leader resumes from the stored position.
 /// </summary>
 public sealed partial class WebhookDispatcher(
-    IWebhookStore log, AlertFeed feed, IHttpClientFactory http, IngestPipeline pipeline, ClusterLeader leader, IOptions<EngineOptions> options,
+    IWebhookStore log, AlertFeed feed, IHttpClientFactory http, IngestPipeline pipeline, ClusterLeader leader, IOptions<AlertOptions> options,
     ILogger<WebhookDispatcher> logger) : BackgroundService
 {
     public const string HttpClientName = "webhooks";

@@ -14,7 +14,7 @@ namespace Engine.Server.Grpc;
 /// are what keeps one event from doing lasting harm (a sum past double's range, a clock moved to 2100); every rule is
 /// listed in docs/input-limits.md.
 /// </summary>
-public sealed class EventValidator(EngineClock clock, IOptions<EngineOptions> options)
+public sealed class EventValidator(EngineClock clock, IOptions<IngestOptions> options)
 {
     public const int MaxEvents = IngestPipeline.MaxBatchEvents;
     public const int MaxRequestBytes = 16 * 1024 * 1024;
@@ -25,7 +25,7 @@ public sealed class EventValidator(EngineClock clock, IOptions<EngineOptions> op
     public const int MaxAttributeValueLength = 1024;
     private static readonly TimeSpan MaxFutureSkew = TimeSpan.FromDays(1);
 
-    private readonly EngineOptions _options = options.Value;
+    private readonly IngestOptions _options = options.Value;
     private readonly DateTime _minEventTime = options.Value.MinEventTime.ToUniversalTime() < DateTime.UnixEpoch
         ? DateTime.UnixEpoch
         : DateTime.SpecifyKind(options.Value.MinEventTime.ToUniversalTime(), DateTimeKind.Utc);

@@ -56,10 +56,11 @@ public static class EngineHost
     {
         var builder = WebApplication.CreateBuilder(args);
         configure?.Invoke(builder);
-        var options = builder.Configuration.GetSection(EngineOptions.Section).Get<EngineOptions>() ?? new EngineOptions();
-        EngineOptionsValidator.ThrowIfInvalid(options);
-        builder.Services.AddSingleton<IValidateOptions<EngineOptions>, EngineOptionsValidator>();
-        builder.Services.AddOptions<EngineOptions>().Bind(builder.Configuration.GetSection(EngineOptions.Section)).ValidateOnStart();
+        var section = builder.Configuration.GetSection(EngineOptions.Section);
+        var options = section.Get<EngineOptions>() ?? new EngineOptions();
+        EngineOptionsValidator.ThrowIfInvalid(options, section.Get<IngestOptions>() ?? new(), section.Get<ModelOptions>() ?? new(),
+            section.Get<AlertOptions>() ?? new());
+        builder.Services.AddEngineOptions(section);
 
         builder.WebHost.ConfigureKestrel(k =>
         {

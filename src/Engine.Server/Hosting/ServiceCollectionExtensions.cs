@@ -1,4 +1,5 @@
 using Engine.Grains;
+using Microsoft.Extensions.Options;
 using Engine.Server.Grpc;
 using Engine.Storage;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -7,6 +8,24 @@ namespace Engine.Server.Hosting;
 
 public static class ServiceCollectionExtensions
 {
+    /// <summary>
+    /// Every options class, each bound from the one "Engine" section and validated at start (the keys are the same
+    /// whichever class holds them).
+    /// </summary>
+    public static IServiceCollection AddEngineOptions(this IServiceCollection services, IConfiguration section)
+    {
+        var validator = new EngineOptionsValidator();
+        services.AddSingleton<IValidateOptions<EngineOptions>>(validator);
+        services.AddSingleton<IValidateOptions<IngestOptions>>(validator);
+        services.AddSingleton<IValidateOptions<ModelOptions>>(validator);
+        services.AddSingleton<IValidateOptions<AlertOptions>>(validator);
+        services.AddOptions<EngineOptions>().Bind(section).ValidateOnStart();
+        services.AddOptions<IngestOptions>().Bind(section).ValidateOnStart();
+        services.AddOptions<ModelOptions>().Bind(section).ValidateOnStart();
+        services.AddOptions<AlertOptions>().Bind(section).ValidateOnStart();
+        return services;
+    }
+
     /// <summary>The silo-local services grains and gRPC handlers share. Hosted services start after the silo.</summary>
     public static IServiceCollection AddEngineServices(this IServiceCollection services)
     {
