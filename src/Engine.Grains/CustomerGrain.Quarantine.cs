@@ -2,7 +2,6 @@ using Engine.Abstractions;
 using Engine.Core;
 using Engine.Storage;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace Engine.Grains;
 

@@ -1,9 +1,6 @@
-using System.Diagnostics;
 using Engine.Abstractions;
 using Engine.Core;
-using Engine.Storage;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace Engine.Grains;
 
