@@ -41,8 +41,11 @@ public sealed class ServerProcess : IAsyncDisposable
         var deadline = DateTime.UtcNow.AddSeconds(90);
         while (DateTime.UtcNow < deadline)
         {
-            if (_process.HasExited && _process.WaitForExit(5000))
+            if (_process.HasExited)
             {
+                // The overload without a timeout also waits for the redirected output to be read to its end: the
+                // process's last lines (its reason for exiting) come last.
+                _process.WaitForExit();
                 throw new InvalidOperationException($"server exited with code {_process.ExitCode}:\n{string.Join('\n', _output)}");
             }
             try
