@@ -190,6 +190,24 @@ public sealed class CustomerProfile
         }
     }
 
+    /// <summary>The <see cref="WriteTo"/> checkpoint as bytes.</summary>
+    public byte[] ToBytes()
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer))
+        {
+            WriteTo(writer);
+        }
+        return buffer.ToArray();
+    }
+
+    /// <summary>A profile from <see cref="ToBytes"/>.</summary>
+    public static CustomerProfile FromBytes(byte[] bytes)
+    {
+        using var reader = new BinaryReader(new MemoryStream(bytes));
+        return ReadFrom(reader);
+    }
+
     /// <summary>Restores a <see cref="WriteTo"/> checkpoint; an unknown version fails loudly rather than misreading.</summary>
     public static CustomerProfile ReadFrom(BinaryReader r)
     {

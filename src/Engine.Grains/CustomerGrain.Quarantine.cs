@@ -21,19 +21,10 @@ public sealed partial class CustomerGrain
     {
         LogIsolating(services.Logger, first, Id);
         await state.ReadStateAsync();
-        _profile = new CustomerProfile();
-        if (state.State.Profile is { } bytes)
-        {
-            using var reader = new BinaryReader(new MemoryStream(bytes));
-            _profile = CustomerProfile.ReadFrom(reader);
-            state.State.Profile = null;
-        }
+        TakeProfileFromState();
         (_unpublished, _dirty, _versionAhead, _rowFeatures) = (null, 0, false, null);
         var tail = await services.Log.ReadCustomerTailAsync(Id, state.State.LogPosition);
-        foreach (var version in tail.Events.Select(e => ModelVersionFor(StampOf(e))).Distinct().Where(v => v > 0))
-        {
-            await services.Models.GetAsync(version);
-        }
+        await FetchModelsAsync(tail.Events);
         var (applied, held) = (0, new List<QuarantineRecord>());
         foreach (var batch in Batches(tail.Events))
         {
@@ -94,22 +85,14 @@ public sealed partial class CustomerGrain
 
     private Saved Snapshot()
     {
-        using var buffer = new MemoryStream();
-        using (var writer = new BinaryWriter(buffer))
-        {
-            _profile.WriteTo(writer);
-        }
         var s = state.State;
-        return new Saved(buffer.ToArray(), s.LogPosition, s.SegmentId, s.ModelVersion, [.. s.History], s.TransitionCount, s.AssignedAt,
+        return new Saved(_profile.ToBytes(), s.LogPosition, s.SegmentId, s.ModelVersion, [.. s.History], s.TransitionCount, s.AssignedAt,
             _unpublished?.ToArray(), _dirty);
     }
 
     private void Restore(Saved saved)
     {
-        using (var reader = new BinaryReader(new MemoryStream(saved.Profile)))
-        {
-            _profile = CustomerProfile.ReadFrom(reader);
-        }
+        _profile = CustomerProfile.FromBytes(saved.Profile);
         var s = state.State;
         (s.LogPosition, s.SegmentId, s.ModelVersion, s.TransitionCount, s.AssignedAt) =
             (saved.LogPosition, saved.SegmentId, saved.ModelVersion, saved.TransitionCount, saved.AssignedAt);
@@ -134,10 +117,8 @@ public sealed partial class CustomerGrain
         {
             services.Fault?.Check(e);
             _profile.Apply(e.Kind, e.OccurredAt, e.Amount, e.Category);
-            var version = state.State.ModelVersion;
-            var model = services.Models.Current is { } current && current.Version >= version ? current : await services.Models.GetAsync(version);
             var now = AssignmentRules.ReassignAt(services.Clock.AppliedNow, state.State.AssignedAt);
-            Assign(model, now, now, TransitionCause.Event);
+            Assign(await CurrentOrOwnModelAsync(), now, now, TransitionCause.Event);
         }
         catch
         {

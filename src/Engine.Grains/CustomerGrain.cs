@@ -64,14 +64,16 @@ public sealed partial class CustomerGrain(
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (state.State.Profile is { } bytes)
-        {
-            using var reader = new BinaryReader(new MemoryStream(bytes));
-            _profile = CustomerProfile.ReadFrom(reader);
-            // The live profile is the truth now; the serialized copy would only double the grain's memory.
-            state.State.Profile = null;
-        }
+        TakeProfileFromState();
         await CatchUpAsync();
+    }
+
+    /// <summary>The profile from the loaded checkpoint (a new one without it).</summary>
+    private void TakeProfileFromState()
+    {
+        _profile = state.State.Profile is { } bytes ? CustomerProfile.FromBytes(bytes) : new CustomerProfile();
+        // The live profile is the truth now; the serialized copy would only double the grain's memory.
+        state.State.Profile = null;
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -197,9 +199,7 @@ public sealed partial class CustomerGrain(
             return _profile.EventCount == 0 ? ApplyResult.Empty : Result(0);
         }
         var (before, version) = (state.State.TransitionCount, state.State.ModelVersion);
-        // The customer's own model if this silo's is older (a batch logged under a newer one reached it first).
-        var model = services.Models.Current is { } current && current.Version >= version ? current : await services.Models.GetAsync(version);
-        Assign(model, at, at, TransitionCause.Inactivity);
+        Assign(await CurrentOrOwnModelAsync(), at, at, TransitionCause.Inactivity);
         if (state.State.TransitionCount != before)
         {
             // Not log-driven, so a replay could not re-derive it: make it durable now.
@@ -228,14 +228,19 @@ public sealed partial class CustomerGrain(
         return Result(applied);
     }
 
+    /// <summary>
+    /// The silo's current model, or the customer's own if this silo's is older (a batch logged under a newer one reached
+    /// it first): what a change no event brings is assigned under.
+    /// </summary>
+    private async Task<ModelSnapshot?> CurrentOrOwnModelAsync()
+    {
+        var own = state.State.ModelVersion;
+        return services.Models.Current is { } current && current.Version >= own ? current : await services.Models.GetAsync(own);
+    }
+
     public async Task CheckpointAsync()
     {
-        using var buffer = new MemoryStream();
-        using (var writer = new BinaryWriter(buffer))
-        {
-            _profile.WriteTo(writer);
-        }
-        state.State.Profile = buffer.ToArray();
+        state.State.Profile = _profile.ToBytes();
         try
         {
             await state.WriteStateAsync();
@@ -338,6 +343,13 @@ public sealed partial class CustomerGrain(
         {
             await CheckpointAsync();
         }
+        await FetchModelsAsync(events);
+        return await ApplyOrIsolate(events);
+    }
+
+    /// <summary>Brings to this silo the models the events not yet applied are assigned under.</summary>
+    private async Task FetchModelsAsync(LoggedEvent[] events)
+    {
         foreach (var version in events.Where(e => e.LogPosition > state.State.LogPosition).Select(e => ModelVersionFor(StampOf(e))).Distinct())
         {
             if (version > 0)
@@ -345,7 +357,6 @@ public sealed partial class CustomerGrain(
                 await services.Models.GetAsync(version);
             }
         }
-        return await ApplyOrIsolate(events);
     }
 
     private int ApplyEvents(LoggedEvent[] events)

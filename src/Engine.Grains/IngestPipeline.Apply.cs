@@ -201,7 +201,7 @@ public sealed partial class IngestPipeline
             }
         }
         // Retried all at once: one at a time, a few stuck customers would hold every batch behind them (the turn is held).
-        var retried = await Task.WhenAll(failed.Select(RetryAsync));
+        var retried = await Task.WhenAll(failed.Select(id => RetryAsync(id, "ingest")));
         var incomplete = 0;
         for (var i = 0; i < failed.Count; i++)
         {
@@ -266,7 +266,11 @@ public sealed partial class IngestPipeline
         await TryPublishAsync(results, id => _lagging.Add(id));
     }
 
-    private async Task<ApplyResult?> RetryAsync(string customerId)
+    /// <summary>
+    /// A customer's recovery, tried <see cref="ApplyAttempts"/> times; null when every attempt failed, which is counted
+    /// under <paramref name="path"/> (the customer is then the caller's to leave lagging).
+    /// </summary>
+    private async Task<ApplyResult?> RetryAsync(string customerId, string path)
     {
         for (var attempt = 1; attempt <= ApplyAttempts; attempt++)
         {
@@ -280,6 +284,7 @@ public sealed partial class IngestPipeline
                 await Task.Delay(TimeSpan.FromMilliseconds(50 * attempt));
             }
         }
+        EngineMetrics.CustomerFailures.WithLabels(path).Inc();
         return null;
     }
 

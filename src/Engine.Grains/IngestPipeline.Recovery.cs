@@ -37,16 +37,16 @@ public sealed partial class IngestPipeline
 
     /// <summary>
     /// Brings every customer with events after <paramref name="from"/> up to date from the log and republishes its row.
-    /// One customer's failure is that customer's: it is logged, counted and left lagging (caught up between batches,
-    /// and holding the checkpoint meanwhile), and the replay goes on; so is a chunk whose publish fails. An event a
-    /// customer cannot apply never gets here: the customer quarantines it (see CustomerGrain).
+    /// One customer's failure is that customer's: tried again as in ingest (<see cref="RetryAsync"/>), then left lagging
+    /// (caught up between batches, and holding the checkpoint meanwhile), and the replay goes on; so is a chunk whose
+    /// publish fails. An event a customer cannot apply never gets here: the customer quarantines it (see CustomerGrain).
     /// </summary>
     private async Task<int> ReplayAsync(long from, CancellationToken ct)
     {
         var touched = await log.CustomersAfterAsync(from, ct);
         foreach (var chunk in touched.Chunk(RecoveryChunk))
         {
-            var results = await Task.WhenAll(chunk.Select(TryRecoverAsync));
+            var results = await Task.WhenAll(chunk.Select(id => RetryAsync(id, "recovery")));
             for (var i = 0; i < chunk.Length; i++)
             {
                 if (results[i] is null)
@@ -57,20 +57,6 @@ public sealed partial class IngestPipeline
             await TryPublishAsync(results.OfType<ApplyResult>().ToList(), id => _lagging.Add(id));
         }
         return touched.Length;
-
-        async Task<ApplyResult?> TryRecoverAsync(string customerId)
-        {
-            try
-            {
-                return await customers.RecoverAsync(customerId);
-            }
-            catch (Exception ex)
-            {
-                LogRecoverCustomerFailed(logger, ex, customerId);
-                EngineMetrics.CustomerFailures.WithLabels("recovery").Inc();
-                return null;
-            }
-        }
     }
 
     /// <summary>
@@ -131,7 +117,4 @@ public sealed partial class IngestPipeline
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Dead silos {Peers}: replayed {Customers} customers with events after log position {From} in {Seconds:F2} s")]
     private static partial void LogPeersRecovered(ILogger logger, string peers, int customers, long from, double seconds);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Recovery of customer {CustomerId} failed; it catches up from the log later, and the recovery goes on")]
-    private static partial void LogRecoverCustomerFailed(ILogger logger, Exception exception, string customerId);
 }

@@ -96,12 +96,7 @@ public sealed partial class SqliteEventLog
         }, ct);
 
     public Task<long> CountPendingAsync(CancellationToken ct = default) =>
-        ReadAsync(c =>
-        {
-            using var cmd = c.CreateCommand();
-            cmd.CommandText = "SELECT COUNT(*) FROM quarantine WHERE discarded_at IS NULL";
-            return (long)cmd.ExecuteScalar()!;
-        }, ct);
+        ReadLongAsync("SELECT COUNT(*) FROM quarantine WHERE discarded_at IS NULL", ct);
 
     private static QuarantineRecord ReadQuarantined(SqliteDataReader r) =>
         new(ReadEvent(r, 3), r.GetString(0), new DateTime(r.GetInt64(1), DateTimeKind.Utc), r.IsDBNull(2) ? null : new DateTime(r.GetInt64(2), DateTimeKind.Utc));

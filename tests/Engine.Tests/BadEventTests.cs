@@ -1,9 +1,5 @@
-using Engine.Abstractions;
 using Engine.Api.V1;
-using Engine.Grains;
-using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Engine.Tests;
 
@@ -21,10 +17,8 @@ public sealed class BadEventTests
         ["Engine:CheckpointEvery"] = "1000",
     };
 
-    private static Event Purchase(string eventId, string customerId, DateTime at, double amount, EventType type = EventType.Purchase) => new()
-    {
-        EventId = eventId, CustomerId = customerId, Type = type, OccurredAt = Timestamp.FromDateTime(at), Amount = amount,
-    };
+    private static Event Purchase(string eventId, string customerId, DateTime at, double amount, EventType type = EventType.Purchase) =>
+        Synthetic.NewEvent(eventId, customerId, type, at, amount);
 
 
     [Fact]

@@ -4,7 +4,6 @@ using Engine.Abstractions;
 using Engine.Api.V1;
 using Engine.Grains;
 using Engine.Storage;
-using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -156,8 +155,5 @@ public sealed class QuarantineTests
         await log.AppendAsync([e], head.MaxAsOf!.Value.AddTicks(1), modelVersion: 1);
     }
 
-    private static Event Purchase(string eventId, string customerId, DateTime at) => new()
-    {
-        EventId = eventId, CustomerId = customerId, Type = EventType.Purchase, OccurredAt = Timestamp.FromDateTime(at), Amount = 5,
-    };
+    private static Event Purchase(string eventId, string customerId, DateTime at) => Synthetic.NewEvent(eventId, customerId, EventType.Purchase, at, 5);
 }

@@ -45,15 +45,18 @@ public sealed class Synthetic
     }
 
     public void Add(string eventId, string customerId, EventType type, DateTime at, double amount, string category) =>
-        Events.Add(new Event
-        {
-            EventId = eventId,
-            CustomerId = customerId,
-            Type = type,
-            OccurredAt = Timestamp.FromDateTime(at),
-            Amount = amount,
-            Category = category,
-        });
+        Events.Add(NewEvent(eventId, customerId, type, at, amount, category));
+
+    /// <summary>One event as a client sends it.</summary>
+    public static Event NewEvent(string eventId, string customerId, EventType type, DateTime at, double amount, string category = "") => new()
+    {
+        EventId = eventId,
+        CustomerId = customerId,
+        Type = type,
+        OccurredAt = Timestamp.FromDateTime(at),
+        Amount = amount,
+        Category = category,
+    };
 
     public DateTime Watermark => Events.Max(e => e.OccurredAt.ToDateTime());
 

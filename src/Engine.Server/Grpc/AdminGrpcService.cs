@@ -32,7 +32,7 @@ public sealed partial class AdminGrpcService(IQuarantineStore quarantine, Custom
         {
             response.NextPageToken = records[size - 1].Event.LogPosition.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
-        EngineMetrics.QuarantinePending.Set(await quarantine.CountPendingAsync(context.CancellationToken));
+        await RefreshPendingAsync();
         return response;
     }
 
@@ -62,7 +62,7 @@ public sealed partial class AdminGrpcService(IQuarantineStore quarantine, Custom
         }
         await quarantine.RemoveAsync(record.Event.LogPosition);
         LogReplayed(logger, record.Event.LogPosition, record.Event.CustomerId, result is not null);
-        EngineMetrics.QuarantinePending.Set(await quarantine.CountPendingAsync());
+        await RefreshPendingAsync();
         var view = await customer.GetAsync();
         return new ReplayQuarantinedEventResponse { Customer = view?.ToProto() };
     }
@@ -72,9 +72,12 @@ public sealed partial class AdminGrpcService(IQuarantineStore quarantine, Custom
         await FindAsync(request.LogPosition, context.CancellationToken);
         await quarantine.DiscardAsync(request.LogPosition, clock.WallNow);
         LogDiscarded(logger, request.LogPosition);
-        EngineMetrics.QuarantinePending.Set(await quarantine.CountPendingAsync());
+        await RefreshPendingAsync();
         return ToProto((await quarantine.GetAsync(request.LogPosition))!);
     }
+
+    /// <summary>Sets <c>engine_quarantine_pending</c> from the store, after a call that read or changed the quarantine.</summary>
+    private async Task RefreshPendingAsync() => EngineMetrics.QuarantinePending.Set(await quarantine.CountPendingAsync());
 
     private async Task<QuarantineRecord> FindAsync(long seq, CancellationToken ct) =>
         await quarantine.GetAsync(seq, ct)

@@ -50,13 +50,13 @@ public sealed class EventValidator(EngineClock clock, IOptions<IngestOptions> op
         for (var i = 0; i < request.Events.Count; i++)
         {
             var e = request.Events[i];
-            var reason = Check(e, bounds);
+            var reason = Check(e, bounds, out var at);
             if (reason is not null)
             {
                 rejected.Add(new Rejection { Index = i, EventId = e.EventId, Reason = reason });
                 continue;
             }
-            valid.Add(new PendingEvent(e.EventId, e.CustomerId, (EventKind)e.Type, e.OccurredAt.ToDateTime(), e.Amount,
+            valid.Add(new PendingEvent(e.EventId, e.CustomerId, (EventKind)e.Type, at, e.Amount,
                 string.IsNullOrEmpty(e.Category) ? null : e.Category,
                 e.Attributes.Count == 0 ? null : JsonSerializer.Serialize(e.Attributes)));
         }
@@ -67,8 +67,10 @@ public sealed class EventValidator(EngineClock clock, IOptions<IngestOptions> op
     /// <summary>The times an event may have: not before the earliest, not after the wall clock's limit nor the watermark's.</summary>
     private readonly record struct TimeBounds(DateTime Earliest, DateTime WallLimit, DateTime? WatermarkLimit);
 
-    private string? Check(Event e, TimeBounds bounds)
+    /// <summary>The reason <paramref name="e"/> is rejected, or null; <paramref name="at"/> is its time once that is valid.</summary>
+    private string? Check(Event e, TimeBounds bounds, out DateTime at)
     {
+        at = default;
         if (IdProblem(e.EventId) is { } eventId)
         {
             return $"event_id: {eventId}";
@@ -97,7 +99,7 @@ public sealed class EventValidator(EngineClock clock, IOptions<IngestOptions> op
         {
             return $"amount: at most Engine:MaxAmount = {_options.MaxAmount:R}, got {e.Amount:R}";
         }
-        var at = e.OccurredAt.ToDateTime();
+        at = e.OccurredAt.ToDateTime();
         if (at < bounds.Earliest)
         {
             return $"occurred_at: {at:O} is before the earliest accepted time {bounds.Earliest:O} (Engine:MinEventTime, never before 1970)";
