@@ -29,17 +29,29 @@ public sealed class InactivitySchedule(ShardMatrix rows, TimeSpan minimumStep)
         var failed = 0;
         for (var i = 0; i < rows.Count; i++)
         {
-            try
-            {
-                Schedule(i, model, rows.AsOfAt(i));
-            }
-            catch (Exception)
-            {
-                failed++;
-                _due[i] = long.MaxValue;
-            }
+            failed += TrySchedule(i, model, rows.AsOfAt(i), out _) ? 0 : 1;
         }
         return failed;
+    }
+
+    /// <summary>
+    /// <see cref="Schedule"/>, except that a row that cannot be scheduled is left unscheduled (its next row schedules it
+    /// again) and its error returned, so that one customer's row never fails the shard's call.
+    /// </summary>
+    public bool TrySchedule(int i, ModelSnapshot model, DateTime from, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out Exception? error)
+    {
+        try
+        {
+            Schedule(i, model, from);
+            error = null;
+            return true;
+        }
+        catch (Exception ex)
+        {
+            _due[i] = long.MaxValue;
+            error = ex;
+            return false;
+        }
     }
 
     /// <summary>

@@ -256,15 +256,11 @@ public sealed partial class ShardGrain(
     private int Take(ShardRow row, InactivitySchedule? schedule)
     {
         var i = _rows.UpsertAndIndex(row);
-        try
+        // One customer's row must not fail the shard's whole upsert (every customer of the batch, and a recovery,
+        // would fail with it). The row is stored; its next row schedules it again.
+        if (schedule is not null && !schedule.TrySchedule(i, models.Current!, _rows.AsOfAt(i), out var error))
         {
-            schedule?.Schedule(i, models.Current!, _rows.AsOfAt(i));
-        }
-        catch (Exception ex)
-        {
-            // One customer's row must not fail the shard's whole upsert (every customer of the batch, and a recovery,
-            // would fail with it). The row is stored; it is scheduled again when the schedule is next rebuilt.
-            LogScheduleFailed(logger, ex, (int)this.GetPrimaryKeyLong(), row.CustomerId);
+            LogScheduleFailed(logger, error, (int)this.GetPrimaryKeyLong(), row.CustomerId);
             EngineMetrics.CustomerFailures.WithLabels("schedule").Inc();
         }
         // A row under an older model (an ingest batch stamped before the model was published) does not count, and a
@@ -309,7 +305,7 @@ public sealed partial class ShardGrain(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard} was not closed cleanly: asked {Customers} customers with events after log position {After} for their rows")]
     private static partial void LogRepaired(ILogger logger, int shard, int customers, long after);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Shard {Shard}: scheduling customer {CustomerId}'s row failed; the row is kept and scheduled at the next rebuild")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "Shard {Shard}: scheduling customer {CustomerId}'s row failed; the row is kept, and its next row schedules it again")]
     private static partial void LogScheduleFailed(ILogger logger, Exception exception, int shard, string customerId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard}: work after activation failed; trying again")]
