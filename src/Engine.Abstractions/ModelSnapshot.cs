@@ -23,7 +23,7 @@ public sealed record ModelSnapshot(
     [property: Id(14)] DriftBaseline? Baseline = null)
 {
     /// <summary>The segment of every customer while no model exists.</summary>
-    public const string Unassigned = "unassigned";
+    public const string Unassigned = Core.Unassigned.SegmentId;
 
     public string NameOf(string segmentId)
     {

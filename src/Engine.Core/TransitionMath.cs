@@ -27,7 +27,7 @@ public static class TransitionMath
     }
 
     /// <summary>
-    /// A transition matrix from counts of moves (from "" = a first assignment): rows and columns are
+    /// A transition matrix from counts of moves (from <see cref="Unassigned"/> = a first assignment): rows and columns are
     /// <paramref name="currentSegments"/>, then any other segment the counts name (a retired one), in ordinal order.
     /// Returns the labels, the row-major from × to counts and the first assignments per segment.
     /// </summary>
@@ -36,7 +36,7 @@ public static class TransitionMath
     {
         var list = moves.ToList();
         var ids = currentSegments.ToList();
-        foreach (var id in list.SelectMany(c => new[] { c.From, c.To }).Where(id => id.Length > 0).Distinct().Order(StringComparer.Ordinal))
+        foreach (var id in list.SelectMany(c => new[] { c.From, c.To }).Where(id => id != Unassigned.SegmentId).Distinct().Order(StringComparer.Ordinal))
         {
             if (!ids.Contains(id))
             {
@@ -49,7 +49,7 @@ public static class TransitionMath
         var entries = new long[n];
         foreach (var (from, to, count) in list)
         {
-            if (from.Length == 0)
+            if (from == Unassigned.SegmentId)
             {
                 entries[index[to]] += count;
             }

@@ -74,6 +74,15 @@ public sealed partial class CustomerGrain(
         _profile = state.State.Profile is { } bytes ? CustomerProfile.FromBytes(bytes) : new CustomerProfile();
         // The live profile is the truth now; the serialized copy would only double the grain's memory.
         state.State.Profile = null;
+        // A history written before 0.2.0 says "" for a first assignment's origin (see Unassigned).
+        var history = state.State.History;
+        for (var i = 0; i < history.Count; i++)
+        {
+            if (history[i].FromSegmentId.Length == 0)
+            {
+                history[i] = history[i] with { FromSegmentId = Unassigned.SegmentId };
+            }
+        }
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -449,7 +458,7 @@ public sealed partial class CustomerGrain(
         s.AssignedAt = AssignmentRules.AssignedAt(at, s.AssignedAt, moves, byEvent: cause == TransitionCause.Event);
         if (moves)
         {
-            var from = s.SegmentId == ModelSnapshot.Unassigned ? "" : s.SegmentId;
+            var from = s.SegmentId;
             var transition = new TransitionRecord(Id, ++s.TransitionCount, from, to, at, cause, model.Version, Explain(model, x, from, nearest));
             s.History.Add(transition);
             if (s.History.Count > Options.HistoryLength)

@@ -36,6 +36,9 @@ public sealed partial class ShardGrain(
     private Queue<string>? _repairQueue;
     private int _repairTotal;
     private IGrainTimer? _afterActivation;
+    // Customers whose rows arrived unassigned while a model exists, and the timer that asks them (AssignFirstSegmentsAsync).
+    private HashSet<string>? _firstAssignments;
+    private IGrainTimer? _assignFirst;
     // The customers a model rollout has yet to reach (named by GetCandidatesAsync), which the sweep leaves to it; see
     // RolloutTracker for the rules. Rows taken from anyone are what the rollout's settle step reads beside it.
     private readonly RolloutTracker _rollout = new();
@@ -105,10 +108,9 @@ public sealed partial class ShardGrain(
                 LogRepaired(logger, (int)this.GetPrimaryKeyLong(), _repairTotal, from);
                 (_repairFrom, _repairQueue) = (null, null);
             }
-            if (models.Current is { } model)
+            if (models.Current is not null)
             {
-                var unassigned = Enumerable.Range(0, _rows.Count).Where(i => _rows.SegmentAt(i) == ModelSnapshot.Unassigned).Select(_rows.IdAt).ToList();
-                await ReassignAsync(unassigned, model.Version);
+                AssignFirstSegments(Enumerable.Range(0, _rows.Count).Where(i => _rows.SegmentAt(i) == ModelSnapshot.Unassigned).Select(_rows.IdAt));
             }
             _afterActivation?.Dispose();
             _afterActivation = null;
@@ -122,14 +124,13 @@ public sealed partial class ShardGrain(
         }
     }
 
-    public async Task UpsertAsync(ShardRow[] rows)
+    public Task UpsertAsync(ShardRow[] rows)
     {
-        List<string>? unassigned = null;
         var schedule = CurrentSchedule();
+        List<string>? unassigned = null;
         foreach (var row in rows)
         {
-            var i = Take(row, schedule);
-            if (_rows.SegmentAt(i) == ModelSnapshot.Unassigned)
+            if (_rows.SegmentAt(Take(row, schedule)) == ModelSnapshot.Unassigned)
             {
                 (unassigned ??= []).Add(row.CustomerId);
             }
@@ -138,22 +139,56 @@ public sealed partial class ShardGrain(
         _rowsTaken += rows.Length;
         // A customer that applied events while a model was being published can arrive after this shard's sweep
         // still unassigned; it gets its first segment here rather than at its next event.
-        if (unassigned is not null && models.Current is { } model)
+        if (unassigned is not null && models.Current is not null)
         {
+            AssignFirstSegments(unassigned);
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Queues customers whose rows are unassigned while a model exists, to be asked in a turn of this shard's own, not
+    /// inside the caller's call: the ingest path's publish never waits on the shard calling customers back.
+    /// </summary>
+    private void AssignFirstSegments(IEnumerable<string> customers)
+    {
+        (_firstAssignments ??= new HashSet<string>(StringComparer.Ordinal)).UnionWith(customers);
+        if (_firstAssignments.Count > 0)
+        {
+            _assignFirst ??= this.RegisterGrainTimer(AssignFirstSegmentsAsync,
+                new GrainTimerCreationOptions { DueTime = TimeSpan.Zero, Period = TimeSpan.FromSeconds(1) });
+        }
+    }
+
+    /// <summary>
+    /// Asks the queued customers (<see cref="AssignFirstSegments"/>) to assign themselves under the current model. On a
+    /// failure the set is kept and asked again a second later: the rows are stored, and one customer that cannot answer
+    /// must not fail anyone's publish.
+    /// </summary>
+    private async Task AssignFirstSegmentsAsync(CancellationToken ct)
+    {
+        var pending = _firstAssignments;
+        if (pending is not null && models.Current is { } model)
+        {
+            var customers = pending.ToList();
             try
             {
-                await ReassignAsync(unassigned, model.Version);
+                await ReassignAsync(customers, model.Version);
             }
             catch (Exception ex)
             {
-                // The rows are stored; failing the caller's publish would only send them again, and fail again for as long
-                // as one of these customers cannot answer. The after-activation work assigns unassigned rows: it tries
-                // again a second later (unless it is still running, which it does at its end anyway).
-                LogFirstAssignmentFailed(logger, ex, (int)this.GetPrimaryKeyLong(), unassigned.Count);
-                _afterActivation ??= this.RegisterGrainTimer(CatchUpAfterActivationAsync,
-                    new GrainTimerCreationOptions { DueTime = TimeSpan.FromSeconds(1), Period = TimeSpan.FromSeconds(1) });
+                LogFirstAssignmentFailed(logger, ex, (int)this.GetPrimaryKeyLong(), customers.Count);
+                return;
+            }
+            pending.ExceptWith(customers);
+            if (pending.Count > 0)
+            {
+                return;
             }
         }
+        _firstAssignments = null;
+        _assignFirst?.Dispose();
+        _assignFirst = null;
     }
 
     public Task<SegmentCounts> GetCountsAsync() =>
@@ -265,7 +300,7 @@ public sealed partial class ShardGrain(
         }
         // A row under an older model (an ingest batch stamped before the model was published) does not count, and a
         // customer the rollout did not name is then asked at its end. (Rows of no model are the unassigned rows'
-        // business, see UpsertAsync.)
+        // business, see AssignFirstSegmentsAsync.)
         _rollout.RowTaken(row.CustomerId, row.ModelVersion);
         return i;
     }

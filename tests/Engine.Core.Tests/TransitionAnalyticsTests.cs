@@ -78,7 +78,8 @@ public sealed class TransitionAnalyticsTests
     [Fact]
     public void A_matrix_has_the_current_segments_then_retired_ones_and_counts_first_assignments_apart()
     {
-        (string, string, long)[] moves = [("", "seg-2", 5), ("seg-1", "seg-2", 3), ("seg-9", "seg-1", 2), ("seg-2", "seg-2", 1), ("", "seg-9", 4)];
+        const string u = Unassigned.SegmentId;
+        (string, string, long)[] moves = [(u, "seg-2", 5), ("seg-1", "seg-2", 3), ("seg-9", "seg-1", 2), ("seg-2", "seg-2", 1), (u, "seg-9", 4)];
         var (ids, counts, entries) = TransitionMath.Matrix(moves, ["seg-2", "seg-1"]);
         Assert.Equal(["seg-2", "seg-1", "seg-9"], ids);
         // Row-major from × to over [seg-2, seg-1, seg-9].

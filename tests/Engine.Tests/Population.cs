@@ -54,7 +54,7 @@ public static class Population
         var histories = await HistoriesAsync(server, ids);
         var matrix = await server.Segments.GetTransitionMatrixAsync(new GetTransitionMatrixRequest());
         Assert.Equal(histories.Values.Sum(h => h.Count), matrix.Counts.Sum() + matrix.Entries.Sum());
-        Assert.Equal(histories.Values.Sum(h => h.Count(t => t.FromSegmentId == "")), matrix.Entries.Sum());
-        Assert.Equal(ids.Count, histories.Values.Count(h => h.Count > 0 && h[^1].FromSegmentId == ""));
+        Assert.Equal(histories.Values.Sum(h => h.Count(t => t.FromSegmentId == "unassigned")), matrix.Entries.Sum());
+        Assert.Equal(ids.Count, histories.Values.Count(h => h.Count > 0 && h[^1].FromSegmentId == "unassigned"));
     }
 }

@@ -66,7 +66,7 @@ public sealed class SegmentationTests : IAsyncLifetime
         Assert.Equal(before, history[0].FromSegmentId);
         Assert.Equal(after.SegmentId, history[0].ToSegmentId);
         Assert.Equal(Cause.Retrain, history[^1].Cause);
-        Assert.Equal("", history[^1].FromSegmentId);
+        Assert.Equal("unassigned", history[^1].FromSegmentId);
         Assert.Single((await _server.Segments.GetHistoryAsync(new GetHistoryRequest { CustomerId = mover, Limit = 1 })).Transitions);
         await Population.AssertMatrixMatchesHistoriesAsync(_server, ids);
 

@@ -44,7 +44,7 @@ public sealed class SqliteEventLogTests : IDisposable
     {
         TransitionRecord T(long number, string from, string to, int day) =>
             new("c", number, from, to, At.AddDays(day), number == 2 ? TransitionCause.Retrain : TransitionCause.Event, 1);
-        await log.AppendTransitionsAsync([T(1, "", "s1", 0)]);
+        await log.AppendTransitionsAsync([T(1, Unassigned.SegmentId, "s1", 0)]);
         await log.AppendTransitionsAsync([T(3, "s2", "s3", 2)]);
         await log.AppendTransitionsAsync([T(2, "s1", "s2", 1)]);
         var logged = (await log.ReadTransitionsAsync(0, 10, TransitionFilter.Any)).Items;
@@ -55,6 +55,28 @@ public sealed class SqliteEventLogTests : IDisposable
         Assert.False(await log.MovedAgainAsync("c", 2, At.AddDays(2)));
         Assert.False(await log.MovedAgainAsync("c", 3, At.AddDays(30)));
         Assert.False(await log.MovedAgainAsync("other", 0, At.AddDays(30)));
+    }
+
+    [Fact]
+    public async Task A_first_assignment_stored_before_0_2_0_comes_from_unassigned_once_the_store_is_migrated()
+    {
+        var database = new SqliteDatabase(_directory);
+        database.Migrate();
+        using (var log = new SqliteEventLog(database, new TransitionSignal()))
+        {
+            await log.AppendTransitionsAsync([new("c", 1, "", "s1", At, TransitionCause.Event, 1)]);
+        }
+        // The store as 0.1.0 left it: a transition from "" and script 008 not yet run.
+        using (var c = new SqliteConnection(database.LogConnectionString))
+        {
+            c.Open();
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "DELETE FROM schema_version WHERE script = '008-unassigned-origin.sql'";
+            Assert.Equal(1, cmd.ExecuteNonQuery());
+        }
+        using var migrated = OpenLog();
+        var read = Assert.Single((await migrated.ReadTransitionsAsync(0, 10, TransitionFilter.Any)).Items).Transition;
+        Assert.Equal(Unassigned.SegmentId, read.FromSegmentId);
     }
 
     /// <summary>A log over a fresh schema in this test's directory.</summary>
@@ -73,7 +95,7 @@ public sealed class SqliteEventLogTests : IDisposable
     internal static async Task RepeatsAreIgnoredAndNotReturnedAsync(IEventLog log)
     {
         TransitionRecord T(string customer, long number, string to, Driver[]? drivers = null) =>
-            new(customer, number, "", to, At, TransitionCause.Event, 1, drivers);
+            new(customer, number, Unassigned.SegmentId, to, At, TransitionCause.Event, 1, drivers);
         Driver[] drivers = [new("recency_days", 0.75), new("frequency", 0.25)];
         Assert.Equal(2, (await log.AppendTransitionsAsync([T("a", 1, "s1", drivers), T("b", 1, "s1")])).Count);
         var first = Assert.Single((await log.ReadTransitionsAsync(0, 10, TransitionFilter.Any)).Items, t => t.Transition.CustomerId == "a").Transition;

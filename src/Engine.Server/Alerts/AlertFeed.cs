@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using Engine.Abstractions;
 using Engine.Api.V1;
+using Engine.Core;
 using Engine.Grains;
 using Engine.Server.Grpc;
 using Engine.Storage;
@@ -39,7 +40,7 @@ public sealed class AlertFeed(ITransitionLog log, TransitionSignal signal, IGrai
 
     public async IAsyncEnumerable<MigrationAlert> ReadAsync(long after, AlertFilter filter, [EnumeratorCancellation] CancellationToken ct)
     {
-        var match = new TransitionFilter(filter.FromSegmentIds.ToHashSet(), filter.ToSegmentIds.ToHashSet(),
+        var match = new TransitionFilter(filter.FromSegmentIds.Select(Unassigned.Normalize).ToHashSet(), filter.ToSegmentIds.ToHashSet(),
             filter.Causes.Select(c => (TransitionCause)(int)c).ToHashSet());
         var dwell = filter.MinDwell?.ToTimeSpan() ?? TimeSpan.Zero;
         var cursor = after;
