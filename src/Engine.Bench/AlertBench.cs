@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using Engine.Api.V1;
 using Engine.Server.Hosting;
+using Engine.Testing;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Net.Client;
 using HdrHistogram;
@@ -38,10 +39,10 @@ public static class AlertBench
     private static async Task<object> RunAsync(int rate, int seconds, int customerCount, double moverShare, string? keep, CancellationToken ct)
     {
         var directory = keep ?? Path.Combine(Path.GetTempPath(), "engine-bench", Guid.NewGuid().ToString("N"));
-        var grpcPort = FreePort();
+        var grpcPort = FreePorts.Next();
         var app = EngineHost.Build([
-            $"--Engine:DataDirectory={directory}", $"--Engine:GrpcPort={grpcPort}", $"--Engine:HttpPort={FreePort()}",
-            $"--Engine:SiloPort={FreePort()}", $"--Engine:GatewayPort={FreePort()}", "--Engine:AutoTrainMinCustomers=100000000",
+            $"--Engine:DataDirectory={directory}", $"--Engine:GrpcPort={grpcPort}", $"--Engine:HttpPort={FreePorts.Next()}",
+            $"--Engine:SiloPort={FreePorts.Next()}", $"--Engine:GatewayPort={FreePorts.Next()}", "--Engine:AutoTrainMinCustomers=100000000",
             "--Engine:DriftCheckInterval=01:00:00", "--Logging:LogLevel:Default=Warning",
         ]);
         await app.StartAsync(ct);
@@ -189,11 +190,4 @@ public static class AlertBench
     {
         EventId = eventId, CustomerId = customer, Type = EventType.Purchase, Amount = amount, OccurredAt = Timestamp.FromDateTime(at), Category = "x",
     };
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Engine.Testing;
 using Engine.Api.V1;
 using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
@@ -34,7 +35,7 @@ public static class BaselineServer
                 k.ListenAnyIP(parse.GetValue(grpc), l => l.Protocols = HttpProtocols.Http2);
                 k.ListenAnyIP(parse.GetValue(http), l => l.Protocols = HttpProtocols.Http1);
             });
-            builder.Host.UseOrleans(silo => silo.UseLocalhostClustering(ServerProcess.FreePort(), ServerProcess.FreePort(), serviceId: "baseline", clusterId: "baseline"));
+            builder.Host.UseOrleans(silo => silo.UseLocalhostClustering(FreePorts.Next(), FreePorts.Next(), serviceId: "baseline", clusterId: "baseline"));
             builder.Services.AddGrpc();
             var app = builder.Build();
             if (parse.GetValue(noGrain))
@@ -53,11 +54,11 @@ public static class BaselineServer
     }
 
     /// <summary>Starts this server as another process of this tool, on free ports.</summary>
-    public static Task<ServerProcess> StartAsync(bool noGrain)
+    public static Task<BenchServer> StartAsync(bool noGrain)
     {
-        var (grpc, http) = (ServerProcess.FreePort(), ServerProcess.FreePort());
+        var (grpc, http) = (FreePorts.Next(), FreePorts.Next());
         string[] arguments = ["baseline-server", $"--grpc-port={grpc}", $"--http-port={http}"];
-        return ServerProcess.StartToolAsync(noGrain ? [.. arguments, "--no-grain"] : arguments, grpc, http);
+        return BenchServer.StartToolAsync(noGrain ? [.. arguments, "--no-grain"] : arguments, grpc, http);
     }
 
     private sealed class BareSegments(IGrainFactory grains) : SegmentService.SegmentServiceBase

@@ -1,6 +1,5 @@
-using System.Net;
-using System.Net.Sockets;
 using Engine.Grains;
+using Engine.Testing;
 using Engine.Server.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -34,8 +33,8 @@ public sealed class LocalSilo : IAsyncDisposable
         {
             DataDirectory = directory,
             Shards = shards,
-            SiloPort = FreePort(),
-            GatewayPort = FreePort(),
+            SiloPort = FreePorts.Next(),
+            GatewayPort = FreePorts.Next(),
         };
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -64,12 +63,5 @@ public sealed class LocalSilo : IAsyncDisposable
         catch (IOException)
         {
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -42,15 +42,14 @@ public static class LookupBench
         {
             var (n, step) = (parse.GetValue(customers), TimeSpan.FromSeconds(parse.GetValue(seconds)));
             var spares = ColdWarmUp(n);
-            var server = await ServerProcess.StartAsync(parse.GetValue(storage)!, parse.GetValue(connection), ["--Engine:AutoTrainMinCustomers=1000"]);
+            await using var server = await BenchServer.StartAsync(parse.GetValue(storage)!, parse.GetValue(connection), ["--Engine:AutoTrainMinCustomers=1000"]);
             using (var channel = GrpcChannel.ForAddress(server.GrpcAddress))
             {
                 await IngestBench.StreamAsync(new IngestService.IngestServiceClient(channel), n + spares, n + spares, 1000, 8, "warm", 0, null, ct);
             }
             // A graceful restart checkpoints everyone and leaves no customer active: every first lookup is cold.
-            await using var restarted = await server.RestartAsync();
-            await server.DisposeAsync();
-            using var engine = GrpcChannel.ForAddress(restarted.GrpcAddress);
+            await server.RestartAsync();
+            using var engine = GrpcChannel.ForAddress(server.GrpcAddress);
             var client = new SegmentService.SegmentServiceClient(engine);
 
             // The baseline server is up (idle) from here on, so warm and baseline slices can alternate below.

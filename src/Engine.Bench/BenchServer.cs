@@ -1,0 +1,75 @@
+using Engine.Testing;
+
+namespace Engine.Bench;
+
+/// <summary>
+/// A server the benchmarks measure through the network: Engine.Server.dll (next to this tool), or a yardstick server
+/// of this tool, as its own process on free ports. An Engine server on SQLite gets a throwaway directory, deleted at
+/// the end.
+/// </summary>
+public sealed class BenchServer : IAsyncDisposable
+{
+    private readonly ServerProcess _process;
+    private readonly string? _directory;
+
+    private BenchServer(ServerProcess process, int grpcPort, string? directory)
+    {
+        _process = process;
+        _directory = directory;
+        GrpcAddress = $"http://127.0.0.1:{grpcPort}";
+    }
+
+    public string GrpcAddress { get; }
+
+    public static async Task<BenchServer> StartAsync(string storage, string? connectionString, IEnumerable<string> extra)
+    {
+        var directory = storage == "sqlite" ? Path.Combine(Path.GetTempPath(), "engine-bench", Guid.NewGuid().ToString("N")) : null;
+        var (grpc, http) = (FreePorts.Next(), FreePorts.Next());
+        string[] arguments =
+        [
+            Path.Combine(AppContext.BaseDirectory, "Engine.Server.dll"),
+            $"--Engine:Storage={storage}", $"--Engine:GrpcPort={grpc}", $"--Engine:HttpPort={http}",
+            $"--Engine:SiloPort={FreePorts.Next()}", $"--Engine:GatewayPort={FreePorts.Next()}", "--Logging:LogLevel:Default=Warning",
+            .. directory is null ? [$"--Engine:ConnectionString={connectionString}"] : new[] { $"--Engine:DataDirectory={directory}" },
+            .. extra,
+        ];
+        return await StartAsync(new ServerProcess(arguments, $"http://127.0.0.1:{http}/healthz"), grpc, directory);
+    }
+
+    /// <summary>
+    /// Another process of this tool (e.g. the baseline server), healthy once /healthz answers. It runs the garbage
+    /// collector as Engine.Server does (server GC without DATAS, see its project file), so a yardstick server differs
+    /// from Engine's only in what it serves; DATAS made the no-op grain's first calls slower (deploy/bench/HISTORY.md).
+    /// </summary>
+    public static Task<BenchServer> StartToolAsync(IEnumerable<string> arguments, int grpc, int http) =>
+        StartAsync(new ServerProcess([Path.Combine(AppContext.BaseDirectory, "engine-bench.dll"), .. arguments],
+            $"http://127.0.0.1:{http}/healthz", ("DOTNET_GCDynamicAdaptationMode", "0")), grpc, null);
+
+    private static async Task<BenchServer> StartAsync(ServerProcess process, int grpc, string? directory)
+    {
+        await process.StartAsync();
+        return new BenchServer(process, grpc, directory);
+    }
+
+    /// <summary>SIGTERM and a start on the same data and ports: a graceful restart, after which no customer is active.</summary>
+    public async Task RestartAsync()
+    {
+        await _process.TerminateAsync();
+        await _process.StartAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _process.DisposeAsync();
+        if (_directory is not null)
+        {
+            try
+            {
+                Directory.Delete(_directory, true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+}

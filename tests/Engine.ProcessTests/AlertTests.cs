@@ -1,0 +1,265 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Engine.Api.V1;
+using Engine.Core;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+
+namespace Engine.ProcessTests;
+
+/// <summary>
+/// Inactivity transitions, the resumable alert feed, webhooks and transition analytics, over real gRPC. The data:
+/// active customers buy every ten days for 400 days; "stoppers" do the same but stop at day 200; one-off buyers buy
+/// once at the start. Replayed in event time, the stoppers must drift into a lapsed segment by silence alone.
+/// </summary>
+[Trait("Category", "Process")]
+public sealed class AlertTests
+{
+    private static readonly TimeSpan Sweep = TimeSpan.FromDays(1);
+
+    private static Dictionary<string, string?> Settings(string? extra = null) => new()
+    {
+        ["Engine:AutoTrainMinCustomers"] = "1000000",
+        ["Engine:SweepInterval"] = "1.00:00:00",
+        ["Engine:WebhookRetryDelay"] = "00:00:00.050",
+        ["Engine:WebhookMaxAttempts"] = "5",
+        ["Engine:DriftCheckInterval"] = "01:00:00",
+    };
+
+    private static Synthetic Lapsing()
+    {
+        var s = new Synthetic();
+        var rng = new Random(41);
+        var n = 0;
+        for (var c = 0; c < 450; c++)
+        {
+            var id = $"{(c % 3) switch { 0 => "active", 1 => "stopper", _ => "oneoff" }}-{c:D4}";
+            var last = (c % 3) switch { 0 => 400, 1 => 200, _ => 9 };
+            for (var day = rng.Next(0, 10); day <= last; day += 10)
+            {
+                s.Add($"l{n++}", id, EventType.Purchase, Synthetic.Start.AddDays(day).AddHours(rng.Next(0, 24)), 30 + rng.Next(0, 20), "music");
+            }
+        }
+        var ordered = s.Events.OrderBy(e => e.OccurredAt.ToDateTime()).ToList();
+        s.Events.Clear();
+        s.Events.AddRange(ordered);
+        return s;
+    }
+
+    /// <summary>Phase 1 up to day 200, a model trained on it, then phase 2 to day 400.</summary>
+    private static async Task<Synthetic> ReplayAsync(EngineServer server)
+    {
+        var data = Lapsing();
+        var cut = Synthetic.Start.AddDays(200);
+        await server.IngestAllAsync(data.Events.Where(e => e.OccurredAt.ToDateTime() < cut), 200);
+        await server.Models.RetrainAsync(new RetrainRequest { K = 3 });
+        await server.IngestAllAsync(data.Events.Where(e => e.OccurredAt.ToDateTime() >= cut), 200);
+        return data;
+    }
+
+    [Fact]
+    public async Task Silence_moves_stoppers_by_inactivity_dated_when_they_cross_the_boundary()
+    {
+        await using var server = await new EngineServer(settings: Settings()).StartAsync();
+        var data = await ReplayAsync(server);
+        var model = await server.Models.GetModelAsync(new GetModelRequest());
+        var stoppers = data.CustomerIds.Where(id => id.StartsWith("stopper")).ToList();
+        var histories = await Population.HistoriesAsync(server, stoppers);
+        var end = data.Watermark;
+
+        var moved = 0;
+        foreach (var (id, history) in histories)
+        {
+            var events = data.Events.Where(e => e.CustomerId == id).ToList();
+            var lastEvent = events.Max(e => e.OccurredAt.ToDateTime());
+            foreach (var t in history.Where(t => t.Cause == Cause.Inactivity))
+            {
+                moved++;
+                var at = t.At.ToDateTime();
+                Assert.True(at > lastEvent, $"{id}: inactivity at {at:O} before its last event {lastEvent:O}");
+                Assert.True(at < end.AddDays(-1), $"{id}: inactivity dated at the end of the replay ({at:O})");
+                // Dated when silence made it cross, to one sweep interval: the model puts it in the new segment a sweep
+                // interval after `at`, and in the old one a sweep interval before. (At `at` itself it sits on the
+                // boundary, where this test's re-derived centroids are too coarse to judge.)
+                var after = NearestAt(model, events, at + Sweep);
+                var before = NearestAt(model, events, at - Sweep - TimeSpan.FromHours(1));
+                Assert.True((t.ToSegmentId, t.FromSegmentId) == (after, before),
+                    $"{id}: {t.FromSegmentId}->{t.ToSegmentId} at {at:O} (last event {lastEvent:O}); the model says {before} before and {after} at; history {string.Join(" | ", history.Select(h => $"{h.FromSegmentId}->{h.ToSegmentId} {h.Cause} {h.At.ToDateTime():O} v{h.ModelVersion}"))}");
+            }
+        }
+        Assert.True(moved >= stoppers.Count / 2, $"only {moved} inactivity transitions for {stoppers.Count} stoppers");
+
+        // Analytics: the INACTIVITY-only matrix counts exactly those moves; a version filter keeps to one model.
+        var all = data.CustomerIds.ToList();
+        var allHistories = await Population.HistoriesAsync(server, all);
+        var inactivity = await server.Segments.GetTransitionMatrixAsync(new GetTransitionMatrixRequest { Causes = { Cause.Inactivity } });
+        Assert.Equal(allHistories.Values.Sum(h => h.Count(t => t.Cause == Cause.Inactivity)), inactivity.Counts.Sum() + inactivity.Entries.Sum());
+        var v2 = await server.Segments.GetTransitionMatrixAsync(new GetTransitionMatrixRequest { ModelVersion = model.Version });
+        Assert.Equal(allHistories.Values.Sum(h => h.Count(t => t.ModelVersion == model.Version)), v2.Counts.Sum() + v2.Entries.Sum());
+        Assert.Contains(allHistories.Values.SelectMany(h => h), t => t.Cause == Cause.Inactivity && t.Drivers.Count > 0 && t.Drivers[0].Contribution > 0);
+
+        var forecast = await server.Segments.ForecastAsync(new ForecastRequest { Period = Duration.FromTimeSpan(TimeSpan.FromDays(30)), Periods = 4 });
+        Assert.Equal(4, forecast.Steps.Count);
+        Assert.All(forecast.Steps, s => Assert.Equal(forecast.ObservedSizes.Sum(), s.Sizes.Sum(), 1e-6));
+    }
+
+    private static string NearestAt(Model model, IEnumerable<Event> events, DateTime at)
+    {
+        var profile = new CustomerProfile();
+        foreach (var e in events.Where(e => e.OccurredAt.ToDateTime() <= at))
+        {
+            profile.Apply((EventKind)(int)e.Type, e.OccurredAt.ToDateTime(), e.Amount, e.Category);
+        }
+        var raw = new double[FeatureNames.Count];
+        profile.ComputeFeatures(at, raw);
+        double[] Scaled(Func<int, double> value)
+        {
+            var r = Enumerable.Range(0, FeatureNames.Count).Select(value).ToArray();
+            var t = new float[r.Length];
+            FeatureTransform.Forward(r, t);
+            return t.Select((v, j) => (v - model.ScalerMean[j]) / model.ScalerStd[j]).ToArray();
+        }
+        var x = Scaled(j => raw[j]);
+        return model.Segments.MinBy(s =>
+        {
+            var c = Scaled(j => s.Centroid[FeatureNames.All[j]]);
+            return x.Zip(c, (a, b) => (a - b) * (a - b)).Sum();
+        })!.SegmentId;
+    }
+
+    [Fact]
+    public async Task A_filtered_subscriber_resumes_after_kill_minus_9_with_no_gap_and_no_duplicate()
+    {
+        var config = new EngineServer(settings: Settings());
+        await using var process = new EngineProcess(config);
+        await process.StartAsync();
+        var data = await ReplayAsync(config);
+        var histories = await Population.HistoriesAsync(config, data.CustomerIds);
+        // The busiest move between two segments.
+        var pair = histories.Values.SelectMany(h => h).Where(t => t.FromSegmentId != "")
+            .GroupBy(t => (t.FromSegmentId, t.ToSegmentId)).MaxBy(g => g.Count())!.Key;
+        var expected = histories.SelectMany(h => h.Value.Where(t => (t.FromSegmentId, t.ToSegmentId) == pair)
+            .Select(t => (h.Key, t.At.ToDateTime()))).OrderBy(x => x).ToList();
+        Assert.True(expected.Count >= 4, $"only {expected.Count} {pair} moves");
+
+        var request = new SubscribeMigrationsRequest { FromSegmentIds = { pair.FromSegmentId }, ToSegmentIds = { pair.ToSegmentId } };
+        var first = await ReadAlertsAsync(config, request, expected.Count / 2);
+        process.Kill();
+        await config.StopAsync();
+        await process.StartAsync();
+        request.ResumeAfter = first[^1].Cursor;
+        var rest = await ReadAlertsAsync(config, request, expected.Count - first.Count);
+
+        var all = first.Concat(rest).ToList();
+        Assert.Equal(all.Count, all.Select(a => a.Cursor).Distinct().Count());
+        Assert.True(all.Select(a => long.Parse(a.Cursor)).Zip(all.Skip(1).Select(a => long.Parse(a.Cursor))).All(p => p.First < p.Second));
+        Assert.Equal(expected, all.Select(a => (a.CustomerId, a.Transition.At.ToDateTime())).OrderBy(x => x).ToList());
+        Assert.All(all, a => Assert.Equal((pair.FromSegmentId, pair.ToSegmentId), (a.Transition.FromSegmentId, a.Transition.ToSegmentId)));
+        Assert.All(all, a => Assert.Equal(a.CustomerId, a.Customer.CustomerId));
+
+        // Nothing more is pending: a short wait after the last one brings nothing.
+        request.ResumeAfter = all[^1].Cursor;
+        Assert.Empty(await ReadAlertsAsync(config, request, int.MaxValue, TimeSpan.FromSeconds(1)));
+    }
+
+    private static async Task<List<MigrationAlert>> ReadAlertsAsync(EngineServer server, SubscribeMigrationsRequest request, int count, TimeSpan? wait = null)
+    {
+        var alerts = new List<MigrationAlert>();
+        using var cts = new CancellationTokenSource(wait ?? TimeSpan.FromSeconds(30));
+        using var call = new AlertService.AlertServiceClient(server.Channel).SubscribeMigrations(request, cancellationToken: cts.Token);
+        try
+        {
+            while (alerts.Count < count && await call.ResponseStream.MoveNext(cts.Token))
+            {
+                alerts.Add(call.ResponseStream.Current);
+            }
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && wait is not null)
+        {
+        }
+        return alerts;
+    }
+
+    [Fact]
+    public async Task A_webhook_that_fails_its_first_three_deliveries_still_gets_every_alert_signed_and_in_order()
+    {
+        await using var server = await new EngineServer(settings: Settings()).StartAsync();
+        var data = await ReplayAsync(server);
+        var total = (await Population.HistoriesAsync(server, data.CustomerIds)).Values.Sum(h => h.Count);
+
+        var port = FreePorts.Next();
+        using var listener = new HttpListener();
+        listener.Prefixes.Add($"http://127.0.0.1:{port}/hook/");
+        listener.Start();
+        var received = new List<(string Body, string Signature)>();
+        var calls = 0;
+        var receiving = Task.Run(async () =>
+        {
+            while (received.Count < total)
+            {
+                var context = await listener.GetContextAsync();
+                using var reader = new StreamReader(context.Request.InputStream);
+                var body = await reader.ReadToEndAsync();
+                // The first three deliveries fail.
+                context.Response.StatusCode = ++calls <= 3 ? 500 : 200;
+                if (context.Response.StatusCode == 200)
+                {
+                    received.Add((body, context.Request.Headers["X-Engine-Signature"]!));
+                }
+                context.Response.Close();
+            }
+        });
+
+        var alerts = new AlertService.AlertServiceClient(server.Channel);
+        var hook = await alerts.CreateWebhookAsync(new CreateWebhookRequest { Url = $"http://127.0.0.1:{port}/hook/", Secret = "s3cret", FromStart = true });
+        Assert.Contains(hook.Id, (await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks.Select(w => w.Id));
+        await receiving.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(total + 3, calls);
+        var cursors = new List<long>();
+        foreach (var (body, signature) in received)
+        {
+            var expected = "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData("s3cret"u8.ToArray(), Encoding.UTF8.GetBytes(body)));
+            Assert.Equal(expected, signature);
+            cursors.Add(long.Parse(JsonDocument.Parse(body).RootElement.GetProperty("cursor").GetString()!));
+        }
+        Assert.Equal(cursors.Order(), cursors);
+        Assert.Equal(total, cursors.Distinct().Count());
+        Assert.Empty((await alerts.ListDeadLettersAsync(new ListDeadLettersRequest())).DeadLetters);
+
+        await alerts.DeleteWebhookAsync(new DeleteWebhookRequest { Id = hook.Id });
+        var missing = await Assert.ThrowsAsync<RpcException>(() => alerts.DeleteWebhookAsync(new DeleteWebhookRequest { Id = hook.Id }).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+    }
+
+    [Fact]
+    public async Task Alerts_a_webhook_cannot_take_are_dead_lettered_and_bad_requests_name_the_field()
+    {
+        await using var server = await new EngineServer(settings: Settings()).StartAsync();
+        var data = Synthetic.Generate(customers: 40, seed: 43);
+        await server.IngestAllAsync(data.Events, 1000);
+        await server.Models.RetrainAsync(new RetrainRequest { K = 3 });
+        var alerts = new AlertService.AlertServiceClient(server.Channel);
+        // Nothing listens on this port: every attempt fails.
+        var hook = await alerts.CreateWebhookAsync(new CreateWebhookRequest { Url = $"http://127.0.0.1:{FreePorts.Next()}/", Secret = "x", FromStart = true });
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        ListDeadLettersResponse letters;
+        do
+        {
+            await Task.Delay(200);
+            letters = await alerts.ListDeadLettersAsync(new ListDeadLettersRequest { WebhookId = hook.Id });
+        }
+        while (letters.DeadLetters.Count < 40 && DateTime.UtcNow < deadline);
+        Assert.Equal(40, letters.DeadLetters.Count);
+        Assert.All(letters.DeadLetters, d => Assert.Equal(5, d.Attempts));
+
+        var badUrl = await Assert.ThrowsAsync<RpcException>(() => alerts.CreateWebhookAsync(new CreateWebhookRequest { Url = "ftp://x", Secret = "x" }).ResponseAsync);
+        Assert.StartsWith("url:", badUrl.Status.Detail);
+        using var call = alerts.SubscribeMigrations(new SubscribeMigrationsRequest { ResumeAfter = "abc" });
+        var badCursor = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext());
+        Assert.Equal(StatusCode.InvalidArgument, badCursor.StatusCode);
+        Assert.StartsWith("resume_after:", badCursor.Status.Detail);
+    }
+}

@@ -1,0 +1,199 @@
+using System.Collections.Concurrent;
+using Engine.Api.V1;
+using Grpc.Core;
+
+namespace Engine.ProcessTests;
+
+/// <summary>
+/// Three real silo processes on one PostgreSQL database, as <c>deploy/local/cluster.sh</c> runs them. Clients send to
+/// any silo; one silo is killed with SIGKILL while events stream in.
+/// </summary>
+[Collection(ServerProcesses.Name)]
+[Trait("Category", "Process")]
+public sealed class ClusterTests
+{
+    private static async Task<EngineProcess[]> StartClusterAsync(string connectionString, int silos)
+    {
+        var processes = Enumerable.Range(0, silos).Select(_ => new EngineProcess(new EngineServer(settings: new()
+        {
+            ["Engine:Storage"] = "postgres",
+            ["Engine:ConnectionString"] = connectionString,
+            ["Engine:ClusterId"] = "cluster-test",
+            ["Engine:AutoTrainMinCustomers"] = "300",
+            ["Engine:DefaultK"] = "3",
+            ["Engine:CheckpointInterval"] = "00:00:02",
+            // Three silos next to the other PostgreSQL tests stay under the server's default 100 connections.
+            ["Engine:PostgresPoolSize"] = "16",
+            ["Logging:LogLevel:Engine"] = "Information",
+        }))).ToArray();
+        try
+        {
+            await Task.WhenAll(processes.Select(p => p.StartAsync()));
+        }
+        catch
+        {
+            // Leave no silo running behind a failed start.
+            foreach (var p in processes)
+            {
+                await p.DisposeAsync();
+            }
+            throw;
+        }
+        return processes;
+    }
+
+    /// <summary>Sends one request until some live silo acknowledges it, starting at <paramref name="first"/>.</summary>
+    private static async Task<(IngestResponse Response, int Failures)> IngestWithRetryAsync(
+        EngineProcess[] silos, Func<EngineProcess, bool> alive, IngestRequest request, int first)
+    {
+        var failures = 0;
+        for (var attempt = 0; ; attempt++)
+        {
+            var silo = silos[(first + attempt) % silos.Length];
+            if (!alive(silo))
+            {
+                continue;
+            }
+            try
+            {
+                return (await silo.Client.Ingest.IngestAsync(request, deadline: DateTime.UtcNow.AddSeconds(20)), failures);
+            }
+            catch (RpcException) when (failures < 50)
+            {
+                failures++;
+                await Task.Delay(200);
+            }
+        }
+    }
+
+    private static async Task<T> WithRetryAsync<T>(Func<Task<T>> call, ConcurrentBag<int>? retries = null)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                var result = await call();
+                retries?.Add(attempt);
+                return result;
+            }
+            catch (RpcException) when (attempt < 100)
+            {
+                await Task.Delay(200);
+            }
+        }
+    }
+
+    [SkippableFact]
+    public async Task A_silo_killed_under_load_loses_no_acknowledged_event_and_its_customers_reactivate_elsewhere()
+    {
+        await using var db = await Postgres.CreateDatabaseAsync();
+        var cs = db.ConnectionString;
+        var silos = await StartClusterAsync(cs, 3);
+        var killed = new HashSet<EngineProcess>();
+        bool Alive(EngineProcess p)
+        {
+            lock (killed)
+            {
+                return !killed.Contains(p);
+            }
+        }
+        try
+        {
+            var data = Synthetic.Generate(customers: 1500, seed: 91);
+            var ids = data.CustomerIds.ToList();
+            var requests = Synthetic.Batches(data.Events, 100).ToList();
+            var warmup = requests.Count / 3;
+
+            // Phase 1: every silo takes requests; the first model trains; histories are recorded.
+            for (var i = 0; i < warmup; i++)
+            {
+                Assert.Equal(100, (await IngestWithRetryAsync(silos, Alive, requests[i], i)).Response.Accepted);
+            }
+            await Population.WaitForModelAsync(silos[0].Client);
+            var known = requests.Take(warmup).SelectMany(r => r.Events).Select(e => e.CustomerId).Distinct().ToList();
+            var before = await Population.HistoriesAsync(silos[0].Client, known);
+
+            // Phase 2: two clients stream the rest round-robin over the silos; silo 2 is killed a third of the way in,
+            // while lookups keep going through silo 0.
+            var rest = requests.Skip(warmup).ToList();
+            var acked = new ConcurrentDictionary<int, IngestResponse>();
+            var failures = 0;
+            var lookups = new ConcurrentBag<int>();
+            using var stop = new CancellationTokenSource();
+            var lookupLoop = Task.Run(async () =>
+            {
+                var rng = new Random(3);
+                while (!stop.IsCancellationRequested)
+                {
+                    var id = known[rng.Next(known.Count)];
+                    await WithRetryAsync(() => silos[0].Client.Segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = id }).ResponseAsync, lookups);
+                }
+            });
+            async Task Client(int offset)
+            {
+                for (var i = offset; i < rest.Count; i += 2)
+                {
+                    var (response, failed) = await IngestWithRetryAsync(silos, Alive, rest[i], i);
+                    Interlocked.Add(ref failures, failed);
+                    acked[i] = response;
+                    if (i == rest.Count / 3)
+                    {
+                        lock (killed)
+                        {
+                            killed.Add(silos[2]);
+                        }
+                        silos[2].Kill();
+                    }
+                }
+            }
+            await Task.WhenAll(Client(0), Client(1));
+            stop.Cancel();
+            await lookupLoop;
+
+            // Every request was acknowledged; a retried one may report events the dead silo had already made durable as
+            // duplicates, but none is lost or counted twice.
+            Assert.Equal(rest.Count, acked.Count);
+            Assert.Equal(rest.Sum(r => r.Events.Count), acked.Values.Sum(a => a.Accepted + a.Duplicates));
+            Assert.NotEmpty(lookups);
+
+            var survivor = silos[0].Client;
+            var expected = data.Expected();
+            var after = (await WithRetryAsync(() => Population.CustomersAsync(survivor, ids))).ToDictionary(c => c.CustomerId);
+            foreach (var id in ids)
+            {
+                Assert.Equal(expected[id].Frequency, after[id].Rfm.Frequency);
+                Assert.Equal(expected[id].Monetary, after[id].Rfm.Monetary, 0.005);
+            }
+            // Full history: whatever a customer had before the kill is still there, oldest first, wherever it lives now.
+            var histories = await WithRetryAsync(() => Population.HistoriesAsync(survivor, ids));
+            foreach (var id in known)
+            {
+                Assert.True(before[id].Count <= histories[id].Count, id);
+                Assert.Equal(before[id].AsEnumerable().Reverse(), histories[id].AsEnumerable().Reverse().Take(before[id].Count));
+            }
+
+            // The dead silo's shards and unapplied batches are replayed by a survivor: the population adds up again.
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (true)
+            {
+                var sizes = await WithRetryAsync(() => survivor.Segments.ListSegmentsAsync(new ListSegmentsRequest()).ResponseAsync);
+                if (sizes.Segments.Sum(s => s.Size) == ids.Count || DateTime.UtcNow > deadline)
+                {
+                    Assert.Equal(ids.Count, sizes.Segments.Sum(s => s.Size));
+                    break;
+                }
+                await Task.Delay(500);
+            }
+            await Population.AssertMatrixMatchesHistoriesAsync(survivor, ids);
+            // Silo 1 serves the same answers as silo 0.
+            Assert.Equal(after[ids[7]].Rfm.Frequency, (await silos[1].Client.Segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = ids[7] })).Rfm.Frequency);
+        }
+        finally
+        {
+            foreach (var silo in silos)
+            {
+                await silo.DisposeAsync();
+            }
+        }
+    }
+}
