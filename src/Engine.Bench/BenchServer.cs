@@ -39,7 +39,7 @@ public sealed class BenchServer : IAsyncDisposable
     /// <summary>
     /// Another process of this tool (e.g. the baseline server), healthy once /healthz answers. It runs the garbage
     /// collector as Engine.Server does (server GC without DATAS, see its project file), so a yardstick server differs
-    /// from Engine's only in what it serves; DATAS made the no-op grain's first calls slower (deploy/bench/HISTORY.md).
+    /// from Engine's only in what it serves (deploy/bench/HISTORY.md, "Behind the code").
     /// </summary>
     public static Task<BenchServer> StartToolAsync(IEnumerable<string> arguments, int grpc, int http) =>
         StartAsync(new ServerProcess([Path.Combine(AppContext.BaseDirectory, "engine-bench.dll"), .. arguments],

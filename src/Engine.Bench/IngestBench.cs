@@ -40,7 +40,7 @@ public static class IngestBench
             var models = new ModelService.ModelServiceClient(channel);
             // Warm-up, not measured: every customer once (activations, first model), then half the load's events of the
             // load's kind, so that the fresh server's JIT has moved its hot paths to their final tier. Without the second
-            // part, JIT was 6-13% of the server's samples in the measured window.
+            // part, JIT was a visible share of the server's samples in the measured window (deploy/bench/HISTORY.md, "Behind the code").
             await StreamAsync(client, n, n, b, w, "warm", 0, null, ct);
             var warmLoad = m / 2;
             await StreamAsync(client, n, warmLoad, b, w, "warm-load", 2, null, ct);

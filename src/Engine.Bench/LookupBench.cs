@@ -23,7 +23,7 @@ public static class LookupBench
     /// <summary>
     /// Customers beyond the measured ones (a fifth as many), looked up once right after the restart and not measured.
     /// A fresh server compiles its activation path (tiered JIT) and grows its heap during its first cold lookups:
-    /// without this warm-up, the JIT took 14.5% of the server's CPU samples over the measured cold steps.
+    /// without this warm-up, the JIT took a large share of the server's CPU samples over the measured cold steps (deploy/bench/HISTORY.md, "Behind the code").
     /// </summary>
     private static int ColdWarmUp(int customers) => Math.Max(1_000, customers / 5);
 
@@ -107,8 +107,8 @@ public static class LookupBench
     }
 
     /// <summary>
-    /// The floors, after Engine's own steps, because measured between them (tried) they slowed Engine's: cold p99 at 64
-    /// in flight 30.4 and 25.5 ms against 16.3 and 16.6 ms, alternating builds. <c>bare_cold</c>: the baseline server's
+    /// The floors, after Engine's own steps, because measured between them (tried) they slowed Engine's cold p99
+    /// (deploy/bench/HISTORY.md, "Behind the code"). <c>bare_cold</c>: the baseline server's
     /// first call to ids it has never seen, each a no-op grain activated with no state to read, after the same warm-up
     /// the cold steps had. <c>grpc_floor</c>: a third process of the same shape whose GetCustomer answers without any
     /// grain call.

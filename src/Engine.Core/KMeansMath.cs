@@ -178,6 +178,36 @@ public static class KMeansMath
     }
 
     /// <summary>
+    /// Moves each empty cluster's centroid (size 0 in <paramref name="sizes"/>) to the <paramref name="pool"/> row farthest
+    /// from every centroid, the point the current solution explains worst, one cluster after another, so two empty
+    /// clusters never take the same row. An empty centroid would otherwise stay where it is forever.
+    /// </summary>
+    public static void ReseedEmpty(Span<float> centroids, ReadOnlySpan<long> sizes, ReadOnlySpan<float> pool, int d, int k)
+    {
+        var m = pool.Length / d;
+        var far = new double[m];
+        for (var i = 0; i < m; i++)
+        {
+            far[i] = FindNearest(pool.Slice(i * d, d), centroids, k).Distance;
+        }
+        for (var c = 0; c < k; c++)
+        {
+            if (sizes[c] != 0 || m == 0)
+            {
+                continue;
+            }
+            var best = Array.IndexOf(far, far.Max());
+            pool.Slice(best * d, d).CopyTo(centroids.Slice(c * d, d));
+            far[best] = 0;
+            for (var i = 0; i < m; i++)
+            {
+                far[i] = Math.Min(far[i], TensorPrimitives.Distance(pool.Slice(i * d, d), centroids.Slice(c * d, d)));
+            }
+        }
+    }
+
+
+    /// <summary>
     /// Single-process reference fit: k-means++ on up to 10,000 sampled rows, then Lloyd until the squared centroid
     /// shift is below <paramref name="tolerance"/> × the mean feature variance.
     /// </summary>

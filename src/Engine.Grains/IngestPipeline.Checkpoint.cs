@@ -78,7 +78,7 @@ public sealed partial class IngestPipeline
     {
         // How far this silo's own appends are applied: the whole log when none is in flight (the head is read first, so
         // an append that starts after the check lands above it). A lagging customer holds it where it was.
-        // Only the position: the full head reads the whole log for its watermark, which took 355 ms at 1.1M events.
+        // Only the position: the full head reads the whole log for its watermark, which grows with the log (deploy/bench/HISTORY.md, "Behind the code").
         var head = await log.GetHeadSeqAsync();
         TakePublishFailures();
         if (_lagging.Count == 0)

@@ -7,10 +7,10 @@ using Microsoft.Extensions.Options;
 namespace Engine.Grains;
 
 /// <summary>
-/// Distributed k-means over the shard grains (Spark MLlib's shape): fit the scaler from shard moments, seed with
-/// k-means++ on a pooled weighted sample, then Lloyd iterations where each shard returns partial sums. The new
-/// centroids are matched to the previous model's (Hungarian on distance) so segment ids and names survive a retrain;
-/// the model is persisted, then every shard reassigns its customers (cause RETRAIN).
+/// Owns the model: a retrain fits the scaler from shard moments and k-means over the shards (<see cref="ShardedKMeans"/>),
+/// matches the new centroids to the previous model's (<see cref="SegmentMatcher"/>) so segment ids and names survive,
+/// archives and publishes the model, then rolls it out: every shard's customers reassign (cause RETRAIN). Renames,
+/// drift checks and the retrain schedule are here too.
 /// </summary>
 public sealed partial class SegmentCoordinatorGrain(
     [PersistentState("coordinator", StorageNames.Engine)] IPersistentState<CoordinatorState> state,
@@ -24,17 +24,13 @@ public sealed partial class SegmentCoordinatorGrain(
 {
     private const string ScheduleReminder = "scheduled-retrain";
 
-    /// <summary>Rows pooled for k-means++ seeding; enough to find small clusters, small enough to seed in milliseconds.</summary>
-    private const int SeedSampleSize = 20_000;
-
     /// <summary>A warm-started fit is kept over a fresh k-means++ fit unless its inertia is more than this much higher.</summary>
     private const double WarmStartSlack = 0.01;
 
     /// <summary>
     /// Customers asked at once per shard in a rollout (all shards roll out together). Low on purpose: the rollout shares
-    /// storage with ingest, and most of its asks write a checkpoint. At 100k customers on PostgreSQL under full ingest
-    /// (8 shards), while the rollout did all the sealing: 32 took 45 s at 25,297 events/s, ack p99 2.2 s; 256 took 33 s at
-    /// 20,136 events/s, p99 4.5 s.
+    /// storage with ingest, and most of its asks write a checkpoint: more at once finishes the rollout sooner but takes
+    /// ingest's throughput and doubles its acknowledgement tail (deploy/bench/HISTORY.md, "Behind the code").
     /// </summary>
     private const int RolloutParallelism = 32;
 
@@ -167,8 +163,9 @@ public sealed partial class SegmentCoordinatorGrain(
             {
                 throw new InvalidOperationException($"k = {smallest} needs at least {smallest} customers; there are {n}.");
             }
-            var scaler = ScalerOf(moments, n, d);
+            var scaler = ShardedKMeans.ScalerOf(moments, n, d);
             await Task.WhenAll(shards.Select(s => s.ScaleAsync(scaler.Mean, scaler.Std)));
+            var kmeans = new ShardedKMeans(shards, counts, d, _options);
 
             var version = (state.State.Current?.Version ?? 0) + 1;
             var candidates = new List<KCandidate>();
@@ -180,13 +177,13 @@ public sealed partial class SegmentCoordinatorGrain(
                 var bestSilhouette = double.NegativeInfinity;
                 for (var kk = _options.KMin; kk <= Math.Min(_options.KMax, n); kk++)
                 {
-                    var candidate = await FitAsync(shards, counts, d, kk, 1.0, warmStart: null, (int)version);
-                    if (WarmStart(kk, scaler) is { } warm && await FitAsync(shards, counts, d, kk, 1.0, warm, (int)version) is var continued
+                    var candidate = await kmeans.FitAsync(kk, 1.0, warmStart: null, (int)version);
+                    if (WarmStart(kk, scaler) is { } warm && await kmeans.FitAsync(kk, 1.0, warm, (int)version) is var continued
                         && continued.Inertia <= candidate.Inertia * (1 + WarmStartSlack))
                     {
                         candidate = continued;
                     }
-                    var (silhouette, sampleSize) = await SilhouetteAsync(shards, candidate, d, (int)version);
+                    var (silhouette, sampleSize) = await kmeans.SilhouetteAsync(candidate, (int)version);
                     candidates.Add(new KCandidate(kk, candidate.Inertia, silhouette, candidate.Iterations, sampleSize));
                     if (silhouette > bestSilhouette)
                     {
@@ -198,12 +195,12 @@ public sealed partial class SegmentCoordinatorGrain(
             else
             {
                 // Scaled data has unit variance per feature.
-                fit = await FitAsync(shards, counts, d, k, 1.0, warmStart: null, (int)version);
+                fit = await kmeans.FitAsync(k, 1.0, warmStart: null, (int)version);
                 // Prefer continuity: the fit started from the previous centroids wins unless it is clearly worse (data
                 // that moved far can strand a warm start in a poor optimum).
                 if (WarmStart(k, scaler) is { } warm)
                 {
-                    var continued = await FitAsync(shards, counts, d, k, 1.0, warm, (int)version);
+                    var continued = await kmeans.FitAsync(k, 1.0, warm, (int)version);
                     if (continued.Inertia <= fit.Inertia * (1 + WarmStartSlack))
                     {
                         fit = continued;
@@ -213,7 +210,7 @@ public sealed partial class SegmentCoordinatorGrain(
                 candidates.Add(new KCandidate(k, fit.Inertia, 0, fit.Iterations, 0));
             }
 
-            var baseline = await BaselineAsync(shards, counts, fit, d, (int)version);
+            var baseline = await kmeans.BaselineAsync(fit, (int)version);
             var model = Label(new ModelSnapshot(version, fit.K, d, fit.Centroids, scaler.Mean, scaler.Std, [], [], clock.Now, n,
                 fit.Inertia, fit.Iterations, reason, Baseline: baseline));
             // Archived first: once published, its version is logged with events, and a replay may need it at any time.
@@ -246,10 +243,9 @@ public sealed partial class SegmentCoordinatorGrain(
     /// Asks the shard's customers that the new model may move to reassign, and hands their rows to the shard. The
     /// asking runs here, not in the shard: each reassignment that moves a customer writes its checkpoint (a RETRAIN
     /// is not in the ingest log, so a replay could not re-derive it), and a shard waiting on those writes would hold
-    /// back every ingest batch's rows for the whole rollout (27 s at 100k customers on PostgreSQL, measured).
+    /// back every ingest batch's rows for the whole rollout.
     /// Before each slice the shard drops the customers ingest has reached under the model meanwhile: under full load
-    /// that is nearly all of them within seconds, and asking each again was 100,000 calls in 20 s (PostgreSQL, 100k
-    /// customers, measured) on the cores ingest needs.
+    /// that is nearly all of them within seconds, and asking each again spent the cores ingest needs (deploy/bench/HISTORY.md, "Behind the code").
     /// </summary>
     private async Task<long> RollOutAsync(int shard, IShardGrain grain, ModelSnapshot model)
     {
@@ -371,173 +367,8 @@ public sealed partial class SegmentCoordinatorGrain(
         var shards = Shards();
         var moments = await Task.WhenAll(shards.Select(s => s.GetTrainingMomentsAsync()));
         var n = moments.Sum(m => m.Count);
-        var meanVariance = ScalerOf(moments, n, d).Std.Average(s => s * s);
-        return await FitAsync(shards, moments.Select(m => m.Count).ToArray(), d, k, meanVariance, warmStart: null, seed);
-    }
-
-    /// <summary>
-    /// k-means over the shards' training matrices: k-means++ on a pooled sample (each shard sends a share proportional
-    /// to its size; weights undo the sampling rate) unless a warm start is given, then Lloyd iterations where each
-    /// shard returns partial sums, until the largest centroid shift is below the tolerance.
-    /// </summary>
-    private async Task<FitResult> FitAsync(IShardGrain[] shards, long[] counts, int d, int k, double meanVariance, float[]? warmStart, int seed)
-    {
-        var watch = Stopwatch.StartNew();
-        var n = counts.Sum();
-        float[] centroids;
-        if (warmStart is not null)
-        {
-            centroids = warmStart;
-        }
-        else
-        {
-            var (sample, weights) = await PooledSampleAsync(shards, counts, d, seed * 7919);
-            centroids = KMeansMath.SeedPlusPlus(sample, d, k, weights, new Random(seed));
-        }
-        var seedSeconds = watch.Elapsed.TotalSeconds;
-        float[]? reseedPool = null;
-
-        var iterations = 0;
-        var inertia = 0.0;
-        var startInertia = double.NaN;
-        var start = (float[])centroids.Clone();
-        long[] startSizes = [];
-        long[] sizes = [];
-        var threshold = _options.Tolerance * meanVariance;
-        while (iterations < _options.MaxIterations)
-        {
-            var parts = await Task.WhenAll(shards.Select(s => s.StepAsync(centroids, k)));
-            var sums = new double[k * d];
-            var clusterSizes = new long[k];
-            inertia = 0;
-            foreach (var p in parts)
-            {
-                for (var i = 0; i < sums.Length; i++)
-                {
-                    sums[i] += p.Sums[i];
-                }
-                for (var c = 0; c < k; c++)
-                {
-                    clusterSizes[c] += p.Counts[c];
-                }
-                inertia += p.Inertia;
-            }
-            iterations++;
-            if (clusterSizes.Contains(0))
-            {
-                // An empty cluster would keep its centroid forever: move it to the sampled row farthest from every
-                // centroid (the point the current solution explains worst), then iterate again.
-                reseedPool ??= (await PooledSampleAsync(shards, counts, d, seed * 65537)).Rows;
-                Reseed(centroids, clusterSizes, reseedPool, d, k);
-                continue;
-            }
-            sizes = clusterSizes;
-            if (iterations == 1)
-            {
-                (startInertia, startSizes) = (inertia, clusterSizes);
-            }
-            if (KMeansMath.UpdateCentroids(sums, clusterSizes, centroids, k, d) <= threshold)
-            {
-                break;
-            }
-        }
-        if (warmStart is not null && startInertia - inertia < _options.MinInertiaGain * startInertia)
-        {
-            // Nothing material to learn: keep the previous centroids so no one moves for nothing.
-            return new FitResult(k, start, startInertia, iterations, n, seedSeconds, watch.Elapsed.TotalSeconds, startSizes);
-        }
-        return new FitResult(k, centroids, inertia, iterations, n, seedSeconds, watch.Elapsed.TotalSeconds, sizes);
-    }
-
-    /// <summary>
-    /// The drift baseline: decile edges of every scaled feature from a sample, the training population's share per
-    /// bin, and the share of each cluster.
-    /// </summary>
-    private async Task<DriftBaseline> BaselineAsync(IShardGrain[] shards, long[] counts, FitResult fit, int d, int seed)
-    {
-        var (pooled, _) = await PooledSampleAsync(shards, counts, d, seed * 104729);
-        var edges = Enumerable.Range(0, d)
-            .Select(j => Psi.QuantileEdges(Enumerable.Range(0, pooled.Length / d).Select(i => (double)pooled[i * d + j]), _options.DriftBins))
-            .ToArray();
-        var histograms = await Task.WhenAll(shards.Select(s => s.GetTrainingHistogramAsync(edges)));
-        var shares = edges.Select((e, j) =>
-        {
-            var total = new long[e.Length + 1];
-            foreach (var h in histograms)
-            {
-                for (var b = 0; b < total.Length; b++)
-                {
-                    total[b] += h[j][b];
-                }
-            }
-            return Psi.Shares(total);
-        }).ToArray();
-        return new DriftBaseline(edges, shares, Psi.Shares(fit.Sizes));
-    }
-
-    /// <summary>
-    /// About <see cref="SeedSampleSize"/> training rows pooled from the shards, each shard sending a share proportional
-    /// to its size; a row's weight (shard rows / rows sent) undoes the sampling rate.
-    /// </summary>
-    private static async Task<(float[] Rows, double[] Weights)> PooledSampleAsync(IShardGrain[] shards, long[] counts, int d, int seed)
-    {
-        var n = Math.Max(1, counts.Sum());
-        var samples = await Task.WhenAll(shards.Select((s, i) => s.SampleAsync((int)Math.Ceiling((double)SeedSampleSize * counts[i] / n), seed + i)));
-        var weights = new List<double>();
-        for (var i = 0; i < samples.Length; i++)
-        {
-            var rows = samples[i].Length / d;
-            weights.AddRange(Enumerable.Repeat(rows == 0 ? 0 : (double)counts[i] / rows, rows));
-        }
-        return (samples.SelectMany(x => x).ToArray(), weights.ToArray());
-    }
-
-    private static void Reseed(float[] centroids, long[] sizes, float[] pool, int d, int k)
-    {
-        var m = pool.Length / d;
-        var far = new double[m];
-        for (var i = 0; i < m; i++)
-        {
-            far[i] = KMeansMath.FindNearest(pool.AsSpan(i * d, d), centroids, k).Distance;
-        }
-        for (var c = 0; c < k; c++)
-        {
-            if (sizes[c] != 0 || m == 0)
-            {
-                continue;
-            }
-            var best = Array.IndexOf(far, far.Max());
-            pool.AsSpan(best * d, d).CopyTo(centroids.AsSpan(c * d, d));
-            far[best] = 0;
-            for (var i = 0; i < m; i++)
-            {
-                far[i] = Math.Min(far[i], System.Numerics.Tensors.TensorPrimitives.Distance(pool.AsSpan(i * d, d), centroids.AsSpan(c * d, d)));
-            }
-        }
-    }
-
-    /// <summary>Silhouette on a stratified sample: every cluster contributes, so a small "At risk" cluster counts.</summary>
-    private async Task<(double Silhouette, int SampleSize)> SilhouetteAsync(IShardGrain[] shards, FitResult fit, int d, int seed)
-    {
-        var perShard = (int)Math.Ceiling((double)_options.SilhouettePerCluster / shards.Length) + 1;
-        var parts = await Task.WhenAll(shards.Select((s, i) => s.SampleByClusterAsync(fit.Centroids, fit.K, perShard, seed * 31 + i)));
-        var rows = new List<float>();
-        var labels = new List<int>();
-        var taken = new int[fit.K];
-        foreach (var part in parts)
-        {
-            for (var i = 0; i < part.Labels.Length; i++)
-            {
-                var c = part.Labels[i];
-                if (taken[c]++ < _options.SilhouettePerCluster)
-                {
-                    rows.AddRange(part.Rows.AsSpan(i * d, d).ToArray());
-                    labels.Add(c);
-                }
-            }
-        }
-        var silhouette = await Task.Run(() => Silhouette.Compute(rows.ToArray(), labels.ToArray(), d, fit.K));
-        return (silhouette, labels.Count);
+        var meanVariance = ShardedKMeans.ScalerOf(moments, n, d).Std.Average(s => s * s);
+        return await new ShardedKMeans(shards, moments.Select(m => m.Count).ToArray(), d, _options).FitAsync(k, meanVariance, warmStart: null, seed);
     }
 
     /// <summary>
@@ -551,21 +382,6 @@ public sealed partial class SegmentCoordinatorGrain(
             return null;
         }
         return [.. SegmentMatcher.Rescale(previous.Centroids, ScalerOf(previous), scaler).Select(v => (float)v)];
-    }
-
-    private static Scaler ScalerOf(Moments[] moments, long n, int d)
-    {
-        var sum = new double[d];
-        var sumSq = new double[d];
-        foreach (var m in moments)
-        {
-            for (var j = 0; j < d; j++)
-            {
-                sum[j] += m.Sum[j];
-                sumSq[j] += m.SumOfSquares[j];
-            }
-        }
-        return Scaler.FromMoments(n, sum, sumSq);
     }
 
     private IShardGrain[] Shards() => router.All();

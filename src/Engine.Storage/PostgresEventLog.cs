@@ -23,8 +23,7 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
     /// <summary>
     /// Runs an append as a plain write first, and only if it hits a key the log has (a client's retry, a recovery's
     /// resend, a repeat within the write) again as an INSERT with ON CONFLICT DO NOTHING: repeats are rare, and ON
-    /// CONFLICT costs every row a speculative insertion (in psql, 500,000 rows into the ingest log took 4.1 s plain,
-    /// 5.3 s with it).
+    /// CONFLICT costs every row a speculative insertion (deploy/bench/HISTORY.md, "Behind the code").
     /// The failed attempt's transaction rolled back, so nothing of it was written.
     /// </summary>
     private static async Task<T> PlainFirstAsync<T>(Func<bool, Task<T>> append)
@@ -238,9 +237,8 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
 
     /// <summary>
     /// A binary COPY of the transitions; it writes them all or fails on a key the log has (or a repeat among them). A
-    /// retrain writes a row for every customer it moves: 100 writes of 1,000 rows took 2,275–2,330 ms this way against
-    /// 2,556–2,730 ms as an INSERT over arrays (that one also read back the keys it wrote), at about 2.5 µs more of this
-    /// process's CPU per row.
+    /// retrain writes a row for every customer it moves, and COPY is faster than an INSERT over arrays, which also reads
+    /// back the keys it wrote (deploy/bench/HISTORY.md, "Behind the code").
     /// </summary>
     private static async Task<IReadOnlyList<TransitionRecord>> CopyTransitionsAsync(NpgsqlConnection c, IReadOnlyList<TransitionRecord> transitions,
         CancellationToken ct)

@@ -158,4 +158,16 @@ public sealed class KMeansTests
         var blobs = Enumerable.Range(0, 4).Select(c => Math.Round(seeds[c * 3] / 5.0)).ToHashSet();
         Assert.Equal(4, blobs.Count);
     }
+
+    [Fact]
+    public void Empty_clusters_move_to_the_rows_worst_explained_one_after_another()
+    {
+        // One-dimensional: centroids at 0 (holds rows), 100 and 200 (empty); rows at 1, 2, 10 and 9.
+        float[] centroids = [0, 100, 200];
+        float[] pool = [1, 2, 10, 9];
+        KMeansMath.ReseedEmpty(centroids, [4, 0, 0], pool, d: 1, k: 3);
+        // The kept centroid stays. The farthest row from {0, 100, 200} is 10; then, with 10 taken, the farthest from
+        // {0, 10, 200} is 2 (9 is 1 from 10), not 10 again.
+        Assert.Equal([0f, 10, 2], centroids);
+    }
 }
