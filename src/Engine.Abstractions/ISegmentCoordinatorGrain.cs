@@ -6,7 +6,7 @@ namespace Engine.Abstractions;
 /// Runs distributed k-means over the shards and publishes versioned models. A single activation (key 0).
 /// </summary>
 [Alias("engine.ISegmentCoordinatorGrain")]
-public interface ISegmentCoordinatorGrain : IGrainWithIntegerKey, ICoordinatorFitter
+public interface ISegmentCoordinatorGrain : IGrainWithIntegerKey
 {
     /// <summary>
     /// Trains with <paramref name="k"/> segments (0 = choose k by silhouette), publishes the model and reassigns
@@ -43,16 +43,4 @@ public interface ISegmentCoordinatorGrain : IGrainWithIntegerKey, ICoordinatorFi
     /// </summary>
     [Alias("GetModelVersion"), AlwaysInterleave]
     Task<ModelSnapshot?> GetModelAsync(long version);
-}
-
-/// <summary>The benchmark seam of the coordinator (`engine-bench kmeans`). The engine itself never calls it.</summary>
-[Alias("engine.ICoordinatorFitter")]
-public interface ICoordinatorFitter : IGrainWithIntegerKey
-{
-    /// <summary>
-    /// Runs exactly the retrain's k-means (seeding and Lloyd over the shards) on training matrices already loaded
-    /// with <see cref="IShardTrainingLoader.LoadTrainingAsync"/>, without publishing anything.
-    /// </summary>
-    [Alias("Fit"), ResponseTimeout("00:30:00")]
-    Task<FitResult> FitLoadedAsync(int k, int d, int seed);
 }

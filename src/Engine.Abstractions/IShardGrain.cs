@@ -6,7 +6,7 @@ namespace Engine.Abstractions;
 /// per concern.
 /// </summary>
 [Alias("engine.IShardGrain")]
-public interface IShardGrain : IShardRows, IShardTraining, IShardRollout, IShardSweep, IShardTrainingLoader;
+public interface IShardGrain : IShardRows, IShardTraining, IShardRollout, IShardSweep;
 
 /// <summary>The rows: every customer of the shard's slice with its features, segment and as_of, for segment sizes, profiles and drift; and the checkpoint that persists them.</summary>
 [Alias("engine.IShardRows")]
@@ -133,7 +133,10 @@ public interface IShardSweep : IGrainWithIntegerKey
     Task<int> SweepAsync(DateTime now);
 }
 
-/// <summary>The benchmark seam: loads a training matrix directly (`engine-bench kmeans`). The engine itself never calls it.</summary>
+/// <summary>
+/// The benchmark seam: loads a training matrix directly (`engine-bench kmeans`). Not part of <see cref="IShardGrain"/>:
+/// the shard grain implements it beside, and the engine itself never calls it.
+/// </summary>
 [Alias("engine.IShardTrainingLoader")]
 public interface IShardTrainingLoader : IGrainWithIntegerKey
 {

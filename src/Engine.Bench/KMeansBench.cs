@@ -2,6 +2,9 @@ using System.CommandLine;
 using System.Diagnostics;
 using Engine.Abstractions;
 using Engine.Core;
+using Engine.Grains;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Trainers;
@@ -61,12 +64,12 @@ public static class KMeansBench
         {
             var from = Math.Min(rows, s * per);
             var to = Math.Min(rows, from + per);
-            return silo.Grains.GetGrain<IShardGrain>(s).LoadTrainingAsync(data[(from * cols)..(to * cols)], cols);
+            return silo.Grains.GetGrain<IShardTrainingLoader>(s).LoadTrainingAsync(data[(from * cols)..(to * cols)], cols);
         }));
         load.Stop();
-        var coordinator = silo.Grains.GetGrain<ISegmentCoordinatorGrain>(0);
+        IShardTraining[] shards = [.. Enumerable.Range(0, shardCount).Select(s => silo.Grains.GetGrain<IShardGrain>(s))];
         var watch = Stopwatch.StartNew();
-        var fit = await coordinator.FitLoadedAsync(k, cols, seed);
+        var fit = await ShardedKMeans.FitLoadedAsync(shards, k, cols, seed, silo.Services.GetRequiredService<IOptions<ModelOptions>>().Value);
         watch.Stop();
         return new EngineRun(watch.Elapsed.TotalSeconds, fit.SeedSeconds, Inertia(data, cols, fit.Centroids, k), fit.Iterations, load.Elapsed.TotalSeconds);
     }

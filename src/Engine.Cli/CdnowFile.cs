@@ -13,10 +13,31 @@ public readonly record struct CdnowRow(int Line, string CustomerId, DateTime Day
 /// </summary>
 public static class CdnowFile
 {
-    public static IEnumerable<CdnowRow> Read(string path)
+    public static IEnumerable<CdnowRow> Read(string path) => Read(File.ReadLines(path));
+
+    /// <summary>
+    /// The file's events for <c>engine import --format cdnow</c>, in time order as they would have arrived live (the file
+    /// is sorted by customer; it is small enough to sort in memory).
+    /// </summary>
+    public static IEnumerable<Import.ImportItem> Read(Stream stream)
+    {
+        using var reader = new StreamReader(stream, leaveOpen: true);
+        var rows = Read(Lines(reader)).OrderBy(r => r.Day).ThenBy(r => r.Line).ToList();
+        return rows.Select(r => new Import.ImportItem(r.Line, ToEvent(r), null));
+    }
+
+    private static IEnumerable<string> Lines(StreamReader reader)
+    {
+        while (reader.ReadLine() is { } line)
+        {
+            yield return line;
+        }
+    }
+
+    private static IEnumerable<CdnowRow> Read(IEnumerable<string> lines)
     {
         var line = 0;
-        foreach (var text in File.ReadLines(path))
+        foreach (var text in lines)
         {
             line++;
             var f = text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);

@@ -15,6 +15,16 @@ public static class Common
         Recursive = true,
     };
 
+    public static readonly Option<bool> Verbose = new("--verbose")
+    {
+        Description = "On an error, print the stack trace too",
+        Recursive = true,
+    };
+
+    /// <summary>Sets a command's action, its failures reported as one line with an exit code (<see cref="Failures"/>).</summary>
+    public static void SetAction(Command command, Func<ParseResult, CancellationToken, Task<int>> action) =>
+        command.SetAction((parse, ct) => Failures.RunAsync(parse.GetValue(Verbose), () => action(parse, ct)));
+
     public static GrpcChannel Channel(ParseResult parse) => GrpcChannel.ForAddress(parse.GetValue(Server)!);
 
     private static readonly JsonFormatter Formatter = new(JsonFormatter.Settings.Default.WithFormatDefaultValues(true));

@@ -11,7 +11,7 @@ public static class LookupCommands
         var id = new Argument<string>("customer-id");
         var history = new Option<bool>("--history") { Description = "Print the transition history too" };
         var command = new Command("customer", "Show a customer (and its history)") { id, history };
-        command.SetAction(async (parse, ct) =>
+        Common.SetAction(command, async (parse, ct) =>
         {
             var client = new SegmentService.SegmentServiceClient(Common.Channel(parse));
             Common.Print(await client.GetCustomerAsync(new GetCustomerRequest { CustomerId = parse.GetValue(id)! }, cancellationToken: ct));
@@ -19,6 +19,7 @@ public static class LookupCommands
             {
                 Common.Print(await client.GetHistoryAsync(new GetHistoryRequest { CustomerId = parse.GetValue(id)! }, cancellationToken: ct));
             }
+            return ExitCodes.Ok;
         });
         return command;
     }
@@ -27,7 +28,7 @@ public static class LookupCommands
     {
         var matrix = new Option<bool>("--matrix") { Description = "Print the all-time transition matrix too" };
         var command = new Command("segments", "List the current segments with sizes and centroids") { matrix };
-        command.SetAction(async (parse, ct) =>
+        Common.SetAction(command, async (parse, ct) =>
         {
             var client = new SegmentService.SegmentServiceClient(Common.Channel(parse));
             Common.Print(await client.ListSegmentsAsync(new ListSegmentsRequest(), cancellationToken: ct));
@@ -35,6 +36,7 @@ public static class LookupCommands
             {
                 Common.Print(await client.GetTransitionMatrixAsync(new GetTransitionMatrixRequest(), cancellationToken: ct));
             }
+            return ExitCodes.Ok;
         });
         return command;
     }
@@ -43,10 +45,11 @@ public static class LookupCommands
     {
         var k = new Option<int>("--k") { Description = "Number of segments (0 = the server's default)" };
         var command = new Command("retrain", "Retrain the model now and wait until it is published") { k };
-        command.SetAction(async (parse, ct) =>
+        Common.SetAction(command, async (parse, ct) =>
         {
             var client = new ModelService.ModelServiceClient(Common.Channel(parse));
             Common.Print(await client.RetrainAsync(new RetrainRequest { K = parse.GetValue(k) }, cancellationToken: ct));
+            return ExitCodes.Ok;
         });
         return command;
     }

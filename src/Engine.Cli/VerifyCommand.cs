@@ -13,7 +13,7 @@ public static class VerifyCommand
     {
         var file = new Argument<FileInfo>("file") { Description = "Path to CDNOW_master.txt" };
         var cdnow = new Command("cdnow", "Check the server's view of an imported CDNOW log against the file") { file };
-        cdnow.SetAction(async (parse, ct) =>
+        Common.SetAction(cdnow, async (parse, ct) =>
         {
             var rows = CdnowFile.Read(parse.GetValue(file)!.FullName).ToList();
             var expected = CdnowFile.DirectRfm(rows);

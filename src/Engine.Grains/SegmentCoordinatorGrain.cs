@@ -362,15 +362,6 @@ public sealed partial class SegmentCoordinatorGrain(
         replica.Offer(model);
     }
 
-    public async Task<FitResult> FitLoadedAsync(int k, int d, int seed)
-    {
-        var shards = Shards();
-        var moments = await Task.WhenAll(shards.Select(s => s.GetTrainingMomentsAsync()));
-        var n = moments.Sum(m => m.Count);
-        var meanVariance = ShardedKMeans.ScalerOf(moments, n, d).Std.Average(s => s * s);
-        return await new ShardedKMeans(shards, moments.Select(m => m.Count).ToArray(), d, _options).FitAsync(k, meanVariance, warmStart: null, seed);
-    }
-
     /// <summary>
     /// The previous model's centroids moved into the new scaled space, when it had the same k. Lloyd from a converged
     /// solution on unchanged data does not move, so a retrain without new information changes no one's segment.

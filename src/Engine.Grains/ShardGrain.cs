@@ -22,7 +22,7 @@ public sealed partial class ShardGrain(
     ModelReplica models,
     EngineClock clock,
     IOptions<IngestOptions> options,
-    ILogger<ShardGrain> logger) : Grain, IShardGrain
+    ILogger<ShardGrain> logger) : Grain, IShardGrain, IShardTrainingLoader
 {
     private ShardMatrix _rows = new();
     private float[] _train = [];

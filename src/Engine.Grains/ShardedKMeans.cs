@@ -156,6 +156,19 @@ public sealed class ShardedKMeans(IShardTraining[] shards, long[] counts, int d,
         return (silhouette, labels.Count);
     }
 
+    /// <summary>
+    /// Exactly a retrain's k-means (seeding and Lloyd over the shards) on training matrices the shards already hold,
+    /// without publishing anything; the tolerance is scaled to their variance, as the data is not standardised. The
+    /// k-means benchmark's and a grain test's way in, after <see cref="IShardTrainingLoader.LoadTrainingAsync"/>.
+    /// </summary>
+    public static async Task<FitResult> FitLoadedAsync(IShardTraining[] shards, int k, int d, int seed, ModelOptions options)
+    {
+        var moments = await Task.WhenAll(shards.Select(s => s.GetTrainingMomentsAsync()));
+        var n = moments.Sum(m => m.Count);
+        var meanVariance = ScalerOf(moments, n, d).Std.Average(s => s * s);
+        return await new ShardedKMeans(shards, moments.Select(m => m.Count).ToArray(), d, options).FitAsync(k, meanVariance, warmStart: null, seed);
+    }
+
     /// <summary>The scaler of the whole population, from the shards' moments.</summary>
     public static Scaler ScalerOf(Moments[] moments, long n, int d)
     {

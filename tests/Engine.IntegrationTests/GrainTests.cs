@@ -3,6 +3,7 @@ using Engine.Abstractions;
 using Engine.Grains;
 using Engine.Server.Hosting;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Orleans.TestingHost;
 
 namespace Engine.IntegrationTests;
@@ -280,10 +281,12 @@ public sealed class GrainTests : IAsyncLifetime
         var per = n / shards;
         for (var s = 0; s < shards; s++)
         {
-            await _cluster.Client.GetGrain<IShardGrain>(s).LoadTrainingAsync(data[(s * per * d)..((s + 1) * per * d)], d);
+            await _cluster.Client.GetGrain<IShardTrainingLoader>(s).LoadTrainingAsync(data[(s * per * d)..((s + 1) * per * d)], d);
         }
 
-        var fit = await _cluster.Client.GetGrain<ISegmentCoordinatorGrain>(0).FitLoadedAsync(6, d, seed: 3);
+        IShardTraining[] trainers = [.. Enumerable.Range(0, shards).Select(s => _cluster.Client.GetGrain<IShardGrain>(s))];
+        var fit = await ShardedKMeans.FitLoadedAsync(trainers, 6, d, seed: 3,
+            _cluster.GetSiloServiceProvider().GetRequiredService<IOptions<ModelOptions>>().Value);
         var reference = Engine.Core.KMeansMath.Fit(data, d, 6, 300, 1e-4, seed: 3);
 
         Assert.Equal(n, fit.Rows);

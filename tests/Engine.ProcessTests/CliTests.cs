@@ -1,0 +1,96 @@
+using System.Text;
+using System.Text.Json;
+using Engine.Api.V1;
+
+namespace Engine.ProcessTests;
+
+/// <summary>The <c>engine</c> CLI as a user runs it: its own process against a real server (imports on a file like theirs).</summary>
+[Trait("Category", "Process")]
+public sealed class CliTests
+{
+    // In the shape of the UCI Online Retail data set: a BOM, quoted commas and quotes, ISO times with a space or a T, an
+    // offset, a cancellation marker on the invoice; line 5 has a time that is not one, line 6 a price that is not one.
+    private const string Csv =
+        "\uFEFFInvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\r\n" +
+        "536365,85123A,\"WHITE HANGING HEART T-LIGHT HOLDER, LARGE\",6,2010-12-01 08:26:00,2.55,17850,United Kingdom\r\n" +
+        "536366,22633,\"HAND WARMER \"\"UNION JACK\"\"\",6,2010-12-01T08:28:00Z,1.85,17850,United Kingdom\r\n" +
+        "C536379,D,Discount,-1,2010-12-01 09:41:00,27.50,14527,United Kingdom\r\n" +
+        "536367,84879,ASSORTED COLOUR BIRD ORNAMENT,32,01/12/2010 08:34,1.69,13047,United Kingdom\r\n" +
+        "536368,22960,\"JAM MAKING SET, JARS\",6,2010-12-01 08:34:00,n/a,13047,United Kingdom\r\n" +
+        "536369,21756,BATH BUILDING BLOCK WORD,3,2010-12-01 09:35:00+01:00,5.95,13047,United Kingdom\r\n";
+
+    private static readonly string[] Mapping =
+    [
+        "--customer", "CustomerID", "--time", "InvoiceDate", "--amount", "abs(Quantity*UnitPrice)",
+        "--type-from", "InvoiceNo:^C=REFUND", "--category", "Description",
+    ];
+
+    [Fact]
+    public async Task A_csv_imports_with_exact_counts_and_the_bad_lines_and_again_as_duplicates()
+    {
+        await using var server = await new EngineServer().StartAsync();
+        var path = Path.Combine(server.DataDirectory, "retail.csv");
+        await File.WriteAllTextAsync(path, Csv, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false));
+
+        var first = await EngineCli.RunAsync(server.GrpcAddress, ["import", path, .. Mapping]);
+        Assert.True(first.ExitCode == 5, first.Err);
+        var summary = JsonDocument.Parse(first.Out).RootElement;
+        Assert.Equal((6, 4, 0, 2), (summary.GetProperty("rows").GetInt32(), summary.GetProperty("accepted").GetInt32(),
+            summary.GetProperty("duplicates").GetInt32(), summary.GetProperty("rejected").GetInt32()));
+        var rejections = summary.GetProperty("rejections").EnumerateArray().ToList();
+        Assert.Equal([5, 6], rejections.Select(r => r.GetProperty("line").GetInt32()));
+        Assert.StartsWith("InvoiceDate:", rejections[0].GetProperty("reason").GetString());
+        Assert.StartsWith("UnitPrice:", rejections[1].GetProperty("reason").GetString());
+
+        // What arrived: two purchases for 17850, a refund for 14527, one purchase (its time an hour ahead of UTC) for 13047.
+        var c17850 = await server.Segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = "17850" });
+        Assert.Equal(2, c17850.Rfm.Frequency);
+        Assert.Equal(6 * 2.55 + 6 * 1.85, c17850.Rfm.Monetary, 6);
+        var c14527 = await server.Segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = "14527" });
+        Assert.Equal((0L, -27.5), (c14527.Rfm.Frequency, c14527.Rfm.Monetary));
+        var c13047 = await server.Segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = "13047" });
+        Assert.Equal((1L, 3 * 5.95), (c13047.Rfm.Frequency, Math.Round(c13047.Rfm.Monetary, 6)));
+
+        var again = await EngineCli.RunAsync(server.GrpcAddress, ["import", path, .. Mapping]);
+        var repeat = JsonDocument.Parse(again.Out).RootElement;
+        Assert.Equal((6, 0, 4, 2), (repeat.GetProperty("rows").GetInt32(), repeat.GetProperty("accepted").GetInt32(),
+            repeat.GetProperty("duplicates").GetInt32(), repeat.GetProperty("rejected").GetInt32()));
+    }
+
+    [Fact]
+    public async Task A_dry_run_sends_nothing_and_a_missing_column_is_a_usage_error()
+    {
+        await using var server = await new EngineServer().StartAsync();
+        var path = Path.Combine(server.DataDirectory, "retail.csv");
+        await File.WriteAllTextAsync(path, Csv);
+
+        var dry = await EngineCli.RunAsync(server.GrpcAddress, ["import", path, "--dry-run", .. Mapping]);
+        var summary = JsonDocument.Parse(dry.Out).RootElement;
+        Assert.Equal((6, 0, 2), (summary.GetProperty("rows").GetInt32(), summary.GetProperty("accepted").GetInt32(), summary.GetProperty("rejected").GetInt32()));
+        var none = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => server.Segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = "17850" }).ResponseAsync);
+        Assert.Equal(Grpc.Core.StatusCode.NotFound, none.StatusCode);
+
+        var wrong = await EngineCli.RunAsync(server.GrpcAddress, ["import", path, "--customer", "Customer", "--time", "InvoiceDate", "--amount", "UnitPrice"]);
+        Assert.Equal(2, wrong.ExitCode);
+        Assert.StartsWith("error: --customer: no column 'Customer'", wrong.Err);
+    }
+
+    [Fact]
+    public async Task Failures_are_one_line_with_an_exit_code()
+    {
+        await using var server = await new EngineServer().StartAsync();
+        var missing = await EngineCli.RunAsync(server.GrpcAddress, "customer", "nosuch");
+        Assert.Equal(3, missing.ExitCode);
+        Assert.Equal("error: NOT_FOUND customer_id: no customer 'nosuch'", missing.Err.TrimEnd());
+        Assert.Equal("", missing.Out);
+
+        var nobody = await EngineCli.RunAsync($"http://127.0.0.1:{FreePorts.Next()}", "customer", "c1");
+        Assert.Equal(4, nobody.ExitCode);
+        var line = Assert.Single(nobody.Err.TrimEnd().Split('\n'));
+        Assert.StartsWith("error: UNAVAILABLE ", line);
+
+        var verbose = await EngineCli.RunAsync(server.GrpcAddress, "customer", "nosuch", "--verbose");
+        Assert.Equal(3, verbose.ExitCode);
+        Assert.Contains("at Engine.Cli", verbose.Err);
+    }
+}

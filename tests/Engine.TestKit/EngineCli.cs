@@ -1,0 +1,49 @@
+using System.Diagnostics;
+
+namespace Engine.TestKit;
+
+/// <summary>
+/// The <c>engine</c> command run as a user runs it, against a server: its own build output (src/Engine.Cli, the same
+/// configuration as the tests), with its own dependencies, not the tests' (they run on ASP.NET Core's framework).
+/// </summary>
+public static class EngineCli
+{
+    private static readonly Lazy<string> Dll = new(() =>
+    {
+        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var (framework, configuration) = (output.Name, output.Parent!.Name);
+        for (var d = output; d is not null; d = d.Parent)
+        {
+            var dll = Path.Combine(d.FullName, "src", "Engine.Cli", "bin", configuration, framework, "engine.dll");
+            if (File.Exists(dll))
+            {
+                return dll;
+            }
+        }
+        throw new FileNotFoundException($"engine.dll ({configuration}, {framework}) not found above {output.FullName}");
+    });
+
+    public sealed record Result(int ExitCode, string Out, string Err);
+
+    public static async Task<Result> RunAsync(string server, params string[] arguments)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(Dll.Value);
+        info.ArgumentList.Add($"--server={server}");
+        foreach (var a in arguments)
+        {
+            info.ArgumentList.Add(a);
+        }
+        using var process = Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await process.WaitForExitAsync(timeout.Token);
+        return new Result(process.ExitCode, await output, await error);
+    }
+}
