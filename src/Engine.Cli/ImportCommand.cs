@@ -60,6 +60,7 @@ public static class ImportCommand
             {
                 if (i.Event is { } e && e.OccurredAt.ToDateTime() >= last)
                 {
+                    totals.Read();
                     totals.Skipped++;
                     return false;
                 }

@@ -8,6 +8,7 @@ public sealed class ImportTotals(int keep, TextWriter? allRejections)
 {
     private readonly List<(int Line, string Reason)> _first = [];
 
+    /// <summary>Data rows read: skipped (after --until), accepted, duplicates and rejected add up to it.</summary>
     public long Rows { get; private set; }
     public long Skipped { get; set; }
     public long Accepted { get; private set; }
