@@ -32,7 +32,8 @@ public static class Common
     public static void Print(IMessage message) =>
         Console.WriteLine(JsonSerializer.Serialize(JsonDocument.Parse(Formatter.Format(message)).RootElement, Indented));
 
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    // Relaxed escaping: a reason reads 'n/a', not \u0027n/a\u0027. The output is JSON for terminals and pipes, never HTML.
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static void PrintJson<T>(T value) => Console.WriteLine(JsonSerializer.Serialize(value, Indented));
 }
