@@ -31,6 +31,10 @@ public interface IShardRows : IGrainWithIntegerKey
     [Alias("DriftCounts")]
     Task<DriftCounts> GetDriftCountsAsync(ModelSnapshot model);
 
+    /// <summary>The customers whose row is in <paramref name="segmentId"/> now, in no particular order.</summary>
+    [Alias("Members")]
+    Task<string[]> GetMembersAsync(string segmentId);
+
     /// <summary>Number of customers held.</summary>
     [Alias("Size")]
     Task<int> GetSizeAsync();

@@ -6,6 +6,7 @@ var root = new RootCommand("Engine: real-time customer segmentation. Client comm
 root.Options.Add(Common.Server);
 root.Options.Add(Common.Verbose);
 root.Subcommands.Add(ImportCommand.Create());
+root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(VerifyCommand.Create());
 root.Subcommands.Add(LookupCommands.Customer());
 root.Subcommands.Add(LookupCommands.Segments());

@@ -196,6 +196,9 @@ public sealed partial class ShardGrain(
 
     public Task<int> GetSizeAsync() => Task.FromResult(_rows.Count);
 
+    public Task<string[]> GetMembersAsync(string segmentId) =>
+        Task.FromResult(Enumerable.Range(0, _rows.Count).Where(i => _rows.SegmentAt(i) == segmentId).Select(_rows.IdAt).ToArray());
+
     public async Task<Dictionary<string, SegmentProfile>> GetProfilesAsync()
     {
         var (rows, asOf) = (_rows, clock.Now);

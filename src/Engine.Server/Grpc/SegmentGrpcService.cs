@@ -8,7 +8,7 @@ using Grpc.Core;
 namespace Engine.Server.Grpc;
 
 /// <summary>SegmentService: customer lookups and history from the customer grains, population views from shards and the transition log.</summary>
-public sealed class SegmentGrpcService(CustomerGrains customers, PopulationQueries queries, ModelReplica models, EngineClock clock) : SegmentService.SegmentServiceBase
+public sealed class SegmentGrpcService(CustomerGrains customers, PopulationQueries queries, SegmentMembers members, ModelReplica models, EngineClock clock) : SegmentService.SegmentServiceBase
 {
     public const int MaxBatch = 1000;
 
@@ -69,6 +69,42 @@ public sealed class SegmentGrpcService(CustomerGrains customers, PopulationQueri
         var model = models.Current;
         var response = new ListSegmentsResponse { ModelVersion = model?.Version ?? 0 };
         response.Segments.AddRange(Mapping.Profiles(model, await queries.ProfilesAsync()));
+        return response;
+    }
+
+    public override async Task<ListSegmentMembersResponse> ListSegmentMembers(ListSegmentMembersRequest request, ServerCallContext context)
+    {
+        if (request.PageSize is < 0 or > MaxBatch)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"page_size: must be 0 to {MaxBatch}, got {request.PageSize}"));
+        }
+        if (!(request.MinConfidence is >= 0 and <= 1))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"min_confidence: must be 0 to 1, got {request.MinConfidence}"));
+        }
+        if (request.PageToken.Length == 0 && request.Segment.Length == 0)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "segment: required (a segment id or name)"));
+        }
+        MembersPage page;
+        try
+        {
+            page = await members.PageAsync(request.Segment, request.PageSize == 0 ? 100 : request.PageSize, request.PageToken, request.MinConfidence);
+        }
+        catch (MembersPageException e)
+        {
+            var code = e.NotFound ? StatusCode.NotFound : e.Expired ? StatusCode.FailedPrecondition : StatusCode.InvalidArgument;
+            throw new RpcException(new Status(code, e.Message));
+        }
+        var response = new ListSegmentMembersResponse
+        {
+            NextPageToken = page.NextPageToken ?? "",
+            SegmentId = page.SegmentId,
+            SegmentName = page.SegmentName,
+            ModelVersion = page.ModelVersion,
+            TotalSize = page.TotalSize,
+        };
+        response.Customers.AddRange(page.Customers.Select(c => c.ToProto()));
         return response;
     }
 

@@ -34,6 +34,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<ShardRouter>();
         services.AddSingleton<ModelReplica>();
         services.AddSingleton<PopulationQueries>();
+        services.AddSingleton<SegmentMembers>();
         services.AddSingleton<TransitionLogWriter>();
         services.AddSingleton<OutcomePublisher>();
         services.AddSingleton<ClusterLeader>();
