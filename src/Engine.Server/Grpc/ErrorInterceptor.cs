@@ -1,9 +1,16 @@
+using Google.Protobuf.WellKnownTypes;
+using BadRequest = Google.Rpc.BadRequest;
+using Code = Google.Rpc.Code;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 
 namespace Engine.Server.Grpc;
 
-/// <summary>Turns domain and Orleans failures into gRPC statuses a client can act on, with the message kept.</summary>
+/// <summary>
+/// Turns domain and Orleans failures into gRPC statuses a client can act on, with the message kept. An
+/// INVALID_ARGUMENT whose message starts with a field path (<c>events[3].amount: must be finite</c>) also carries a
+/// <c>google.rpc.BadRequest</c> field violation in the rich status, which REST clients get in the error body.
+/// </summary>
 public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) : Interceptor
 {
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
@@ -13,9 +20,9 @@ public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) :
         {
             return await continuation(request, context);
         }
-        catch (Exception ex) when (Map(ex, context) is { } status)
+        catch (Exception ex) when (Translate(ex, context) is { } translated)
         {
-            throw new RpcException(status);
+            throw translated;
         }
     }
 
@@ -27,9 +34,9 @@ public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) :
         {
             await continuation(request, responseStream, context);
         }
-        catch (Exception ex) when (Map(ex, context) is { } status)
+        catch (Exception ex) when (Translate(ex, context) is { } translated)
         {
-            throw new RpcException(status);
+            throw translated;
         }
     }
 
@@ -41,10 +48,35 @@ public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) :
         {
             await continuation(requestStream, responseStream, context);
         }
-        catch (Exception ex) when (Map(ex, context) is { } status)
+        catch (Exception ex) when (Translate(ex, context) is { } translated)
         {
-            throw new RpcException(status);
+            throw translated;
         }
+    }
+
+    /// <summary>What to throw instead of <paramref name="ex"/>; null to let it through as it is.</summary>
+    private RpcException? Translate(Exception ex, ServerCallContext context)
+    {
+        var rpc = ex as RpcException ?? (Map(ex, context) is { } status ? new RpcException(status) : null);
+        return rpc is null ? null : WithFieldViolation(rpc) ?? (ReferenceEquals(rpc, ex) ? null : rpc);
+    }
+
+    private static RpcException? WithFieldViolation(RpcException e)
+    {
+        var detail = e.Status.Detail;
+        var colon = detail.IndexOf(": ", StringComparison.Ordinal);
+        if (e.StatusCode != StatusCode.InvalidArgument || colon <= 0 || detail.AsSpan(0, colon).ContainsAny(' ', '\'')
+            || e.Trailers.Get("grpc-status-details-bin") is not null)
+        {
+            return null;
+        }
+        var violation = new BadRequest.Types.FieldViolation { Field = detail[..colon], Description = detail[(colon + 2)..] };
+        return new Google.Rpc.Status
+        {
+            Code = (int)Code.InvalidArgument,
+            Message = detail,
+            Details = { Any.Pack(new BadRequest { FieldViolations = { violation } }) },
+        }.ToRpcException();
     }
 
     private Status? Map(Exception ex, ServerCallContext context)

@@ -81,17 +81,23 @@ public static class EngineHost
     {
         var grpcHost = $"*:{options.GrpcPort}";
         var httpHost = $"*:{options.HttpPort}";
-        app.MapGrpcService<IngestGrpcService>().RequireHost(grpcHost);
-        app.MapGrpcService<SegmentGrpcService>().RequireHost(grpcHost);
-        app.MapGrpcService<ModelGrpcService>().RequireHost(grpcHost);
-        app.MapGrpcService<AlertGrpcService>().RequireHost(grpcHost);
-        app.MapGrpcService<AdminGrpcService>().RequireHost(grpcHost);
+        // Each service's gRPC methods on the gRPC port, its REST routes (JSON transcoding) on the HTTP port.
+        app.MapGrpcService<IngestGrpcService>().OnPorts(grpcHost, httpHost);
+        app.MapGrpcService<SegmentGrpcService>().OnPorts(grpcHost, httpHost);
+        app.MapGrpcService<ModelGrpcService>().OnPorts(grpcHost, httpHost);
+        app.MapGrpcService<AlertGrpcService>().OnPorts(grpcHost, httpHost);
+        app.MapGrpcService<AdminGrpcService>().OnPorts(grpcHost, httpHost);
         app.MapGrpcHealthChecksService().RequireHost(grpcHost);
         app.MapGrpcReflectionService().RequireHost(grpcHost);
         EngineMetrics.Register();
         app.MapMetrics("/metrics").RequireHost(httpHost);
+        app.MapSwagger("/openapi/{documentName}.json").RequireHost(httpHost);
         app.MapGet("/healthz", (IngestPipeline pipeline) => pipeline.Ready.IsCompletedSuccessfully
             ? Results.Text("ok")
             : Results.Text("starting: recovering the ingest log", statusCode: StatusCodes.Status503ServiceUnavailable)).RequireHost(httpHost);
     }
+
+    private static void OnPorts(this GrpcServiceEndpointConventionBuilder service, string grpcHost, string httpHost) =>
+        service.Add(endpoint => endpoint.Metadata.Add(new HostAttribute(
+            endpoint.Metadata.Any(m => m is Microsoft.AspNetCore.Grpc.JsonTranscoding.GrpcJsonTranscodingMetadata) ? httpHost : grpcHost)));
 }

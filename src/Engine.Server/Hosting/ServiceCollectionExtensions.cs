@@ -58,7 +58,17 @@ public static class ServiceCollectionExtensions
             // so the transport limit sits above it.
             o.MaxReceiveMessageSize = EventValidator.MaxRequestBytes * 2;
             o.Interceptors.Add<ErrorInterceptor>();
-        });
+        }).AddJsonTranscoding(o =>
+            // The rich error details ErrorInterceptor adds, so they render in a REST error body.
+            o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(Google.Rpc.BadRequest.Descriptor));
+        // The OpenAPI document of the REST routes (the google.api.http annotations in the protos), at /openapi/v1.json.
+        services.AddGrpcSwagger();
+        services.AddSwaggerGen(o => o.SwaggerDoc("v1", new Microsoft.OpenApi.Models.OpenApiInfo
+        {
+            Title = "Engine",
+            Version = "v1",
+            Description = "Real-time customer segmentation: the gRPC API of protos/engine/v1 as REST/JSON (docs/api.md).",
+        }));
         services.AddSingleton<EventValidator>();
         services.AddSingleton<Alerts.AlertFeed>();
         services.AddHttpClient(Alerts.WebhookDispatcher.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
