@@ -26,7 +26,7 @@ public sealed class RestTests
         "SegmentService.ListSegments", "SegmentService.ListSegmentMembers", "SegmentService.GetTransitionMatrix",
         "SegmentService.Forecast", "ModelService.Retrain", "ModelService.GetModel", "ModelService.RenameSegment",
         "ModelService.GetDrift", "AlertService.CreateWebhook", "AlertService.ListWebhooks", "AlertService.DeleteWebhook",
-        "AlertService.ListDeadLetters", "AdminService.ListQuarantinedEvents", "AdminService.ReplayQuarantinedEvent",
+        "AlertService.ListDeadLetters", "AdminService.GetServerInfo", "AdminService.ListQuarantinedEvents", "AdminService.ReplayQuarantinedEvent",
         "AdminService.DiscardQuarantinedEvent",
     ];
 
@@ -88,6 +88,10 @@ public sealed class RestTests
         await CallAsync<DeleteWebhookResponse>(http, HttpMethod.Delete, $"/v1/webhooks/{hook.Id}");
         Assert.Empty((await CallAsync<ListWebhooksResponse>(http, HttpMethod.Get, "/v1/webhooks")).Webhooks);
 
+        var info = await CallAsync<ServerInfo>(http, HttpMethod.Get, "/v1/server");
+        Assert.Equal(("event-time", "sqlite", model.Version, (long)data.Events.Count), (info.Clock, info.Storage, info.ModelVersion, info.LogHead));
+        Assert.Equal("0.2.0", info.Version);
+        Assert.Single(info.Silos);
         Assert.Empty((await CallAsync<ListQuarantinedEventsResponse>(http, HttpMethod.Get, "/v1/quarantine?pageSize=10")).Events);
         foreach (var action in new[] { "replay", "discard" })
         {
@@ -113,9 +117,9 @@ public sealed class RestTests
         Assert.Equal("k", violation.GetProperty("field").GetString());
         Assert.StartsWith("must be 2-50", violation.GetProperty("description").GetString());
 
-        // The REST routes and their OpenAPI document are on the HTTP port (19 RPCs; GET and POST share /v1/webhooks).
+        // The REST routes and their OpenAPI document are on the HTTP port (20 RPCs; GET and POST share /v1/webhooks).
         var openApi = await http.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
-        Assert.Equal(18, openApi.GetProperty("paths").EnumerateObject().Count());
+        Assert.Equal(19, openApi.GetProperty("paths").EnumerateObject().Count());
         Assert.True(openApi.GetProperty("paths").TryGetProperty("/v1/customers/{customerId}", out _));
         Assert.True(openApi.GetProperty("paths").TryGetProperty("/v1/segments/{segment}/members", out _));
     }

@@ -1,14 +1,39 @@
+using System.Reflection;
 using Engine.Api.V1;
 using Engine.Grains;
 using Engine.Storage;
+using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
+using Microsoft.Extensions.Options;
 
 namespace Engine.Server.Grpc;
 
-/// <summary>AdminService: the quarantine of events customers could not apply.</summary>
+/// <summary>AdminService: what the server is, and the quarantine of events customers could not apply.</summary>
 public sealed partial class AdminGrpcService(IQuarantineStore quarantine, CustomerGrains customers, OutcomePublisher publisher, EngineClock clock,
-    ILogger<AdminGrpcService> logger) : AdminService.AdminServiceBase
+    IIngestLog log, ModelReplica models, IGrainFactory grains, IOptions<EngineOptions> options, ILogger<AdminGrpcService> logger)
+    : AdminService.AdminServiceBase
 {
+    private static readonly string Version =
+        typeof(AdminGrpcService).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "unknown";
+
+    public override async Task<ServerInfo> GetServerInfo(GetServerInfoRequest request, ServerCallContext context)
+    {
+        await models.RefreshAsync();
+        var hosts = await grains.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true);
+        var info = new ServerInfo
+        {
+            Version = Version,
+            Clock = ConfigWords.Of(options.Value.Clock),
+            Storage = ConfigWords.Of(options.Value.Storage),
+            ModelVersion = models.Current?.Version ?? 0,
+            LogHead = await log.GetHeadSeqAsync(context.CancellationToken),
+            Now = Timestamp.FromDateTime(DateTime.SpecifyKind(clock.Now, DateTimeKind.Utc)),
+            Shards = options.Value.Shards,
+        };
+        info.Silos.AddRange(hosts.Keys.Select(s => s.Endpoint.ToString()).Order(StringComparer.Ordinal));
+        return info;
+    }
+
     public const int MaxPageSize = 1000;
     private const int DefaultPageSize = 100;
 
