@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Text.Json;
-using Google.Protobuf;
 using Grpc.Net.Client;
 
 namespace Engine.Cli;
@@ -27,13 +26,8 @@ public static class Common
 
     public static GrpcChannel Channel(ParseResult parse) => GrpcChannel.ForAddress(parse.GetValue(Server)!);
 
-    private static readonly JsonFormatter Formatter = new(JsonFormatter.Settings.Default.WithFormatDefaultValues(true));
-
-    public static void Print(IMessage message) =>
-        Console.WriteLine(JsonSerializer.Serialize(JsonDocument.Parse(Formatter.Format(message)).RootElement, Indented));
-
     // Relaxed escaping: a reason reads 'n/a', not \u0027n/a\u0027. The output is JSON for terminals and pipes, never HTML.
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    public static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static void PrintJson<T>(T value) => Console.WriteLine(JsonSerializer.Serialize(value, Indented));
 }

@@ -23,7 +23,7 @@ public static class ExportCommand
         var format = new Option<string>("--format") { Description = "csv or jsonl", DefaultValueFactory = _ => "csv" };
         format.AcceptOnlyFromAmong("csv", "jsonl");
         var minConfidence = new Option<double>("--min-confidence") { Description = "Only members at least this confident (0-1)" };
-        var output = new Option<FileInfo?>("--output", "-o") { Description = "Write here instead of stdout" };
+        var output = new Option<FileInfo?>("--file", "-f") { Description = "Write here instead of stdout" };
         var command = new Command("segment", "Every customer of a segment of the current model, with confidence and RFM") { segment, format, minConfidence, output };
         Common.SetAction(command, async (parse, ct) =>
         {

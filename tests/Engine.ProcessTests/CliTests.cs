@@ -93,4 +93,51 @@ public sealed class CliTests
         Assert.Equal(3, verbose.ExitCode);
         Assert.Contains("at Engine.Cli", verbose.Err);
     }
+
+    [Fact]
+    public async Task The_commands_for_people_print_tables_on_request_and_json_when_piped()
+    {
+        await using var server = await new EngineServer().StartAsync();
+        var data = Synthetic.Generate(customers: 300, seed: 8);
+        await server.IngestAllAsync(data.Events, 1_000);
+        await server.Models.RetrainAsync(new RetrainRequest { K = 3 });
+        async Task<JsonElement> Json(params string[] args)
+        {
+            var r = await EngineCli.RunAsync(server.GrpcAddress, args);
+            Assert.True(r.ExitCode == 0, $"engine {string.Join(' ', args)}: {r.Err}");
+            return JsonDocument.Parse(r.Out).RootElement.Clone();
+        }
+
+        var status = await Json("status");
+        Assert.Equal(("0.2.0", "event-time", "sqlite"), (status.GetProperty("version").GetString(), status.GetProperty("clock").GetString(), status.GetProperty("storage").GetString()));
+        var segments = (await Json("segments")).GetProperty("segments").EnumerateArray().ToList();
+        Assert.Equal(3, segments.Count);
+        var first = segments[0].GetProperty("segmentId").GetString()!;
+        var table = await EngineCli.RunAsync(server.GrpcAddress, "segments", "--output", "table");
+        Assert.All(segments, s => Assert.Contains(s.GetProperty("segmentId").GetString()!, table.Out));
+        Assert.Equal(3, (await Json("matrix", "--since", "3650d", "--cause", "retrain")).GetProperty("segmentIds").GetArrayLength());
+        var id = data.CustomerIds.First();
+        Assert.Equal(1, (await Json("history", id, "--limit", "1")).GetProperty("transitions").GetArrayLength());
+        Assert.Equal("Our best", (await Json("rename", first, "Our best")).GetProperty("name").GetString());
+        Assert.Equal("300", (await Json("drift")).GetProperty("customers").GetString());
+        Assert.Equal(2, (await Json("forecast", "--periods", "2")).GetProperty("steps").GetArrayLength());
+
+        // watch: JSON lines, resumable from a cursor.
+        var watch = await EngineCli.RunAsync(server.GrpcAddress, "watch", "--count", "3");
+        var cursors = watch.Out.TrimEnd().Split('\n').Select(l => JsonDocument.Parse(l).RootElement.GetProperty("cursor").GetString()).ToList();
+        Assert.Equal(3, cursors.Count);
+        var resumed = await EngineCli.RunAsync(server.GrpcAddress, "watch", "--count", "1", "--since", cursors[1]!);
+        Assert.Equal(cursors[2], JsonDocument.Parse(resumed.Out).RootElement.GetProperty("cursor").GetString());
+
+        // Webhooks: create, list, dead letters, delete.
+        var hook = (await Json("webhook", "create", $"http://127.0.0.1:{FreePorts.Next()}/", "--secret", "s", "--to", first)).GetProperty("id").GetString();
+        Assert.Equal(hook, (await Json("webhook", "list")).GetProperty("webhooks")[0].GetProperty("id").GetString());
+        await Json("webhook", "dead-letters", hook!);
+        await Json("webhook", "delete", hook!);
+        Assert.Equal(0, (await Json("webhook", "list")).GetProperty("webhooks").GetArrayLength());
+
+        var usage = await EngineCli.RunAsync(server.GrpcAddress, "matrix", "--since", "3x");
+        Assert.Equal((2, "error: --since: '3x' is not a duration (30d, 12h, 90m, 45s)"), (usage.ExitCode, usage.Err.TrimEnd()));
+        Assert.Equal(2, (await EngineCli.RunAsync(server.GrpcAddress, "nosuchcommand")).ExitCode);
+    }
 }

@@ -1,0 +1,153 @@
+using System.CommandLine;
+using Engine.Api.V1;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Spectre.Console;
+
+namespace Engine.Cli;
+
+/// <summary><c>engine watch</c> (live migrations) and <c>engine webhook …</c>.</summary>
+public static class AlertCommands
+{
+    private static readonly Option<string[]> From = new("--from") { Description = "Only moves from this segment (repeatable; unassigned = first assignments)" };
+    private static readonly Option<string[]> To = new("--to") { Description = "Only moves to this segment (repeatable)" };
+    private static readonly Option<string[]> Causes = new("--cause") { Description = "Only moves with this cause (EVENT, INACTIVITY, RETRAIN; repeatable)" };
+    private static readonly Option<string?> MinDwell = new("--min-dwell") { Description = "Only once the customer stayed this long in the new segment (7d, 12h)" };
+
+    public static Command Watch()
+    {
+        var since = new Option<string?>("--since") { Description = "Resume after this cursor (the first column of an earlier line); default: the oldest retained" };
+        var live = new Option<bool>("--live") { Description = "Only moves from now on" };
+        var count = new Option<int>("--count") { Description = "Stop after this many migrations (0 = run until Ctrl-C)" };
+        var command = new Command("watch", "Live migrations between segments, one line each; Ctrl-C stops, --since CURSOR resumes")
+        {
+            From, To, Causes, MinDwell, since, live, count,
+        };
+        Common.SetAction(command, async (parse, ct) =>
+        {
+            var client = new AlertService.AlertServiceClient(Common.Channel(parse));
+            var filter = Filter(parse);
+            var request = new SubscribeMigrationsRequest { ResumeAfter = parse.GetValue(since) ?? "", LiveOnly = parse.GetValue(live), MinDwell = filter.MinDwell };
+            request.FromSegmentIds.AddRange(filter.FromSegmentIds);
+            request.ToSegmentIds.AddRange(filter.ToSegmentIds);
+            request.Causes.AddRange(filter.Causes);
+            var (json, left) = (Output.Json(parse), parse.GetValue(count));
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            using var call = client.SubscribeMigrations(request, cancellationToken: stop.Token);
+            try
+            {
+                await foreach (var alert in call.ResponseStream.ReadAllAsync(stop.Token))
+                {
+                    if (json)
+                    {
+                        Output.Line(alert);
+                    }
+                    else
+                    {
+                        Print(alert);
+                    }
+                    if (--left == 0)
+                    {
+                        break;
+                    }
+                }
+            }
+            catch (Exception e) when (stop.IsCancellationRequested && e is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
+            {
+                // Ctrl-C: a normal end.
+            }
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static void Print(MigrationAlert alert)
+    {
+        var t = alert.Transition;
+        AnsiConsole.MarkupLineInterpolated(
+            $"[grey]{alert.Cursor,8}[/]  {Output.When(t.At)}  {alert.CustomerId,-12} {t.FromSegmentId} → [bold]{t.ToSegmentId}[/]  {Output.Cause(t.Cause)}  [grey]{string.Join(", ", t.Drivers.Select(d => d.Feature))}[/]");
+    }
+
+    public static Command Webhook()
+    {
+        var url = new Argument<string>("url") { Description = "An http(s) URL that takes a JSON POST per alert" };
+        var secret = new Option<string>("--secret") { Description = "HMAC-SHA256 key for X-Engine-Signature", Required = true };
+        var fromStart = new Option<bool>("--from-start") { Description = "Deliver the whole retained log first" };
+        var create = new Command("create", "Send matching migrations to a URL, signed and retried") { url, secret, fromStart, From, To, Causes, MinDwell };
+        Common.SetAction(create, async (parse, ct) =>
+        {
+            var w = await Client(parse).CreateWebhookAsync(new CreateWebhookRequest
+            {
+                Url = parse.GetValue(url)!, Secret = parse.GetValue(secret)!, FromStart = parse.GetValue(fromStart), Filter = Filter(parse),
+            }, cancellationToken: ct);
+            Output.Show(parse, w, () => Output.Pairs(("id", w.Id), ("url", w.Url), ("filter", Describe(w.Filter))));
+            return ExitCodes.Ok;
+        });
+
+        var list = new Command("list", "The webhooks");
+        Common.SetAction(list, async (parse, ct) =>
+        {
+            var r = await Client(parse).ListWebhooksAsync(new ListWebhooksRequest(), cancellationToken: ct);
+            Output.Show(parse, r, () =>
+            {
+                var table = new Table().Border(TableBorder.Rounded).AddColumns("id", "url", "filter");
+                foreach (var w in r.Webhooks)
+                {
+                    table.AddRow(w.Id, w.Url, Describe(w.Filter));
+                }
+                return table;
+            });
+            return ExitCodes.Ok;
+        });
+
+        var id = new Argument<string>("id");
+        var delete = new Command("delete", "Stop and remove a webhook") { id };
+        Common.SetAction(delete, async (parse, ct) =>
+        {
+            var r = await Client(parse).DeleteWebhookAsync(new DeleteWebhookRequest { Id = parse.GetValue(id)! }, cancellationToken: ct);
+            Output.Show(parse, r, () => new Text($"deleted {parse.GetValue(id)}\n"));
+            return ExitCodes.Ok;
+        });
+
+        var of = new Argument<string?>("webhook-id") { Description = "Only this webhook's", Arity = ArgumentArity.ZeroOrOne };
+        var dead = new Command("dead-letters", "Alerts a webhook did not take after its attempts") { of };
+        Common.SetAction(dead, async (parse, ct) =>
+        {
+            var r = await Client(parse).ListDeadLettersAsync(new ListDeadLettersRequest { WebhookId = parse.GetValue(of) ?? "" }, cancellationToken: ct);
+            Output.Show(parse, r, () =>
+            {
+                var table = new Table().Border(TableBorder.Rounded).AddColumns("webhook", "cursor", "attempts", "failed at", "last error");
+                foreach (var d in r.DeadLetters)
+                {
+                    table.AddRow(d.WebhookId, d.Cursor, d.Attempts.ToString(), Output.When(d.FailedAt), d.LastError);
+                }
+                return table;
+            });
+            return ExitCodes.Ok;
+        });
+        return new Command("webhook", "Webhooks: create, list, delete, dead-letters") { create, list, delete, dead };
+    }
+
+    private static AlertService.AlertServiceClient Client(ParseResult parse) => new(Common.Channel(parse));
+
+    private static AlertFilter Filter(ParseResult parse)
+    {
+        var filter = new AlertFilter();
+        filter.FromSegmentIds.AddRange(parse.GetValue(From) ?? []);
+        filter.ToSegmentIds.AddRange(parse.GetValue(To) ?? []);
+        filter.Causes.AddRange((parse.GetValue(Causes) ?? []).Select(Durations.Cause));
+        if (parse.GetValue(MinDwell) is { } dwell)
+        {
+            filter.MinDwell = Duration.FromTimeSpan(Durations.Parse(dwell, "--min-dwell"));
+        }
+        return filter;
+    }
+
+    private static string Describe(AlertFilter? f) => f is null ? "any" : string.Join("; ", new[]
+    {
+        f.FromSegmentIds.Count > 0 ? $"from {string.Join(", ", f.FromSegmentIds)}" : null,
+        f.ToSegmentIds.Count > 0 ? $"to {string.Join(", ", f.ToSegmentIds)}" : null,
+        f.Causes.Count > 0 ? $"cause {string.Join(", ", f.Causes.Select(Output.Cause))}" : null,
+        f.MinDwell is { } d ? $"dwell {d.ToTimeSpan()}" : null,
+    }.Where(x => x is not null).DefaultIfEmpty("any"));
+}
