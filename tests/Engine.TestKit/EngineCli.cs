@@ -11,16 +11,8 @@ public static class EngineCli
     private static readonly Lazy<string> Dll = new(() =>
     {
         var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        var (framework, configuration) = (output.Name, output.Parent!.Name);
-        for (var d = output; d is not null; d = d.Parent)
-        {
-            var dll = Path.Combine(d.FullName, "src", "Engine.Cli", "bin", configuration, framework, "engine.dll");
-            if (File.Exists(dll))
-            {
-                return dll;
-            }
-        }
-        throw new FileNotFoundException($"engine.dll ({configuration}, {framework}) not found above {output.FullName}");
+        var dll = Repository.PathOf("src", "Engine.Cli", "bin", output.Parent!.Name, output.Name, "engine.dll");
+        return File.Exists(dll) ? dll : throw new FileNotFoundException($"{dll} is not built");
     });
 
     public sealed record Result(int ExitCode, string Out, string Err);
