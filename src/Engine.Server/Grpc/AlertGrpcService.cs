@@ -43,8 +43,10 @@ public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitio
 
     public override async Task<ListWebhooksResponse> ListWebhooks(ListWebhooksRequest request, ServerCallContext context)
     {
-        var response = new ListWebhooksResponse();
-        response.Webhooks.AddRange((await log.ListWebhooksAsync(context.CancellationToken)).Select(ToProto));
+        var hooks = (await log.ListWebhooksAsync(context.CancellationToken)).OrderBy(w => w.Id, StringComparer.Ordinal).ToList();
+        var (page, next) = Paging.Page(hooks, request.PageSize, request.PageToken, w => w.Id, StringComparer.Ordinal);
+        var response = new ListWebhooksResponse { NextPageToken = next };
+        response.Webhooks.AddRange(page.Select(ToProto));
         return response;
     }
 
@@ -55,9 +57,11 @@ public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitio
 
     public override async Task<ListDeadLettersResponse> ListDeadLetters(ListDeadLettersRequest request, ServerCallContext context)
     {
-        var response = new ListDeadLettersResponse();
-        var letters = await log.ListDeadLettersAsync(request.WebhookId.Length == 0 ? null : request.WebhookId, context.CancellationToken);
-        response.DeadLetters.AddRange(letters.Select(d => new Api.V1.DeadLetter
+        var letters = (await log.ListDeadLettersAsync(request.WebhookId.Length == 0 ? null : request.WebhookId, context.CancellationToken))
+            .OrderBy(Key, StringComparer.Ordinal).ToList();
+        var (page, next) = Paging.Page(letters, request.PageSize, request.PageToken, Key, StringComparer.Ordinal);
+        var response = new ListDeadLettersResponse { NextPageToken = next };
+        response.DeadLetters.AddRange(page.Select(d => new Api.V1.DeadLetter
         {
             WebhookId = d.WebhookId,
             Cursor = d.Cursor.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -67,6 +71,9 @@ public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitio
             FailedAt = Mapping.ToTimestamp(d.FailedAt),
         }));
         return response;
+
+        // By webhook, then cursor (zero-padded, so the ordinal order is the numeric one).
+        static string Key(Engine.Storage.DeadLetter d) => $"{d.WebhookId}\u0000{d.Cursor:D20}";
     }
 
     private static Webhook ToProto(WebhookRecord w) => new()

@@ -59,7 +59,15 @@ public sealed class SegmentGrpcService(CustomerGrains customers, PopulationQueri
             throw new RpcException(new Status(StatusCode.NotFound, $"customer_id: no customer '{request.CustomerId}'"));
         }
         var response = new GetHistoryResponse();
-        response.Transitions.AddRange((await grain.GetHistoryAsync(request.Limit)).Select(t => t.ToProto()));
+        if (request.PageSize == 0 && request.PageToken.Length == 0)
+        {
+            response.Transitions.AddRange((await grain.GetHistoryAsync(request.Limit)).Select(t => t.ToProto()));
+            return response;
+        }
+        var (page, next) = Paging.Page(await grain.GetHistoryAsync(0), request.PageSize, request.PageToken,
+            t => t.Number.ToString(System.Globalization.CultureInfo.InvariantCulture), Paging.NumericDescending);
+        response.Transitions.AddRange(page.Select(t => t.ToProto()));
+        response.NextPageToken = next;
         return response;
     }
 
