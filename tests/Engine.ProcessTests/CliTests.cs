@@ -140,4 +140,20 @@ public sealed class CliTests
         Assert.Equal((2, "error: --since: '3x' is not a duration (30d, 12h, 90m, 45s)"), (usage.ExitCode, usage.Err.TrimEnd()));
         Assert.Equal(2, (await EngineCli.RunAsync(server.GrpcAddress, "nosuchcommand")).ExitCode);
     }
+
+    [Fact]
+    public async Task Simulate_sends_the_rate_asked_for_and_every_event_is_accepted()
+    {
+        await using var server = await new EngineServer(settings: new() { ["Engine:Clock"] = "wall" }).StartAsync();
+        var run = await EngineCli.RunAsync(server.GrpcAddress, "simulate", "--customers", "200", "--rate", "1000", "--seconds", "2", "--speed", "86400");
+        Assert.True(run.ExitCode == 0, run.Err);
+        var summary = JsonDocument.Parse(run.Out).RootElement;
+        var events = summary.GetProperty("events").GetInt64();
+        // The events due by each tenth of a second, for two seconds: never more than the rate allows; fewer only when
+        // the machine stalls the sender near the end (two busy cores).
+        Assert.InRange(events, 1_000, 2_000);
+        Assert.Equal((events, 0L), (summary.GetProperty("accepted").GetInt64(), summary.GetProperty("rejected").GetInt64()));
+        var info = await new AdminService.AdminServiceClient(server.Channel).GetServerInfoAsync(new GetServerInfoRequest());
+        Assert.Equal(events, info.LogHead);
+    }
 }
