@@ -44,11 +44,11 @@ public static class CustomerCommands
         var h = await client.GetHistoryAsync(new GetHistoryRequest { CustomerId = id, Limit = limit }, cancellationToken: ct);
         Output.Show(parse, h, () =>
         {
-            var table = new Table().Border(TableBorder.Rounded).AddColumns("at", "from", "to", "cause", "model", "drivers");
+            var table = new Table().Border(TableBorder.Rounded).AddColumns("at", "from", "to", "cause", "moved most by");
             foreach (var t in h.Transitions)
             {
-                table.AddRow(Output.When(t.At), t.FromSegmentId, t.ToSegmentId, Output.Cause(t.Cause), t.ModelVersion.ToString(),
-                    string.Join(", ", t.Drivers.Select(d => d.Feature)));
+                // The two features that moved the customer most; the JSON has all three with their contributions, and the model.
+                table.AddRow(Output.Day(t.At), t.FromSegmentId, t.ToSegmentId, Output.Cause(t.Cause), string.Join(", ", t.Drivers.Take(2).Select(d => d.Feature)));
             }
             return table;
         });

@@ -104,6 +104,6 @@ public static class ExportCommand
     [
         c.CustomerId, c.SegmentId, c.SegmentName, c.Confidence.ToString("R", CultureInfo.InvariantCulture),
         c.Rfm.RecencyDays.ToString("R", CultureInfo.InvariantCulture), c.Rfm.Frequency.ToString(CultureInfo.InvariantCulture),
-        c.Rfm.Monetary.ToString("R", CultureInfo.InvariantCulture), c.AsOf?.ToDateTime().ToString("O", CultureInfo.InvariantCulture) ?? "",
+        c.Rfm.Monetary.ToString("R", CultureInfo.InvariantCulture), c.AsOf?.ToDateTime().ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture) ?? "",
     ];
 }

@@ -15,11 +15,17 @@ public static class ModelCommands
         {
             var client = new ModelService.ModelServiceClient(Common.Channel(parse));
             var r = await client.RetrainAsync(new RetrainRequest { K = parse.GetValue(k) }, cancellationToken: ct);
-            Output.Show(parse, r, () => Output.Pairs(
+            (string, string)[] rows =
+            [
                 ("model", r.ModelVersion.ToString()), ("k", r.K.ToString()), ("customers", r.Customers.ToString("N0")),
                 ("reassigned", r.Reassigned.ToString("N0")), ("excluded", r.Excluded.ToString("N0")),
                 ("inertia", Output.Number(r.Inertia)), ("iterations", r.Iterations.ToString()), ("seconds", Output.Number(r.Seconds)),
-                ("k tried", string.Join(", ", r.Candidates.Select(c => $"{c.K} (silhouette {Output.Number(c.Silhouette, 3)})")))));
+            ];
+            // With k = 0 the server tried several and kept the best separated (silhouette).
+            (string, string)[] tried = r.Candidates.Count > 1
+                ? [("k tried", string.Join(", ", r.Candidates.Select(c => $"{c.K}: silhouette {Output.Number(c.Silhouette, 3)}")))]
+                : [];
+            Output.Show(parse, r, () => Output.Pairs([.. rows, .. tried]));
             return ExitCodes.Ok;
         });
         return command;

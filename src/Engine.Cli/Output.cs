@@ -63,6 +63,9 @@ public static class Output
     public static string When(Google.Protobuf.WellKnownTypes.Timestamp? at) =>
         at is null ? "" : at.ToDateTime().ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture);
 
+    public static string Day(Google.Protobuf.WellKnownTypes.Timestamp? at) =>
+        at is null ? "" : at.ToDateTime().ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+
     /// <summary>The API's cause names (EVENT, INACTIVITY, RETRAIN).</summary>
     public static string Cause(Api.V1.Cause cause) => cause.ToString().ToUpperInvariant();
 }

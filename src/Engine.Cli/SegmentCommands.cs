@@ -18,16 +18,22 @@ public static class SegmentCommands
             var list = await client.ListSegmentsAsync(new ListSegmentsRequest(), cancellationToken: ct);
             Output.Show(parse, list, () =>
             {
+                // What sets a segment apart (the feature furthest from the population mean) when the terminal has room.
+                var wide = AnsiConsole.Profile.Width >= 110;
                 var table = new Table().Border(TableBorder.Rounded).Title($"model {list.ModelVersion}")
-                    .AddColumns("id", "name", "size", "cust.", "revenue", "R (days)", "F", "M", "stands out by");
+                    .AddColumns("id", "name", "size", "customers", "revenue", "R (days)", "F", "M");
+                if (wide)
+                {
+                    table.AddColumn("stands out by");
+                }
                 foreach (var s in list.Segments.OrderByDescending(s => s.ShareOfRevenue))
                 {
                     string Mean(string f, int decimals) => s.Size > 0 && s.Mean.TryGetValue(f, out var v) ? Output.Number(v, decimals) : "";
-                    // The feature furthest from the population mean, as a ratio (lift).
+                    string[] row = [s.SegmentId, s.Name, s.Size.ToString("N0"), Output.Share(s.ShareOfCustomers), Output.Share(s.ShareOfRevenue),
+                        Mean("recency_days", 0), Mean("frequency", 1), Mean("monetary", 0)];
                     var standsOut = s.Lift.Where(l => l.Value > 0).OrderByDescending(l => Math.Abs(Math.Log(l.Value))).Take(1)
                         .Select(l => $"{l.Key} ×{Output.Number(l.Value, 1)}");
-                    table.AddRow(s.SegmentId, s.Name, s.Size.ToString("N0"), Output.Share(s.ShareOfCustomers), Output.Share(s.ShareOfRevenue),
-                        Mean("recency_days", 0), Mean("frequency", 1), Mean("monetary", 0), string.Join("", standsOut));
+                    table.AddRow(wide ? [.. row, string.Join("", standsOut)] : row);
                 }
                 return table;
             });
