@@ -59,24 +59,14 @@ public sealed class SegmentMembers(IGrainFactory grains, CustomerGrains customer
     }
 
     private static string Token(Guid listing, int offset, int total, string segmentId) =>
-        Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{listing:N}:{offset}:{total}:{segmentId}")).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        PageTokens.Encode($"{listing:N}:{offset}:{total}:{segmentId}");
 
     private static (Guid, int, int, string) Parse(string token)
     {
-        try
-        {
-            var padded = token.Replace('-', '+').Replace('_', '/');
-            padded += new string('=', (4 - padded.Length % 4) % 4);
-            var parts = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(padded)).Split(':', 4);
-            if (parts.Length == 4 && Guid.TryParseExact(parts[0], "N", out var listing) && int.TryParse(parts[1], out var offset)
-                && int.TryParse(parts[2], out var total) && offset >= 0 && total >= offset)
-            {
-                return (listing, offset, total, parts[3]);
-            }
-        }
-        catch (FormatException)
-        {
-        }
-        throw new MembersPageException("page_token", "not a page token of this listing (pass next_page_token as it came)");
+        var parts = PageTokens.Decode(token)?.Split(':', 4);
+        return parts is { Length: 4 } && Guid.TryParseExact(parts[0], "N", out var listing) && int.TryParse(parts[1], out var offset)
+            && int.TryParse(parts[2], out var total) && offset >= 0 && total >= offset
+            ? (listing, offset, total, parts[3])
+            : throw new MembersPageException("page_token", "not a page token of this listing (pass next_page_token as it came)");
     }
 }
