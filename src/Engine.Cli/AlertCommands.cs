@@ -90,10 +90,11 @@ public static class AlertCommands
             var r = await Client(parse).ListWebhooksAsync(new ListWebhooksRequest(), cancellationToken: ct);
             Output.Show(parse, r, () =>
             {
-                var table = new Table().Border(TableBorder.Rounded).AddColumns("id", "url", "filter");
+                var table = new Table().Border(TableBorder.Rounded).AddColumns("id", "url", "filter", "state", "lag", "last success", "last error");
                 foreach (var w in r.Webhooks)
                 {
-                    table.AddRow(w.Id, w.Url, Describe(w.Filter));
+                    var state = w.State == "paused" ? $"paused until {Output.When(w.PausedUntil)}" : w.State;
+                    table.AddRow(w.Id, w.Url, Describe(w.Filter), state, w.Lag.ToString("N0"), Output.When(w.LastSuccessAt), w.LastError);
                 }
                 return table;
             });
@@ -125,7 +126,18 @@ public static class AlertCommands
             });
             return ExitCodes.Ok;
         });
-        return new Command("webhook", "Webhooks: create, list, delete, dead-letters") { create, list, delete, dead };
+        var hook = new Argument<string>("webhook-id");
+        var cursors = new Option<string[]>("--cursor") { Description = "Only the dead letter at this cursor (repeatable; default: all of the webhook's)" };
+        var redeliver = new Command("redeliver", "Send a webhook's dead letters again; those its receiver takes leave the list") { hook, cursors };
+        Common.SetAction(redeliver, async (parse, ct) =>
+        {
+            var request = new RedeliverDeadLettersRequest { WebhookId = parse.GetValue(hook)! };
+            request.Cursors.AddRange(parse.GetValue(cursors) ?? []);
+            var r = await Client(parse).RedeliverDeadLettersAsync(request, cancellationToken: ct);
+            Output.Show(parse, r, () => Output.Pairs(("redelivered", r.Redelivered.ToString("N0")), ("failed", r.Failed.ToString("N0")), ("last error", r.LastError)));
+            return r.Failed == 0 ? ExitCodes.Ok : ExitCodes.Failure;
+        });
+        return new Command("webhook", "Webhooks: create, list, delete, dead-letters, redeliver") { create, list, delete, dead, redeliver };
     }
 
     private static AlertService.AlertServiceClient Client(ParseResult parse) => new(Common.Channel(parse));

@@ -137,7 +137,15 @@ public sealed class ModelOptions
 /// <summary>Webhook delivery.</summary>
 public sealed class AlertOptions
 {
-    /// <summary>Delivery attempts per alert before a webhook's alert is dead-lettered, and the first retry delay (doubling).</summary>
+    /// <summary>
+    /// Attempts at an alert its receiver rejects (a 4xx other than 408 and 429) before it is dead-lettered. A receiver
+    /// that is down (5xx, 408, 429, no connection, a timeout) pauses the webhook instead, for as long as it takes.
+    /// </summary>
     public int WebhookMaxAttempts { get; set; } = 5;
+
+    /// <summary>The first retry delay; it doubles with each failure in a row, up to <see cref="WebhookMaxBackoff"/>.</summary>
     public TimeSpan WebhookRetryDelay { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>The longest a paused webhook waits between two tries (a 429's Retry-After is honoured up to it).</summary>
+    public TimeSpan WebhookMaxBackoff { get; set; } = TimeSpan.FromHours(1);
 }

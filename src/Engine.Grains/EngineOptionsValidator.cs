@@ -98,5 +98,6 @@ public sealed class EngineOptionsValidator :
     {
         Range(nameof(o.WebhookMaxAttempts), o.WebhookMaxAttempts, 1, 1000),
         AtLeast(nameof(o.WebhookRetryDelay), o.WebhookRetryDelay, TimeSpan.Zero),
+        AtLeast(nameof(o.WebhookMaxBackoff), o.WebhookMaxBackoff, o.WebhookRetryDelay),
     }.OfType<string>();
 }

@@ -22,7 +22,8 @@ public sealed record TransitionFilter(
 public sealed record TransitionPage(LoggedTransition[] Items, long LastScanned);
 
 /// <summary>A webhook subscription; <see cref="DeliveredAfter"/> is where its deliveries resume.</summary>
-public sealed record WebhookRecord(string Id, string Url, string Secret, string FilterJson, long DeliveredAfter, DateTime CreatedAt);
+public sealed record WebhookRecord(string Id, string Url, string Secret, string FilterJson, long DeliveredAfter, DateTime CreatedAt,
+    DateTime? PausedUntil = null, DateTime? LastSuccessAt = null, string? LastError = null);
 
 /// <summary>An alert a webhook could not take after every attempt.</summary>
 public sealed record DeadLetter(string WebhookId, long Cursor, int Attempts, string LastError, string Body, DateTime FailedAt);
@@ -121,8 +122,17 @@ public interface IWebhookStore
     /// <summary>Removes a webhook; false when there is none with that id.</summary>
     Task<bool> DeleteWebhookAsync(string id, CancellationToken ct = default);
 
-    /// <summary>Records that a webhook is done with everything up to <paramref name="cursor"/>.</summary>
-    Task AdvanceWebhookAsync(string id, long cursor, CancellationToken ct = default);
+    /// <summary>
+    /// Records that a webhook is done with everything up to <paramref name="cursor"/>; with <paramref name="deliveredAt"/>
+    /// (the receiver took it) also its last success, and it is no longer paused nor failing.
+    /// </summary>
+    Task AdvanceWebhookAsync(string id, long cursor, DateTime? deliveredAt, CancellationToken ct = default);
+
+    /// <summary>Records a failed delivery: the error, and until when delivery waits (null: it is not paused).</summary>
+    Task RecordWebhookFailureAsync(string id, string error, DateTime? pausedUntil, CancellationToken ct = default);
+
+    /// <summary>Removes a webhook's dead letters at these cursors (a redelivery took them).</summary>
+    Task RemoveDeadLettersAsync(string webhookId, IReadOnlyCollection<long> cursors, CancellationToken ct = default);
 
     Task AddDeadLetterAsync(DeadLetter letter, CancellationToken ct = default);
 

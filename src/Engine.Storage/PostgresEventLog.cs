@@ -376,12 +376,15 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
 
     public async Task<WebhookRecord[]> ListWebhooksAsync(CancellationToken ct = default)
     {
-        await using var cmd = _db.CreateCommand("SELECT id, url, secret, filter, delivered_after, created_at FROM webhooks ORDER BY created_at, id");
+        await using var cmd = _db.CreateCommand(
+            "SELECT id, url, secret, filter, delivered_after, created_at, paused_until, last_success_at, last_error FROM webhooks ORDER BY created_at, id");
         var list = new List<WebhookRecord>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
-            list.Add(new WebhookRecord(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), Ticks(r.GetInt64(5))));
+            DateTime? At(int i) => r.IsDBNull(i) ? null : Ticks(r.GetInt64(i));
+            list.Add(new WebhookRecord(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), Ticks(r.GetInt64(5)),
+                At(6), At(7), r.IsDBNull(8) ? null : r.GetString(8)));
         }
         return list.ToArray();
     }
@@ -393,8 +396,23 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
         return await cmd.ExecuteNonQueryAsync(ct) > 0;
     }
 
-    public Task AdvanceWebhookAsync(string id, long cursor, CancellationToken ct = default) =>
-        Scalar("UPDATE webhooks SET delivered_after = GREATEST(delivered_after, $2) WHERE id = $1", ct, id, cursor);
+    public Task AdvanceWebhookAsync(string id, long cursor, DateTime? deliveredAt, CancellationToken ct = default) =>
+        deliveredAt is { } at
+            ? Scalar("UPDATE webhooks SET delivered_after = GREATEST(delivered_after, $2), last_success_at = $3, paused_until = NULL, last_error = NULL WHERE id = $1",
+                ct, id, cursor, at.Ticks)
+            : Scalar("UPDATE webhooks SET delivered_after = GREATEST(delivered_after, $2) WHERE id = $1", ct, id, cursor);
+
+    public async Task RecordWebhookFailureAsync(string id, string error, DateTime? pausedUntil, CancellationToken ct = default)
+    {
+        await using var cmd = _db.CreateCommand("UPDATE webhooks SET last_error = $2, paused_until = $3 WHERE id = $1");
+        cmd.Parameters.AddWithValue(id);
+        cmd.Parameters.AddWithValue(error);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)pausedUntil?.Ticks ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    public Task RemoveDeadLettersAsync(string webhookId, IReadOnlyCollection<long> cursors, CancellationToken ct = default) =>
+        Scalar("DELETE FROM webhook_dead_letters WHERE webhook_id = $1 AND cursor = ANY($2)", ct, webhookId, cursors.ToArray());
 
     public Task AddDeadLetterAsync(DeadLetter d, CancellationToken ct = default) =>
         Scalar("INSERT INTO webhook_dead_letters (webhook_id, cursor, attempts, last_error, body, failed_at) VALUES ($1, $2, $3, $4, $5, $6)", ct,

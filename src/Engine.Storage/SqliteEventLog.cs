@@ -415,12 +415,14 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         ReadAsync(c =>
         {
             using var cmd = c.CreateCommand();
-            cmd.CommandText = "SELECT id, url, secret, filter, delivered_after, created_at FROM webhooks ORDER BY created_at, id";
+            cmd.CommandText = "SELECT id, url, secret, filter, delivered_after, created_at, paused_until, last_success_at, last_error FROM webhooks ORDER BY created_at, id";
             using var r = cmd.ExecuteReader();
             var list = new List<WebhookRecord>();
             while (r.Read())
             {
-                list.Add(new WebhookRecord(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), new DateTime(r.GetInt64(5), DateTimeKind.Utc)));
+                DateTime? At(int i) => r.IsDBNull(i) ? null : new DateTime(r.GetInt64(i), DateTimeKind.Utc);
+                list.Add(new WebhookRecord(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), new DateTime(r.GetInt64(5), DateTimeKind.Utc),
+                    At(6), At(7), r.IsDBNull(8) ? null : r.GetString(8)));
             }
             return list.ToArray();
         }, ct);
@@ -434,14 +436,47 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
             return cmd.ExecuteNonQuery() > 0;
         }, ct);
 
-    public Task AdvanceWebhookAsync(string id, long cursor, CancellationToken ct = default) =>
+    public Task AdvanceWebhookAsync(string id, long cursor, DateTime? deliveredAt, CancellationToken ct = default) =>
         WriteAsync(c =>
         {
             using var cmd = c.CreateCommand();
-            cmd.CommandText = "UPDATE webhooks SET delivered_after = MAX(delivered_after, $cursor) WHERE id = $id";
+            cmd.CommandText = deliveredAt is null
+                ? "UPDATE webhooks SET delivered_after = MAX(delivered_after, $cursor) WHERE id = $id"
+                : "UPDATE webhooks SET delivered_after = MAX(delivered_after, $cursor), last_success_at = $at, paused_until = NULL, last_error = NULL WHERE id = $id";
             cmd.Parameters.AddWithValue("$id", id);
             cmd.Parameters.AddWithValue("$cursor", cursor);
+            cmd.Parameters.AddWithValue("$at", deliveredAt?.Ticks ?? 0);
             return cmd.ExecuteNonQuery();
+        }, ct);
+
+    public Task RecordWebhookFailureAsync(string id, string error, DateTime? pausedUntil, CancellationToken ct = default) =>
+        WriteAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "UPDATE webhooks SET last_error = $error, paused_until = $until WHERE id = $id";
+            cmd.Parameters.AddWithValue("$id", id);
+            cmd.Parameters.AddWithValue("$error", error);
+            cmd.Parameters.AddWithValue("$until", (object?)pausedUntil?.Ticks ?? DBNull.Value);
+            return cmd.ExecuteNonQuery();
+        }, ct);
+
+    public Task RemoveDeadLettersAsync(string webhookId, IReadOnlyCollection<long> cursors, CancellationToken ct = default) =>
+        WriteAsync(c =>
+        {
+            using var tx = c.BeginTransaction();
+            using var cmd = c.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = "DELETE FROM webhook_dead_letters WHERE webhook_id = $w AND cursor = $cursor";
+            var w = cmd.Parameters.AddWithValue("$w", webhookId);
+            var cursor = cmd.Parameters.Add("$cursor", SqliteType.Integer);
+            var removed = 0;
+            foreach (var x in cursors)
+            {
+                cursor.Value = x;
+                removed += cmd.ExecuteNonQuery();
+            }
+            tx.Commit();
+            return removed;
         }, ct);
 
     public Task AddDeadLetterAsync(DeadLetter letter, CancellationToken ct = default) =>

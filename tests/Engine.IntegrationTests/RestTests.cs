@@ -26,7 +26,7 @@ public sealed class RestTests
         "SegmentService.ListSegments", "SegmentService.ListSegmentMembers", "SegmentService.GetTransitionMatrix",
         "SegmentService.Forecast", "ModelService.Retrain", "ModelService.GetModel", "ModelService.RenameSegment",
         "ModelService.GetDrift", "AlertService.CreateWebhook", "AlertService.ListWebhooks", "AlertService.DeleteWebhook",
-        "AlertService.ListDeadLetters", "AdminService.GetServerInfo", "AdminService.ListQuarantinedEvents", "AdminService.ReplayQuarantinedEvent",
+        "AlertService.ListDeadLetters", "AlertService.RedeliverDeadLetters", "AdminService.GetServerInfo", "AdminService.ListQuarantinedEvents", "AdminService.ReplayQuarantinedEvent",
         "AdminService.DiscardQuarantinedEvent",
     ];
 
@@ -85,6 +85,7 @@ public sealed class RestTests
             new CreateWebhookRequest { Url = $"http://127.0.0.1:{FreePorts.Next()}/", Secret = "s" });
         Assert.Single((await CallAsync<ListWebhooksResponse>(http, HttpMethod.Get, "/v1/webhooks")).Webhooks, w => w.Id == hook.Id);
         await CallAsync<ListDeadLettersResponse>(http, HttpMethod.Get, $"/v1/dead-letters?webhookId={hook.Id}");
+        Assert.Equal(0, (await CallAsync<RedeliverDeadLettersResponse>(http, HttpMethod.Post, $"/v1/webhooks/{hook.Id}:redeliver", new RedeliverDeadLettersRequest())).Redelivered);
         await CallAsync<DeleteWebhookResponse>(http, HttpMethod.Delete, $"/v1/webhooks/{hook.Id}");
         Assert.Empty((await CallAsync<ListWebhooksResponse>(http, HttpMethod.Get, "/v1/webhooks")).Webhooks);
 
@@ -117,9 +118,9 @@ public sealed class RestTests
         Assert.Equal("k", violation.GetProperty("field").GetString());
         Assert.StartsWith("must be 2-50", violation.GetProperty("description").GetString());
 
-        // The REST routes and their OpenAPI document are on the HTTP port (20 RPCs; GET and POST share /v1/webhooks).
+        // The REST routes and their OpenAPI document are on the HTTP port (21 RPCs; GET and POST share /v1/webhooks).
         var openApi = await http.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
-        Assert.Equal(19, openApi.GetProperty("paths").EnumerateObject().Count());
+        Assert.Equal(20, openApi.GetProperty("paths").EnumerateObject().Count());
         Assert.True(openApi.GetProperty("paths").TryGetProperty("/v1/customers/{customerId}", out _));
         Assert.True(openApi.GetProperty("paths").TryGetProperty("/v1/segments/{segment}/members", out _));
     }

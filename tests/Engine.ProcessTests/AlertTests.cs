@@ -235,31 +235,168 @@ public sealed class AlertTests
     }
 
     [Fact]
-    public async Task Alerts_a_webhook_cannot_take_are_dead_lettered_and_bad_requests_name_the_field()
+    public async Task A_receiver_down_for_20_seconds_pauses_its_webhook_and_then_gets_every_alert_once_in_order()
+    {
+        // Backoff capped at a second, so the test waits for the outage and not for the cap.
+        var settings = Settings();
+        settings["Engine:WebhookMaxBackoff"] = "00:00:01";
+        await using var server = await new EngineServer(settings: settings).StartAsync();
+        var data = Synthetic.Generate(customers: 40, seed: 44);
+        await server.IngestAllAsync(data.Events, 1000);
+        await server.Models.RetrainAsync(new RetrainRequest { K = 3 });
+        var total = (await Population.HistoriesAsync(server, data.CustomerIds)).Values.Sum(h => h.Count);
+
+        await using var receiver = await Receiver.StartAsync(_ => 503);
+        var alerts = new AlertService.AlertServiceClient(server.Channel);
+        var hook = await alerts.CreateWebhookAsync(new CreateWebhookRequest { Url = receiver.Url, Secret = "s", FromStart = true });
+        await Task.Delay(TimeSpan.FromSeconds(10));
+        var paused = Assert.Single((await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks);
+        Assert.Equal(("paused", "HTTP 503", (long)total), (paused.State, paused.LastError, paused.Lag));
+        await Task.Delay(TimeSpan.FromSeconds(10));
+        receiver.Answer = _ => 200;
+
+        await receiver.WaitForAsync(total, TimeSpan.FromSeconds(30));
+        var cursors = receiver.Taken.Select(b => long.Parse(JsonDocument.Parse(b).RootElement.GetProperty("cursor").GetString()!)).ToList();
+        Assert.Equal(total, cursors.Count);
+        Assert.Equal(cursors.Order().Distinct(), cursors);
+        Assert.True(receiver.Refused >= 10, $"{receiver.Refused} tries in 20 s of outage");
+        Assert.Empty((await alerts.ListDeadLettersAsync(new ListDeadLettersRequest())).DeadLetters);
+        var active = await WaitAsync(async () => Assert.Single((await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks), w => w.Lag == 0);
+        Assert.Equal(("active", ""), (active.State, active.LastError));
+        Assert.NotNull(active.LastSuccessAt);
+    }
+
+    [Fact]
+    public async Task Alerts_a_receiver_refuses_are_dead_lettered_and_redelivered_on_request_and_bad_requests_name_the_field()
     {
         await using var server = await new EngineServer(settings: Settings()).StartAsync();
         var data = Synthetic.Generate(customers: 40, seed: 43);
         await server.IngestAllAsync(data.Events, 1000);
         await server.Models.RetrainAsync(new RetrainRequest { K = 3 });
         var alerts = new AlertService.AlertServiceClient(server.Channel);
-        // Nothing listens on this port: every attempt fails.
-        var hook = await alerts.CreateWebhookAsync(new CreateWebhookRequest { Url = $"http://127.0.0.1:{FreePorts.Next()}/", Secret = "x", FromStart = true });
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        ListDeadLettersResponse letters;
-        do
-        {
-            await Task.Delay(200);
-            letters = await alerts.ListDeadLettersAsync(new ListDeadLettersRequest { WebhookId = hook.Id });
-        }
-        while (letters.DeadLetters.Count < 40 && DateTime.UtcNow < deadline);
-        Assert.Equal(40, letters.DeadLetters.Count);
-        Assert.All(letters.DeadLetters, d => Assert.Equal(5, d.Attempts));
+        await using var receiver = await Receiver.StartAsync(_ => 400);
+        var hook = await alerts.CreateWebhookAsync(new CreateWebhookRequest { Url = receiver.Url, Secret = "x", FromStart = true });
+        var letters = await WaitAsync(() => alerts.ListDeadLettersAsync(new ListDeadLettersRequest { WebhookId = hook.Id }).ResponseAsync,
+            l => l.DeadLetters.Count == 40);
+        Assert.All(letters.DeadLetters, d => Assert.Equal((5, "HTTP 400"), (d.Attempts, d.LastError)));
+        Assert.Equal(200, receiver.Refused);
+
+        // Fixed on the receiver's side: one redelivers them, in cursor order, and the list empties.
+        receiver.Answer = _ => 200;
+        var some = letters.DeadLetters.Take(3).Select(d => d.Cursor).ToList();
+        var first = await alerts.RedeliverDeadLettersAsync(new RedeliverDeadLettersRequest { WebhookId = hook.Id, Cursors = { some } });
+        Assert.Equal((3, 0), (first.Redelivered, first.Failed));
+        var rest = await alerts.RedeliverDeadLettersAsync(new RedeliverDeadLettersRequest { WebhookId = hook.Id });
+        Assert.Equal((37, 0), (rest.Redelivered, rest.Failed));
+        Assert.Empty((await alerts.ListDeadLettersAsync(new ListDeadLettersRequest { WebhookId = hook.Id })).DeadLetters);
+        // Each alert once: the three asked for, then the rest, each batch in cursor order.
+        var cursors = receiver.Taken.Select(b => long.Parse(JsonDocument.Parse(b).RootElement.GetProperty("cursor").GetString()!)).ToList();
+        var dead = letters.DeadLetters.Select(d => long.Parse(d.Cursor)).ToList();
+        Assert.Equal(dead.Take(3).Order(), cursors.Take(3));
+        Assert.Equal(dead.Skip(3).Order(), cursors.Skip(3));
 
         var badUrl = await Assert.ThrowsAsync<RpcException>(() => alerts.CreateWebhookAsync(new CreateWebhookRequest { Url = "ftp://x", Secret = "x" }).ResponseAsync);
         Assert.StartsWith("url:", badUrl.Status.Detail);
+        var noHook = await Assert.ThrowsAsync<RpcException>(() => alerts.RedeliverDeadLettersAsync(new RedeliverDeadLettersRequest { WebhookId = "nosuch" }).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, noHook.StatusCode);
         using var call = alerts.SubscribeMigrations(new SubscribeMigrationsRequest { ResumeAfter = "abc" });
         var badCursor = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext());
         Assert.Equal(StatusCode.InvalidArgument, badCursor.StatusCode);
         Assert.StartsWith("resume_after:", badCursor.Status.Detail);
+    }
+
+    /// <summary>Polls <paramref name="read"/> until <paramref name="done"/> holds (60 s at most); returns the last answer.</summary>
+    private static async Task<T> WaitAsync<T>(Func<Task<T>> read, Func<T, bool> done)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        T value;
+        while (!done(value = await read()) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200);
+        }
+        return value;
+    }
+
+    /// <summary>A webhook receiver on a free port that answers each POST with the status <see cref="Answer"/> gives.</summary>
+    private sealed class Receiver : IAsyncDisposable
+    {
+        private readonly HttpListener _listener = new();
+        private readonly Task _loop;
+        private readonly List<string> _taken = [];
+
+        private Receiver(int port, Func<string, int> answer)
+        {
+            Url = $"http://127.0.0.1:{port}/hook/";
+            Answer = answer;
+            _listener.Prefixes.Add(Url);
+            _listener.Start();
+            _loop = Task.Run(LoopAsync);
+        }
+
+        public string Url { get; }
+        public Func<string, int> Answer { get; set; }
+        public int Refused { get; private set; }
+
+        /// <summary>The bodies answered 2xx, in arrival order.</summary>
+        public IReadOnlyList<string> Taken
+        {
+            get
+            {
+                lock (_taken)
+                {
+                    return [.. _taken];
+                }
+            }
+        }
+
+        public static Task<Receiver> StartAsync(Func<string, int> answer) => Task.FromResult(new Receiver(FreePorts.Next(), answer));
+
+        public async Task WaitForAsync(int count, TimeSpan timeout)
+        {
+            var deadline = DateTime.UtcNow + timeout;
+            while (Taken.Count < count && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        private async Task LoopAsync()
+        {
+            while (_listener.IsListening)
+            {
+                HttpListenerContext context;
+                try
+                {
+                    context = await _listener.GetContextAsync();
+                }
+                catch (Exception e) when (e is HttpListenerException or ObjectDisposedException)
+                {
+                    return;
+                }
+                using var reader = new StreamReader(context.Request.InputStream);
+                var body = await reader.ReadToEndAsync();
+                var status = Answer(body);
+                context.Response.StatusCode = status;
+                if (status is >= 200 and < 300)
+                {
+                    lock (_taken)
+                    {
+                        _taken.Add(body);
+                    }
+                }
+                else
+                {
+                    Refused++;
+                }
+                context.Response.Close();
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _listener.Stop();
+            await _loop;
+            _listener.Close();
+        }
     }
 }

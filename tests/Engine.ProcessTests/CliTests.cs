@@ -133,6 +133,8 @@ public sealed class CliTests
         var hook = (await Json("webhook", "create", $"http://127.0.0.1:{FreePorts.Next()}/", "--secret", "s", "--to", first)).GetProperty("id").GetString();
         Assert.Equal(hook, (await Json("webhook", "list")).GetProperty("webhooks")[0].GetProperty("id").GetString());
         await Json("webhook", "dead-letters", hook!);
+        Assert.Equal(0, (await Json("webhook", "redeliver", hook!)).GetProperty("redelivered").GetInt32());
+        Assert.Equal("active", (await Json("webhook", "list")).GetProperty("webhooks")[0].GetProperty("state").GetString());
         await Json("webhook", "delete", hook!);
         Assert.Equal(0, (await Json("webhook", "list")).GetProperty("webhooks").GetArrayLength());
 

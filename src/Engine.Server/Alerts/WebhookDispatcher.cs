@@ -1,30 +1,25 @@
-using System.Diagnostics;
-using System.Net.Http.Headers;
-using System.Security.Cryptography;
-using System.Text;
 using Engine.Api.V1;
 using Engine.Grains;
 using Engine.Storage;
 using Google.Protobuf;
 using Microsoft.Extensions.Options;
-using Polly;
-using Polly.Retry;
 
 namespace Engine.Server.Alerts;
 
 /// <summary>
-/// Delivers alerts to webhooks: one ordered delivery loop per webhook, each alert a JSON POST signed with
-/// HMAC-SHA256 of the body (X-Engine-Signature: sha256=hex), retried with exponential backoff; after
-/// Engine:WebhookMaxAttempts failures it is parked in the dead-letter list and delivery moves on. The position is
-/// stored after every alert, so a restart resumes after the last delivered one. In a cluster only the
-/// <see cref="ClusterLeader"/> delivers; when leadership moves, the new leader resumes from the stored position.
+/// Delivers alerts to webhooks: one ordered delivery loop per webhook, each alert a signed JSON POST
+/// (<see cref="WebhookSender"/>). A receiver that is down or busy (5xx, 408, 429, no connection, a timeout) pauses the
+/// webhook at that alert: it is tried again after a delay that doubles from Engine:WebhookRetryDelay up to
+/// Engine:WebhookMaxBackoff (a 429's Retry-After is honoured), for as long as it takes, so an outage loses nothing. Only
+/// an alert the receiver refuses (another 4xx) is dead-lettered, after Engine:WebhookMaxAttempts tries, and delivery
+/// moves on; RedeliverDeadLetters sends those again. The position is stored after every alert, so a restart resumes
+/// after the last one done. In a cluster only the <see cref="ClusterLeader"/> delivers; when leadership moves, the new
+/// leader resumes from the stored position.
 /// </summary>
 public sealed partial class WebhookDispatcher(
-    IWebhookStore log, AlertFeed feed, IHttpClientFactory http, IngestPipeline pipeline, ClusterLeader leader, IOptions<AlertOptions> options,
+    IWebhookStore log, AlertFeed feed, WebhookSender sender, IngestPipeline pipeline, ClusterLeader leader, IOptions<AlertOptions> options,
     ILogger<WebhookDispatcher> logger) : BackgroundService
 {
-    public const string HttpClientName = "webhooks";
-    public const string SignatureHeader = "X-Engine-Signature";
     private static readonly JsonFormatter Json = new(JsonFormatter.Settings.Default.WithPreserveProtoFieldNames(true));
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (Task Loop, CancellationTokenSource Stop)> _running = new();
 
@@ -65,42 +60,39 @@ public sealed partial class WebhookDispatcher(
     private async Task DeliverAsync(WebhookRecord webhook, CancellationToken ct)
     {
         var filter = AlertFilter.Parser.ParseJson(webhook.FilterJson);
-        var client = http.CreateClient(HttpClientName);
-        var retry = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
-        {
-            MaxRetryAttempts = Math.Max(0, options.Value.WebhookMaxAttempts - 1),
-            BackoffType = DelayBackoffType.Exponential,
-            Delay = options.Value.WebhookRetryDelay,
-            MaxDelay = TimeSpan.FromMinutes(1),
-            UseJitter = false,
-            ShouldHandle = new PredicateBuilder().Handle<HttpRequestException>().Handle<TaskCanceledException>(_ => !ct.IsCancellationRequested),
-        }).Build();
+        var o = options.Value;
         try
         {
             await foreach (var alert in feed.ReadAsync(webhook.DeliveredAfter, filter, ct))
             {
                 var body = Json.Format(alert);
-                var signature = "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(webhook.Secret), Encoding.UTF8.GetBytes(body)));
-                var attempts = 0;
-                try
+                var cursor = long.Parse(alert.Cursor, System.Globalization.CultureInfo.InvariantCulture);
+                var (refusals, delay) = (0, o.WebhookRetryDelay);
+                while (true)
                 {
-                    await retry.ExecuteAsync(async token =>
+                    var delivery = await sender.SendAsync(webhook, alert.Cursor, body, ct);
+                    if (delivery.Result == DeliveryResult.Delivered)
                     {
-                        attempts++;
-                        using var content = new StringContent(body, Encoding.UTF8, new MediaTypeHeaderValue("application/json"));
-                        using var request = new HttpRequestMessage(HttpMethod.Post, webhook.Url) { Content = content };
-                        request.Headers.Add(SignatureHeader, signature);
-                        request.Headers.Add("X-Engine-Cursor", alert.Cursor);
-                        using var response = await client.SendAsync(request, token);
-                        response.EnsureSuccessStatusCode();
-                    }, ct);
+                        await log.AdvanceWebhookAsync(webhook.Id, cursor, DateTime.UtcNow, ct);
+                        break;
+                    }
+                    if (delivery.Result == DeliveryResult.Refused && ++refusals >= o.WebhookMaxAttempts)
+                    {
+                        LogDeadLetter(logger, webhook.Id, alert.Cursor, refusals, delivery.Error!);
+                        await log.AddDeadLetterAsync(new Storage.DeadLetter(webhook.Id, cursor, refusals, delivery.Error!, body, DateTime.UtcNow), ct);
+                        await log.RecordWebhookFailureAsync(webhook.Id, delivery.Error!, null, ct);
+                        await log.AdvanceWebhookAsync(webhook.Id, cursor, null, ct);
+                        break;
+                    }
+                    var pause = TimeSpan.FromTicks(Math.Clamp((delivery.RetryAfter ?? delay).Ticks, 0, o.WebhookMaxBackoff.Ticks));
+                    if (delivery.Result == DeliveryResult.Later)
+                    {
+                        LogPaused(logger, webhook.Id, alert.Cursor, delivery.Error!, pause);
+                        await log.RecordWebhookFailureAsync(webhook.Id, delivery.Error!, DateTime.UtcNow + pause, ct);
+                    }
+                    await Task.Delay(pause, ct);
+                    delay = TimeSpan.FromTicks(Math.Min(o.WebhookMaxBackoff.Ticks, delay.Ticks * 2));
                 }
-                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
-                {
-                    LogDeadLetter(logger, ex, webhook.Id, alert.Cursor, attempts);
-                    await log.AddDeadLetterAsync(new Storage.DeadLetter(webhook.Id, long.Parse(alert.Cursor, System.Globalization.CultureInfo.InvariantCulture), attempts, ex.Message, body, DateTime.UtcNow), ct);
-                }
-                await log.AdvanceWebhookAsync(webhook.Id, long.Parse(alert.Cursor, System.Globalization.CultureInfo.InvariantCulture), ct);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -114,8 +106,11 @@ public sealed partial class WebhookDispatcher(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook {WebhookId}: alert {Cursor} dead-lettered after {Attempts} attempts")]
-    private static partial void LogDeadLetter(ILogger logger, Exception exception, string webhookId, string cursor, int attempts);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook {WebhookId}: alert {Cursor} failed ({Error}); delivery pauses for {Pause} and tries it again")]
+    private static partial void LogPaused(ILogger logger, string webhookId, string cursor, string error, TimeSpan pause);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook {WebhookId}: alert {Cursor} dead-lettered after {Attempts} refusals ({Error})")]
+    private static partial void LogDeadLetter(ILogger logger, string webhookId, string cursor, int attempts, string error);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Webhook {WebhookId}: delivery loop failed; it restarts from its stored position")]
     private static partial void LogLoopFailed(ILogger logger, Exception exception, string webhookId);

@@ -8,7 +8,8 @@ using Grpc.Core;
 namespace Engine.Server.Grpc;
 
 /// <summary>AlertService: streams the durable alert log (the transition log) and manages webhooks.</summary>
-public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitions, Alerts.AlertFeed feed) : AlertService.AlertServiceBase
+public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitions, Alerts.AlertFeed feed, Alerts.WebhookSender sender)
+    : AlertService.AlertServiceBase
 {
     public override async Task SubscribeMigrations(SubscribeMigrationsRequest request, IServerStreamWriter<MigrationAlert> responseStream, ServerCallContext context)
     {
@@ -38,15 +39,16 @@ public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitio
         var record = new WebhookRecord($"wh-{Guid.NewGuid():N}"[..15], url.ToString(), request.Secret, JsonFormatter.Default.Format(filter),
             request.FromStart ? 0 : await transitions.LastCursorAsync(context.CancellationToken), DateTime.UtcNow);
         await log.CreateWebhookAsync(record, context.CancellationToken);
-        return ToProto(record);
+        return ToProto(record, record.DeliveredAfter);
     }
 
     public override async Task<ListWebhooksResponse> ListWebhooks(ListWebhooksRequest request, ServerCallContext context)
     {
         var hooks = (await log.ListWebhooksAsync(context.CancellationToken)).OrderBy(w => w.Id, StringComparer.Ordinal).ToList();
         var (page, next) = Paging.Page(hooks, request.PageSize, request.PageToken, w => w.Id, StringComparer.Ordinal);
+        var head = await transitions.LastCursorAsync(context.CancellationToken);
         var response = new ListWebhooksResponse { NextPageToken = next };
-        response.Webhooks.AddRange(page.Select(ToProto));
+        response.Webhooks.AddRange(page.Select(w => ToProto(w, head)));
         return response;
     }
 
@@ -76,12 +78,54 @@ public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitio
         static string Key(Engine.Storage.DeadLetter d) => $"{d.WebhookId}\u0000{d.Cursor:D20}";
     }
 
-    private static Webhook ToProto(WebhookRecord w) => new()
+    public override async Task<RedeliverDeadLettersResponse> RedeliverDeadLetters(RedeliverDeadLettersRequest request, ServerCallContext context)
     {
-        Id = w.Id,
-        Url = w.Url,
-        Filter = AlertFilter.Parser.ParseJson(w.FilterJson),
-        DeliveredAfter = w.DeliveredAfter.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        CreatedAt = Mapping.ToTimestamp(w.CreatedAt),
-    };
+        var webhook = (await log.ListWebhooksAsync(context.CancellationToken)).FirstOrDefault(w => w.Id == request.WebhookId)
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"webhook_id: no webhook '{request.WebhookId}'"));
+        var wanted = request.Cursors.Select((c, i) => Alerts.AlertFeed.ParseCursor(c, $"cursors[{i}]")).ToHashSet();
+        var letters = (await log.ListDeadLettersAsync(webhook.Id, context.CancellationToken))
+            .Where(d => wanted.Count == 0 || wanted.Contains(d.Cursor)).OrderBy(d => d.Cursor).ToList();
+        var (taken, response) = (new List<long>(), new RedeliverDeadLettersResponse());
+        foreach (var letter in letters)
+        {
+            var cursor = letter.Cursor.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var delivery = await sender.SendAsync(webhook, cursor, letter.Body, context.CancellationToken);
+            if (delivery.Result == Alerts.DeliveryResult.Delivered)
+            {
+                taken.Add(letter.Cursor);
+            }
+            else
+            {
+                (response.Failed, response.LastError) = (response.Failed + 1, delivery.Error ?? "");
+            }
+        }
+        await log.RemoveDeadLettersAsync(webhook.Id, taken, context.CancellationToken);
+        response.Redelivered = taken.Count;
+        return response;
+    }
+
+    private static Webhook ToProto(WebhookRecord w, long head)
+    {
+        var paused = w.PausedUntil is { } until && until > DateTime.UtcNow;
+        var webhook = new Webhook
+        {
+            Id = w.Id,
+            Url = w.Url,
+            Filter = AlertFilter.Parser.ParseJson(w.FilterJson),
+            DeliveredAfter = w.DeliveredAfter.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            CreatedAt = Mapping.ToTimestamp(w.CreatedAt),
+            State = paused ? "paused" : "active",
+            LastError = w.LastError ?? "",
+            Lag = Math.Max(0, head - w.DeliveredAfter),
+        };
+        if (paused)
+        {
+            webhook.PausedUntil = Mapping.ToTimestamp(w.PausedUntil!.Value);
+        }
+        if (w.LastSuccessAt is { } success)
+        {
+            webhook.LastSuccessAt = Mapping.ToTimestamp(success);
+        }
+        return webhook;
+    }
 }

@@ -71,7 +71,8 @@ public static class ServiceCollectionExtensions
         }));
         services.AddSingleton<EventValidator>();
         services.AddSingleton<Alerts.AlertFeed>();
-        services.AddHttpClient(Alerts.WebhookDispatcher.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
+        services.AddHttpClient(Alerts.WebhookSender.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
+        services.AddSingleton<Alerts.WebhookSender>();
         services.AddHostedService<Alerts.WebhookDispatcher>();
         services.AddGrpcReflection();
         services.AddGrpcHealthChecks().AddCheck<IngestReadyCheck>("ingest");

@@ -1,0 +1,64 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using Engine.Storage;
+
+namespace Engine.Server.Alerts;
+
+/// <summary>What became of one POST to a webhook.</summary>
+public enum DeliveryResult
+{
+    /// <summary>2xx: the receiver took it.</summary>
+    Delivered,
+
+    /// <summary>The receiver is down or busy (5xx, 408, 429, no connection, a timeout): try again later, for as long as it takes.</summary>
+    Later,
+
+    /// <summary>The receiver refused this alert (another 4xx, or a 3xx): after the attempts, a dead letter.</summary>
+    Refused,
+}
+
+/// <summary>One POST's outcome: the result, what went wrong, and how long the receiver asked us to wait (Retry-After).</summary>
+public sealed record Delivery(DeliveryResult Result, string? Error = null, TimeSpan? RetryAfter = null);
+
+/// <summary>Posts one alert body to a webhook, signed with its secret (X-Engine-Signature: sha256=hex HMAC of the body).</summary>
+public sealed class WebhookSender(IHttpClientFactory http)
+{
+    public const string HttpClientName = "webhooks";
+    public const string SignatureHeader = "X-Engine-Signature";
+
+    public static string Sign(string secret, string body) =>
+        "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes(body)));
+
+    public async Task<Delivery> SendAsync(WebhookRecord webhook, string cursor, string body, CancellationToken ct)
+    {
+        using var content = new StringContent(body, Encoding.UTF8, new MediaTypeHeaderValue("application/json"));
+        using var request = new HttpRequestMessage(HttpMethod.Post, webhook.Url) { Content = content };
+        request.Headers.Add(SignatureHeader, Sign(webhook.Secret, body));
+        request.Headers.Add("X-Engine-Cursor", cursor);
+        try
+        {
+            using var response = await http.CreateClient(HttpClientName).SendAsync(request, ct);
+            var status = (int)response.StatusCode;
+            return status switch
+            {
+                >= 200 and < 300 => new Delivery(DeliveryResult.Delivered),
+                >= 500 or 408 or 429 => new Delivery(DeliveryResult.Later, $"HTTP {status}", RetryAfter(response)),
+                _ => new Delivery(DeliveryResult.Refused, $"HTTP {status}"),
+            };
+        }
+        catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !ct.IsCancellationRequested))
+        {
+            // No connection, or the client's timeout.
+            return new Delivery(DeliveryResult.Later, e.Message);
+        }
+    }
+
+    private static TimeSpan? RetryAfter(HttpResponseMessage response) => response.Headers.RetryAfter switch
+    {
+        { Delta: { } delta } => delta,
+        { Date: { } date } => date - DateTimeOffset.UtcNow,
+        _ => null,
+    };
+}
