@@ -71,16 +71,16 @@ public static class AlertCommands
     public static Command Webhook()
     {
         var url = new Argument<string>("url") { Description = "An http(s) URL that takes a JSON POST per alert" };
-        var secret = new Option<string>("--secret") { Description = "HMAC-SHA256 key for X-Engine-Signature", Required = true };
+        var secret = new Option<string?>("--secret") { Description = "Signing secret (default: the server makes a whsec_ secret and prints it once)" };
         var fromStart = new Option<bool>("--from-start") { Description = "Deliver the whole retained log first" };
         var create = new Command("create", "Send matching migrations to a URL, signed and retried") { url, secret, fromStart, From, To, Causes, MinDwell };
         Common.SetAction(create, async (parse, ct) =>
         {
             var w = await Client(parse).CreateWebhookAsync(new CreateWebhookRequest
             {
-                Url = parse.GetValue(url)!, Secret = parse.GetValue(secret)!, FromStart = parse.GetValue(fromStart), Filter = Filter(parse),
+                Url = parse.GetValue(url)!, Secret = parse.GetValue(secret) ?? "", FromStart = parse.GetValue(fromStart), Filter = Filter(parse),
             }, cancellationToken: ct);
-            Output.Show(parse, w, () => Output.Pairs(("id", w.Id), ("url", w.Url), ("filter", Describe(w.Filter))));
+            Output.Show(parse, w, () => Output.Pairs(("id", w.Id), ("url", w.Url), ("filter", Describe(w.Filter)), ("secret", $"{w.Secret} (shown once: keep it)")));
             return ExitCodes.Ok;
         });
 

@@ -248,7 +248,10 @@ public sealed class AlertTests
 
         await using var receiver = await Receiver.StartAsync(_ => 503);
         var alerts = new AlertService.AlertServiceClient(server.Channel);
-        var hook = await alerts.CreateWebhookAsync(new CreateWebhookRequest { Url = receiver.Url, Secret = "s", FromStart = true });
+        // No secret given: the server makes one and shows it once.
+        var hook = await alerts.CreateWebhookAsync(new CreateWebhookRequest { Url = receiver.Url, FromStart = true });
+        Assert.StartsWith("whsec_", hook.Secret);
+        Assert.Equal("", Assert.Single((await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks).Secret);
         await Task.Delay(TimeSpan.FromSeconds(10));
         var paused = Assert.Single((await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks);
         Assert.Equal(("paused", "HTTP 503", (long)total), (paused.State, paused.LastError, paused.Lag));
@@ -260,6 +263,20 @@ public sealed class AlertTests
         Assert.Equal(total, cursors.Count);
         Assert.Equal(cursors.Order().Distinct(), cursors);
         Assert.True(receiver.Refused >= 10, $"{receiver.Refused} tries in 20 s of outage");
+
+        // Standard Webhooks, as its specification has a receiver check it: base64 HMAC-SHA256, keyed by the secret's
+        // base64 after whsec_, of "id.timestamp.body". One byte more in the body or the timestamp does not verify.
+        var key = Convert.FromBase64String(hook.Secret["whsec_".Length..]);
+        string Expected(string id, string timestamp, string body) =>
+            "v1," + Convert.ToBase64String(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes($"{id}.{timestamp}.{body}")));
+        Assert.All(receiver.TakenRequests, r =>
+        {
+            Assert.Equal(Expected(r.Id, r.Timestamp, r.Body), r.Signature);
+            Assert.InRange(long.Parse(r.Timestamp), DateTimeOffset.UtcNow.AddMinutes(-5).ToUnixTimeSeconds(), DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+            Assert.NotEqual(Expected(r.Id, r.Timestamp, r.Body + " "), r.Signature);
+            Assert.NotEqual(Expected(r.Id, r.Timestamp + "0", r.Body), r.Signature);
+        });
+        Assert.Equal(total, receiver.TakenRequests.Select(r => r.Id).Distinct().Count());
         Assert.Empty((await alerts.ListDeadLettersAsync(new ListDeadLettersRequest())).DeadLetters);
         var active = await WaitAsync(async () => Assert.Single((await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks), w => w.Lag == 0);
         Assert.Equal(("active", ""), (active.State, active.LastError));
@@ -322,7 +339,7 @@ public sealed class AlertTests
     {
         private readonly HttpListener _listener = new();
         private readonly Task _loop;
-        private readonly List<string> _taken = [];
+        private readonly List<(string Body, string Id, string Timestamp, string Signature)> _taken = [];
 
         private Receiver(int port, Func<string, int> answer)
         {
@@ -338,7 +355,10 @@ public sealed class AlertTests
         public int Refused { get; private set; }
 
         /// <summary>The bodies answered 2xx, in arrival order.</summary>
-        public IReadOnlyList<string> Taken
+        public IReadOnlyList<string> Taken => [.. TakenRequests.Select(t => t.Body)];
+
+        /// <summary>The requests answered 2xx with their Standard Webhooks headers, in arrival order.</summary>
+        public IReadOnlyList<(string Body, string Id, string Timestamp, string Signature)> TakenRequests
         {
             get
             {
@@ -381,7 +401,8 @@ public sealed class AlertTests
                 {
                     lock (_taken)
                     {
-                        _taken.Add(body);
+                        var h = context.Request.Headers;
+                        _taken.Add((body, h["webhook-id"]!, h["webhook-timestamp"]!, h["webhook-signature"]!));
                     }
                 }
                 else

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
+using Engine.Core;
 using Engine.Storage;
 
 namespace Engine.Server.Alerts;
@@ -22,7 +23,11 @@ public enum DeliveryResult
 /// <summary>One POST's outcome: the result, what went wrong, and how long the receiver asked us to wait (Retry-After).</summary>
 public sealed record Delivery(DeliveryResult Result, string? Error = null, TimeSpan? RetryAfter = null);
 
-/// <summary>Posts one alert body to a webhook, signed with its secret (X-Engine-Signature: sha256=hex HMAC of the body).</summary>
+/// <summary>
+/// Posts one alert body to a webhook, signed with its secret twice: Standard Webhooks headers (<c>webhook-id</c>,
+/// <c>webhook-timestamp</c>, <c>webhook-signature</c>; <see cref="WebhookSignature"/>), which bind the body to the
+/// time it was sent, and <c>X-Engine-Signature: sha256=hex HMAC of the body</c> for receivers written before them.
+/// </summary>
 public sealed class WebhookSender(IHttpClientFactory http)
 {
     public const string HttpClientName = "webhooks";
@@ -37,6 +42,11 @@ public sealed class WebhookSender(IHttpClientFactory http)
         using var request = new HttpRequestMessage(HttpMethod.Post, webhook.Url) { Content = content };
         request.Headers.Add(SignatureHeader, Sign(webhook.Secret, body));
         request.Headers.Add("X-Engine-Cursor", cursor);
+        // The id is the same for every try of one alert, so a receiver can drop a repeat.
+        var (id, timestamp) = ($"{webhook.Id}_{cursor}", DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        request.Headers.Add("webhook-id", id);
+        request.Headers.Add("webhook-timestamp", timestamp.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        request.Headers.Add("webhook-signature", WebhookSignature.Sign(WebhookSignature.Key(webhook.Secret) ?? [], id, timestamp, body));
         try
         {
             using var response = await http.CreateClient(HttpClientName).SendAsync(request, ct);

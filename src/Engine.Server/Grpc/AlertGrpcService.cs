@@ -30,16 +30,24 @@ public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitio
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"url: must be an absolute http or https URL, got '{request.Url}'"));
         }
-        if (request.Secret.Length is 0 or > 256)
+        if (request.Secret.Length > 256)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "secret: must be 1-256 characters"));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "secret: must be at most 256 characters"));
+        }
+        var secret = request.Secret.Length == 0 ? Core.WebhookSignature.NewSecret() : request.Secret;
+        if (Core.WebhookSignature.Key(secret) is null)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "secret: a whsec_ secret is whsec_ and base64"));
         }
         var filter = request.Filter ?? new AlertFilter();
         Alerts.AlertFeed.Validate(filter);
-        var record = new WebhookRecord($"wh-{Guid.NewGuid():N}"[..15], url.ToString(), request.Secret, JsonFormatter.Default.Format(filter),
+        var record = new WebhookRecord($"wh-{Guid.NewGuid():N}"[..15], url.ToString(), secret, JsonFormatter.Default.Format(filter),
             request.FromStart ? 0 : await transitions.LastCursorAsync(context.CancellationToken), DateTime.UtcNow);
         await log.CreateWebhookAsync(record, context.CancellationToken);
-        return ToProto(record, record.DeliveredAfter);
+        // The secret is shown here, once; no other answer carries it.
+        var created = ToProto(record, record.DeliveredAfter);
+        created.Secret = secret;
+        return created;
     }
 
     public override async Task<ListWebhooksResponse> ListWebhooks(ListWebhooksRequest request, ServerCallContext context)
