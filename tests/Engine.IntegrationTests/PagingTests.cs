@@ -16,6 +16,11 @@ public sealed class PagingTests
         await server.IngestAllAsync(data.Events, 1_000);
         await server.Models.RetrainAsync(new RetrainRequest { K = 3 });
         await server.Models.RetrainAsync(new RetrainRequest { K = 5 });
+        // The first model stays readable by its version (old segment ids resolve), the current one by default.
+        var (first3, current) = (await server.Models.GetModelAsync(new GetModelRequest { Version = 1 }), await server.Models.GetModelAsync(new GetModelRequest()));
+        Assert.Equal((1L, 3, 2L, 5), (first3.Version, first3.K, current.Version, current.K));
+        var none = await Assert.ThrowsAsync<RpcException>(() => server.Models.GetModelAsync(new GetModelRequest { Version = 9 }).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, none.StatusCode);
 
         // The customer with the longest history, read one transition a page.
         var histories = await Population.HistoriesAsync(server, data.CustomerIds);

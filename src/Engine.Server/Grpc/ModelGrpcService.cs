@@ -72,8 +72,14 @@ public sealed class ModelGrpcService(IGrainFactory grains, ModelReplica models) 
 
     public override async Task<Model> GetModel(GetModelRequest request, ServerCallContext context)
     {
+        if (request.Version < 0)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"version: must be >= 0, got {request.Version}"));
+        }
         await models.RefreshAsync();
-        var model = models.Current;
+        var model = request.Version == 0
+            ? models.Current
+            : await models.GetAsync(request.Version) ?? throw new RpcException(new Status(StatusCode.NotFound, $"version: no model {request.Version} was published"));
         if (model is null)
         {
             return new Model { Version = 0 };
