@@ -73,13 +73,31 @@ public static class AlertCommands
         var url = new Argument<string>("url") { Description = "An http(s) URL that takes a JSON POST per alert" };
         var secret = new Option<string?>("--secret") { Description = "Signing secret (default: the server makes a whsec_ secret and prints it once)" };
         var fromStart = new Option<bool>("--from-start") { Description = "Deliver the whole retained log first" };
-        var create = new Command("create", "Send matching migrations to a URL, signed and retried") { url, secret, fromStart, From, To, Causes, MinDwell };
+        var format = new Option<string?>("--format") { Description = "engine (default), slack or braze_attributes" };
+        var headers = new Option<string[]>("--header") { Description = "NAME=VALUE sent with every POST, e.g. \"Authorization=Bearer ...\" (repeatable)" };
+        var maxBatch = new Option<int>("--max-batch") { Description = "Alerts per POST (default 1; braze_attributes 75)" };
+        var maxWait = new Option<string?>("--max-wait") { Description = "How long to wait for more alerts to fill a POST (e.g. 2s)" };
+        var create = new Command("create", "Send matching migrations to a URL, signed, through outages")
+        {
+            url, secret, fromStart, format, headers, maxBatch, maxWait, From, To, Causes, MinDwell,
+        };
         Common.SetAction(create, async (parse, ct) =>
         {
-            var w = await Client(parse).CreateWebhookAsync(new CreateWebhookRequest
+            var request = new CreateWebhookRequest
             {
                 Url = parse.GetValue(url)!, Secret = parse.GetValue(secret) ?? "", FromStart = parse.GetValue(fromStart), Filter = Filter(parse),
-            }, cancellationToken: ct);
+                Format = parse.GetValue(format) ?? "", MaxBatch = parse.GetValue(maxBatch),
+            };
+            if (parse.GetValue(maxWait) is { } wait)
+            {
+                request.MaxWait = Duration.FromTimeSpan(Durations.Parse(wait, "--max-wait"));
+            }
+            foreach (var header in parse.GetValue(headers) ?? [])
+            {
+                var equals = header.IndexOf('=');
+                request.Headers[equals > 0 ? header[..equals] : throw new UsageException($"--header: '{header}' is not NAME=VALUE")] = header[(equals + 1)..];
+            }
+            var w = await Client(parse).CreateWebhookAsync(request, cancellationToken: ct);
             Output.Show(parse, w, () => Output.Pairs(("id", w.Id), ("url", w.Url), ("filter", Describe(w.Filter)), ("secret", $"{w.Secret} (shown once: keep it)")));
             return ExitCodes.Ok;
         });

@@ -22,8 +22,14 @@ public sealed record TransitionFilter(
 public sealed record TransitionPage(LoggedTransition[] Items, long LastScanned);
 
 /// <summary>A webhook subscription; <see cref="DeliveredAfter"/> is where its deliveries resume.</summary>
+/// <summary>
+/// A webhook: where and how it delivers (<see cref="Format"/>, extra <see cref="HeadersJson"/>, up to
+/// <see cref="MaxBatch"/> alerts a POST, waiting up to <see cref="MaxWait"/> to fill one), how far it is, and its
+/// delivery state.
+/// </summary>
 public sealed record WebhookRecord(string Id, string Url, string Secret, string FilterJson, long DeliveredAfter, DateTime CreatedAt,
-    DateTime? PausedUntil = null, DateTime? LastSuccessAt = null, string? LastError = null);
+    DateTime? PausedUntil = null, DateTime? LastSuccessAt = null, string? LastError = null,
+    string Format = "engine", string? HeadersJson = null, int MaxBatch = 1, TimeSpan MaxWait = default);
 
 /// <summary>An alert a webhook could not take after every attempt.</summary>
 public sealed record DeadLetter(string WebhookId, long Cursor, int Attempts, string LastError, string Body, DateTime FailedAt);

@@ -371,20 +371,23 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
         Scalar("DELETE FROM engine_meta WHERE key = $1", ct, key);
 
     public Task CreateWebhookAsync(WebhookRecord w, CancellationToken ct = default) =>
-        Scalar("INSERT INTO webhooks (id, url, secret, filter, delivered_after, created_at) VALUES ($1, $2, $3, $4, $5, $6)", ct,
-            w.Id, w.Url, w.Secret, w.FilterJson, w.DeliveredAfter, w.CreatedAt.Ticks);
+        Scalar("""
+            INSERT INTO webhooks (id, url, secret, filter, delivered_after, created_at, format, headers, max_batch, max_wait_ms)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            """, ct, w.Id, w.Url, w.Secret, w.FilterJson, w.DeliveredAfter, w.CreatedAt.Ticks, w.Format, (object?)w.HeadersJson ?? DBNull.Value,
+            w.MaxBatch, (long)w.MaxWait.TotalMilliseconds);
 
     public async Task<WebhookRecord[]> ListWebhooksAsync(CancellationToken ct = default)
     {
-        await using var cmd = _db.CreateCommand(
-            "SELECT id, url, secret, filter, delivered_after, created_at, paused_until, last_success_at, last_error FROM webhooks ORDER BY created_at, id");
+        await using var cmd = _db.CreateCommand($"SELECT {SqliteEventLog.WebhookColumns} FROM webhooks ORDER BY created_at, id");
         var list = new List<WebhookRecord>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
             DateTime? At(int i) => r.IsDBNull(i) ? null : Ticks(r.GetInt64(i));
             list.Add(new WebhookRecord(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), Ticks(r.GetInt64(5)),
-                At(6), At(7), r.IsDBNull(8) ? null : r.GetString(8)));
+                At(6), At(7), r.IsDBNull(8) ? null : r.GetString(8), r.GetString(9), r.IsDBNull(10) ? null : r.GetString(10), r.GetInt32(11),
+                TimeSpan.FromMilliseconds(r.GetInt64(12))));
         }
         return list.ToArray();
     }

@@ -401,7 +401,14 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         WriteAsync(c =>
         {
             using var cmd = c.CreateCommand();
-            cmd.CommandText = "INSERT INTO webhooks (id, url, secret, filter, delivered_after, created_at) VALUES ($id, $url, $secret, $filter, $after, $at)";
+            cmd.CommandText = """
+                INSERT INTO webhooks (id, url, secret, filter, delivered_after, created_at, format, headers, max_batch, max_wait_ms)
+                VALUES ($id, $url, $secret, $filter, $after, $at, $format, $headers, $batch, $wait)
+                """;
+            cmd.Parameters.AddWithValue("$format", webhook.Format);
+            cmd.Parameters.AddWithValue("$headers", (object?)webhook.HeadersJson ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$batch", webhook.MaxBatch);
+            cmd.Parameters.AddWithValue("$wait", (long)webhook.MaxWait.TotalMilliseconds);
             cmd.Parameters.AddWithValue("$id", webhook.Id);
             cmd.Parameters.AddWithValue("$url", webhook.Url);
             cmd.Parameters.AddWithValue("$secret", webhook.Secret);
@@ -415,17 +422,22 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         ReadAsync(c =>
         {
             using var cmd = c.CreateCommand();
-            cmd.CommandText = "SELECT id, url, secret, filter, delivered_after, created_at, paused_until, last_success_at, last_error FROM webhooks ORDER BY created_at, id";
+            cmd.CommandText = $"SELECT {WebhookColumns} FROM webhooks ORDER BY created_at, id";
             using var r = cmd.ExecuteReader();
             var list = new List<WebhookRecord>();
             while (r.Read())
             {
                 DateTime? At(int i) => r.IsDBNull(i) ? null : new DateTime(r.GetInt64(i), DateTimeKind.Utc);
                 list.Add(new WebhookRecord(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), new DateTime(r.GetInt64(5), DateTimeKind.Utc),
-                    At(6), At(7), r.IsDBNull(8) ? null : r.GetString(8)));
+                    At(6), At(7), r.IsDBNull(8) ? null : r.GetString(8), r.GetString(9), r.IsDBNull(10) ? null : r.GetString(10), r.GetInt32(11),
+                    TimeSpan.FromMilliseconds(r.GetInt64(12))));
             }
             return list.ToArray();
         }, ct);
+
+    /// <summary>The webhook columns in <see cref="WebhookRecord"/>'s order (both dialects read them so).</summary>
+    public const string WebhookColumns =
+        "id, url, secret, filter, delivered_after, created_at, paused_until, last_success_at, last_error, format, headers, max_batch, max_wait_ms";
 
     public Task<bool> DeleteWebhookAsync(string id, CancellationToken ct = default) =>
         WriteAsync(c =>

@@ -322,6 +322,59 @@ public sealed class AlertTests
         Assert.StartsWith("resume_after:", badCursor.Status.Detail);
     }
 
+    [Fact]
+    public async Task Webhooks_post_in_their_format_in_batches_with_their_headers()
+    {
+        await using var server = await new EngineServer(settings: Settings()).StartAsync();
+        var data = Synthetic.Generate(customers: 120, seed: 45);
+        await server.IngestAllAsync(data.Events, 1000);
+        await server.Models.RetrainAsync(new RetrainRequest { K = 3 });
+        var total = (await Population.HistoriesAsync(server, data.CustomerIds)).Values.Sum(h => h.Count);
+        var names = (await server.Segments.ListSegmentsAsync(new ListSegmentsRequest())).Segments.Select(s => s.Name).ToList();
+        var alerts = new AlertService.AlertServiceClient(server.Channel);
+        await using var batched = await Receiver.StartAsync(_ => 200);
+        await using var slack = await Receiver.StartAsync(_ => 200);
+        await using var braze = await Receiver.StartAsync(_ => 200);
+        var engineHook = new CreateWebhookRequest { Url = batched.Url, FromStart = true, MaxBatch = 10, MaxWait = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(100)) };
+        engineHook.Headers["Authorization"] = "Bearer t0ken";
+        await alerts.CreateWebhookAsync(engineHook);
+        await alerts.CreateWebhookAsync(new CreateWebhookRequest { Url = slack.Url, FromStart = true, Format = "slack" });
+        await alerts.CreateWebhookAsync(new CreateWebhookRequest { Url = braze.Url, FromStart = true, Format = "braze_attributes" });
+
+        // engine, batched: JSON arrays of at most 10, every alert once in cursor order, the header on every POST.
+        await WaitAsync(() => Task.FromResult(batched.Taken.Sum(b => JsonDocument.Parse(b).RootElement.GetArrayLength())), n => n >= total);
+        var arrays = batched.Taken.Select(b => JsonDocument.Parse(b).RootElement).ToList();
+        Assert.All(arrays, a => Assert.InRange(a.GetArrayLength(), 1, 10));
+        Assert.True(arrays.Count < total, $"{arrays.Count} POSTs for {total} alerts");
+        var cursors = arrays.SelectMany(a => a.EnumerateArray().Select(x => long.Parse(x.GetProperty("cursor").GetString()!))).ToList();
+        Assert.Equal(Enumerable.Range(1, total).Select(i => (long)i), cursors);
+        Assert.All(batched.TakenRequests, r => Assert.Equal("Bearer t0ken", r.Authorization));
+        var listed = (await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks.Single(w => w.Url == batched.Url);
+        Assert.Equal(["Authorization"], listed.HeaderNames);
+        Assert.DoesNotContain("t0ken", listed.ToString());
+
+        // slack: {"text": ...}, a line per alert naming both segments.
+        await slack.WaitForAsync(total, TimeSpan.FromSeconds(60));
+        var texts = slack.Taken.Select(b => JsonDocument.Parse(b).RootElement).ToList();
+        Assert.All(texts, t => Assert.Equal(["text"], t.EnumerateObject().Select(p => p.Name)));
+        // The retrain made everyone's first assignment: from unassigned to a named segment.
+        Assert.All(texts.Select(t => t.GetProperty("text").GetString()!), line =>
+        {
+            Assert.Matches(@"^Customer \S+ moved from unassigned to .+ \(seg-\d+\) \(RETRAIN\)$", line);
+            Assert.Contains(names, n => line.Contains($"to {n} (seg-"));
+        });
+
+        // braze_attributes: at most 75 attribute objects a request, one per alert.
+        await WaitAsync(() => Task.FromResult(braze.Taken.Sum(b => JsonDocument.Parse(b).RootElement.GetProperty("attributes").GetArrayLength())), n => n >= total);
+        var attributes = braze.Taken.Select(b => JsonDocument.Parse(b).RootElement.GetProperty("attributes")).ToList();
+        Assert.All(attributes, a => Assert.InRange(a.GetArrayLength(), 1, 75));
+        Assert.Equal(total, attributes.Sum(a => a.GetArrayLength()));
+        Assert.All(attributes.SelectMany(a => a.EnumerateArray()), x => Assert.Contains(x.GetProperty("engine_segment").GetString(), names));
+
+        var bad = await Assert.ThrowsAsync<RpcException>(() => alerts.CreateWebhookAsync(new CreateWebhookRequest { Url = braze.Url, Format = "braze_attributes", MaxBatch = 76 }).ResponseAsync);
+        Assert.StartsWith("max_batch:", bad.Status.Detail);
+    }
+
     /// <summary>Polls <paramref name="read"/> until <paramref name="done"/> holds (60 s at most); returns the last answer.</summary>
     private static async Task<T> WaitAsync<T>(Func<Task<T>> read, Func<T, bool> done)
     {
@@ -339,7 +392,7 @@ public sealed class AlertTests
     {
         private readonly HttpListener _listener = new();
         private readonly Task _loop;
-        private readonly List<(string Body, string Id, string Timestamp, string Signature)> _taken = [];
+        private readonly List<(string Body, string Id, string Timestamp, string Signature, string? Authorization)> _taken = [];
 
         private Receiver(int port, Func<string, int> answer)
         {
@@ -358,7 +411,7 @@ public sealed class AlertTests
         public IReadOnlyList<string> Taken => [.. TakenRequests.Select(t => t.Body)];
 
         /// <summary>The requests answered 2xx with their Standard Webhooks headers, in arrival order.</summary>
-        public IReadOnlyList<(string Body, string Id, string Timestamp, string Signature)> TakenRequests
+        public IReadOnlyList<(string Body, string Id, string Timestamp, string Signature, string? Authorization)> TakenRequests
         {
             get
             {
@@ -402,7 +455,7 @@ public sealed class AlertTests
                     lock (_taken)
                     {
                         var h = context.Request.Headers;
-                        _taken.Add((body, h["webhook-id"]!, h["webhook-timestamp"]!, h["webhook-signature"]!));
+                        _taken.Add((body, h["webhook-id"]!, h["webhook-timestamp"]!, h["webhook-signature"]!, h["Authorization"]));
                     }
                 }
                 else

@@ -1,7 +1,6 @@
 using Engine.Api.V1;
 using Engine.Grains;
 using Engine.Storage;
-using Google.Protobuf;
 using Microsoft.Extensions.Options;
 
 namespace Engine.Server.Alerts;
@@ -17,10 +16,9 @@ namespace Engine.Server.Alerts;
 /// leader resumes from the stored position.
 /// </summary>
 public sealed partial class WebhookDispatcher(
-    IWebhookStore log, AlertFeed feed, WebhookSender sender, IngestPipeline pipeline, ClusterLeader leader, IOptions<AlertOptions> options,
+    IWebhookStore log, AlertFeed feed, WebhookSender sender, AlertBodies bodies, IngestPipeline pipeline, ClusterLeader leader, IOptions<AlertOptions> options,
     ILogger<WebhookDispatcher> logger) : BackgroundService
 {
-    private static readonly JsonFormatter Json = new(JsonFormatter.Settings.Default.WithPreserveProtoFieldNames(true));
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (Task Loop, CancellationTokenSource Stop)> _running = new();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -60,39 +58,34 @@ public sealed partial class WebhookDispatcher(
     private async Task DeliverAsync(WebhookRecord webhook, CancellationToken ct)
     {
         var filter = AlertFilter.Parser.ParseJson(webhook.FilterJson);
-        var o = options.Value;
+        var size = Math.Max(1, webhook.MaxBatch);
         try
         {
-            await foreach (var alert in feed.ReadAsync(webhook.DeliveredAfter, filter, ct))
+            await using var alerts = feed.ReadAsync(webhook.DeliveredAfter, filter, ct).GetAsyncEnumerator(ct);
+            Task<bool>? pending = null;
+            // A POST takes the next alert, however long it is coming, and those that follow it within MaxWait, up to
+            // MaxBatch. An alert still on its way when the batch closes opens the next one.
+            while (await (pending ?? alerts.MoveNextAsync().AsTask()))
             {
-                var body = Json.Format(alert);
-                var cursor = long.Parse(alert.Cursor, System.Globalization.CultureInfo.InvariantCulture);
-                var (refusals, delay) = (0, o.WebhookRetryDelay);
-                while (true)
+                pending = null;
+                var batch = new List<MigrationAlert> { alerts.Current };
+                var deadline = DateTime.UtcNow + webhook.MaxWait;
+                while (batch.Count < size)
                 {
-                    var delivery = await sender.SendAsync(webhook, alert.Cursor, body, ct);
-                    if (delivery.Result == DeliveryResult.Delivered)
+                    var more = alerts.MoveNextAsync().AsTask();
+                    var wait = deadline - DateTime.UtcNow;
+                    if (!more.IsCompleted && (wait <= TimeSpan.Zero || await Task.WhenAny(more, Task.Delay(wait, ct)) != more))
                     {
-                        await log.AdvanceWebhookAsync(webhook.Id, cursor, DateTime.UtcNow, ct);
+                        pending = more;
                         break;
                     }
-                    if (delivery.Result == DeliveryResult.Refused && ++refusals >= o.WebhookMaxAttempts)
+                    if (!await more)
                     {
-                        LogDeadLetter(logger, webhook.Id, alert.Cursor, refusals, delivery.Error!);
-                        await log.AddDeadLetterAsync(new Storage.DeadLetter(webhook.Id, cursor, refusals, delivery.Error!, body, DateTime.UtcNow), ct);
-                        await log.RecordWebhookFailureAsync(webhook.Id, delivery.Error!, null, ct);
-                        await log.AdvanceWebhookAsync(webhook.Id, cursor, null, ct);
                         break;
                     }
-                    var pause = TimeSpan.FromTicks(Math.Clamp((delivery.RetryAfter ?? delay).Ticks, 0, o.WebhookMaxBackoff.Ticks));
-                    if (delivery.Result == DeliveryResult.Later)
-                    {
-                        LogPaused(logger, webhook.Id, alert.Cursor, delivery.Error!, pause);
-                        await log.RecordWebhookFailureAsync(webhook.Id, delivery.Error!, DateTime.UtcNow + pause, ct);
-                    }
-                    await Task.Delay(pause, ct);
-                    delay = TimeSpan.FromTicks(Math.Min(o.WebhookMaxBackoff.Ticks, delay.Ticks * 2));
+                    batch.Add(alerts.Current);
                 }
+                await SendAsync(webhook, batch, ct);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -103,6 +96,46 @@ public sealed partial class WebhookDispatcher(
             // The loop restarts from the stored position at the next refresh.
             LogLoopFailed(logger, ex, webhook.Id);
             _running.TryRemove(webhook.Id, out _);
+        }
+    }
+
+    /// <summary>Sends one batch until its receiver takes it or refuses it <c>WebhookMaxAttempts</c> times (then each of its alerts is a dead letter).</summary>
+    private async Task SendAsync(WebhookRecord webhook, List<MigrationAlert> batch, CancellationToken ct)
+    {
+        var o = options.Value;
+        var body = bodies.Body(webhook.Format, batch, batched: webhook.MaxBatch > 1);
+        var (first, last) = (batch[0].Cursor, batch[^1].Cursor);
+        var label = first == last ? first : $"{first}-{last}";
+        var lastCursor = long.Parse(last, System.Globalization.CultureInfo.InvariantCulture);
+        var (refusals, delay) = (0, o.WebhookRetryDelay);
+        while (true)
+        {
+            var delivery = await sender.SendAsync(webhook, label, body, ct);
+            if (delivery.Result == DeliveryResult.Delivered)
+            {
+                await log.AdvanceWebhookAsync(webhook.Id, lastCursor, DateTime.UtcNow, ct);
+                return;
+            }
+            if (delivery.Result == DeliveryResult.Refused && ++refusals >= o.WebhookMaxAttempts)
+            {
+                LogDeadLetter(logger, webhook.Id, label, refusals, delivery.Error!);
+                foreach (var alert in batch)
+                {
+                    await log.AddDeadLetterAsync(new Storage.DeadLetter(webhook.Id, long.Parse(alert.Cursor, System.Globalization.CultureInfo.InvariantCulture),
+                        refusals, delivery.Error!, bodies.Body(webhook.Format, [alert], batched: false), DateTime.UtcNow), ct);
+                }
+                await log.RecordWebhookFailureAsync(webhook.Id, delivery.Error!, null, ct);
+                await log.AdvanceWebhookAsync(webhook.Id, lastCursor, null, ct);
+                return;
+            }
+            var pause = TimeSpan.FromTicks(Math.Clamp((delivery.RetryAfter ?? delay).Ticks, 0, o.WebhookMaxBackoff.Ticks));
+            if (delivery.Result == DeliveryResult.Later)
+            {
+                LogPaused(logger, webhook.Id, label, delivery.Error!, pause);
+                await log.RecordWebhookFailureAsync(webhook.Id, delivery.Error!, DateTime.UtcNow + pause, ct);
+            }
+            await Task.Delay(pause, ct);
+            delay = TimeSpan.FromTicks(Math.Min(o.WebhookMaxBackoff.Ticks, delay.Ticks * 2));
         }
     }
 

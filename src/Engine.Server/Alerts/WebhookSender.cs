@@ -40,6 +40,10 @@ public sealed class WebhookSender(IHttpClientFactory http)
     {
         using var content = new StringContent(body, Encoding.UTF8, new MediaTypeHeaderValue("application/json"));
         using var request = new HttpRequestMessage(HttpMethod.Post, webhook.Url) { Content = content };
+        foreach (var (name, value) in Headers(webhook))
+        {
+            request.Headers.TryAddWithoutValidation(name, value);
+        }
         request.Headers.Add(SignatureHeader, Sign(webhook.Secret, body));
         request.Headers.Add("X-Engine-Cursor", cursor);
         // The id is the same for every try of one alert, so a receiver can drop a repeat.
@@ -64,6 +68,10 @@ public sealed class WebhookSender(IHttpClientFactory http)
             return new Delivery(DeliveryResult.Later, e.Message);
         }
     }
+
+    /// <summary>The webhook's own headers (stored as a JSON object).</summary>
+    public static Dictionary<string, string> Headers(WebhookRecord webhook) =>
+        webhook.HeadersJson is { } json ? System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(json) ?? [] : [];
 
     private static TimeSpan? RetryAfter(HttpResponseMessage response) => response.Headers.RetryAfter switch
     {

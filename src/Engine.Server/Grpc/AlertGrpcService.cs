@@ -41,8 +41,10 @@ public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitio
         }
         var filter = request.Filter ?? new AlertFilter();
         Alerts.AlertFeed.Validate(filter);
+        var (format, maxBatch, maxWait, headers) = Delivery(request);
         var record = new WebhookRecord($"wh-{Guid.NewGuid():N}"[..15], url.ToString(), secret, JsonFormatter.Default.Format(filter),
-            request.FromStart ? 0 : await transitions.LastCursorAsync(context.CancellationToken), DateTime.UtcNow);
+            request.FromStart ? 0 : await transitions.LastCursorAsync(context.CancellationToken), DateTime.UtcNow,
+            Format: format, HeadersJson: headers, MaxBatch: maxBatch, MaxWait: maxWait);
         await log.CreateWebhookAsync(record, context.CancellationToken);
         // The secret is shown here, once; no other answer carries it.
         var created = ToProto(record, record.DeliveredAfter);
@@ -86,6 +88,45 @@ public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitio
         static string Key(Engine.Storage.DeadLetter d) => $"{d.WebhookId}\u0000{d.Cursor:D20}";
     }
 
+    /// <summary>How a new webhook delivers: its format, batch, wait and headers, checked.</summary>
+    private static (string Format, int MaxBatch, TimeSpan MaxWait, string? HeadersJson) Delivery(CreateWebhookRequest request)
+    {
+        var format = request.Format.Length == 0 ? Alerts.AlertBodies.Engine : request.Format;
+        if (!Alerts.AlertBodies.Formats.Contains(format))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"format: must be one of {string.Join(", ", Alerts.AlertBodies.Formats)}, got '{request.Format}'"));
+        }
+        var most = format == Alerts.AlertBodies.Braze ? Alerts.AlertBodies.BrazeMaxBatch : 1000;
+        var maxBatch = request.MaxBatch == 0 ? (format == Alerts.AlertBodies.Braze ? most : 1) : request.MaxBatch;
+        if (maxBatch < 1 || maxBatch > most)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"max_batch: must be 1 to {most} for {format}, got {request.MaxBatch}"));
+        }
+        var maxWait = request.MaxWait?.ToTimeSpan() ?? TimeSpan.Zero;
+        if (maxWait < TimeSpan.Zero || maxWait > TimeSpan.FromSeconds(60))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"max_wait: must be 0 to 60 s, got {maxWait}"));
+        }
+        string[] reserved = ["content-type", "content-length", "host", "webhook-id", "webhook-timestamp", "webhook-signature", "x-engine-signature", "x-engine-cursor"];
+        foreach (var (name, value) in request.Headers)
+        {
+            if (name.Length == 0 || name.Any(c => c <= ' ' || c >= 127 || c == ':') || reserved.Contains(name.ToLowerInvariant()))
+            {
+                throw new RpcException(new Status(StatusCode.InvalidArgument, $"headers: '{name}' is not a header name a webhook may set"));
+            }
+            if (value.Any(c => c is '\r' or '\n'))
+            {
+                throw new RpcException(new Status(StatusCode.InvalidArgument, $"headers: the value of '{name}' has a line break"));
+            }
+        }
+        if (request.Headers.Count > 20)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"headers: at most 20, got {request.Headers.Count}"));
+        }
+        var headers = request.Headers.Count == 0 ? null : System.Text.Json.JsonSerializer.Serialize(request.Headers.ToDictionary(h => h.Key, h => h.Value));
+        return (format, maxBatch, maxWait, headers);
+    }
+
     public override async Task<RedeliverDeadLettersResponse> RedeliverDeadLetters(RedeliverDeadLettersRequest request, ServerCallContext context)
     {
         var webhook = (await log.ListWebhooksAsync(context.CancellationToken)).FirstOrDefault(w => w.Id == request.WebhookId)
@@ -123,6 +164,9 @@ public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitio
             DeliveredAfter = w.DeliveredAfter.ToString(System.Globalization.CultureInfo.InvariantCulture),
             CreatedAt = Mapping.ToTimestamp(w.CreatedAt),
             State = paused ? "paused" : "active",
+            Format = w.Format,
+            MaxBatch = w.MaxBatch,
+            MaxWait = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(w.MaxWait),
             LastError = w.LastError ?? "",
             Lag = Math.Max(0, head - w.DeliveredAfter),
         };
@@ -134,6 +178,7 @@ public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitio
         {
             webhook.LastSuccessAt = Mapping.ToTimestamp(success);
         }
+        webhook.HeaderNames.AddRange(Alerts.WebhookSender.Headers(w).Keys.Order(StringComparer.Ordinal));
         return webhook;
     }
 }

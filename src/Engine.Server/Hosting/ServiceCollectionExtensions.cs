@@ -73,6 +73,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<Alerts.AlertFeed>();
         services.AddHttpClient(Alerts.WebhookSender.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
         services.AddSingleton<Alerts.WebhookSender>();
+        services.AddSingleton<Alerts.AlertBodies>();
         services.AddHostedService<Alerts.WebhookDispatcher>();
         services.AddGrpcReflection();
         services.AddGrpcHealthChecks().AddCheck<IngestReadyCheck>("ingest");

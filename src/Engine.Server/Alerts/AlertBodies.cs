@@ -1,0 +1,65 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Engine.Api.V1;
+using Engine.Grains;
+using Google.Protobuf;
+
+namespace Engine.Server.Alerts;
+
+/// <summary>
+/// The body of a webhook's POST in its format: <c>engine</c> (the MigrationAlert JSON with proto field names, or a
+/// JSON array of them in a batch), <c>slack</c> (<c>{"text": …}</c>, a line per alert naming both segments), or
+/// <c>braze_attributes</c> (a Braze <c>/users/track</c> body: per customer its segment and RFM as custom attributes).
+/// Segments are named as the model the move was made under named them.
+/// </summary>
+public sealed class AlertBodies(ModelReplica models)
+{
+    public const string Engine = "engine";
+    public const string Slack = "slack";
+    public const string Braze = "braze_attributes";
+    public static readonly string[] Formats = [Engine, Slack, Braze];
+
+    /// <summary>Braze's limit on attribute objects in one /users/track request.</summary>
+    public const int BrazeMaxBatch = 75;
+
+    private static readonly JsonFormatter Json = new(JsonFormatter.Settings.Default.WithPreserveProtoFieldNames(true));
+
+    public string Body(string format, IReadOnlyList<MigrationAlert> alerts, bool batched) => format switch
+    {
+        Slack => new JsonObject { ["text"] = string.Join("\n", alerts.Select(SlackLine)) }.ToJsonString(),
+        Braze => new JsonObject { ["attributes"] = new JsonArray([.. alerts.Select(BrazeAttributes)]) }.ToJsonString(),
+        _ => batched ? $"[{string.Join(",", alerts.Select(a => Json.Format(a)))}]" : Json.Format(alerts[0]),
+    };
+
+    private string SlackLine(MigrationAlert a)
+    {
+        var t = a.Transition;
+        var drivers = t.Drivers.Count > 0 ? $", mostly by {t.Drivers[0].Feature}" : "";
+        return $"Customer {a.CustomerId} moved from {Named(t.FromSegmentId, t.ModelVersion)} to {Named(t.ToSegmentId, t.ModelVersion)} " +
+            $"({t.Cause.ToString().ToUpperInvariant()}{drivers})";
+    }
+
+    private JsonNode BrazeAttributes(MigrationAlert a)
+    {
+        var t = a.Transition;
+        var c = a.Customer ?? new Customer();
+        return new JsonObject
+        {
+            ["external_id"] = a.CustomerId,
+            ["engine_segment"] = NameOf(t.ToSegmentId, t.ModelVersion),
+            ["engine_segment_id"] = t.ToSegmentId,
+            ["engine_previous_segment"] = NameOf(t.FromSegmentId, t.ModelVersion),
+            ["engine_moved_at"] = t.At?.ToDateTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
+            ["engine_recency_days"] = c.Rfm?.RecencyDays ?? 0,
+            ["engine_frequency"] = c.Rfm?.Frequency ?? 0,
+            ["engine_monetary"] = c.Rfm?.Monetary ?? 0,
+        };
+    }
+
+    private string Named(string segmentId, long modelVersion) =>
+        NameOf(segmentId, modelVersion) is var name && name != segmentId ? $"{name} ({segmentId})" : segmentId;
+
+    private string NameOf(string segmentId, long modelVersion) =>
+        (models.Find(modelVersion) ?? models.Current) is { } m && m.SegmentIds.Contains(segmentId) ? m.NameOf(segmentId) : segmentId;
+}
