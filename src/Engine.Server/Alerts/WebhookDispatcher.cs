@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Engine.Api.V1;
 using Engine.Grains;
 using Engine.Storage;
@@ -59,31 +60,45 @@ public sealed partial class WebhookDispatcher(
     {
         var filter = AlertFilter.Parser.ParseJson(webhook.FilterJson);
         var size = Math.Max(1, webhook.MaxBatch);
+        // The feed is read ahead while a POST is out (reading an alert asks its customer for its view), so a batch
+        // takes what came meanwhile. What is read ahead and not sent is read again from the stored position after a
+        // restart.
+        var queue = Channel.CreateBounded<MigrationAlert>(new BoundedChannelOptions(Math.Max(2 * size, 16)) { SingleReader = true, SingleWriter = true });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var pump = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var alert in feed.ReadAsync(webhook.DeliveredAfter, filter, stop.Token))
+                {
+                    await queue.Writer.WriteAsync(alert, stop.Token);
+                }
+                queue.Writer.TryComplete();
+            }
+            catch (Exception e)
+            {
+                queue.Writer.TryComplete(e);
+            }
+        }, CancellationToken.None);
         try
         {
-            await using var alerts = feed.ReadAsync(webhook.DeliveredAfter, filter, ct).GetAsyncEnumerator(ct);
-            Task<bool>? pending = null;
-            // A POST takes the next alert, however long it is coming, and those that follow it within MaxWait, up to
-            // MaxBatch. An alert still on its way when the batch closes opens the next one.
-            while (await (pending ?? alerts.MoveNextAsync().AsTask()))
+            // A POST takes the alerts waiting, up to MaxBatch, and those that come within MaxWait of its first.
+            while (await queue.Reader.WaitToReadAsync(ct))
             {
-                pending = null;
-                var batch = new List<MigrationAlert> { alerts.Current };
+                var batch = new List<MigrationAlert>(size);
                 var deadline = DateTime.UtcNow + webhook.MaxWait;
                 while (batch.Count < size)
                 {
-                    var more = alerts.MoveNextAsync().AsTask();
+                    if (queue.Reader.TryRead(out var alert))
+                    {
+                        batch.Add(alert);
+                        continue;
+                    }
                     var wait = deadline - DateTime.UtcNow;
-                    if (!more.IsCompleted && (wait <= TimeSpan.Zero || await Task.WhenAny(more, Task.Delay(wait, ct)) != more))
-                    {
-                        pending = more;
-                        break;
-                    }
-                    if (!await more)
+                    if (wait <= TimeSpan.Zero || !await MoreWithinAsync(queue.Reader, wait, ct))
                     {
                         break;
                     }
-                    batch.Add(alerts.Current);
                 }
                 await SendAsync(webhook, batch, ct);
             }
@@ -96,6 +111,26 @@ public sealed partial class WebhookDispatcher(
             // The loop restarts from the stored position at the next refresh.
             LogLoopFailed(logger, ex, webhook.Id);
             _running.TryRemove(webhook.Id, out _);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await pump;
+        }
+    }
+
+    /// <summary>Whether an alert arrives within <paramref name="wait"/>.</summary>
+    private static async Task<bool> MoreWithinAsync(ChannelReader<MigrationAlert> reader, TimeSpan wait, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(wait);
+        try
+        {
+            return await reader.WaitToReadAsync(timeout.Token);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return false;
         }
     }
 
