@@ -59,6 +59,15 @@ public sealed class AlertTests
         return data;
     }
 
+    /// <summary>Synthetic customers segmented by a first model (k = 3): every customer's first assignment is an alert.</summary>
+    private static async Task<int> SegmentedAsync(EngineServer server, int customers, int seed)
+    {
+        var data = Synthetic.Generate(customers, seed);
+        await server.IngestAllAsync(data.Events, 1000);
+        await server.Models.RetrainAsync(new RetrainRequest { K = 3 });
+        return (await Population.HistoriesAsync(server, data.CustomerIds)).Values.Sum(h => h.Count);
+    }
+
     [Fact]
     public async Task Silence_moves_stoppers_by_inactivity_dated_when_they_cross_the_boundary()
     {
@@ -241,10 +250,7 @@ public sealed class AlertTests
         var settings = Settings();
         settings["Engine:WebhookMaxBackoff"] = "00:00:01";
         await using var server = await new EngineServer(settings: settings).StartAsync();
-        var data = Synthetic.Generate(customers: 40, seed: 44);
-        await server.IngestAllAsync(data.Events, 1000);
-        await server.Models.RetrainAsync(new RetrainRequest { K = 3 });
-        var total = (await Population.HistoriesAsync(server, data.CustomerIds)).Values.Sum(h => h.Count);
+        var total = await SegmentedAsync(server, customers: 40, seed: 44);
 
         await using var receiver = await Receiver.StartAsync(_ => 503);
         var alerts = new AlertService.AlertServiceClient(server.Channel);
@@ -287,9 +293,7 @@ public sealed class AlertTests
     public async Task Alerts_a_receiver_refuses_are_dead_lettered_and_redelivered_on_request_and_bad_requests_name_the_field()
     {
         await using var server = await new EngineServer(settings: Settings()).StartAsync();
-        var data = Synthetic.Generate(customers: 40, seed: 43);
-        await server.IngestAllAsync(data.Events, 1000);
-        await server.Models.RetrainAsync(new RetrainRequest { K = 3 });
+        await SegmentedAsync(server, customers: 40, seed: 43);
         var alerts = new AlertService.AlertServiceClient(server.Channel);
         await using var receiver = await Receiver.StartAsync(_ => 400);
         var hook = await alerts.CreateWebhookAsync(new CreateWebhookRequest { Url = receiver.Url, Secret = "x", FromStart = true });
@@ -326,10 +330,7 @@ public sealed class AlertTests
     public async Task Webhooks_post_in_their_format_in_batches_with_their_headers()
     {
         await using var server = await new EngineServer(settings: Settings()).StartAsync();
-        var data = Synthetic.Generate(customers: 120, seed: 45);
-        await server.IngestAllAsync(data.Events, 1000);
-        await server.Models.RetrainAsync(new RetrainRequest { K = 3 });
-        var total = (await Population.HistoriesAsync(server, data.CustomerIds)).Values.Sum(h => h.Count);
+        var total = await SegmentedAsync(server, customers: 120, seed: 45);
         var names = (await server.Segments.ListSegmentsAsync(new ListSegmentsRequest())).Segments.Select(s => s.Name).ToList();
         var alerts = new AlertService.AlertServiceClient(server.Channel);
         await using var batched = await Receiver.StartAsync(_ => 200);
