@@ -12,6 +12,7 @@ public enum TransitionCause
 /// <summary>
 /// One change of segment. <see cref="Number"/> counts the customer's transitions from 1; with the customer id it is
 /// the transition's identity in the transition log, so a replay that re-derives a transition writes it only once.
+/// The names are the segments' names when it happened (null in transitions written before 0.2.0).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("engine.TransitionRecord")]
 public sealed record TransitionRecord(
@@ -22,7 +23,9 @@ public sealed record TransitionRecord(
     [property: Id(4)] DateTime At,
     [property: Id(5)] TransitionCause Cause,
     [property: Id(6)] long ModelVersion,
-    [property: Id(7)] Driver[]? Drivers = null);
+    [property: Id(7)] Driver[]? Drivers = null,
+    [property: Id(8)] string? FromSegmentName = null,
+    [property: Id(9)] string? ToSegmentName = null);
 
 /// <summary>A feature that moved a customer: its share of d²(old) − d²(new) in the model's scaled space.</summary>
 [GenerateSerializer, Immutable, Alias("engine.Driver")]

@@ -9,8 +9,8 @@ namespace Engine.Cli;
 /// <summary><c>engine watch</c> (live migrations) and <c>engine webhook …</c>.</summary>
 public static class AlertCommands
 {
-    private static readonly Option<string[]> From = new("--from") { Description = "Only moves from this segment (repeatable; unassigned = first assignments)" };
-    private static readonly Option<string[]> To = new("--to") { Description = "Only moves to this segment (repeatable)" };
+    private static readonly Option<string[]> From = new("--from") { Description = "Only moves from this segment, by id or name (repeatable; unassigned = first assignments)" };
+    private static readonly Option<string[]> To = new("--to") { Description = "Only moves to this segment, by id or name (repeatable)" };
     private static readonly Option<string[]> Causes = new("--cause") { Description = "Only moves with this cause (EVENT, INACTIVITY, RETRAIN; repeatable)" };
     private static readonly Option<string?> MinDwell = new("--min-dwell") { Description = "Only once the customer stayed this long in the new segment (7d, 12h)" };
 
@@ -65,7 +65,7 @@ public static class AlertCommands
     {
         var t = alert.Transition;
         AnsiConsole.MarkupLineInterpolated(
-            $"[grey]{alert.Cursor,8}[/]  {Output.When(t.At)}  {alert.CustomerId,-12} {t.FromSegmentId} → [bold]{t.ToSegmentId}[/]  {Output.Cause(t.Cause)}  [grey]{string.Join(", ", t.Drivers.Select(d => d.Feature))}[/]");
+            $"[grey]{alert.Cursor,8}[/]  {Output.When(t.At)}  {alert.CustomerId,-12} {Named(t.FromSegmentId, t.FromSegmentName)} → [bold]{Named(t.ToSegmentId, t.ToSegmentName)}[/]  {Output.Cause(t.Cause)}  [grey]{string.Join(", ", t.Drivers.Select(d => d.Feature))}[/]");
     }
 
     public static Command Webhook()
@@ -159,6 +159,8 @@ public static class AlertCommands
     }
 
     private static AlertService.AlertServiceClient Client(ParseResult parse) => new(Common.Channel(parse));
+
+    private static string Named(string id, string name) => name.Length == 0 || name == id ? id : $"{name} ({id})";
 
     private static AlertFilter Filter(ParseResult parse)
     {

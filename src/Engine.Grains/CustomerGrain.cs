@@ -459,7 +459,8 @@ public sealed partial class CustomerGrain(
         if (moves)
         {
             var from = s.SegmentId;
-            var transition = new TransitionRecord(Id, ++s.TransitionCount, from, to, at, cause, model.Version, Explain(model, x, from, nearest));
+            var transition = new TransitionRecord(Id, ++s.TransitionCount, from, to, at, cause, model.Version, Explain(model, x, from, nearest),
+                NameOf(from, model, s.ModelVersion), model.NameOf(to));
             s.History.Add(transition);
             if (s.History.Count > Options.HistoryLength)
             {
@@ -471,6 +472,16 @@ public sealed partial class CustomerGrain(
         }
         s.ModelVersion = model.Version;
     }
+
+    /// <summary>
+    /// A segment's name now: under the model assigning, or else the one the customer was last assigned under (a segment a
+    /// retrain retired), if this silo holds it; its id otherwise.
+    /// </summary>
+    private string NameOf(string segmentId, ModelSnapshot model, long previousVersion) =>
+        model.SegmentIds.Contains(segmentId) ? model.NameOf(segmentId)
+        : segmentId == ModelSnapshot.Unassigned ? segmentId
+        : services.Models.Find(previousVersion) is { } previous && previous.SegmentIds.Contains(segmentId) ? previous.NameOf(segmentId)
+        : segmentId;
 
     /// <summary>The features of the row as of <paramref name="asOf"/>: the latest assignment's when they are for it.</summary>
     private float[] RowFeaturesAt(DateTime asOf)

@@ -7,14 +7,18 @@ namespace Engine.Storage;
 public sealed record PendingEvent(
     string EventId, string CustomerId, EventKind Kind, DateTime OccurredAt, double Amount, string? Category, string? AttributesJson);
 
-/// <summary>Which transitions a subscriber wants; an empty set means any.</summary>
+/// <summary>
+/// Which transitions a subscriber wants; an empty set means any. A segment is named by its id or by its name when the
+/// transition happened, compared as the sets compare (the alert feed's ignore case).
+/// </summary>
 public sealed record TransitionFilter(
     IReadOnlyCollection<string> From, IReadOnlyCollection<string> To, IReadOnlyCollection<TransitionCause> Causes)
 {
     public static readonly TransitionFilter Any = new([], [], []);
 
     public bool Matches(TransitionRecord t) =>
-        (From.Count == 0 || From.Contains(t.FromSegmentId)) && (To.Count == 0 || To.Contains(t.ToSegmentId))
+        (From.Count == 0 || From.Contains(t.FromSegmentId) || (t.FromSegmentName is { } f && From.Contains(f)))
+        && (To.Count == 0 || To.Contains(t.ToSegmentId) || (t.ToSegmentName is { } n && To.Contains(n)))
         && (Causes.Count == 0 || Causes.Contains(t.Cause));
 }
 
@@ -136,6 +140,9 @@ public interface IWebhookStore
 
     /// <summary>Records a failed delivery: the error, and until when delivery waits (null: it is not paused).</summary>
     Task RecordWebhookFailureAsync(string id, string error, DateTime? pausedUntil, CancellationToken ct = default);
+
+    /// <summary>Replaces a webhook's filter (a rename rewrites the segment names in it).</summary>
+    Task UpdateWebhookFilterAsync(string id, string filterJson, CancellationToken ct = default);
 
     /// <summary>Removes a webhook's dead letters at these cursors (a redelivery took them).</summary>
     Task RemoveDeadLettersAsync(string webhookId, IReadOnlyCollection<long> cursors, CancellationToken ct = default);

@@ -244,7 +244,7 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
         CancellationToken ct)
     {
         await using (var w = await c.BeginBinaryImportAsync(
-            "COPY transitions (customer_id, number, from_segment, to_segment, at, cause, model_version, drivers) FROM STDIN (FORMAT BINARY)", ct))
+            "COPY transitions (customer_id, number, from_segment, to_segment, at, cause, model_version, drivers, from_name, to_name) FROM STDIN (FORMAT BINARY)", ct))
         {
             foreach (var t in transitions)
             {
@@ -257,6 +257,8 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
                 await w.WriteAsync((int)t.Cause, NpgsqlDbType.Integer, ct);
                 await w.WriteAsync(t.ModelVersion, NpgsqlDbType.Bigint, ct);
                 await WriteNullableAsync(w, Drivers.ToJson(t.Drivers), ct);
+                await WriteNullableAsync(w, t.FromSegmentName, ct);
+                await WriteNullableAsync(w, t.ToSegmentName, ct);
             }
             await w.CompleteAsync(ct);
         }
@@ -271,8 +273,8 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
         IReadOnlyList<TransitionRecord> transitions, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand("""
-            INSERT INTO transitions (customer_id, number, from_segment, to_segment, at, cause, model_version, drivers)
-            SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::int[], $7::bigint[], $8::text[])
+            INSERT INTO transitions (customer_id, number, from_segment, to_segment, at, cause, model_version, drivers, from_name, to_name)
+            SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::int[], $7::bigint[], $8::text[], $9::text[], $10::text[])
             ON CONFLICT (customer_id, number) DO NOTHING
             RETURNING customer_id, number
             """, c, tx);
@@ -284,6 +286,8 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
         cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => (int)t.Cause).ToArray() });
         cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => t.ModelVersion).ToArray() });
         cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => Drivers.ToJson(t.Drivers)).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => t.FromSegmentName).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => t.ToSegmentName).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         var written = new HashSet<(string, long)>();
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
@@ -321,7 +325,7 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
     public async Task<TransitionPage> ReadTransitionsAsync(long after, int limit, TransitionFilter filter, CancellationToken ct = default)
     {
         await using var cmd = _db.CreateCommand("""
-            SELECT id, customer_id, number, from_segment, to_segment, at, cause, model_version, drivers
+            SELECT id, customer_id, number, from_segment, to_segment, at, cause, model_version, drivers, from_name, to_name
             FROM transitions WHERE id > $1 ORDER BY id LIMIT $2
             """);
         cmd.Parameters.AddWithValue(after);
@@ -333,7 +337,8 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
         {
             last = r.GetInt64(0);
             var t = new TransitionRecord(r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4), Ticks(r.GetInt64(5)),
-                (TransitionCause)r.GetInt32(6), r.GetInt64(7), Drivers.FromJson(r.IsDBNull(8) ? null : r.GetString(8)));
+                (TransitionCause)r.GetInt32(6), r.GetInt64(7), Drivers.FromJson(r.IsDBNull(8) ? null : r.GetString(8)),
+                r.IsDBNull(9) ? null : r.GetString(9), r.IsDBNull(10) ? null : r.GetString(10));
             if (filter.Matches(t))
             {
                 list.Add(new LoggedTransition(last, t));
@@ -404,6 +409,9 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
             ? Scalar("UPDATE webhooks SET delivered_after = GREATEST(delivered_after, $2), last_success_at = $3, paused_until = NULL, last_error = NULL WHERE id = $1",
                 ct, id, cursor, at.Ticks)
             : Scalar("UPDATE webhooks SET delivered_after = GREATEST(delivered_after, $2) WHERE id = $1", ct, id, cursor);
+
+    public Task UpdateWebhookFilterAsync(string id, string filterJson, CancellationToken ct = default) =>
+        Scalar("UPDATE webhooks SET filter = $2 WHERE id = $1", ct, id, filterJson);
 
     public async Task RecordWebhookFailureAsync(string id, string error, DateTime? pausedUntil, CancellationToken ct = default)
     {

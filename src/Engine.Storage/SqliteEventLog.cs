@@ -288,8 +288,8 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
             using var cmd = c.CreateCommand();
             cmd.Transaction = tx;
             cmd.CommandText = """
-                INSERT OR IGNORE INTO transitions (customer_id, number, from_segment, to_segment, at, cause, model_version, drivers)
-                VALUES ($c, $n, $f, $t, $at, $cause, $v, $drivers)
+                INSERT OR IGNORE INTO transitions (customer_id, number, from_segment, to_segment, at, cause, model_version, drivers, from_name, to_name)
+                VALUES ($c, $n, $f, $t, $at, $cause, $v, $drivers, $fn, $tn)
                 """;
             var pC = cmd.Parameters.Add("$c", SqliteType.Text);
             var pN = cmd.Parameters.Add("$n", SqliteType.Integer);
@@ -299,6 +299,8 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
             var pCause = cmd.Parameters.Add("$cause", SqliteType.Integer);
             var pV = cmd.Parameters.Add("$v", SqliteType.Integer);
             var pDrivers = cmd.Parameters.Add("$drivers", SqliteType.Text);
+            var pFromName = cmd.Parameters.Add("$fn", SqliteType.Text);
+            var pToName = cmd.Parameters.Add("$tn", SqliteType.Text);
             cmd.Prepare();
             var written = new List<TransitionRecord>(transitions.Count);
             foreach (var t in transitions)
@@ -311,6 +313,8 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
                 pCause.Value = (int)t.Cause;
                 pV.Value = t.ModelVersion;
                 pDrivers.Value = (object?)Drivers.ToJson(t.Drivers) ?? DBNull.Value;
+                pFromName.Value = (object?)t.FromSegmentName ?? DBNull.Value;
+                pToName.Value = (object?)t.ToSegmentName ?? DBNull.Value;
                 if (cmd.ExecuteNonQuery() == 1)
                 {
                     written.Add(t);
@@ -353,7 +357,7 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         {
             using var cmd = c.CreateCommand();
             cmd.CommandText = """
-                SELECT id, customer_id, number, from_segment, to_segment, at, cause, model_version, drivers
+                SELECT id, customer_id, number, from_segment, to_segment, at, cause, model_version, drivers, from_name, to_name
                 FROM transitions WHERE id > $after ORDER BY id LIMIT $limit
                 """;
             cmd.Parameters.AddWithValue("$after", after);
@@ -366,7 +370,7 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
                 last = r.GetInt64(0);
                 var t = new TransitionRecord(r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4),
                     new DateTime(r.GetInt64(5), DateTimeKind.Utc), (TransitionCause)r.GetInt32(6), r.GetInt64(7),
-                    Drivers.FromJson(r.IsDBNull(8) ? null : r.GetString(8)));
+                    Drivers.FromJson(r.IsDBNull(8) ? null : r.GetString(8)), r.IsDBNull(9) ? null : r.GetString(9), r.IsDBNull(10) ? null : r.GetString(10));
                 // Filtering here rather than in SQL keeps the scan in cursor order on the primary key.
                 if (filter.Matches(t))
                 {
@@ -458,6 +462,16 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
             cmd.Parameters.AddWithValue("$id", id);
             cmd.Parameters.AddWithValue("$cursor", cursor);
             cmd.Parameters.AddWithValue("$at", deliveredAt?.Ticks ?? 0);
+            return cmd.ExecuteNonQuery();
+        }, ct);
+
+    public Task UpdateWebhookFilterAsync(string id, string filterJson, CancellationToken ct = default) =>
+        WriteAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "UPDATE webhooks SET filter = $filter WHERE id = $id";
+            cmd.Parameters.AddWithValue("$id", id);
+            cmd.Parameters.AddWithValue("$filter", filterJson);
             return cmd.ExecuteNonQuery();
         }, ct);
 

@@ -376,6 +376,50 @@ public sealed class AlertTests
         Assert.StartsWith("max_batch:", bad.Status.Detail);
     }
 
+    [Fact]
+    public async Task A_webhook_filtered_by_a_segments_name_follows_it_through_a_rename_and_retrains()
+    {
+        await using var server = await new EngineServer(settings: Settings()).StartAsync();
+        await SegmentedAsync(server, customers: 120, seed: 46);
+        var target = (await server.Segments.ListSegmentsAsync(new ListSegmentsRequest())).Segments.MaxBy(s => s.Size)!;
+        var alerts = new AlertService.AlertServiceClient(server.Channel);
+        await using var receiver = await Receiver.StartAsync(_ => 200);
+        var byName = new CreateWebhookRequest { Url = receiver.Url, FromStart = true, Filter = new AlertFilter { ToSegmentIds = { target.Name.ToUpperInvariant() } } };
+        await alerts.CreateWebhookAsync(byName);
+        await alerts.CreateWebhookAsync(new CreateWebhookRequest { Url = receiver.Url, Filter = new AlertFilter { ToSegmentIds = { "Nobody" } } });
+        // The first assignments into the segment, found by its name in any case.
+        await receiver.WaitForAsync((int)target.Size, TimeSpan.FromSeconds(60));
+        Assert.Equal(target.Size, receiver.Taken.Count);
+
+        // A rename moves the filter with the segment; a filter naming no segment says so.
+        await server.Models.RenameSegmentAsync(new RenameSegmentRequest { SegmentId = target.SegmentId, Name = "Our best" });
+        var hooks = (await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks;
+        var renamed = hooks.Single(w => w.Filter.ToSegmentIds.Contains("Our best"));
+        Assert.Empty(renamed.UnmatchedSegments);
+        Assert.Equal(["Nobody"], hooks.Single(w => w != renamed).UnmatchedSegments);
+
+        // Retrains with automatic k and with another k: the webhook gets exactly the moves into a segment named as
+        // its filter said when each move happened.
+        await server.Models.RetrainAsync(new RetrainRequest { K = 0 });
+        await server.Models.RetrainAsync(new RetrainRequest { K = 4 });
+        // The log's head: where a webhook is, plus its lag (which counts every alert after it, matching or not).
+        var now = (await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks.Single(w => w.Id == renamed.Id);
+        var head = long.Parse(now.DeliveredAfter) + now.Lag;
+        var all = new List<MigrationAlert>();
+        using (var call = alerts.SubscribeMigrations(new SubscribeMigrationsRequest()))
+        {
+            while ((all.Count == 0 || long.Parse(all[^1].Cursor) < head) && await call.ResponseStream.MoveNext())
+            {
+                all.Add(call.ResponseStream.Current);
+            }
+        }
+        var expected = all.Where(a => a.Transition.ToSegmentName.Equals(target.Name, StringComparison.OrdinalIgnoreCase) || a.Transition.ToSegmentName == "Our best")
+            .Select(a => a.Cursor).ToList();
+        await receiver.WaitForAsync(expected.Count, TimeSpan.FromSeconds(60));
+        Assert.Equal(expected, receiver.Taken.Select(b => JsonDocument.Parse(b).RootElement.GetProperty("cursor").GetString()));
+        Assert.All(all, a => Assert.NotEqual("", a.Transition.ToSegmentName));
+    }
+
     /// <summary>Polls <paramref name="read"/> until <paramref name="done"/> holds (60 s at most); returns the last answer.</summary>
     private static async Task<T> WaitAsync<T>(Func<Task<T>> read, Func<T, bool> done)
     {

@@ -40,7 +40,8 @@ public sealed class AlertFeed(ITransitionLog log, TransitionSignal signal, IGrai
 
     public async IAsyncEnumerable<MigrationAlert> ReadAsync(long after, AlertFilter filter, [EnumeratorCancellation] CancellationToken ct)
     {
-        var match = new TransitionFilter(filter.FromSegmentIds.Select(Unassigned.Normalize).ToHashSet(), filter.ToSegmentIds.ToHashSet(),
+        var match = new TransitionFilter(filter.FromSegmentIds.Select(Unassigned.Normalize).ToHashSet(StringComparer.OrdinalIgnoreCase),
+            filter.ToSegmentIds.ToHashSet(StringComparer.OrdinalIgnoreCase),
             filter.Causes.Select(c => (TransitionCause)(int)c).ToHashSet());
         var dwell = filter.MinDwell?.ToTimeSpan() ?? TimeSpan.Zero;
         var cursor = after;

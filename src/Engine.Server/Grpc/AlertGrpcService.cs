@@ -8,7 +8,8 @@ using Grpc.Core;
 namespace Engine.Server.Grpc;
 
 /// <summary>AlertService: streams the durable alert log (the transition log) and manages webhooks.</summary>
-public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitions, Alerts.AlertFeed feed, Alerts.WebhookSender sender)
+public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitions, Alerts.AlertFeed feed, Alerts.WebhookSender sender,
+    Alerts.WebhookFilters filters, ModelReplica models)
     : AlertService.AlertServiceBase
 {
     public override async Task SubscribeMigrations(SubscribeMigrationsRequest request, IServerStreamWriter<MigrationAlert> responseStream, ServerCallContext context)
@@ -57,8 +58,14 @@ public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitio
         var hooks = (await log.ListWebhooksAsync(context.CancellationToken)).OrderBy(w => w.Id, StringComparer.Ordinal).ToList();
         var (page, next) = Paging.Page(hooks, request.PageSize, request.PageToken, w => w.Id, StringComparer.Ordinal);
         var head = await transitions.LastCursorAsync(context.CancellationToken);
+        await models.RefreshAsync();
         var response = new ListWebhooksResponse { NextPageToken = next };
-        response.Webhooks.AddRange(page.Select(w => ToProto(w, head)));
+        response.Webhooks.AddRange(page.Select(w =>
+        {
+            var webhook = ToProto(w, head);
+            webhook.UnmatchedSegments.AddRange(filters.Unmatched(webhook.Filter));
+            return webhook;
+        }));
         return response;
     }
 

@@ -42,6 +42,8 @@ public static class Mapping
             At = ToTimestamp(t.At),
             Cause = (Cause)(int)t.Cause,
             ModelVersion = t.ModelVersion,
+            FromSegmentName = t.FromSegmentName ?? "",
+            ToSegmentName = t.ToSegmentName ?? "",
         };
         foreach (var d in t.Drivers ?? [])
         {

@@ -7,7 +7,7 @@ using Grpc.Core;
 namespace Engine.Server.Grpc;
 
 /// <summary>ModelService: retrain on demand and read the published model.</summary>
-public sealed class ModelGrpcService(IGrainFactory grains, ModelReplica models) : ModelService.ModelServiceBase
+public sealed class ModelGrpcService(IGrainFactory grains, ModelReplica models, Alerts.WebhookFilters webhooks) : ModelService.ModelServiceBase
 {
     public const int MinK = 2;
     public const int MaxK = 50;
@@ -43,8 +43,14 @@ public sealed class ModelGrpcService(IGrainFactory grains, ModelReplica models) 
 
     public override async Task<Segment> RenameSegment(RenameSegmentRequest request, ServerCallContext context)
     {
+        await models.RefreshAsync();
+        var before = models.Current is { } current && current.SegmentIds.Contains(request.SegmentId) ? current.NameOf(request.SegmentId) : null;
         var model = await grains.GetGrain<ISegmentCoordinatorGrain>(0).RenameSegmentAsync(request.SegmentId, request.Name);
         models.Offer(model);
+        if (before is not null)
+        {
+            await webhooks.RenameInFiltersAsync(before, request.Name, context.CancellationToken);
+        }
         return Mapping.Segments(model, new Dictionary<string, long>()).Single(s => s.SegmentId == request.SegmentId);
     }
 

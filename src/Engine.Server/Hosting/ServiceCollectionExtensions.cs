@@ -74,6 +74,7 @@ public static class ServiceCollectionExtensions
         services.AddHttpClient(Alerts.WebhookSender.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
         services.AddSingleton<Alerts.WebhookSender>();
         services.AddSingleton<Alerts.AlertBodies>();
+        services.AddSingleton<Alerts.WebhookFilters>();
         services.AddHostedService<Alerts.WebhookDispatcher>();
         services.AddGrpcReflection();
         services.AddGrpcHealthChecks().AddCheck<IngestReadyCheck>("ingest");
