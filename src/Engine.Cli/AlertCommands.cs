@@ -36,6 +36,10 @@ public static class AlertCommands
             using var call = client.SubscribeMigrations(request, cancellationToken: stop.Token);
             try
             {
+                if ((await call.ResponseHeadersAsync).GetValue("engine-warning") is { } warning)
+                {
+                    Console.Error.WriteLine($"warning: {warning}");
+                }
                 await foreach (var alert in call.ResponseStream.ReadAllAsync(stop.Token))
                 {
                     if (json)

@@ -397,6 +397,10 @@ public sealed class AlertTests
         var renamed = hooks.Single(w => w.Filter.ToSegmentIds.Contains("Our best"));
         Assert.Empty(renamed.UnmatchedSegments);
         Assert.Equal(["Nobody"], hooks.Single(w => w != renamed).UnmatchedSegments);
+        using (var warned = alerts.SubscribeMigrations(new SubscribeMigrationsRequest { ToSegmentIds = { "Nobody", "our BEST" }, LiveOnly = true }))
+        {
+            Assert.Equal("no segment of the current model has the id or name 'Nobody'", (await warned.ResponseHeadersAsync).GetValue("engine-warning"));
+        }
 
         // Retrains with automatic k and with another k: the webhook gets exactly the moves into a segment named as
         // its filter said when each move happened.

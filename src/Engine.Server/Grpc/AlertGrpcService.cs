@@ -12,6 +12,9 @@ public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitio
     Alerts.WebhookFilters filters, ModelReplica models)
     : AlertService.AlertServiceBase
 {
+    /// <summary>The response header that carries a subscription's warning.</summary>
+    public const string WarningHeader = "engine-warning";
+
     public override async Task SubscribeMigrations(SubscribeMigrationsRequest request, IServerStreamWriter<MigrationAlert> responseStream, ServerCallContext context)
     {
         var filter = new AlertFilter { MinDwell = request.MinDwell };
@@ -19,6 +22,15 @@ public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitio
         filter.ToSegmentIds.AddRange(request.ToSegmentIds);
         filter.Causes.AddRange(request.Causes);
         var cursor = request.LiveOnly ? await transitions.LastCursorAsync(context.CancellationToken) : Alerts.AlertFeed.ParseCursor(request.ResumeAfter, "resume_after");
+        await models.RefreshAsync();
+        if (filters.Unmatched(filter).ToList() is { Count: > 0 } unmatched)
+        {
+            // Not an error (a segment of that name may come back with a retrain), but worth saying before any alert.
+            await context.WriteResponseHeadersAsync(new Metadata
+            {
+                { WarningHeader, $"no segment of the current model has the id or name {string.Join(", ", unmatched.Select(u => $"'{u}'"))}" },
+            });
+        }
         await foreach (var alert in feed.ReadAsync(cursor, Alerts.AlertFeed.Validate(filter), context.CancellationToken))
         {
             await responseStream.WriteAsync(alert, context.CancellationToken);
