@@ -422,6 +422,15 @@ public sealed class AlertTests
         await receiver.WaitForAsync(expected.Count, TimeSpan.FromSeconds(60));
         Assert.Equal(expected, receiver.Taken.Select(b => JsonDocument.Parse(b).RootElement.GetProperty("cursor").GetString()));
         Assert.All(all, a => Assert.NotEqual("", a.Transition.ToSegmentName));
+
+        // Ids a retrain to fewer segments retires: a webhook filtered on them is told that nothing matches them.
+        var before = (await server.Segments.ListSegmentsAsync(new ListSegmentsRequest())).Segments.Select(x => x.SegmentId).ToList();
+        var byId = await alerts.CreateWebhookAsync(new CreateWebhookRequest { Url = receiver.Url, Filter = new AlertFilter { ToSegmentIds = { before } } });
+        await server.Models.RetrainAsync(new RetrainRequest { K = 2 });
+        var after = (await server.Segments.ListSegmentsAsync(new ListSegmentsRequest())).Segments.Select(x => x.SegmentId).ToList();
+        var retired = before.Except(after).ToList();
+        Assert.InRange(retired.Count, 2, before.Count);
+        Assert.Equal(retired, (await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks.Single(w => w.Id == byId.Id).UnmatchedSegments);
     }
 
     /// <summary>Polls <paramref name="read"/> until <paramref name="done"/> holds (60 s at most); returns the last answer.</summary>
