@@ -67,14 +67,7 @@ public sealed partial class SqliteEventLog
         }, ct);
 
     public Task SetErrorAsync(long seq, string error, CancellationToken ct = default) =>
-        WriteAsync(c =>
-        {
-            using var cmd = c.CreateCommand();
-            cmd.CommandText = "UPDATE quarantine SET error = $e WHERE seq = $s";
-            cmd.Parameters.AddWithValue("$s", seq);
-            cmd.Parameters.AddWithValue("$e", error);
-            return cmd.ExecuteNonQuery();
-        }, ct);
+        ExecuteAsync("UPDATE quarantine SET error = $e WHERE seq = $s", ct, ("$s", seq), ("$e", error));
 
     public Task<bool> DiscardAsync(long seq, DateTime at, CancellationToken ct = default) =>
         WriteAsync(c =>

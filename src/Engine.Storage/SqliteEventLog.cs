@@ -466,25 +466,11 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         }, ct);
 
     public Task UpdateWebhookFilterAsync(string id, string filterJson, CancellationToken ct = default) =>
-        WriteAsync(c =>
-        {
-            using var cmd = c.CreateCommand();
-            cmd.CommandText = "UPDATE webhooks SET filter = $filter WHERE id = $id";
-            cmd.Parameters.AddWithValue("$id", id);
-            cmd.Parameters.AddWithValue("$filter", filterJson);
-            return cmd.ExecuteNonQuery();
-        }, ct);
+        ExecuteAsync("UPDATE webhooks SET filter = $filter WHERE id = $id", ct, ("$id", id), ("$filter", filterJson));
 
     public Task RecordWebhookFailureAsync(string id, string error, DateTime? pausedUntil, CancellationToken ct = default) =>
-        WriteAsync(c =>
-        {
-            using var cmd = c.CreateCommand();
-            cmd.CommandText = "UPDATE webhooks SET last_error = $error, paused_until = $until WHERE id = $id";
-            cmd.Parameters.AddWithValue("$id", id);
-            cmd.Parameters.AddWithValue("$error", error);
-            cmd.Parameters.AddWithValue("$until", (object?)pausedUntil?.Ticks ?? DBNull.Value);
-            return cmd.ExecuteNonQuery();
-        }, ct);
+        ExecuteAsync("UPDATE webhooks SET last_error = $error, paused_until = $until WHERE id = $id", ct,
+            ("$id", id), ("$error", error), ("$until", pausedUntil?.Ticks));
 
     public Task RemoveDeadLettersAsync(string webhookId, IReadOnlyCollection<long> cursors, CancellationToken ct = default) =>
         WriteAsync(c =>
@@ -550,14 +536,8 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         }, ct);
 
     public Task SetMetaAsync(string key, long value, CancellationToken ct = default) =>
-        WriteAsync(c =>
-        {
-            using var cmd = c.CreateCommand();
-            cmd.CommandText = "INSERT INTO engine_meta (key, value) VALUES ($k, $v) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
-            cmd.Parameters.AddWithValue("$k", key);
-            cmd.Parameters.AddWithValue("$v", value);
-            return cmd.ExecuteNonQuery();
-        }, ct);
+        ExecuteAsync("INSERT INTO engine_meta (key, value) VALUES ($k, $v) ON CONFLICT (key) DO UPDATE SET value = excluded.value", ct,
+            ("$k", key), ("$v", value));
 
     public Task<Dictionary<string, long>> ListMetaAsync(string prefix, CancellationToken ct = default) =>
         ReadAsync(c =>
@@ -620,6 +600,19 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
             _writeLock.Release();
         }
     }
+
+    /// <summary>One write statement with named parameters (null is SQL NULL); the rows it changed.</summary>
+    private Task<int> ExecuteAsync(string sql, CancellationToken ct, params (string Name, object? Value)[] parameters) =>
+        WriteAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = sql;
+            foreach (var (name, value) in parameters)
+            {
+                cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
+            }
+            return cmd.ExecuteNonQuery();
+        }, ct);
 
     private Task<T> ReadAsync<T>(Func<SqliteConnection, T> work, CancellationToken ct) =>
         Task.Run(() => WithReader(reader => work(reader.Connection)), ct);
