@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Engine.Api.V1;
 
 namespace Engine.ProcessTests;
@@ -157,5 +158,51 @@ public sealed class CliTests
         Assert.Equal((events, 0L), (summary.GetProperty("accepted").GetInt64(), summary.GetProperty("rejected").GetInt64()));
         var info = await new AdminService.AdminServiceClient(server.Channel).GetServerInfoAsync(new GetServerInfoRequest());
         Assert.Equal(events, info.LogHead);
+    }
+
+    /// <summary>Events with these ids cannot be applied by their customer.</summary>
+    private sealed class Poison(params string[] eventIds) : Engine.Grains.IEventApplyFault
+    {
+        private volatile bool _cleared;
+
+        public void Clear() => _cleared = true;
+
+        public void Check(Engine.Abstractions.LoggedEvent e)
+        {
+            if (!_cleared && eventIds.Contains(e.EventId))
+            {
+                throw new InvalidOperationException($"poisoned event {e.EventId} (test fault)");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Quarantined_events_are_listed_replayed_and_discarded_from_the_cli()
+    {
+        var poison = new Poison("bad-1", "bad-2");
+        await using var server = await new EngineServer(configure: b => b.Services.AddSingleton<Engine.Grains.IEventApplyFault>(poison)).StartAsync();
+        var at = Synthetic.Start;
+        await server.Ingest.IngestAsync(Synthetic.Request(
+            Synthetic.NewEvent("bad-1", "q1", EventType.Purchase, at, 5), Synthetic.NewEvent("bad-2", "q2", EventType.Purchase, at, 7),
+            Synthetic.NewEvent("ok", "q1", EventType.Purchase, at, 9)));
+        async Task<JsonElement> Json(params string[] args)
+        {
+            var r = await EngineCli.RunAsync(server.GrpcAddress, args);
+            Assert.True(r.ExitCode == 0, $"engine {string.Join(' ', args)}: {r.Err}");
+            return JsonDocument.Parse(r.Out).RootElement.Clone();
+        }
+
+        var held = (await Json("quarantine", "list")).GetProperty("events").EnumerateArray().ToList();
+        Assert.Equal(["bad-1", "bad-2"], held.Select(e => e.GetProperty("event").GetProperty("eventId").GetString()));
+        Assert.All(held, e => Assert.Contains("poisoned event", e.GetProperty("error").GetString()));
+        var (first, second) = (held[0].GetProperty("logPosition").GetString()!, held[1].GetProperty("logPosition").GetString()!);
+
+        // The cause fixed, the first is replayed; the second is discarded and stays listed with --all only.
+        poison.Clear();
+        Assert.Equal("2", (await Json("quarantine", "replay", first)).GetProperty("customer").GetProperty("rfm").GetProperty("frequency").GetString());
+        Assert.NotEqual("", (await Json("quarantine", "discard", second)).GetProperty("discardedAt").GetString());
+        Assert.Equal(0, (await Json("quarantine", "list")).GetProperty("events").GetArrayLength());
+        Assert.Equal(1, (await Json("quarantine", "list", "--all")).GetProperty("events").GetArrayLength());
+        Assert.Equal(3, (await EngineCli.RunAsync(server.GrpcAddress, "quarantine", "replay", first)).ExitCode);
     }
 }
