@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Engine.Api.V1;
-using Engine.Grains;
 using Google.Protobuf;
 
 namespace Engine.Server.Alerts;
@@ -11,9 +10,9 @@ namespace Engine.Server.Alerts;
 /// The body of a webhook's POST in its format: <c>engine</c> (the MigrationAlert JSON with proto field names, or a
 /// JSON array of them in a batch), <c>slack</c> (<c>{"text": …}</c>, a line per alert naming both segments), or
 /// <c>braze_attributes</c> (a Braze <c>/users/track</c> body: per customer its segment and RFM as custom attributes).
-/// Segments are named as the model the move was made under named them.
+/// Segments are named as the transition carries them: their names when it happened.
 /// </summary>
-public sealed class AlertBodies(ModelReplica models)
+public sealed class AlertBodies
 {
     public const string Engine = "engine";
     public const string Slack = "slack";
@@ -32,24 +31,24 @@ public sealed class AlertBodies(ModelReplica models)
         _ => batched ? $"[{string.Join(",", alerts.Select(a => Json.Format(a)))}]" : Json.Format(alerts[0]),
     };
 
-    private string SlackLine(MigrationAlert a)
+    private static string SlackLine(MigrationAlert a)
     {
         var t = a.Transition;
         var drivers = t.Drivers.Count > 0 ? $", mostly by {t.Drivers[0].Feature}" : "";
-        return $"Customer {a.CustomerId} moved from {Named(t.FromSegmentId, t.ModelVersion)} to {Named(t.ToSegmentId, t.ModelVersion)} " +
+        return $"Customer {a.CustomerId} moved from {Named(t.FromSegmentId, t.FromSegmentName)} to {Named(t.ToSegmentId, t.ToSegmentName)} " +
             $"({t.Cause.ToString().ToUpperInvariant()}{drivers})";
     }
 
-    private JsonNode BrazeAttributes(MigrationAlert a)
+    private static JsonNode BrazeAttributes(MigrationAlert a)
     {
         var t = a.Transition;
         var c = a.Customer ?? new Customer();
         return new JsonObject
         {
             ["external_id"] = a.CustomerId,
-            ["engine_segment"] = NameOf(t.ToSegmentId, t.ModelVersion),
+            ["engine_segment"] = NameOf(t.ToSegmentId, t.ToSegmentName),
             ["engine_segment_id"] = t.ToSegmentId,
-            ["engine_previous_segment"] = NameOf(t.FromSegmentId, t.ModelVersion),
+            ["engine_previous_segment"] = NameOf(t.FromSegmentId, t.FromSegmentName),
             ["engine_moved_at"] = t.At?.ToDateTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
             ["engine_recency_days"] = c.Rfm?.RecencyDays ?? 0,
             ["engine_frequency"] = c.Rfm?.Frequency ?? 0,
@@ -57,9 +56,9 @@ public sealed class AlertBodies(ModelReplica models)
         };
     }
 
-    private string Named(string segmentId, long modelVersion) =>
-        NameOf(segmentId, modelVersion) is var name && name != segmentId ? $"{name} ({segmentId})" : segmentId;
+    private static string Named(string segmentId, string name) =>
+        NameOf(segmentId, name) is var named && named != segmentId ? $"{named} ({segmentId})" : segmentId;
 
-    private string NameOf(string segmentId, long modelVersion) =>
-        (models.Find(modelVersion) ?? models.Current) is { } m && m.SegmentIds.Contains(segmentId) ? m.NameOf(segmentId) : segmentId;
+    /// <summary>The name the transition carries; its id for a transition written before names were (0.2.0).</summary>
+    private static string NameOf(string segmentId, string name) => name.Length > 0 ? name : segmentId;
 }
