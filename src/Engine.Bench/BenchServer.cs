@@ -21,19 +21,26 @@ public sealed class BenchServer : IAsyncDisposable
 
     public string GrpcAddress { get; }
 
-    public static async Task<BenchServer> StartAsync(string storage, string? connectionString, IEnumerable<string> extra)
+    /// <param name="extra">More settings (Engine:AutoTrainMinCustomers, say).</param>
+    public static async Task<BenchServer> StartAsync(string storage, string? connectionString, IReadOnlyDictionary<string, string?> extra)
     {
         var directory = storage == "sqlite" ? Path.Combine(Path.GetTempPath(), "engine-bench", Guid.NewGuid().ToString("N")) : null;
-        var (grpc, http) = (FreePorts.Next(), FreePorts.Next());
-        string[] arguments =
-        [
-            Path.Combine(AppContext.BaseDirectory, "Engine.Server.dll"),
-            $"--Engine:Storage={storage}", $"--Engine:GrpcPort={grpc}", $"--Engine:HttpPort={http}",
-            $"--Engine:SiloPort={FreePorts.Next()}", $"--Engine:GatewayPort={FreePorts.Next()}", "--Logging:LogLevel:Default=Warning",
-            .. directory is null ? [$"--Engine:ConnectionString={connectionString}"] : new[] { $"--Engine:DataDirectory={directory}" },
-            .. extra,
-        ];
-        return await StartAsync(new ServerProcess(arguments, $"http://127.0.0.1:{http}/healthz"), grpc, directory);
+        var grpc = FreePorts.Next();
+        var settings = new Dictionary<string, string?>
+        {
+            ["Engine:Storage"] = storage,
+            ["Engine:GrpcPort"] = grpc.ToString(),
+            ["Engine:HttpPort"] = FreePorts.Next().ToString(),
+            ["Engine:SiloPort"] = FreePorts.Next().ToString(),
+            ["Engine:GatewayPort"] = FreePorts.Next().ToString(),
+            ["Logging:LogLevel:Default"] = "Warning",
+            [directory is null ? "Engine:ConnectionString" : "Engine:DataDirectory"] = directory ?? connectionString,
+        };
+        foreach (var (key, value) in extra)
+        {
+            settings[key] = value;
+        }
+        return await StartAsync(ServerProcess.ForEngine(settings), grpc, directory);
     }
 
     /// <summary>

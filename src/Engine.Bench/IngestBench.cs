@@ -33,7 +33,7 @@ public static class IngestBench
             var (n, m, b, w) = (parse.GetValue(customers), parse.GetValue(events), parse.GetValue(batch), parse.GetValue(inFlight));
             var baseline = await BaselineAsync(m, b, w);
             await using var server = parse.GetValue(target) is null
-                ? await BenchServer.StartAsync(parse.GetValue(storage)!, parse.GetValue(connection), ["--Engine:AutoTrainMinCustomers=1000"])
+                ? await BenchServer.StartAsync(parse.GetValue(storage)!, parse.GetValue(connection), new Dictionary<string, string?> { ["Engine:AutoTrainMinCustomers"] = "1000" })
                 : null;
             using var channel = GrpcChannel.ForAddress(server?.GrpcAddress ?? parse.GetValue(target)!);
             var client = new IngestService.IngestServiceClient(channel);

@@ -42,7 +42,7 @@ public static class LookupBench
         {
             var (n, step) = (parse.GetValue(customers), TimeSpan.FromSeconds(parse.GetValue(seconds)));
             var spares = ColdWarmUp(n);
-            await using var server = await BenchServer.StartAsync(parse.GetValue(storage)!, parse.GetValue(connection), ["--Engine:AutoTrainMinCustomers=1000"]);
+            await using var server = await BenchServer.StartAsync(parse.GetValue(storage)!, parse.GetValue(connection), new Dictionary<string, string?> { ["Engine:AutoTrainMinCustomers"] = "1000" });
             using (var channel = GrpcChannel.ForAddress(server.GrpcAddress))
             {
                 await IngestBench.StreamAsync(new IngestService.IngestServiceClient(channel), n + spares, n + spares, 1000, 8, "warm", 0, null, ct);
