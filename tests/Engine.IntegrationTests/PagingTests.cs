@@ -12,9 +12,7 @@ public sealed class PagingTests
     public async Task Histories_and_webhooks_read_page_by_page_give_the_whole_list_once()
     {
         await using var server = await new EngineServer().StartAsync();
-        var data = Synthetic.Generate(customers: 300, seed: 12);
-        await server.IngestAllAsync(data.Events, 1_000);
-        await server.Models.RetrainAsync(new RetrainRequest { K = 3 });
+        var data = await Population.SegmentedAsync(server, customers: 300, seed: 12);
         await server.Models.RetrainAsync(new RetrainRequest { K = 5 });
         // The first model stays readable by its version (old segment ids resolve), the current one by default.
         var (first3, current) = (await server.Models.GetModelAsync(new GetModelRequest { Version = 1 }), await server.Models.GetModelAsync(new GetModelRequest()));

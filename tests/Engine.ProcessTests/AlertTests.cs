@@ -62,9 +62,7 @@ public sealed class AlertTests
     /// <summary>Synthetic customers segmented by a first model (k = 3): every customer's first assignment is an alert.</summary>
     private static async Task<int> SegmentedAsync(EngineServer server, int customers, int seed)
     {
-        var data = Synthetic.Generate(customers, seed);
-        await server.IngestAllAsync(data.Events, 1000);
-        await server.Models.RetrainAsync(new RetrainRequest { K = 3 });
+        var data = await Population.SegmentedAsync(server, customers, seed);
         return (await Population.HistoriesAsync(server, data.CustomerIds)).Values.Sum(h => h.Count);
     }
 

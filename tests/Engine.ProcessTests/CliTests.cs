@@ -99,15 +99,8 @@ public sealed class CliTests
     public async Task The_commands_for_people_print_tables_on_request_and_json_when_piped()
     {
         await using var server = await new EngineServer().StartAsync();
-        var data = Synthetic.Generate(customers: 300, seed: 8);
-        await server.IngestAllAsync(data.Events, 1_000);
-        await server.Models.RetrainAsync(new RetrainRequest { K = 3 });
-        async Task<JsonElement> Json(params string[] args)
-        {
-            var r = await EngineCli.RunAsync(server.GrpcAddress, args);
-            Assert.True(r.ExitCode == 0, $"engine {string.Join(' ', args)}: {r.Err}");
-            return JsonDocument.Parse(r.Out).RootElement.Clone();
-        }
+        var data = await Population.SegmentedAsync(server, customers: 300, seed: 8);
+        Task<JsonElement> Json(params string[] args) => JsonAsync(server, args);
 
         var status = await Json("status");
         Assert.Equal(("0.2.0", "event-time", "sqlite"), (status.GetProperty("version").GetString(), status.GetProperty("clock").GetString(), status.GetProperty("storage").GetString()));
@@ -185,12 +178,7 @@ public sealed class CliTests
         await server.Ingest.IngestAsync(Synthetic.Request(
             Synthetic.NewEvent("bad-1", "q1", EventType.Purchase, at, 5), Synthetic.NewEvent("bad-2", "q2", EventType.Purchase, at, 7),
             Synthetic.NewEvent("ok", "q1", EventType.Purchase, at, 9)));
-        async Task<JsonElement> Json(params string[] args)
-        {
-            var r = await EngineCli.RunAsync(server.GrpcAddress, args);
-            Assert.True(r.ExitCode == 0, $"engine {string.Join(' ', args)}: {r.Err}");
-            return JsonDocument.Parse(r.Out).RootElement.Clone();
-        }
+        Task<JsonElement> Json(params string[] args) => JsonAsync(server, args);
 
         var held = (await Json("quarantine", "list")).GetProperty("events").EnumerateArray().ToList();
         Assert.Equal(["bad-1", "bad-2"], held.Select(e => e.GetProperty("event").GetProperty("eventId").GetString()));
@@ -204,5 +192,13 @@ public sealed class CliTests
         Assert.Equal(0, (await Json("quarantine", "list")).GetProperty("events").GetArrayLength());
         Assert.Equal(1, (await Json("quarantine", "list", "--all")).GetProperty("events").GetArrayLength());
         Assert.Equal(3, (await EngineCli.RunAsync(server.GrpcAddress, "quarantine", "replay", first)).ExitCode);
+    }
+
+    /// <summary>An engine command that must succeed, its JSON output parsed.</summary>
+    private static async Task<JsonElement> JsonAsync(EngineServer server, params string[] args)
+    {
+        var r = await EngineCli.RunAsync(server.GrpcAddress, args);
+        Assert.True(r.ExitCode == 0, $"engine {string.Join(' ', args)}: {r.Err}");
+        return JsonDocument.Parse(r.Out).RootElement.Clone();
     }
 }

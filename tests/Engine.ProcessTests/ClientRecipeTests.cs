@@ -16,8 +16,7 @@ public sealed class ClientRecipeTests
     public async Task The_csharp_recipe_ingests_and_looks_up_a_customer()
     {
         await using var server = await new EngineServer(settings: new() { ["Engine:Clock"] = "wall" }).StartAsync();
-        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        var dll = Repository.PathOf("docs", "clients", "csharp", "bin", output.Parent!.Name, output.Name, "EngineClientExample.dll");
+        var dll = Repository.BuildOutput("docs/clients/csharp", "EngineClientExample.dll");
         var run = await Tool.RunAsync("dotnet", [dll, server.GrpcAddress, "cs-customer"]);
         Assert.True(run.ExitCode == 0, run.All);
         Assert.Equal(

@@ -11,9 +11,7 @@ public sealed class SegmentMembersTests
     public async Task Pages_add_up_to_every_segments_size_and_list_only_its_customers_and_export_writes_them()
     {
         await using var server = await new EngineServer().StartAsync();
-        var data = Synthetic.Generate(customers: 20_000, seed: 41);
-        await server.IngestAllAsync(data.Events, 5_000);
-        await server.Models.RetrainAsync(new RetrainRequest { K = 3 });
+        await Population.SegmentedAsync(server, customers: 20_000, seed: 41, batch: 5_000);
         var segments = (await server.Segments.ListSegmentsAsync(new ListSegmentsRequest())).Segments;
         Assert.Equal(20_000, segments.Sum(s => s.Size));
 

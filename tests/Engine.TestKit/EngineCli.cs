@@ -8,12 +8,7 @@ namespace Engine.TestKit;
 /// </summary>
 public static class EngineCli
 {
-    private static readonly Lazy<string> Dll = new(() =>
-    {
-        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        var dll = Repository.PathOf("src", "Engine.Cli", "bin", output.Parent!.Name, output.Name, "engine.dll");
-        return File.Exists(dll) ? dll : throw new FileNotFoundException($"{dll} is not built");
-    });
+    private static readonly Lazy<string> Dll = new(() => Repository.BuildOutput("src/Engine.Cli", "engine.dll"));
 
     public sealed record Result(int ExitCode, string Out, string Err);
 

@@ -6,6 +6,18 @@ namespace Engine.TestKit;
 public static class Population
 {
     /// <summary>
+    /// Synthetic customers ingested and segmented by a first model of <paramref name="k"/> segments, so every customer's
+    /// first assignment is a RETRAIN transition (an alert).
+    /// </summary>
+    public static async Task<Synthetic> SegmentedAsync(EngineServer server, int customers, int seed, int k = 3, int batch = 1_000)
+    {
+        var data = Synthetic.Generate(customers, seed);
+        await server.IngestAllAsync(data.Events, batch);
+        await server.Models.RetrainAsync(new RetrainRequest { K = k });
+        return data;
+    }
+
+    /// <summary>
     /// Waits until a model of at least <paramref name="atLeast"/> is published and, when <paramref name="customers"/> is
     /// given, its reassignment sweep has placed all of them (a model is visible before its sweep ends).
     /// </summary>

@@ -18,4 +18,15 @@ public static class Repository
     public static string Root => RootPath.Value;
 
     public static string PathOf(params string[] parts) => Path.Combine([Root, .. parts]);
+
+    /// <summary>
+    /// A file of another project's build output (<paramref name="project"/>, relative to the root), in the tests' own
+    /// configuration and target framework: the project run as its own program, with its own dependencies.
+    /// </summary>
+    public static string BuildOutput(string project, string file)
+    {
+        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var path = Path.Combine(Root, project, "bin", output.Parent!.Name, output.Name, file);
+        return File.Exists(path) ? path : throw new FileNotFoundException($"{path} is not built");
+    }
 }
