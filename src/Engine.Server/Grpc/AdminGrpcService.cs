@@ -34,21 +34,14 @@ public sealed partial class AdminGrpcService(IQuarantineStore quarantine, Custom
         return info;
     }
 
-    public const int MaxPageSize = 1000;
-    private const int DefaultPageSize = 100;
-
     public override async Task<ListQuarantinedEventsResponse> ListQuarantinedEvents(ListQuarantinedEventsRequest request, ServerCallContext context)
     {
-        if (request.PageSize is < 0 or > MaxPageSize)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"page_size: must be 0-{MaxPageSize}, got {request.PageSize}"));
-        }
+        var size = Paging.Size(request.PageSize);
         var after = 0L;
         if (request.PageToken.Length > 0 && !long.TryParse(request.PageToken, out after))
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, "page_token: not a token this service gave out"));
         }
-        var size = request.PageSize == 0 ? DefaultPageSize : request.PageSize;
         // One more than the page, to know whether another page follows.
         var records = await quarantine.ListAsync(request.IncludeDiscarded, after, size + 1, context.CancellationToken);
         var response = new ListQuarantinedEventsResponse();

@@ -17,11 +17,7 @@ public static class Paging
     public static (T[] Page, string NextPageToken) Page<T>(IReadOnlyList<T> ordered, int pageSize, string pageToken, Func<T, string> keyOf,
         IComparer<string> order)
     {
-        if (pageSize is < 0 or > MaxPageSize)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"page_size: must be 0 to {MaxPageSize}, got {pageSize}"));
-        }
-        var size = pageSize == 0 ? DefaultPageSize : pageSize;
+        var size = Size(pageSize);
         var start = 0;
         if (pageToken.Length > 0)
         {
@@ -39,6 +35,14 @@ public static class Paging
         var page = ordered.Skip(start).Take(size).ToArray();
         return (page, start + page.Length < ordered.Count ? PageTokens.Encode(keyOf(page[^1])) : "");
     }
+
+    /// <summary>A request's <c>page_size</c> checked (0 to <see cref="MaxPageSize"/>), 0 meaning <see cref="DefaultPageSize"/>.</summary>
+    public static int Size(int pageSize) => pageSize switch
+    {
+        0 => DefaultPageSize,
+        < 0 or > MaxPageSize => throw new RpcException(new Status(StatusCode.InvalidArgument, $"page_size: must be 0 to {MaxPageSize}, got {pageSize}")),
+        _ => pageSize,
+    };
 
     /// <summary>Numeric keys, largest first (a history, newest first).</summary>
     public static readonly IComparer<string> NumericDescending = Comparer<string>.Create((a, b) => Number(b).CompareTo(Number(a)));

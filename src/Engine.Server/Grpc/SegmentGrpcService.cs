@@ -82,10 +82,7 @@ public sealed class SegmentGrpcService(CustomerGrains customers, PopulationQueri
 
     public override async Task<ListSegmentMembersResponse> ListSegmentMembers(ListSegmentMembersRequest request, ServerCallContext context)
     {
-        if (request.PageSize is < 0 or > MaxBatch)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"page_size: must be 0 to {MaxBatch}, got {request.PageSize}"));
-        }
+        var size = Paging.Size(request.PageSize);
         if (!(request.MinConfidence is >= 0 and <= 1))
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"min_confidence: must be 0 to 1, got {request.MinConfidence}"));
@@ -97,7 +94,7 @@ public sealed class SegmentGrpcService(CustomerGrains customers, PopulationQueri
         MembersPage page;
         try
         {
-            page = await members.PageAsync(request.Segment, request.PageSize == 0 ? 100 : request.PageSize, request.PageToken, request.MinConfidence);
+            page = await members.PageAsync(request.Segment, size, request.PageToken, request.MinConfidence);
         }
         catch (MembersPageException e)
         {
