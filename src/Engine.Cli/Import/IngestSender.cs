@@ -48,13 +48,13 @@ public sealed class IngestSender(IngestService.IngestServiceClient client, int b
     {
         using var call = client.IngestStream(cancellationToken: ct);
         var window = new SemaphoreSlim(inFlight);
-        var pending = new Queue<int[]>();
+        var pending = new Queue<List<int>>();
         var reader = Task.Run(async () =>
         {
             while (await call.ResponseStream.MoveNext(ct))
             {
                 var response = call.ResponseStream.Current;
-                int[] lines;
+                List<int> lines;
                 lock (pending)
                 {
                     lines = pending.Dequeue();
@@ -111,7 +111,8 @@ public sealed class IngestSender(IngestService.IngestServiceClient client, int b
             }
             lock (pending)
             {
-                pending.Enqueue([.. requestLines]);
+                // The request's own list: a new one is started for the next request below.
+                pending.Enqueue(requestLines);
             }
             await call.RequestStream.WriteAsync(request, ct);
             sent += request.Events.Count;
