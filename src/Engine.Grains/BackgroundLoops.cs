@@ -128,7 +128,8 @@ public sealed class InactivitySweeper(IngestPipeline pipeline, EngineClock clock
 
 /// <summary>
 /// Event-time mode in a cluster: each silo's watermark moves with the events it ingests, so silos share theirs through
-/// the log's meta table every second. A silo that ingests nothing still dates lookups by the cluster's event time.
+/// the log's meta table every second. A silo that ingests nothing still dates lookups by the cluster's event time, and
+/// each dates a retrain's moves no later than every silo has applied (<see cref="IngestPipeline.ShareAppliedTimeAsync"/>).
 /// </summary>
 public sealed class WatermarkSync(IngestPipeline pipeline, IMetaStore log, EngineClock clock, ILogger<WatermarkSync> logger)
     : PeriodicService(pipeline, logger)
@@ -152,5 +153,6 @@ public sealed class WatermarkSync(IngestPipeline pipeline, IMetaStore log, Engin
         {
             clock.Observe(new DateTime(shared, DateTimeKind.Utc));
         }
+        await Pipeline.ShareAppliedTimeAsync(ct);
     }
 }

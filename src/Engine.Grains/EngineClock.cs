@@ -10,8 +10,11 @@ public sealed class EngineClock(IOptions<EngineOptions> options, TimeProvider ti
 {
     private readonly bool _eventTime = options.Value.IsEventTime;
     private long _watermarkTicks = DateTime.UnixEpoch.Ticks;
-    // 0 until this silo applies its first batch (a start has recovered everything up to the watermark).
+    // 0 until this silo applies its first batch or recovers a store with events.
     private long _appliedTicks;
+    // The earliest time through which another live silo has applied its batches; MaxValue while none is known.
+    private long _peersAppliedTicks = long.MaxValue;
+    private Func<bool> _inFlight = static () => false;
 
     public bool IsEventTime => _eventTime;
 
@@ -22,19 +25,36 @@ public sealed class EngineClock(IOptions<EngineOptions> options, TimeProvider ti
     /// batch this silo has applied, if earlier than the watermark: batches are committed, and move the watermark, a few
     /// ahead of being applied, and at import speed a few batches are weeks of event time. Dated by the watermark, a
     /// customer's reassignment would come weeks before a purchase it has not applied yet and then be followed by that
-    /// purchase's move, dated earlier.
+    /// purchase's move, dated earlier. In a cluster, also no later than any other silo has applied its batches
+    /// (<see cref="PeersApplied"/>): a customer whose grain lives here may have a batch of another silo on its way.
     /// </summary>
     public DateTime AppliedNow
     {
         get
         {
             var now = Now;
-            return _eventTime && Interlocked.Read(ref _appliedTicks) is var applied && applied > 0 && applied < now.Ticks ? new DateTime(applied, DateTimeKind.Utc) : now;
+            return _eventTime ? new DateTime(Math.Min(OwnApplied(now).Ticks, Interlocked.Read(ref _peersAppliedTicks)), DateTimeKind.Utc) : now;
         }
     }
 
     /// <summary>Every batch up to <paramref name="asOf"/> is applied on this silo.</summary>
     public void Applied(DateTime asOf) => Advance(ref _appliedTicks, asOf.Ticks);
+
+    /// <summary>Tells the clock how to see whether this silo has a batch committed but not yet applied (the ingest pipeline).</summary>
+    public void TrackInFlight(Func<bool> inFlight) => _inFlight = inFlight;
+
+    /// <summary>
+    /// The time through which this silo has applied its batches, as its peers are told it: <paramref name="now"/> (read
+    /// before looking for batches in flight) when none is, since a batch committed later is dated at least that; else
+    /// the latest batch applied, or the epoch if none has been since an empty start.
+    /// </summary>
+    public DateTime OwnApplied(DateTime now) =>
+        !_inFlight() ? now
+        : Interlocked.Read(ref _appliedTicks) is var applied && applied > 0 ? new DateTime(Math.Min(applied, now.Ticks), DateTimeKind.Utc)
+        : DateTime.UnixEpoch;
+
+    /// <summary>The earliest time through which the other live silos have applied their batches; null when there are none.</summary>
+    public void PeersApplied(DateTime? earliest) => Interlocked.Exchange(ref _peersAppliedTicks, earliest?.Ticks ?? long.MaxValue);
 
     /// <summary>The latest occurred_at this silo has seen or recovered; null while the store has no events.</summary>
     public DateTime? Watermark => Interlocked.Read(ref _watermarkTicks) is var t && t > DateTime.UnixEpoch.Ticks ? new DateTime(t, DateTimeKind.Utc) : null;

@@ -98,7 +98,11 @@ public sealed partial class IngestPipeline
     }
 
     /// <summary>Called last on a graceful stop: everything of this silo's is applied and checkpointed, so it drops out.</summary>
-    private Task LeaveAsync() => meta.DeleteMetaAsync(_appliedKey);
+    private async Task LeaveAsync()
+    {
+        await meta.DeleteMetaAsync(AppliedAtKey);
+        await meta.DeleteMetaAsync(_appliedKey);
+    }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Inactivity sweep at {Now:O} moved {Moved} customers")]
     private static partial void LogSwept(ILogger logger, int moved, DateTime now);

@@ -9,12 +9,15 @@ public sealed partial class IngestPipeline
 {
     private async Task RecoverAsync(CancellationToken ct)
     {
+        clock.TrackInFlight(BatchesInFlight);
         await replica.RefreshAsync();
         var from = await meta.GetMetaAsync(CheckpointKey, ct);
         var head = await log.GetHeadAsync(ct);
         if (head.MaxOccurredAt is { } watermark)
         {
+            // Everything logged is applied once this start's replay is done, and ingest opens only after it.
             clock.Observe(watermark);
+            clock.Applied(head.MaxAsOf ?? watermark);
         }
         _lastBatchAsOf = head.MaxAsOf ?? DateTime.MinValue;
         // Registered before ingest opens, so the cluster's checkpoint never passes an append of this silo it has not applied.
@@ -97,18 +100,24 @@ public sealed partial class IngestPipeline
     {
         var snapshot = membership.CurrentSnapshot;
         var keys = await meta.ListMetaAsync(AppliedPrefix, ct);
-        return keys.Keys.Where(key => key != _appliedKey && IsDead(SiloAddress.FromParsableString(key[AppliedPrefix.Length..]))).ToList();
-
-        bool IsDead(SiloAddress peer) =>
-            snapshot.GetSiloStatus(peer) == SiloStatus.Dead
-            || snapshot.Members.Values.Any(m => m.SiloAddress.Endpoint.Equals(peer.Endpoint) && m.SiloAddress.Generation > peer.Generation);
+        return keys.Keys.Where(key => key != _appliedKey && IsDead(snapshot, key[AppliedPrefix.Length..])).ToList();
     }
 
+    /// <summary>Whether the silo <paramref name="peer"/> (its parsable address) is dead, or replaced by a newer incarnation on its endpoint.</summary>
+    private static bool IsDead(ClusterMembershipSnapshot snapshot, string peer)
+    {
+        var address = SiloAddress.FromParsableString(peer);
+        return snapshot.GetSiloStatus(address) == SiloStatus.Dead
+            || snapshot.Members.Values.Any(m => m.SiloAddress.Endpoint.Equals(address.Endpoint) && m.SiloAddress.Generation > address.Generation);
+    }
+
+    /// <summary>Forgets dead silos' applied positions (their <c>applied:</c> keys) and applied times.</summary>
     private async Task ForgetAsync(List<string> keys, CancellationToken ct)
     {
         foreach (var key in keys)
         {
             await meta.DeleteMetaAsync(key, ct);
+            await meta.DeleteMetaAsync(AppliedAtPrefix + key[AppliedPrefix.Length..], ct);
         }
     }
 
