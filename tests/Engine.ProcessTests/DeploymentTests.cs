@@ -11,8 +11,11 @@ namespace Engine.ProcessTests;
 /// cluster can: the container image's settings as MSBuild evaluates them, the compose file through docker-compose's own
 /// parser, the Kubernetes manifests against the Kubernetes schemas, and a self-contained publish that starts and answers
 /// its probes. The files must also agree with each other: one image name and tag, one user, one secret, one set of ports.
+/// The publish compiles the server for a minute on a cold machine: it takes turns with the PostgreSQL cluster tests,
+/// whose silos would otherwise miss membership probes on two cores.
 /// </summary>
 [Trait("Category", "Process")]
+[Collection(ServerProcesses.Name)]
 public sealed class DeploymentTests
 {
     private const string Python = "/usr/bin/python3";
