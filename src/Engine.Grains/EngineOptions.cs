@@ -31,6 +31,16 @@ public sealed class EngineOptions
     /// <summary>The address other silos reach this one on (postgres clusters).</summary>
     public string AdvertisedAddress { get; set; } = "127.0.0.1";
 
+    /// <summary>
+    /// Orleans' Kubernetes hosting (silo name = pod name, a silo whose pod is gone is declared dead at once). Unset:
+    /// on when the server runs in a pod (KUBERNETES_SERVICE_HOST is set) on postgres; the embedded mode is one silo.
+    /// </summary>
+    public bool? Kubernetes { get; set; }
+
+    /// <summary>Whether the silo uses Orleans' Kubernetes hosting: <see cref="Kubernetes"/>, or else whether it runs in a pod on postgres.</summary>
+    public bool UsesKubernetesHosting(string? kubernetesServiceHost) =>
+        Kubernetes ?? (Storage == StorageKind.Postgres && !string.IsNullOrEmpty(kubernetesServiceHost));
+
     public int GrpcPort { get; set; } = 5000;
     public int HttpPort { get; set; } = 5001;
     public int SiloPort { get; set; } = 11111;

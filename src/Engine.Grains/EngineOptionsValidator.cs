@@ -60,6 +60,9 @@ public sealed class EngineOptionsValidator :
             ? "Engine:ConnectionString: required when Engine:Storage is postgres (e.g. Host=127.0.0.1;Username=engine;Password=…;Database=engine)"
             : null,
         string.IsNullOrWhiteSpace(o.DataDirectory) ? "Engine:DataDirectory: must not be empty" : null,
+        o.Kubernetes == true && o.Storage != StorageKind.Postgres
+            ? "Engine:Kubernetes: needs Engine:Storage=postgres (the embedded mode is one silo, with no cluster to host)"
+            : null,
     }.OfType<string>();
 
     private static IEnumerable<string> Failures(IngestOptions o) => new[]

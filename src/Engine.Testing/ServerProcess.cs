@@ -20,7 +20,8 @@ public sealed class ServerProcess : IAsyncDisposable
     private readonly ConcurrentQueue<string> _output = new();
     private Process? _process;
 
-    /// <param name="arguments">The program's dll, then its arguments (run as <c>dotnet dll arguments…</c>).</param>
+    /// <param name="arguments">The program's dll, then its arguments (run as <c>dotnet dll arguments…</c>); or an
+    /// executable (a self-contained publish), then its arguments (run as it is).</param>
     /// <param name="healthUrl">The URL that answers 2xx once the server serves.</param>
     /// <param name="environment">Variables set for the process only.</param>
     public ServerProcess(IEnumerable<string> arguments, string healthUrl, params (string Name, string Value)[] environment)
@@ -42,14 +43,15 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>Starts the process and waits until it is healthy. A process that exits first throws with its output.</summary>
     public async Task StartAsync()
     {
-        var info = new ProcessStartInfo("dotnet")
+        var dll = _arguments[0].EndsWith(".dll", StringComparison.OrdinalIgnoreCase);
+        var info = new ProcessStartInfo(dll ? "dotnet" : _arguments[0])
         {
             WorkingDirectory = Path.GetDirectoryName(_arguments[0])!,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var a in _arguments)
+        foreach (var a in dll ? _arguments : _arguments[1..])
         {
             info.ArgumentList.Add(a);
         }

@@ -1,4 +1,3 @@
-using System.Reflection;
 using Engine.Api.V1;
 using Engine.Grains;
 using Engine.Storage;
@@ -13,16 +12,13 @@ public sealed partial class AdminGrpcService(IQuarantineStore quarantine, Custom
     IIngestLog log, ModelReplica models, IGrainFactory grains, IOptions<EngineOptions> options, ILogger<AdminGrpcService> logger)
     : AdminService.AdminServiceBase
 {
-    private static readonly string Version =
-        typeof(AdminGrpcService).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "unknown";
-
     public override async Task<ServerInfo> GetServerInfo(GetServerInfoRequest request, ServerCallContext context)
     {
         await models.RefreshAsync();
         var hosts = await grains.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true);
         var info = new ServerInfo
         {
-            Version = Version,
+            Version = Hosting.ServerVersion.Current,
             Clock = ConfigWords.Of(options.Value.Clock),
             Storage = ConfigWords.Of(options.Value.Storage),
             ModelVersion = models.Current?.Version ?? 0,

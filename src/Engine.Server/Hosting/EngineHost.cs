@@ -64,7 +64,7 @@ public static class EngineHost
 
         builder.WebHost.ConfigureKestrel(k =>
         {
-            // Plaintext HTTP/2 (gRPC) and HTTP/1.1 (/metrics, /healthz) cannot share a port.
+            // Plaintext HTTP/2 (gRPC) and HTTP/1.1 (/metrics, /healthz, /livez) cannot share a port.
             k.ListenAnyIP(options.GrpcPort, l => l.Protocols = HttpProtocols.Http2);
             k.ListenAnyIP(options.HttpPort, l => l.Protocols = HttpProtocols.Http1);
         });
@@ -73,6 +73,7 @@ public static class EngineHost
         builder.Services.AddEngineGrpc();
 
         var app = builder.Build();
+        StartupLog.Write(app.Services, options, options.UsesKubernetesHosting(Environment.GetEnvironmentVariable("KUBERNETES_SERVICE_HOST")));
         app.MapEngineEndpoints(options);
         return app;
     }
@@ -95,6 +96,9 @@ public static class EngineHost
         app.MapGet("/healthz", (IngestPipeline pipeline) => pipeline.Ready.IsCompletedSuccessfully
             ? Results.Text("ok")
             : Results.Text("starting: recovering the ingest log", statusCode: StatusCodes.Status503ServiceUnavailable)).RequireHost(httpHost);
+        // Liveness: the process serves HTTP, recovering or not. Readiness stays /healthz (and gRPC health): a probe that
+        // restarted a silo still replaying its log would never let it finish.
+        app.MapGet("/livez", () => Results.Text("ok")).RequireHost(httpHost);
     }
 
     private static void OnPorts(this GrpcServiceEndpointConventionBuilder service, string grpcHost, string httpHost) =>

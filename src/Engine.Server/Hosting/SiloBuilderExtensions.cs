@@ -19,6 +19,14 @@ public static class SiloBuilderExtensions
             silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, serviceId: "engine", clusterId: "engine");
             return silo;
         }
+        if (options.UsesKubernetesHosting(Environment.GetEnvironmentVariable("KUBERNETES_SERVICE_HOST")))
+        {
+            // In a pod: the silo is named after its pod (POD_NAME, POD_NAMESPACE from the downward API), and a silo whose
+            // pod is gone is declared dead without waiting for missed probes. Added before Engine's cluster options so
+            // Engine:ClusterId and the service id "engine" (grain state is keyed by it) win over ORLEANS_CLUSTER_ID and
+            // ORLEANS_SERVICE_ID; membership stays in PostgreSQL.
+            silo.UseKubernetesHosting();
+        }
         // A real cluster: membership in PostgreSQL, every silo on its own ports, advertising the address others reach it on.
         silo.Configure<ClusterOptions>(o =>
         {
