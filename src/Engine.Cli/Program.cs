@@ -14,7 +14,7 @@ Command[] commands =
     SegmentCommands.Segments(), SegmentCommands.Matrix(), SegmentCommands.Forecast(),
     ModelCommands.Retrain(), ModelCommands.Rename(), ModelCommands.Drift(),
     AlertCommands.Watch(), AlertCommands.Webhook(),
-    ImportCommand.Create(), ExportCommand.Create(), VerifyCommand.Create(), SimulateCommand.Create(), QuarantineCommands.Create(),
+    ImportCommand.Create(), ExportCommand.Create(), VerifyCommand.Create(), SimulateCommand.Create(), QuarantineCommands.Create(), AdminCommands.Create(),
 ];
 foreach (var command in commands)
 {

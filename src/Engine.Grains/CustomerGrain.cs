@@ -261,6 +261,8 @@ public sealed partial class CustomerGrain(
         (_dirty, _versionAhead) = (0, false);
     }
 
+    public Task CheckpointIfBehindAsync() => _dirty > 0 || _versionAhead ? CheckpointAsync() : Task.CompletedTask;
+
     /// <summary>
     /// Makes a retrain's or a sweep's move durable. If the write fails, the move must not live on in memory: a recovery
     /// would hand it over to the log, and after a crash the customer, replaying from the checkpoint without it, would

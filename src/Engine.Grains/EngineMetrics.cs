@@ -29,6 +29,14 @@ public static class EngineMetrics
         "Customers left out of a retrain because their features were not finite.");
     public static readonly Counter Retrains = Metrics.CreateCounter("engine_retrains_total", "Models published.");
 
+    // Retention and disk (LogRetention).
+    public static readonly Gauge StorageBytes = Metrics.CreateGauge("engine_storage_bytes",
+        "Bytes the store takes on disk: log (Engine's logs and tables) and orleans (grain state), as last measured by this silo.",
+        new GaugeConfiguration { LabelNames = ["store"] });
+    public static readonly Counter LogRowsDeleted = Metrics.CreateCounter("engine_log_rows_deleted_total",
+        "Log rows deleted by retention: ingest (Engine:IngestLogRetention) or transitions (Engine:TransitionLogRetention).",
+        new CounterConfiguration { LabelNames = ["log"] });
+
     /// <summary>
     /// Creates the metrics now (the fields above are created on first use), so a scrape before the first event already
     /// lists them at zero; and keeps Orleans' per-call instruments out of /metrics.

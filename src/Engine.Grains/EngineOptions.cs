@@ -89,6 +89,18 @@ public sealed class IngestOptions
     /// forward). The first events of an empty store are exempt.
     /// </summary>
     public TimeSpan MaxWatermarkJump { get; set; } = TimeSpan.FromDays(730);
+
+    /// <summary>
+    /// How long (engine clock, by the batch time a row was stored with) ingest-log rows are kept; 0 keeps them forever.
+    /// Only rows recovery no longer needs go (see <see cref="LogRetention"/>); a retried event older than this is new again.
+    /// </summary>
+    public TimeSpan IngestLogRetention { get; set; } = TimeSpan.Zero;
+
+    /// <summary>How long (engine clock, by the transition's date) transition-log rows are kept; 0 keeps them forever.</summary>
+    public TimeSpan TransitionLogRetention { get; set; } = TimeSpan.Zero;
+
+    /// <summary>How often the leader deletes what the retentions let go, and every silo reports its stores' sizes.</summary>
+    public TimeSpan RetentionInterval { get; set; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>Models: the first training, retrains (k, iterations, schedule, drift), rollouts and soft membership.</summary>

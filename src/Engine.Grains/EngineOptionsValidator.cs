@@ -74,6 +74,9 @@ public sealed class EngineOptionsValidator :
         AtLeast(nameof(o.SweepInterval), o.SweepInterval, TimeSpan.FromSeconds(1)),
         Positive(nameof(o.MaxAmount), o.MaxAmount),
         AtLeast(nameof(o.MaxWatermarkJump), o.MaxWatermarkJump, TimeSpan.FromDays(1)),
+        AtLeast(nameof(o.IngestLogRetention), o.IngestLogRetention, TimeSpan.Zero),
+        AtLeast(nameof(o.TransitionLogRetention), o.TransitionLogRetention, TimeSpan.Zero),
+        AtLeast(nameof(o.RetentionInterval), o.RetentionInterval, TimeSpan.FromMilliseconds(100)),
     }.OfType<string>();
 
     private static IEnumerable<string> Failures(ModelOptions o) => new[]

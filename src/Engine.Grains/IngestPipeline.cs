@@ -50,7 +50,8 @@ public sealed partial class IngestPipeline(
     public const string AppliedPrefix = "applied:";
 
     public const int MaxBatchEvents = 10_000;
-    private const string CheckpointKey = "checkpoint_seq";
+    /// <summary>The meta key of the cluster's checkpoint position: crash recovery replays the log after it.</summary>
+    public const string CheckpointKey = "checkpoint_seq";
     private const int ApplyAttempts = 3;
     private const int RecoveryChunk = 512;
 

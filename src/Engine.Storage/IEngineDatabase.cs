@@ -17,6 +17,9 @@ public interface IEngineDatabase
 
     /// <summary>Records the settings not recorded yet; a recorded one is never overwritten.</summary>
     void RecordSettings(IReadOnlyDictionary<string, long> settings);
+
+    /// <summary>Bytes on disk per store: "log" (Engine's logs and tables) and "orleans" (grain state, membership, reminders).</summary>
+    Task<IReadOnlyDictionary<string, long>> StorageBytesAsync(CancellationToken ct = default);
 }
 
 /// <summary>The engine_meta keys of recorded settings.</summary>

@@ -34,6 +34,24 @@ public sealed class PostgresDatabase : IEngineDatabase, IDisposable
         }
     }
 
+    /// <summary>The tables' sizes with their indexes and TOAST (pg_total_relation_size): Orleans' tables are named Orleans*.</summary>
+    public async Task<IReadOnlyDictionary<string, long>> StorageBytesAsync(CancellationToken ct = default)
+    {
+        await using var cmd = DataSource.CreateCommand("""
+            SELECT CASE WHEN c.relname LIKE 'orleans%' THEN 'orleans' ELSE 'log' END, SUM(pg_total_relation_size(c.oid))::bigint
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind = 'r' AND n.nspname = current_schema()
+            GROUP BY 1
+            """);
+        var sizes = new Dictionary<string, long> { ["log"] = 0, ["orleans"] = 0 };
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            sizes[r.GetString(0)] = r.GetInt64(1);
+        }
+        return sizes;
+    }
+
     public IReadOnlyDictionary<string, long> ReadSettings()
     {
         var settings = new Dictionary<string, long>(StringComparer.Ordinal);

@@ -96,6 +96,13 @@ public sealed class SqliteDatabase : IEngineDatabase
         tx.Commit();
     }
 
+    /// <summary>Each file with its write-ahead log: what the store takes on disk now.</summary>
+    public Task<IReadOnlyDictionary<string, long>> StorageBytesAsync(CancellationToken ct = default)
+    {
+        long Size(string file) => new[] { file, file + "-wal" }.Select(f => new FileInfo(Path.Combine(DataDirectory, f))).Where(f => f.Exists).Sum(f => f.Length);
+        return Task.FromResult<IReadOnlyDictionary<string, long>>(new Dictionary<string, long> { ["log"] = Size("log.db"), ["orleans"] = Size("orleans.db") });
+    }
+
     /// <summary>Opens a connection with WAL (readers never block the writer) and FULL sync (a commit survives power loss).</summary>
     public static SqliteConnection Open(string connectionString)
     {

@@ -9,7 +9,7 @@ namespace Engine.Server.Grpc;
 
 /// <summary>AdminService: what the server is, and the quarantine of events customers could not apply.</summary>
 public sealed partial class AdminGrpcService(IQuarantineStore quarantine, CustomerGrains customers, OutcomePublisher publisher, EngineClock clock,
-    IIngestLog log, ModelReplica models, IGrainFactory grains, IOptions<EngineOptions> options, ILogger<AdminGrpcService> logger)
+    IIngestLog log, ModelReplica models, IGrainFactory grains, IOptions<EngineOptions> options, IEngineDatabase database, ILogger<AdminGrpcService> logger)
     : AdminService.AdminServiceBase
 {
     public override async Task<ServerInfo> GetServerInfo(GetServerInfoRequest request, ServerCallContext context)
@@ -90,6 +90,47 @@ public sealed partial class AdminGrpcService(IQuarantineStore quarantine, Custom
         return ToProto((await quarantine.GetAsync(request.LogPosition))!);
     }
 
+    public override async Task<BackupResponse> Backup(BackupRequest request, ServerCallContext context)
+    {
+        if (database is not SqliteDatabase sqlite)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                "storage: Backup copies the embedded SQLite store; on PostgreSQL back up with pg_dump (docs/operations.md, \"Backup and restore\")"));
+        }
+        if (string.IsNullOrWhiteSpace(request.Directory))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "directory: required, a directory on the server's machine"));
+        }
+        var directory = Path.GetFullPath(request.Directory);
+        if (directory == sqlite.DataDirectory)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "directory: that is the server's own data directory"));
+        }
+        BackupManifest manifest;
+        try
+        {
+            manifest = await Task.Run(() => SqliteBackup.Take(sqlite, directory, IngestPipeline.CheckpointKey, IngestPipeline.AppliedPrefix), context.CancellationToken);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new RpcException(new Status(StatusCode.AlreadyExists, "directory: " + ex.Message));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"directory: cannot write {directory}: {ex.Message}"));
+        }
+        LogBackedUp(logger, directory, manifest.LogPosition, manifest.CheckpointPosition);
+        var response = new BackupResponse
+        {
+            Directory = directory,
+            LogPosition = manifest.LogPosition,
+            CheckpointPosition = manifest.CheckpointPosition,
+            TakenAt = Mapping.ToTimestamp(manifest.TakenAt),
+        };
+        response.Files.AddRange(manifest.Files.Select(f => new BackupFile { Name = f.Name, Bytes = f.Bytes }));
+        return response;
+    }
+
     /// <summary>Sets <c>engine_quarantine_pending</c> from the store, after a call that read or changed the quarantine.</summary>
     private async Task RefreshPendingAsync() => EngineMetrics.QuarantinePending.Set(await quarantine.CountPendingAsync());
 
@@ -123,6 +164,9 @@ public sealed partial class AdminGrpcService(IQuarantineStore quarantine, Custom
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Quarantined event {LogPosition} of customer {CustomerId} replayed (applied now: {Applied})")]
     private static partial void LogReplayed(ILogger logger, long logPosition, string customerId, bool applied);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Backup written to {Directory}: log up to position {LogPosition}, recovery from {CheckpointPosition}")]
+    private static partial void LogBackedUp(ILogger logger, string directory, long logPosition, long checkpointPosition);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Quarantined event {LogPosition} discarded")]
     private static partial void LogDiscarded(ILogger logger, long logPosition);

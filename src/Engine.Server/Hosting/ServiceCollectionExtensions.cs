@@ -47,6 +47,7 @@ public static class ServiceCollectionExtensions
         services.AddHostedService<DriftWatcher>();
         services.AddHostedService<InactivitySweeper>();
         services.AddHostedService<WatermarkSync>();
+        services.AddHostedService<LogRetention>();
         return services;
     }
 

@@ -112,6 +112,7 @@ public static class SiloBuilderExtensions
         silo.Services.AddSingleton<PostgresEventLog>();
         silo.Services.AddSingleton<IEventLog>(sp => sp.GetRequiredService<PostgresEventLog>());
         silo.Services.AddSingleton<IQuarantineStore>(sp => sp.GetRequiredService<PostgresEventLog>());
+        silo.Services.AddSingleton<ILogRetention>(sp => sp.GetRequiredService<PostgresEventLog>());
     }
 
     /// <summary>Embedded mode: two SQLite files under Engine:DataDirectory.</summary>
@@ -133,5 +134,6 @@ public static class SiloBuilderExtensions
         silo.Services.AddSingleton<SqliteEventLog>();
         silo.Services.AddSingleton<IEventLog>(sp => sp.GetRequiredService<SqliteEventLog>());
         silo.Services.AddSingleton<IQuarantineStore>(sp => sp.GetRequiredService<SqliteEventLog>());
+        silo.Services.AddSingleton<ILogRetention>(sp => sp.GetRequiredService<SqliteEventLog>());
     }
 }
