@@ -23,7 +23,9 @@ public sealed partial class IngestPipeline
         var earliest = long.MaxValue;
         foreach (var (key, ticks) in await meta.ListMetaAsync(AppliedAtPrefix, ct))
         {
-            if (key != AppliedAtKey && !IsDead(snapshot, key[AppliedAtPrefix.Length..]))
+            // Only silos the membership lists as active: a dead one's figure, or one left in a store restored elsewhere,
+            // would hold every date back.
+            if (key != AppliedAtKey && snapshot.GetSiloStatus(SiloAddress.FromParsableString(key[AppliedAtPrefix.Length..])) == SiloStatus.Active)
             {
                 earliest = Math.Min(earliest, ticks);
             }
