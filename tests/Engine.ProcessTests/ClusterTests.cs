@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Engine.Api.V1;
 using Grpc.Core;
+using Xunit.Abstractions;
 
 namespace Engine.ProcessTests;
 
@@ -10,11 +11,10 @@ namespace Engine.ProcessTests;
 /// </summary>
 [Collection(ServerProcesses.Name)]
 [Trait("Category", "Process")]
-public sealed class ClusterTests
+public sealed class ClusterTests(ITestOutputHelper output)
 {
-    private static async Task<EngineProcess[]> StartClusterAsync(string connectionString, int silos, params (string Key, string Value)[] extra)
-    {
-        var processes = Enumerable.Range(0, silos).Select(_ => new EngineProcess(new EngineServer(settings: With(new()
+    private static EngineProcess Silo(string connectionString, params (string Key, string Value)[] extra) =>
+        new(new EngineServer(settings: With(new()
         {
             ["Engine:Storage"] = "postgres",
             ["Engine:ConnectionString"] = connectionString,
@@ -25,7 +25,11 @@ public sealed class ClusterTests
             // Three silos next to the other PostgreSQL tests stay under the server's default 100 connections.
             ["Engine:PostgresPoolSize"] = "16",
             ["Logging:LogLevel:Engine"] = "Information",
-        }, extra)))).ToArray();
+        }, extra)));
+
+    private static async Task<EngineProcess[]> StartClusterAsync(string connectionString, int silos, params (string Key, string Value)[] extra)
+    {
+        var processes = Enumerable.Range(0, silos).Select(_ => Silo(connectionString, extra)).ToArray();
         try
         {
             await Task.WhenAll(processes.Select(p => p.StartAsync()));
@@ -264,6 +268,121 @@ public sealed class ClusterTests
                 day = day.AddDays(1 + (int)(-Math.Log(1 - rng.NextDouble()) * 90));
             }
             while (day <= end && rng.NextDouble() < 0.6);
+        }
+    }
+
+    /// <summary>
+    /// Everyday scaling: two silos take events from two streams; a third joins under load, then the second leaves
+    /// gracefully (SIGTERM), while lookups run throughout. Every acknowledged event counts once, histories and the
+    /// matrix agree, and a lookup fails, if ever, only with UNAVAILABLE (docs/operations.md: retry it on any silo).
+    /// </summary>
+    [SkippableFact]
+    public async Task A_silo_added_and_another_stopped_under_load_lose_nothing_and_lookups_only_retry()
+    {
+        await using var db = await Postgres.CreateDatabaseAsync();
+        var silos = (await StartClusterAsync(db.ConnectionString, 2)).Append(Silo(db.ConnectionString)).ToArray();
+        var serving = new HashSet<EngineProcess> { silos[0], silos[1] };
+        bool Serving(EngineProcess p)
+        {
+            lock (serving)
+            {
+                return serving.Contains(p);
+            }
+        }
+        try
+        {
+            var data = Synthetic.Generate(customers: 1500, seed: 29);
+            var ids = data.CustomerIds.ToList();
+            var requests = Synthetic.Batches(data.Events, 100).ToList();
+            var warmup = requests.Count / 4;
+            for (var i = 0; i < warmup; i++)
+            {
+                Assert.Equal(100, (await IngestWithRetryAsync(silos, Serving, requests[i], i)).Response.Accepted);
+            }
+            await Population.WaitForModelAsync(silos[0].Client);
+            var known = requests.Take(warmup).SelectMany(r => r.Events).Select(e => e.CustomerId).Distinct().ToList();
+
+            var rest = requests.Skip(warmup).ToList();
+            var acked = new ConcurrentDictionary<int, IngestResponse>();
+            var lookupFailures = new ConcurrentBag<StatusCode>();
+            var lookups = 0;
+            using var stop = new CancellationTokenSource();
+            var lookupLoop = Task.Run(async () =>
+            {
+                var rng = new Random(5);
+                while (!stop.IsCancellationRequested)
+                {
+                    try
+                    {
+                        await silos[0].Client.Segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = known[rng.Next(known.Count)] });
+                        Interlocked.Increment(ref lookups);
+                    }
+                    catch (RpcException ex)
+                    {
+                        lookupFailures.Add(ex.StatusCode);
+                        await Task.Delay(100);
+                    }
+                }
+            });
+            var (joined, left) = (new TaskCompletionSource(), new TaskCompletionSource());
+            async Task Client(int offset)
+            {
+                for (var i = offset; i < rest.Count; i += 2)
+                {
+                    acked[i] = (await IngestWithRetryAsync(silos, Serving, rest[i], i)).Response;
+                    if (i == rest.Count / 3)
+                    {
+                        await silos[2].StartAsync();
+                        lock (serving)
+                        {
+                            serving.Add(silos[2]);
+                        }
+                        joined.SetResult();
+                    }
+                    if (i == 2 * rest.Count / 3)
+                    {
+                        lock (serving)
+                        {
+                            serving.Remove(silos[1]);
+                        }
+                        Assert.Equal(0, await silos[1].TerminateAsync());
+                        left.SetResult();
+                    }
+                }
+            }
+            await Task.WhenAll(Client(0), Client(1));
+            await Task.WhenAll(joined.Task, left.Task);
+            stop.Cancel();
+            await lookupLoop;
+
+            Assert.Equal(rest.Count, acked.Count);
+            Assert.Equal(rest.Sum(r => r.Events.Count), acked.Values.Sum(a => a.Accepted + a.Duplicates));
+            output.WriteLine($"{rest.Sum(r => r.Events.Count)} events streamed: {acked.Values.Sum(a => a.Accepted)} accepted, " +
+                $"{acked.Values.Sum(a => a.Duplicates)} duplicates of retried requests; {lookups} lookups, failed: " +
+                string.Join(", ", lookupFailures.GroupBy(c => c).Select(g => $"{g.Key} × {g.Count()}")));
+            Assert.True(lookups > 0);
+            Assert.All(lookupFailures, code => Assert.Equal(StatusCode.Unavailable, code));
+
+            var expected = data.Expected();
+            foreach (var silo in new[] { silos[0], silos[2] })
+            {
+                var after = (await Population.CustomersAsync(silo.Client, ids)).ToDictionary(c => c.CustomerId);
+                foreach (var id in ids)
+                {
+                    Assert.Equal(expected[id].Frequency, after[id].Rfm.Frequency);
+                    Assert.Equal(expected[id].Monetary, after[id].Rfm.Monetary, 0.005);
+                }
+            }
+            var sizes = await silos[2].Client.Segments.ListSegmentsAsync(new ListSegmentsRequest());
+            Assert.Equal(ids.Count, sizes.Segments.Sum(s => s.Size));
+            await Population.AssertMatrixMatchesHistoriesAsync(silos[2].Client, ids);
+        }
+        finally
+        {
+            foreach (var silo in silos)
+            {
+                await silo.DisposeAsync();
+            }
         }
     }
 }
