@@ -181,7 +181,7 @@ public sealed class DeploymentTests
         Assert.Equal(Name(secret), secretRef.GetProperty("name").GetString());
         Assert.True(secret.GetProperty("stringData").TryGetProperty(secretRef.GetProperty("key").GetString()!, out _));
 
-        // Memory: the "100k customers" row of the sizing table in docs/operations.md.
+        // Memory: the "250,000" row of the sizing table in docs/operations.md.
         var resources = container.GetProperty("resources");
         Assert.Equal("1Gi", resources.GetProperty("requests").GetProperty("memory").GetString());
         Assert.Equal("2Gi", resources.GetProperty("limits").GetProperty("memory").GetString());
