@@ -22,7 +22,10 @@ public static class IngestBench
         var inFlight = new Option<int>("--in-flight") { Description = "Requests in flight on the stream", DefaultValueFactory = _ => 8 };
         var storage = new Option<string>("--storage") { DefaultValueFactory = _ => "sqlite" };
         var connection = new Option<string?>("--connection-string") { Description = "PostgreSQL, with --storage postgres" };
-        var target = new Option<string?>("--target") { Description = "gRPC address of a running server (or cluster silo) to load instead of starting one" };
+        var target = new Option<string?>("--target")
+        {
+            Description = "gRPC address of a running server to load instead of starting one; several, comma-separated, for a cluster's silos (one stream each)",
+        };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (always on)" };
         var command = new Command("ingest", "Sustained durable ingest rate against a server process, with the bare Orleans baseline")
         {
@@ -35,20 +38,23 @@ public static class IngestBench
             await using var server = parse.GetValue(target) is null
                 ? await BenchServer.StartAsync(parse.GetValue(storage)!, parse.GetValue(connection), new Dictionary<string, string?> { ["Engine:AutoTrainMinCustomers"] = "1000" })
                 : null;
-            using var channel = GrpcChannel.ForAddress(server?.GrpcAddress ?? parse.GetValue(target)!);
-            var client = new IngestService.IngestServiceClient(channel);
-            var models = new ModelService.ModelServiceClient(channel);
+            var addresses = server is not null ? [server.GrpcAddress] : parse.GetValue(target)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var channels = addresses.Select(a => GrpcChannel.ForAddress(a)).ToArray();
+            using var _ = new Disposables(channels);
+            var clients = channels.Select(c => new IngestService.IngestServiceClient(c)).ToArray();
+            var client = clients[0];
+            var models = new ModelService.ModelServiceClient(channels[0]);
             // Warm-up, not measured: every customer once (activations, first model), then half the load's events of the
             // load's kind, so that the fresh server's JIT has moved its hot paths to their final tier. Without the second
             // part, JIT was a visible share of the server's samples in the measured window (deploy/bench/HISTORY.md, "Behind the code").
             await StreamAsync(client, n, n, b, w, "warm", 0, null, ct);
             var warmLoad = m / 2;
-            await StreamAsync(client, n, warmLoad, b, w, "warm-load", 2, null, ct);
+            await SpreadAsync(clients, n, warmLoad, b, w, "warm-load", 2, null, ct);
             // A retrain inside the window costs every active customer a checkpoint: the JSON says whether one landed.
             var modelBefore = await models.GetModelAsync(new GetModelRequest(), cancellationToken: ct);
             var latency = new LongHistogram(TimeStamp.Minutes(1), 3);
             var watch = Stopwatch.StartNew();
-            await StreamAsync(client, n, m, b, w, "load", 1, latency, ct);
+            await SpreadAsync(clients, n, m, b, w, "load", 1, latency, ct);
             var seconds = watch.Elapsed.TotalSeconds;
             var modelAfter = await models.GetModelAsync(new GetModelRequest(), cancellationToken: ct);
             double Ms(double p) => Math.Round(latency.GetValueAtPercentile(p) * 1000.0 / Stopwatch.Frequency, 2);
@@ -57,6 +63,7 @@ public static class IngestBench
                 benchmark = "ingest",
                 cores = Environment.ProcessorCount,
                 storage = parse.GetValue(target) is { } address ? $"running server at {address}" : parse.GetValue(storage),
+                streams = clients.Length,
                 customers = n,
                 events = m,
                 warm_up_events = n + warmLoad,
@@ -75,6 +82,24 @@ public static class IngestBench
         return command;
     }
 
+    /// <summary>The events split over one stream per client (a cluster's silos), each with its own event ids and random sequence.</summary>
+    private static Task SpreadAsync(IngestService.IngestServiceClient[] clients, int customers, int events, int batch, int inFlight,
+        string prefix, int seed, LongHistogram? latency, CancellationToken ct) =>
+        clients.Length == 1
+            ? StreamAsync(clients[0], customers, events, batch, inFlight, prefix, seed, latency, ct)
+            : Task.WhenAll(clients.Select((c, i) => StreamAsync(c, customers, events / clients.Length, batch, inFlight, $"{prefix}{i}", seed * 100 + i, latency, ct)));
+
+    private sealed class Disposables(IEnumerable<IDisposable> items) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var item in items)
+            {
+                item.Dispose();
+            }
+        }
+    }
+
     internal static async Task StreamAsync(IngestService.IngestServiceClient client, int customers, int events, int batch, int inFlight,
         string prefix, int seed, LongHistogram? latency, CancellationToken ct)
     {
@@ -88,7 +113,14 @@ public static class IngestBench
             while (await call.ResponseStream.MoveNext(ct))
             {
                 sent.TryDequeue(out var at);
-                latency?.RecordValue(Stopwatch.GetTimestamp() - at);
+                if (latency is not null)
+                {
+                    // Several streams may share the histogram (a cluster load).
+                    lock (latency)
+                    {
+                        latency.RecordValue(Stopwatch.GetTimestamp() - at);
+                    }
+                }
                 window.Release();
             }
         }, ct);
