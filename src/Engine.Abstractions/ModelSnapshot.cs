@@ -49,7 +49,8 @@ public sealed record DriftReport(
     [property: Id(1)] double[] FeaturePsi,
     [property: Id(2)] double SegmentPsi,
     [property: Id(3)] double Threshold,
-    [property: Id(4)] long Customers)
+    [property: Id(4)] long Customers,
+    [property: Id(5)] long[]? SegmentSizes = null)
 {
     public double Max => Math.Max(SegmentPsi, FeaturePsi.DefaultIfEmpty(0).Max());
 

@@ -11,6 +11,7 @@ public sealed class BenchServer : IAsyncDisposable
 {
     private readonly ServerProcess _process;
     private readonly string? _directory;
+    private TraceSink? _traces;
 
     private BenchServer(ServerProcess process, int grpcPort, string? directory)
     {
@@ -21,8 +22,12 @@ public sealed class BenchServer : IAsyncDisposable
 
     public string GrpcAddress { get; }
 
+    /// <summary>Bytes of spans the server exported (with tracing on).</summary>
+    public long TraceBytes => _traces?.Bytes ?? 0;
+
     /// <param name="extra">More settings (Engine:AutoTrainMinCustomers, say).</param>
-    public static async Task<BenchServer> StartAsync(string storage, string? connectionString, IReadOnlyDictionary<string, string?> extra)
+    /// <param name="tracing">Turn the server's OpenTelemetry tracing on, exporting to a <see cref="TraceSink"/>.</param>
+    public static async Task<BenchServer> StartAsync(string storage, string? connectionString, IReadOnlyDictionary<string, string?> extra, bool tracing = false)
     {
         var directory = storage == "sqlite" ? Path.Combine(Path.GetTempPath(), "engine-bench", Guid.NewGuid().ToString("N")) : null;
         var grpc = FreePorts.Next();
@@ -40,7 +45,10 @@ public sealed class BenchServer : IAsyncDisposable
         {
             settings[key] = value;
         }
-        return await StartAsync(ServerProcess.ForEngine(settings), grpc, directory);
+        var traces = tracing ? new TraceSink() : null;
+        var server = await StartAsync(ServerProcess.ForEngine(settings, traces?.Environment ?? []), grpc, directory);
+        server._traces = traces;
+        return server;
     }
 
     /// <summary>
@@ -68,6 +76,10 @@ public sealed class BenchServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _process.DisposeAsync();
+        if (_traces is not null)
+        {
+            await _traces.DisposeAsync();
+        }
         if (_directory is not null)
         {
             try

@@ -27,16 +27,18 @@ public static class IngestBench
             Description = "gRPC address of a running server to load instead of starting one; several, comma-separated, for a cluster's silos (one stream each)",
         };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (always on)" };
+        var tracing = new Option<bool>("--tracing") { Description = "Server with OpenTelemetry tracing on, exporting to a local sink" };
         var command = new Command("ingest", "Sustained durable ingest rate against a server process, with the bare Orleans baseline")
         {
-            customers, events, batch, inFlight, storage, connection, target, json,
+            customers, events, batch, inFlight, storage, connection, target, json, tracing,
         };
         command.SetAction(async (parse, ct) =>
         {
             var (n, m, b, w) = (parse.GetValue(customers), parse.GetValue(events), parse.GetValue(batch), parse.GetValue(inFlight));
             var baseline = await BaselineAsync(m, b, w);
             await using var server = parse.GetValue(target) is null
-                ? await BenchServer.StartAsync(parse.GetValue(storage)!, parse.GetValue(connection), new Dictionary<string, string?> { ["Engine:AutoTrainMinCustomers"] = "1000" })
+                ? await BenchServer.StartAsync(parse.GetValue(storage)!, parse.GetValue(connection), new Dictionary<string, string?> { ["Engine:AutoTrainMinCustomers"] = "1000" },
+                    parse.GetValue(tracing))
                 : null;
             var addresses = server is not null ? [server.GrpcAddress] : parse.GetValue(target)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             var channels = addresses.Select(a => GrpcChannel.ForAddress(a)).ToArray();
@@ -75,6 +77,8 @@ public static class IngestBench
                 baseline_calls_per_s = Math.Round(baseline),
                 ratio_to_baseline = Math.Round(m / seconds / baseline, 3),
                 models_published_during_load = modelAfter.Version - modelBefore.Version,
+                tracing = parse.GetValue(tracing),
+                trace_bytes_exported = server?.TraceBytes ?? 0,
                 model_reason_at_end = modelAfter.Reason,
             });
             return 0;

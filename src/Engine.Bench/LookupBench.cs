@@ -34,15 +34,17 @@ public static class LookupBench
         var storage = new Option<string>("--storage") { DefaultValueFactory = _ => "sqlite" };
         var connection = new Option<string?>("--connection-string") { Description = "PostgreSQL, with --storage postgres" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (always on)" };
+        var tracing = new Option<bool>("--tracing") { Description = "Server with OpenTelemetry tracing on, exporting to a local sink" };
         var command = new Command("lookup", "GetCustomer latency and throughput, cold and warm, with the bare gRPC → grain baseline")
         {
-            customers, seconds, storage, connection, json,
+            customers, seconds, storage, connection, json, tracing,
         };
         command.SetAction(async (parse, ct) =>
         {
             var (n, step) = (parse.GetValue(customers), TimeSpan.FromSeconds(parse.GetValue(seconds)));
             var spares = ColdWarmUp(n);
-            await using var server = await BenchServer.StartAsync(parse.GetValue(storage)!, parse.GetValue(connection), new Dictionary<string, string?> { ["Engine:AutoTrainMinCustomers"] = "1000" });
+            await using var server = await BenchServer.StartAsync(parse.GetValue(storage)!, parse.GetValue(connection), new Dictionary<string, string?> { ["Engine:AutoTrainMinCustomers"] = "1000" },
+                parse.GetValue(tracing));
             using (var channel = GrpcChannel.ForAddress(server.GrpcAddress))
             {
                 await IngestBench.StreamAsync(new IngestService.IngestServiceClient(channel), n + spares, n + spares, 1000, 8, "warm", 0, null, ct);
@@ -99,6 +101,8 @@ public static class LookupBench
                 baseline,
                 bare_cold = bareCold,
                 grpc_floor = floor,
+                tracing = parse.GetValue(tracing),
+                trace_bytes_exported = server.TraceBytes,
                 warm_ratio_to_baseline = warm.Zip(baseline, (a, b) => new { in_flight = a.in_flight, ratio = Math.Round(a.per_second / b.per_second, 3) }),
             });
             return 0;

@@ -97,17 +97,35 @@ public sealed partial class ModelWatcher(
 
 /// <summary>
 /// Measures drift every <see cref="EngineOptions.DriftCheckInterval"/> and retrains (reason "drift") when any PSI
-/// passes <see cref="EngineOptions.DriftPsiThreshold"/>.
+/// passes <see cref="EngineOptions.DriftPsiThreshold"/>. On the <see cref="ClusterLeader"/> the check's report is also
+/// what the drift and segment-size metrics show (one silo exports them, so a sum over the cluster is right).
 /// </summary>
 public sealed class DriftWatcher(
-    IngestPipeline pipeline, IGrainFactory grains, ModelReplica replica, IOptions<ModelOptions> options, ILogger<DriftWatcher> logger)
+    IngestPipeline pipeline, IGrainFactory grains, ModelReplica replica, ClusterLeader leader, IOptions<ModelOptions> options, ILogger<DriftWatcher> logger)
     : PeriodicService(pipeline, logger)
 {
+    private readonly PopulationGauges _gauges = new();
+
     protected override TimeSpan Interval => options.Value.DriftCheckInterval;
 
     protected override async Task TickAsync(CancellationToken ct)
     {
-        if (await grains.GetGrain<ISegmentCoordinatorGrain>(0).RetrainIfDriftedAsync() is { } outcome)
+        var coordinator = grains.GetGrain<ISegmentCoordinatorGrain>(0);
+        if (!leader.IsThisSilo)
+        {
+            _gauges.Clear();
+        }
+        else
+        {
+            // The same report the retrain decision below reads; asked for once when nothing drifted, as before.
+            var report = await coordinator.GetDriftAsync();
+            _gauges.Show(report, report is null ? null : await replica.GetAsync(report.ModelVersion));
+            if (report is not { Drifted: true })
+            {
+                return;
+            }
+        }
+        if (await coordinator.RetrainIfDriftedAsync() is { } outcome)
         {
             replica.Offer(outcome.Model);
         }

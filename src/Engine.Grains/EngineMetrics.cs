@@ -4,11 +4,12 @@ using Prometheus;
 namespace Engine.Grains;
 
 /// <summary>Prometheus metrics, named engine_&lt;noun&gt;_&lt;unit&gt;; labels never carry a customer id.</summary>
-public static class EngineMetrics
+public static partial class EngineMetrics
 {
     public static readonly Counter EventsAccepted = Metrics.CreateCounter("engine_events_accepted_total", "Events written to the ingest log and applied.");
     public static readonly Counter EventsDuplicate = Metrics.CreateCounter("engine_events_duplicate_total", "Events whose (customer_id, event_id) was already in the log.");
-    public static readonly Counter EventsRejected = Metrics.CreateCounter("engine_events_rejected_total", "Events rejected by validation.");
+    public static readonly Counter EventsRejected = Metrics.CreateCounter("engine_events_rejected_total",
+        "Events rejected by validation, by reason (the field the rejection names); count them with Reject.", new CounterConfiguration { LabelNames = ["reason"] });
     public static readonly Histogram BatchSeconds = Metrics.CreateHistogram("engine_ingest_batch_seconds", "Time to commit and apply one ingest batch.",
         new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 2, 14) });
     public static readonly Histogram BatchEvents = Metrics.CreateHistogram("engine_ingest_batch_events", "Events per committed ingest batch.",
@@ -49,6 +50,7 @@ public static class EngineMetrics
         // (activations, storage latency, grain counts) stay: read at scrape time, or recorded once per activation or write.
         Metrics.ConfigureMeterAdapter(o => o.InstrumentFilterPredicate = i => !IsPerCall(i));
         System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(typeof(EngineMetrics).TypeHandle);
+        RegisterOperations();
     }
 
     private static bool IsPerCall(System.Diagnostics.Metrics.Instrument i) =>

@@ -27,7 +27,13 @@ public sealed partial class IngestPipeline
                 {
                     await TrySweepAsync(c.SweepTo);
                 }
-                var (results, incomplete) = await ApplyAsync(c.PerCustomer, c.CompleteAfter, c.MaxSeq);
+                List<ApplyResult> results;
+                int incomplete;
+                using (var span = EngineTracing.StartBatch("engine.ingest.apply", c.Traces))
+                {
+                    span?.SetTag("engine.customers", c.PerCustomer.Count);
+                    (results, incomplete) = await ApplyAsync(c.PerCustomer, c.CompleteAfter, c.MaxSeq);
+                }
                 clock.Applied(c.AsOf);
                 // Publishing (transition log, shard rows) overlaps the next batch's grain calls; batches publish and
                 // are acknowledged in order.
@@ -73,6 +79,7 @@ public sealed partial class IngestPipeline
         try
         {
             await previous;
+            using var span = EngineTracing.StartBatch("engine.ingest.publish", c.Traces);
             var lagging = 0;
             var published = await TryPublishAsync(results, id =>
             {

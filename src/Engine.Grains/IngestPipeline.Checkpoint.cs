@@ -76,6 +76,7 @@ public sealed partial class IngestPipeline
 
     private async Task CheckpointCoreAsync()
     {
+        using var span = EngineTracing.Source.StartActivity("engine.checkpoint");
         // How far this silo's own appends are applied: the whole log when none is in flight (the head is read first, so
         // an append that starts after the check lands above it). A lagging customer holds it where it was.
         // Only the position: the full head reads the whole log for its watermark, which grows with the log (deploy/bench/HISTORY.md, "Behind the code").
@@ -90,6 +91,7 @@ public sealed partial class IngestPipeline
         var applied = await meta.ListMetaAsync(AppliedPrefix);
         var position = applied.Count == 0 ? _ownApplied : Math.Min(applied.Values.Min(), _ownApplied);
         await router.TellAllAsync(s => s.CheckpointAsync(position));
+        EngineMetrics.CheckpointLag.Set(Math.Max(0, head - position));
         if (position != _lastCheckpoint)
         {
             await meta.SetMetaAsync(CheckpointKey, position);

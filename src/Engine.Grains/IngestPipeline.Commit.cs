@@ -10,7 +10,14 @@ public sealed partial class IngestPipeline
 {
     /// <summary>A committed batch on its way to being applied.</summary>
     private sealed record Committed(List<Work> Batch, long[] Seqs, DateTime AsOf, DateTime SweepTo, Dictionary<string, List<LoggedEvent>> PerCustomer,
-        long CompleteAfter, long MaxSeq, long Started, int Events, Exception? AppendFailure = null);
+        long CompleteAfter, long MaxSeq, long Started, int Events, Exception? AppendFailure = null)
+    {
+        /// <summary>The traces of the batch's requests, first one first (empty when tracing is off).</summary>
+        public IReadOnlyList<ActivityContext> Traces { get; init; } = [];
+    }
+
+    private static IReadOnlyList<ActivityContext> TracesOf(List<Work> batch) =>
+        EngineTracing.Source.HasListeners() ? batch.Select(w => w.Trace).ToArray() : [];
 
     private async Task<Committed> CommitAsync(List<Work> batch)
     {
@@ -33,8 +40,11 @@ public sealed partial class IngestPipeline
         var modelVersion = replica.Current?.Version ?? 0;
         Interlocked.Increment(ref _unapplied);
         AppendResult appended;
+        var traces = TracesOf(batch);
         try
         {
+            using var span = EngineTracing.StartBatch("engine.ingest.append", traces);
+            span?.SetTag("engine.events", events.Count);
             appended = await log.AppendAsync(events, asOf, modelVersion);
         }
         catch (Exception ex)
@@ -47,7 +57,7 @@ public sealed partial class IngestPipeline
             {
                 unsure.TryAdd(e.CustomerId, []);
             }
-            return new Committed(batch, [], asOf, asOf, unsure, 0, 0, started, events.Count, ex);
+            return new Committed(batch, [], asOf, asOf, unsure, 0, 0, started, events.Count, ex) { Traces = traces };
         }
         var seqs = appended.Seqs;
         asOf = appended.AsOf;
@@ -80,7 +90,7 @@ public sealed partial class IngestPipeline
         // A batch can span days of event time (an import's requests are thousands of events): the sweep before it goes
         // only to its earliest event, so a customer's purchase inside it is applied before silence is judged past it.
         var sweepTo = earliest < asOf ? earliest : asOf;
-        return new Committed(batch, seqs, asOf, sweepTo, perCustomer, completeAfter, maxSeq, started, events.Count);
+        return new Committed(batch, seqs, asOf, sweepTo, perCustomer, completeAfter, maxSeq, started, events.Count) { Traces = traces };
     }
 
     /// <summary>Puts the customers' events in (after, through] (other silos' appends among them) in front of this batch's.</summary>

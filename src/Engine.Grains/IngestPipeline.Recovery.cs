@@ -10,9 +10,11 @@ public sealed partial class IngestPipeline
     private async Task RecoverAsync(CancellationToken ct)
     {
         clock.TrackInFlight(BatchesInFlight);
+        var started = Stopwatch.GetTimestamp();
         await replica.RefreshAsync();
         var from = await meta.GetMetaAsync(CheckpointKey, ct);
         var head = await log.GetHeadAsync(ct);
+        EngineMetrics.RecoveryPending.Set(Math.Max(0, head.MaxSeq - from));
         if (head.MaxOccurredAt is { } watermark)
         {
             // Everything logged is applied once this start's replay is done, and ingest opens only after it.
@@ -35,6 +37,8 @@ public sealed partial class IngestPipeline
         {
             await CheckpointCoreAsync();
         }
+        EngineMetrics.RecoveryPending.Set(0);
+        EngineMetrics.RecoverySeconds.WithLabels("startup").Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         LogRecovered(logger, replayed, from, head.MaxSeq);
     }
 
@@ -84,9 +88,19 @@ public sealed partial class IngestPipeline
             await _published;
             var started = Stopwatch.GetTimestamp();
             var from = await meta.GetMetaAsync(CheckpointKey, ct);
-            var replayed = await ReplayAsync(from, ct);
+            EngineMetrics.RecoveryPending.Set(Math.Max(0, await log.GetHeadSeqAsync(ct) - from));
+            int replayed;
+            try
+            {
+                replayed = await ReplayAsync(from, ct);
+            }
+            finally
+            {
+                EngineMetrics.RecoveryPending.Set(0);
+            }
             await ForgetAsync(dead, ct);
             EngineMetrics.PeerRecoveries.Inc(dead.Count);
+            EngineMetrics.RecoverySeconds.WithLabels("peer").Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
             LogPeersRecovered(logger, string.Join(", ", dead), replayed, from, Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
         finally

@@ -55,7 +55,8 @@ public sealed partial class IngestPipeline(
     private const int ApplyAttempts = 3;
     private const int RecoveryChunk = 512;
 
-    private sealed record Work(IReadOnlyList<PendingEvent> Events, TaskCompletionSource<IngestOutcome> Done);
+    /// <summary>Queued events, and the trace of the request that sent them (default when tracing is off).</summary>
+    private sealed record Work(IReadOnlyList<PendingEvent> Events, TaskCompletionSource<IngestOutcome> Done, ActivityContext Trace);
 
     private readonly Channel<Work> _queue = Channel.CreateBounded<Work>(new BoundedChannelOptions(1024) { SingleReader = true });
     private readonly SemaphoreSlim _turn = new(1, 1);
@@ -90,7 +91,8 @@ public sealed partial class IngestPipeline(
         {
             return Task.FromResult<IngestOutcome>(default);
         }
-        var work = new Work(events, new TaskCompletionSource<IngestOutcome>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var work = new Work(events, new TaskCompletionSource<IngestOutcome>(TaskCreationOptions.RunContinuationsAsynchronously),
+            Activity.Current?.Context ?? default);
         await _queue.Writer.WriteAsync(work, ct);
         // Once queued the batch will be committed whatever the caller does, so the wait for it is not cancellable.
         return work.Done.Task;

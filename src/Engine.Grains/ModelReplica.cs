@@ -38,6 +38,7 @@ public sealed class ModelReplica(IGrainFactory grains)
             }
             if (Interlocked.CompareExchange(ref _current, model, current) == current)
             {
+                EngineMetrics.ModelVersion.Set(model.Version);
                 return;
             }
         }

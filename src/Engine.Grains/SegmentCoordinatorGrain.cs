@@ -139,7 +139,7 @@ public sealed partial class SegmentCoordinatorGrain(
             }
         }
         return new DriftReport(model.Version, features, Psi.Compute(baseline.SegmentShares, Psi.Shares(segments)),
-            _options.DriftPsiThreshold, segments.Sum());
+            _options.DriftPsiThreshold, segments.Sum(), segments);
     }
 
     public async Task<RetrainOutcome> RetrainAsync(int k, string reason)
@@ -231,6 +231,8 @@ public sealed partial class SegmentCoordinatorGrain(
             }
             var moved = rollouts.Sum(r => r.Result);
             EngineMetrics.Retrains.Inc();
+            EngineMetrics.RetrainSeconds.Observe(watch.Elapsed.TotalSeconds);
+            EngineMetrics.RetrainIterations.Observe(fit.Iterations);
             return new RetrainOutcome(model, watch.Elapsed.TotalSeconds, moved, candidates.ToArray(), moments.Sum(m => m.Excluded));
         }
         finally

@@ -57,12 +57,15 @@ public sealed partial class TransitionLogWriter(ITransitionLog log, ILogger<Tran
             batch = _kept;
             batch.AddRange(transitions);
             _kept = [];
+            EngineMetrics.TransitionsInMemory.Set(0);
         }
         if (batch.Count == 0)
         {
             return 0;
         }
         IReadOnlyList<TransitionRecord> written;
+        using var span = EngineTracing.Source.StartActivity("engine.transitions.append");
+        span?.SetTag("engine.transitions", batch.Count);
         try
         {
             written = await _retry.ExecuteAsync(async ct => await log.AppendTransitionsAsync(batch, ct));
@@ -87,6 +90,7 @@ public sealed partial class TransitionLogWriter(ITransitionLog log, ILogger<Tran
                 LogDropped(logger, _kept.Count - MaxKept);
                 _kept.RemoveRange(0, _kept.Count - MaxKept);
             }
+            EngineMetrics.TransitionsInMemory.Set(_kept.Count);
         }
     }
 

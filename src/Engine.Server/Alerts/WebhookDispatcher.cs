@@ -63,7 +63,8 @@ public sealed partial class WebhookDispatcher(
         // The feed is read ahead while a POST is out (reading an alert asks its customer for its view), so a batch
         // takes what came meanwhile. What is read ahead and not sent is read again from the stored position after a
         // restart.
-        var queue = Channel.CreateBounded<MigrationAlert>(new BoundedChannelOptions(Math.Max(2 * size, 16)) { SingleReader = true, SingleWriter = true });
+        var queue = Channel.CreateBounded<ReadAlert>(new BoundedChannelOptions(Math.Max(2 * size, 16)) { SingleReader = true, SingleWriter = true });
+        var lag = new WebhookLag(webhook.Id);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var pump = Task.Run(async () =>
         {
@@ -71,7 +72,7 @@ public sealed partial class WebhookDispatcher(
             {
                 await foreach (var alert in feed.ReadAsync(webhook.DeliveredAfter, filter, stop.Token))
                 {
-                    await queue.Writer.WriteAsync(alert, stop.Token);
+                    await queue.Writer.WriteAsync(new ReadAlert(alert, System.Diagnostics.Stopwatch.GetTimestamp()), stop.Token);
                 }
                 queue.Writer.TryComplete();
             }
@@ -89,9 +90,13 @@ public sealed partial class WebhookDispatcher(
                 var deadline = DateTime.UtcNow + webhook.MaxWait;
                 while (batch.Count < size)
                 {
-                    if (queue.Reader.TryRead(out var alert))
+                    if (queue.Reader.TryRead(out var read))
                     {
-                        batch.Add(alert);
+                        if (batch.Count == 0)
+                        {
+                            lag.Waiting(read.At);
+                        }
+                        batch.Add(read.Alert);
                         continue;
                     }
                     var wait = deadline - DateTime.UtcNow;
@@ -101,6 +106,8 @@ public sealed partial class WebhookDispatcher(
                     }
                 }
                 await SendAsync(webhook, batch, ct);
+                // The next alert read (if any) has been waiting since it was read; none waiting is no lag.
+                lag.Waiting(queue.Reader.TryPeek(out var next) ? next.At : null);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -114,13 +121,17 @@ public sealed partial class WebhookDispatcher(
         }
         finally
         {
+            lag.Dispose();
             await stop.CancelAsync();
             await pump;
         }
     }
 
+    /// <summary>An alert and when the feed gave it (a <see cref="System.Diagnostics.Stopwatch"/> timestamp).</summary>
+    private readonly record struct ReadAlert(MigrationAlert Alert, long At);
+
     /// <summary>Whether an alert arrives within <paramref name="wait"/>.</summary>
-    private static async Task<bool> MoreWithinAsync(ChannelReader<MigrationAlert> reader, TimeSpan wait, CancellationToken ct)
+    private static async Task<bool> MoreWithinAsync(ChannelReader<ReadAlert> reader, TimeSpan wait, CancellationToken ct)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(wait);
@@ -146,6 +157,12 @@ public sealed partial class WebhookDispatcher(
         while (true)
         {
             var delivery = await sender.SendAsync(webhook, label, body, ct);
+            EngineMetrics.WebhookDeliveries.WithLabels(delivery.Result switch
+            {
+                DeliveryResult.Delivered => "delivered",
+                DeliveryResult.Later => "later",
+                _ => refusals + 1 >= o.WebhookMaxAttempts ? "dead_letter" : "refused",
+            }).Inc();
             if (delivery.Result == DeliveryResult.Delivered)
             {
                 await log.AdvanceWebhookAsync(webhook.Id, lastCursor, DateTime.UtcNow, ct);

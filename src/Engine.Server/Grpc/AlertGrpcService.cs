@@ -31,9 +31,17 @@ public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitio
                 { WarningHeader, $"no segment of the current model has the id or name {string.Join(", ", unmatched.Select(u => $"'{u}'"))}" },
             });
         }
-        await foreach (var alert in feed.ReadAsync(cursor, Alerts.AlertFeed.Validate(filter), context.CancellationToken))
+        EngineMetrics.AlertSubscribers.Inc();
+        try
         {
-            await responseStream.WriteAsync(alert, context.CancellationToken);
+            await foreach (var alert in feed.ReadAsync(cursor, Alerts.AlertFeed.Validate(filter), context.CancellationToken))
+            {
+                await responseStream.WriteAsync(alert, context.CancellationToken);
+            }
+        }
+        finally
+        {
+            EngineMetrics.AlertSubscribers.Dec();
         }
     }
 

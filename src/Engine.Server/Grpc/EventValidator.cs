@@ -54,13 +54,13 @@ public sealed class EventValidator(EngineClock clock, IOptions<IngestOptions> op
             if (reason is not null)
             {
                 rejected.Add(new Rejection { Index = i, EventId = e.EventId, Reason = reason });
+                EngineMetrics.Reject(reason);
                 continue;
             }
             valid.Add(new PendingEvent(e.EventId, e.CustomerId, (EventKind)e.Type, at, e.Amount,
                 string.IsNullOrEmpty(e.Category) ? null : e.Category,
                 e.Attributes.Count == 0 ? null : JsonSerializer.Serialize(e.Attributes)));
         }
-        EngineMetrics.EventsRejected.Inc(rejected.Count);
         return (valid, rejected);
     }
 

@@ -71,6 +71,7 @@ public static class EngineHost
         builder.Host.UseOrleans(silo => silo.AddEngineSilo(options));
         builder.Services.AddEngineServices();
         builder.Services.AddEngineGrpc();
+        builder.AddEngineObservability();
 
         var app = builder.Build();
         StartupLog.Write(app.Services, options, options.UsesKubernetesHosting(Environment.GetEnvironmentVariable("KUBERNETES_SERVICE_HOST")));
@@ -92,6 +93,7 @@ public static class EngineHost
         app.MapGrpcReflectionService().RequireHost(grpcHost);
         EngineMetrics.Register();
         app.MapMetrics("/metrics").RequireHost(httpHost);
+        app.MapEngineDashboard(httpHost);
         app.MapSwagger("/openapi/{documentName}.json").RequireHost(httpHost);
         app.MapGet("/healthz", (IngestPipeline pipeline) => pipeline.Ready.IsCompletedSuccessfully
             ? Results.Text("ok")

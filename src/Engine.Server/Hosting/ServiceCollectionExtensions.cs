@@ -58,6 +58,8 @@ public static class ServiceCollectionExtensions
             // Oversized requests are rejected by our own check with INVALID_ARGUMENT and the field named,
             // so the transport limit sits above it.
             o.MaxReceiveMessageSize = EventValidator.MaxRequestBytes * 2;
+            // First is outermost: the latency metric sees the status ErrorInterceptor translated.
+            o.Interceptors.Add<MetricsInterceptor>();
             o.Interceptors.Add<ErrorInterceptor>();
         }).AddJsonTranscoding(o =>
             // The rich error details ErrorInterceptor adds, so they render in a REST error body.
