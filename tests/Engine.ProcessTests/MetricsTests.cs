@@ -63,7 +63,8 @@ public sealed partial class MetricsRun : IAsyncLifetime
         {
             Scrape = await http.GetStringAsync($"{_config.HttpAddress}/metrics");
             var ready = Value(Scrape, "engine_webhook_deliveries_total", "result=\"delivered\"") > 0
-                && Scrape.Contains("engine_segment_customers{", StringComparison.Ordinal)
+                // A drift check may run before the shards hold every row: the sizes add up at a later one.
+                && Value(Scrape, "engine_segment_customers") == CustomerIds.Count
                 && Scrape.Contains("engine_drift_psi{", StringComparison.Ordinal)
                 && Value(Scrape, "engine_model_version") >= 1;
             if (ready || DateTime.UtcNow > deadline)
