@@ -27,7 +27,7 @@ public sealed class RestTests
         "SegmentService.Forecast", "ModelService.Retrain", "ModelService.GetModel", "ModelService.RenameSegment",
         "ModelService.GetDrift", "AlertService.CreateWebhook", "AlertService.ListWebhooks", "AlertService.DeleteWebhook",
         "AlertService.ListDeadLetters", "AlertService.RedeliverDeadLetters", "AdminService.GetServerInfo", "AdminService.ListQuarantinedEvents", "AdminService.ReplayQuarantinedEvent",
-        "AdminService.DiscardQuarantinedEvent",
+        "AdminService.DiscardQuarantinedEvent", "AdminService.Backup",
     ];
 
     [Fact]
@@ -99,6 +99,20 @@ public sealed class RestTests
             var (status, error) = await ErrorAsync(http, HttpMethod.Post, $"/v1/quarantine/99:{action}", new ReplayQuarantinedEventRequest());
             Assert.Equal((HttpStatusCode.NotFound, 5), (status, error.GetProperty("code").GetInt32()));
         }
+        var backupDirectory = Path.Combine(Path.GetTempPath(), $"engine-rest-backup-{Guid.NewGuid():N}");
+        try
+        {
+            var backup = await CallAsync<BackupResponse>(http, HttpMethod.Post, "/v1/admin:backup", new BackupRequest { Directory = backupDirectory });
+            Assert.Equal(info.LogHead, backup.LogPosition);
+            Assert.All(backup.Files, f => Assert.True(File.Exists(Path.Combine(backupDirectory, f.Name)), f.Name));
+        }
+        finally
+        {
+            if (Directory.Exists(backupDirectory))
+            {
+                Directory.Delete(backupDirectory, recursive: true);
+            }
+        }
     }
 
     [Fact]
@@ -118,9 +132,9 @@ public sealed class RestTests
         Assert.Equal("k", violation.GetProperty("field").GetString());
         Assert.StartsWith("must be 2-50", violation.GetProperty("description").GetString());
 
-        // The REST routes and their OpenAPI document are on the HTTP port (21 RPCs; GET and POST share /v1/webhooks).
+        // The REST routes and their OpenAPI document are on the HTTP port (22 RPCs; GET and POST share /v1/webhooks).
         var openApi = await http.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
-        Assert.Equal(20, openApi.GetProperty("paths").EnumerateObject().Count());
+        Assert.Equal(21, openApi.GetProperty("paths").EnumerateObject().Count());
         Assert.True(openApi.GetProperty("paths").TryGetProperty("/v1/customers/{customerId}", out _));
         Assert.True(openApi.GetProperty("paths").TryGetProperty("/v1/segments/{segment}/members", out _));
     }
