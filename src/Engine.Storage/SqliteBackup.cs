@@ -35,8 +35,9 @@ public sealed record BackupManifest(DateTime TakenAt, long LogPosition, long Che
 /// customers holding events their log lacks: counted again if the client retried them, and new appends of the restored
 /// server would take positions those customers believe they applied.</item>
 /// <item>In the log copy the checkpoint is set back to the position read in step 1 (a checkpoint taken between the two
-/// snapshots would otherwise skip rows the copied shards lack), and the running silos' applied positions are removed:
-/// they name silos that never run on the copy, and would hold its checkpoint where it is forever.</item>
+/// snapshots would otherwise skip rows the copied shards lack), and the running silos' applied positions and applied
+/// times are removed: they name silos that never run on the copy, and would hold its checkpoint where it is forever
+/// (and, in event time, date its rollouts no later than the copied silos' last figures).</item>
 /// </list>
 /// A model published in the instant between the two snapshots (microseconds apart) could leave log rows stamped with
 /// a model the copied archive lacks; those replay under the current model, as rows logged before model stamps do.
@@ -45,8 +46,11 @@ public static class SqliteBackup
 {
     public static readonly string[] StoreFiles = ["orleans.db", "log.db"];
 
-    /// <summary>Copies <paramref name="database"/> into <paramref name="directory"/>; refuses a directory that holds a store.</summary>
-    public static BackupManifest Take(SqliteDatabase database, string directory, string checkpointKey, string appliedPrefix)
+    /// <summary>
+    /// Copies <paramref name="database"/> into <paramref name="directory"/>; refuses a directory that holds a store. In the
+    /// copy, the meta keys under <paramref name="siloPrefixes"/> (what each running silo records about itself) are removed.
+    /// </summary>
+    public static BackupManifest Take(SqliteDatabase database, string directory, string checkpointKey, IReadOnlyList<string> siloPrefixes)
     {
         Directory.CreateDirectory(directory);
         if (HeldStore(directory) is { } held)
@@ -69,14 +73,17 @@ public static class SqliteBackup
         using (var copy = OpenFile(logCopy))
         {
             using var cmd = copy.CreateCommand();
-            cmd.CommandText = """
-                UPDATE engine_meta SET value = $c WHERE key = $k;
-                DELETE FROM engine_meta WHERE substr(key, 1, length($p)) = $p;
-                """;
+            cmd.CommandText = "UPDATE engine_meta SET value = $c WHERE key = $k";
             cmd.Parameters.AddWithValue("$c", checkpoint);
             cmd.Parameters.AddWithValue("$k", checkpointKey);
-            cmd.Parameters.AddWithValue("$p", appliedPrefix);
             cmd.ExecuteNonQuery();
+            foreach (var prefix in siloPrefixes)
+            {
+                cmd.CommandText = "DELETE FROM engine_meta WHERE substr(key, 1, length($p)) = $p";
+                cmd.Parameters.Clear();
+                cmd.Parameters.AddWithValue("$p", prefix);
+                cmd.ExecuteNonQuery();
+            }
             cmd.CommandText = "SELECT COALESCE(MAX(seq), 0) FROM ingest_log";
             head = (long)cmd.ExecuteScalar()!;
         }

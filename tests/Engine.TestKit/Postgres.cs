@@ -18,10 +18,10 @@ public static class Postgres
         {
             await using var c = new NpgsqlConnection(Server);
             await c.OpenAsync();
-            var name = $"engine_test_{Guid.NewGuid():N}"[..28];
-            await using var cmd = new NpgsqlCommand($"CREATE DATABASE {name}", c);
+            var database = Reserve();
+            await using var cmd = new NpgsqlCommand($"CREATE DATABASE {database.Name}", c);
             await cmd.ExecuteNonQueryAsync();
-            return new TestDatabase(name, new NpgsqlConnectionStringBuilder(Server) { Database = name }.ConnectionString);
+            return database;
         }
         catch (Exception e) when (e is NpgsqlException or System.Net.Sockets.SocketException or TimeoutException
                                   && Environment.GetEnvironmentVariable("CI") != "true")
@@ -29,6 +29,15 @@ public static class Postgres
             Skip.If(true, $"PostgreSQL is not reachable ({e.Message}); set ENGINE_TEST_POSTGRES or run .ci/run");
             throw;
         }
+    }
+
+    /// <summary>
+    /// A new database name and the handle that drops it, for a database the test creates itself (with createdb, say).
+    /// </summary>
+    public static TestDatabase Reserve()
+    {
+        var name = $"engine_test_{Guid.NewGuid():N}"[..28];
+        return new TestDatabase(name, new NpgsqlConnectionStringBuilder(Server) { Database = name }.ConnectionString);
     }
 }
 
@@ -38,6 +47,8 @@ public static class Postgres
 /// </summary>
 public sealed class TestDatabase(string name, string connectionString) : IAsyncDisposable
 {
+    public string Name => name;
+
     public string ConnectionString => connectionString;
 
     public async ValueTask DisposeAsync()

@@ -109,7 +109,8 @@ public sealed partial class AdminGrpcService(IQuarantineStore quarantine, Custom
         BackupManifest manifest;
         try
         {
-            manifest = await Task.Run(() => SqliteBackup.Take(sqlite, directory, IngestPipeline.CheckpointKey, IngestPipeline.AppliedPrefix), context.CancellationToken);
+            manifest = await Task.Run(() => SqliteBackup.Take(sqlite, directory, IngestPipeline.CheckpointKey,
+                [IngestPipeline.AppliedPrefix, IngestPipeline.AppliedAtPrefix]), context.CancellationToken);
         }
         catch (InvalidOperationException ex)
         {
