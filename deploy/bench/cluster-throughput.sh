@@ -4,6 +4,7 @@
 #
 #   deploy/bench/cluster-throughput.sh                 # 1 2 3 silos, 100,000 customers, 600,000 events
 #   EVENTS=1200000 deploy/bench/cluster-throughput.sh 1 3
+#   SILO_ARGS=--Engine:DriftCheckInterval=01:00:00 deploy/bench/cluster-throughput.sh   # no drift retrain in the load
 #
 # Needs root for the Debian PostgreSQL cluster (as cluster.sh); prints one JSON line per silo count.
 set -euo pipefail
@@ -15,7 +16,8 @@ bench="$root/src/Engine.Bench/bin/Release/net10.0/engine-bench.dll"
 for n in "${counts[@]}"; do
   "$root/deploy/local/cluster.sh" down >/dev/null 2>&1 || true
   su postgres -c "psql -q -c 'DROP DATABASE IF EXISTS engine'" >/dev/null
-  "$root/deploy/local/cluster.sh" up "$n" --Engine:AutoTrainMinCustomers=1000 >/dev/null
+  # shellcheck disable=SC2086
+  "$root/deploy/local/cluster.sh" up "$n" --Engine:AutoTrainMinCustomers=1000 ${SILO_ARGS:-} >/dev/null
   targets=$(seq 0 $((n - 1)) | sed 's/.*/http:\/\/127.0.0.1:50&0/' | paste -sd,)
   dotnet "$bench" ingest --target "$targets" --customers "${CUSTOMERS:-100000}" --events "${EVENTS:-600000}" --in-flight 32 --json \
     | sed -n '/^{/,$p' | python3 -c "import json,sys; r=json.load(sys.stdin); r['silos']=$n; print(json.dumps(r))"
