@@ -11,7 +11,7 @@ public sealed class BenchServer : IAsyncDisposable
 {
     private readonly ServerProcess _process;
     private readonly string? _directory;
-    private TraceSink? _traces;
+    private HttpSink? _traces;
 
     private BenchServer(ServerProcess process, int grpcPort, string? directory)
     {
@@ -26,7 +26,7 @@ public sealed class BenchServer : IAsyncDisposable
     public long TraceBytes => _traces?.Bytes ?? 0;
 
     /// <param name="extra">More settings (Engine:AutoTrainMinCustomers, say).</param>
-    /// <param name="tracing">Turn the server's OpenTelemetry tracing on, exporting to a <see cref="TraceSink"/>.</param>
+    /// <param name="tracing">Turn the server's OpenTelemetry tracing on, exporting to an <see cref="HttpSink"/> that counts and discards the spans.</param>
     public static async Task<BenchServer> StartAsync(string storage, string? connectionString, IReadOnlyDictionary<string, string?> extra, bool tracing = false)
     {
         var directory = storage == "sqlite" ? Path.Combine(Path.GetTempPath(), "engine-bench", Guid.NewGuid().ToString("N")) : null;
@@ -45,8 +45,10 @@ public sealed class BenchServer : IAsyncDisposable
         {
             settings[key] = value;
         }
-        var traces = tracing ? new TraceSink() : null;
-        var server = await StartAsync(ServerProcess.ForEngine(settings, traces?.Environment ?? []), grpc, directory);
+        // Exporting for real (serialising and posting every span), without a collector's own cost on this machine.
+        var traces = tracing ? new HttpSink(keep: false) : null;
+        (string, string)[] otlp = traces is null ? [] : [("OTEL_EXPORTER_OTLP_ENDPOINT", traces.Address), ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")];
+        var server = await StartAsync(ServerProcess.ForEngine(settings, otlp), grpc, directory);
         server._traces = traces;
         return server;
     }
