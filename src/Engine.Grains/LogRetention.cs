@@ -41,12 +41,34 @@ public sealed partial class LogRetention(
 
     protected override TimeSpan Interval => options.Value.RetentionInterval;
 
-    protected override async Task TickAsync(CancellationToken ct)
+    /// <summary>The sizes are measured once at start too: a dashboard should not wait an interval for them.</summary>
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        EngineMetrics.LogRowsDeleted.WithLabels("ingest");
+        EngineMetrics.LogRowsDeleted.WithLabels("transitions");
+        try
+        {
+            await Pipeline.Ready.WaitAsync(stoppingToken);
+            await MeasureAsync(stoppingToken);
+        }
+        catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+        {
+            LogMeasureFailed(logger, ex);
+        }
+        await base.ExecuteAsync(stoppingToken);
+    }
+
+    private async Task MeasureAsync(CancellationToken ct)
     {
         foreach (var (store, bytes) in await database.StorageBytesAsync(ct))
         {
             EngineMetrics.StorageBytes.WithLabels(store).Set(bytes);
         }
+    }
+
+    protected override async Task TickAsync(CancellationToken ct)
+    {
+        await MeasureAsync(ct);
         if (!leader.IsThisSilo)
         {
             return;
@@ -110,4 +132,7 @@ public sealed partial class LogRetention(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Retention deleted {Rows} {Log} log rows dated before {Before:O}, up to the bound {Bound} (the checkpoint position, or the lowest webhook cursor)")]
     private static partial void LogDeleted(ILogger logger, int rows, string log, DateTime before, long bound);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Measuring the stores' sizes at start failed; the next retention tick measures again")]
+    private static partial void LogMeasureFailed(ILogger logger, Exception exception);
 }
