@@ -74,6 +74,7 @@ public static class ServiceCollectionExtensions
             Description = "Real-time customer segmentation: the gRPC API of protos/engine/v1 as REST/JSON (docs/api.md).",
         }));
         services.AddSingleton<EventValidator>();
+        services.AddSingleton<ErasureAudit>();
         services.AddSingleton<Alerts.AlertFeed>();
         // Redirects are not followed (a 3xx is the receiver refusing the alert), and every connection goes through the
         // target check, so the address checked is the address connected to.
