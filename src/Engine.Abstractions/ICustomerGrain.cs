@@ -56,4 +56,11 @@ public interface ICustomerGrain : IGrainWithStringKey
     /// </summary>
     [Alias("CheckpointIfBehind")]
     Task CheckpointIfBehindAsync();
+
+    /// <summary>
+    /// Erasure: deletes the stored state (the checkpoint row, which names the customer), forgets everything in memory
+    /// and deactivates without saving. The next call activates a new customer from what the log still holds of it.
+    /// </summary>
+    [Alias("Erase")]
+    Task EraseAsync();
 }

@@ -42,6 +42,10 @@ public interface IShardRows : IGrainWithIntegerKey
     /// <summary>Persists the rows; <paramref name="logPosition"/> is the ingest-log position they reflect.</summary>
     [Alias("Checkpoint")]
     Task CheckpointAsync(long logPosition);
+
+    /// <summary>Erasure: drops the customer's row and writes the checkpoint without it; false when the shard had none.</summary>
+    [Alias("Remove")]
+    Task<bool> RemoveAsync(string customerId);
 }
 
 /// <summary>A shard's part of a retrain: its training matrix, prepared from its rows, and the distributed k-means steps over it.</summary>

@@ -43,7 +43,7 @@ public static class AlertBench
         var app = EngineHost.Build([
             $"--Engine:DataDirectory={directory}", $"--Engine:GrpcPort={grpcPort}", $"--Engine:HttpPort={FreePorts.Next()}",
             $"--Engine:SiloPort={FreePorts.Next()}", $"--Engine:GatewayPort={FreePorts.Next()}", "--Engine:AutoTrainMinCustomers=100000000",
-            "--Engine:DriftCheckInterval=01:00:00", "--Logging:LogLevel:Default=Warning",
+            "--Engine:DriftCheckInterval=01:00:00", "--Engine:Webhooks:AllowPrivateTargets=true", "--Logging:LogLevel:Default=Warning",
         ]);
         await app.StartAsync(ct);
         try

@@ -93,6 +93,20 @@ public sealed partial class CustomerGrain(
         }
     }
 
+    public async Task EraseAsync()
+    {
+        if (state.RecordExists)
+        {
+            await state.ClearStateAsync();
+        }
+        state.State = new CustomerState();
+        _profile = new CustomerProfile();
+        (_unpublished, _rowFeatures, _dirty, _coveredThrough, _versionAhead) = (null, null, 0, 0, false);
+        // Nothing of this activation may be saved on the way out.
+        _discarded = true;
+        DeactivateOnIdle();
+    }
+
     public async ValueTask<ApplyResult> ApplyAsync(Delivery delivery)
     {
         int applied;

@@ -310,6 +310,18 @@ public sealed partial class ShardGrain(
 
     public Task CheckpointAsync(long logPosition) => CheckpointAsync(logPosition, force: false);
 
+    public async Task<bool> RemoveAsync(string customerId)
+    {
+        var removed = _rows.Remove(customerId);
+        _firstAssignments?.Remove(customerId);
+        _repairQueue = _repairQueue is null ? null : new Queue<string>(_repairQueue.Where(id => id != customerId));
+        // Row indices moved: the inactivity schedule is rebuilt at the next sweep.
+        (_schedule, _scheduledVersion) = (null, -1);
+        // The checkpoint keeps its log position; what it must lose is the row, now, not at the next ingest checkpoint.
+        await CheckpointAsync(-1, force: true);
+        return removed;
+    }
+
     private async Task CheckpointAsync(long logPosition, bool force)
     {
         // A negative position keeps the recorded one (a checkpoint not driven by the ingest log), and so does an

@@ -76,6 +76,35 @@ public sealed class ShardMatrix
         return _index[row.CustomerId];
     }
 
+    /// <summary>
+    /// Removes a customer's row (an erasure); the last row takes its index, so indices held elsewhere (the inactivity
+    /// schedule) must be rebuilt. Returns false when there is no such row.
+    /// </summary>
+    public bool Remove(string customerId)
+    {
+        if (!_index.Remove(customerId, out var i))
+        {
+            return false;
+        }
+        Increment(_segments[i], -1);
+        var last = _ids.Count - 1;
+        if (i != last)
+        {
+            _ids[i] = _ids[last];
+            _segments[i] = _segments[last];
+            _raw.AsSpan(last * D, D).CopyTo(_raw.AsSpan(i * D, D));
+            _asOf[i] = _asOf[last];
+            _nextWindowChange[i] = _nextWindowChange[last];
+            _lastSeq[i] = _lastSeq[last];
+            _index[_ids[i]] = i;
+        }
+        _ids.RemoveAt(last);
+        _segments.RemoveAt(last);
+        _raw.AsSpan(last * D, D).Clear();
+        (_asOf[last], _nextWindowChange[last], _lastSeq[last]) = (0, 0, 0);
+        return true;
+    }
+
     public void WriteTo(BinaryWriter w)
     {
         w.Write(FormatVersion);

@@ -186,7 +186,7 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
 
     public async Task<string[]> CustomersAfterAsync(long afterSeq, CancellationToken ct = default)
     {
-        await using var cmd = _db.CreateCommand("SELECT DISTINCT customer_id FROM ingest_log WHERE seq > $1");
+        await using var cmd = _db.CreateCommand("SELECT DISTINCT customer_id FROM ingest_log WHERE seq > $1 AND customer_id <> ''");
         cmd.Parameters.AddWithValue(afterSeq);
         var list = new List<string>();
         await using var r = await cmd.ExecuteReaderAsync(ct);

@@ -26,10 +26,12 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
     private volatile bool _disposed;
 
     private readonly TransitionSignal _signal;
+    private readonly SqliteDatabase _database;
 
     public SqliteEventLog(SqliteDatabase database, TransitionSignal signal)
     {
         _connectionString = database.LogConnectionString;
+        _database = database;
         _signal = signal;
     }
 
@@ -245,7 +247,7 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         ReadAsync(c =>
         {
             using var cmd = c.CreateCommand();
-            cmd.CommandText = "SELECT DISTINCT customer_id FROM ingest_log WHERE seq > $s";
+            cmd.CommandText = "SELECT DISTINCT customer_id FROM ingest_log WHERE seq > $s AND customer_id <> ''";
             cmd.Parameters.AddWithValue("$s", afterSeq);
             using var r = cmd.ExecuteReader();
             var list = new List<string>();

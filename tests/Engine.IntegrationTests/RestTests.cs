@@ -27,7 +27,7 @@ public sealed class RestTests
         "SegmentService.Forecast", "ModelService.Retrain", "ModelService.GetModel", "ModelService.RenameSegment",
         "ModelService.GetDrift", "AlertService.CreateWebhook", "AlertService.ListWebhooks", "AlertService.DeleteWebhook",
         "AlertService.ListDeadLetters", "AlertService.RedeliverDeadLetters", "AdminService.GetServerInfo", "AdminService.ListQuarantinedEvents", "AdminService.ReplayQuarantinedEvent",
-        "AdminService.DiscardQuarantinedEvent", "AdminService.Backup",
+        "AdminService.DiscardQuarantinedEvent", "AdminService.Backup", "AdminService.EraseCustomer",
     ];
 
     [Fact]
@@ -113,6 +113,10 @@ public sealed class RestTests
                 Directory.Delete(backupDirectory, recursive: true);
             }
         }
+        var erased = await CallAsync<EraseCustomerResponse>(http, HttpMethod.Post, $"/v1/customers/{id}:erase", new EraseCustomerRequest());
+        Assert.True(erased.EventsErased > 0);
+        var (gone, goneError) = await ErrorAsync(http, HttpMethod.Get, $"/v1/customers/{id}");
+        Assert.Equal((HttpStatusCode.NotFound, 5), (gone, goneError.GetProperty("code").GetInt32()));
     }
 
     [Fact]
@@ -132,9 +136,9 @@ public sealed class RestTests
         Assert.Equal("k", violation.GetProperty("field").GetString());
         Assert.StartsWith("must be 2-50", violation.GetProperty("description").GetString());
 
-        // The REST routes and their OpenAPI document are on the HTTP port (22 RPCs; GET and POST share /v1/webhooks).
+        // The REST routes and their OpenAPI document are on the HTTP port (23 RPCs; GET and POST share /v1/webhooks).
         var openApi = await http.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
-        Assert.Equal(21, openApi.GetProperty("paths").EnumerateObject().Count());
+        Assert.Equal(22, openApi.GetProperty("paths").EnumerateObject().Count());
         Assert.True(openApi.GetProperty("paths").TryGetProperty("/v1/customers/{customerId}", out _));
         Assert.True(openApi.GetProperty("paths").TryGetProperty("/v1/segments/{segment}/members", out _));
     }

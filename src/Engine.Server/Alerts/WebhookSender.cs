@@ -62,6 +62,12 @@ public sealed class WebhookSender(IHttpClientFactory http)
                 _ => new Delivery(DeliveryResult.Refused, $"HTTP {status}"),
             };
         }
+        catch (HttpRequestException e) when (e.InnerException is WebhookTargetRefusedException refused)
+        {
+            // The host now resolves to a refused address (a DNS rebinding, or a changed record): not sent, and not a
+            // passing outage, so the alert is refused (a dead letter after the attempts) rather than paused on forever.
+            return new Delivery(DeliveryResult.Refused, refused.Message);
+        }
         catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !ct.IsCancellationRequested))
         {
             // No connection, or the client's timeout.

@@ -9,7 +9,8 @@ namespace Engine.Server.Grpc;
 
 /// <summary>AdminService: what the server is, and the quarantine of events customers could not apply.</summary>
 public sealed partial class AdminGrpcService(IQuarantineStore quarantine, CustomerGrains customers, OutcomePublisher publisher, EngineClock clock,
-    IIngestLog log, ModelReplica models, IGrainFactory grains, IOptions<EngineOptions> options, IEngineDatabase database, ILogger<AdminGrpcService> logger)
+    IIngestLog log, ModelReplica models, IGrainFactory grains, IOptions<EngineOptions> options, IEngineDatabase database, ILogger<AdminGrpcService> logger,
+    ICustomerErasure erasure, ErasureAudit audit, ShardRouter router)
     : AdminService.AdminServiceBase
 {
     public override async Task<ServerInfo> GetServerInfo(GetServerInfoRequest request, ServerCallContext context)
@@ -88,6 +89,35 @@ public sealed partial class AdminGrpcService(IQuarantineStore quarantine, Custom
         LogDiscarded(logger, request.LogPosition);
         await RefreshPendingAsync();
         return ToProto((await quarantine.GetAsync(request.LogPosition))!);
+    }
+
+    /// <summary>
+    /// Erasure (docs/operations.md, "Erasure"): the grain, wherever it lives, drops its state; the store deletes the
+    /// customer's rows; the owning shard drops its row and checkpoints; the grain is cleared once more, for a batch that
+    /// was applied while the rows were deleted; then the store is scrubbed. Events acknowledged after this returns
+    /// start a new customer; events in flight while it runs may be erased or may start the new customer.
+    /// </summary>
+    public override async Task<EraseCustomerResponse> EraseCustomer(EraseCustomerRequest request, ServerCallContext context)
+    {
+        var id = request.CustomerId;
+        if (id.Length is 0 or > EventValidator.MaxIdLength)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"customer_id: must be 1-{EventValidator.MaxIdLength} characters, got {id.Length}"));
+        }
+        var grain = customers.Get(id);
+        await grain.EraseAsync();
+        var rows = await erasure.EraseCustomerAsync(id, context.CancellationToken);
+        await grains.GetGrain<Abstractions.IShardGrain>(router.ShardOf(id)).RemoveAsync(id);
+        await grain.EraseAsync();
+        await erasure.ScrubAsync(CancellationToken.None);
+        await audit.RecordAsync(id, rows, CancellationToken.None);
+        return new EraseCustomerResponse
+        {
+            EventsErased = rows.Events,
+            TransitionsErased = rows.Transitions,
+            DeadLettersErased = rows.DeadLetters,
+            QuarantinedErased = rows.Quarantined,
+        };
     }
 
     public override async Task<BackupResponse> Backup(BackupRequest request, ServerCallContext context)

@@ -9,7 +9,7 @@ namespace Engine.Server.Grpc;
 
 /// <summary>AlertService: streams the durable alert log (the transition log) and manages webhooks.</summary>
 public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitions, Alerts.AlertFeed feed, Alerts.WebhookSender sender,
-    Alerts.WebhookFilters filters, ModelReplica models)
+    Alerts.WebhookFilters filters, ModelReplica models, Microsoft.Extensions.Options.IOptions<Alerts.WebhookTargetOptions> targets)
     : AlertService.AlertServiceBase
 {
     /// <summary>The response header that carries a subscription's warning.</summary>
@@ -51,6 +51,7 @@ public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitio
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"url: must be an absolute http or https URL, got '{request.Url}'"));
         }
+        await Alerts.WebhookTargets.CheckAsync(url, targets.Value.AllowPrivateTargets, context.CancellationToken);
         if (request.Secret.Length > 256)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, "secret: must be at most 256 characters"));

@@ -23,6 +23,7 @@ public static class ServiceCollectionExtensions
         services.AddOptions<IngestOptions>().Bind(section).ValidateOnStart();
         services.AddOptions<ModelOptions>().Bind(section).ValidateOnStart();
         services.AddOptions<AlertOptions>().Bind(section).ValidateOnStart();
+        services.AddOptions<Alerts.WebhookTargetOptions>().Bind(section.GetSection("Webhooks"));
         return services;
     }
 
@@ -73,8 +74,20 @@ public static class ServiceCollectionExtensions
             Description = "Real-time customer segmentation: the gRPC API of protos/engine/v1 as REST/JSON (docs/api.md).",
         }));
         services.AddSingleton<EventValidator>();
+        services.AddSingleton<ErasureAudit>();
         services.AddSingleton<Alerts.AlertFeed>();
-        services.AddHttpClient(Alerts.WebhookSender.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
+        // Redirects are not followed (a 3xx is the receiver refusing the alert), and every connection goes through the
+        // target check, so the address checked is the address connected to.
+        services.AddHttpClient(Alerts.WebhookSender.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10))
+            .ConfigurePrimaryHttpMessageHandler(sp =>
+            {
+                var targets = sp.GetRequiredService<IOptions<Alerts.WebhookTargetOptions>>().Value;
+                return new SocketsHttpHandler
+                {
+                    AllowAutoRedirect = false,
+                    ConnectCallback = (context, ct) => Alerts.WebhookTargets.ConnectAsync(context.DnsEndPoint, targets.AllowPrivateTargets, ct),
+                };
+            });
         services.AddSingleton<Alerts.WebhookSender>();
         services.AddSingleton<Alerts.AlertBodies>();
         services.AddSingleton<Alerts.WebhookFilters>();

@@ -113,6 +113,7 @@ public static class SiloBuilderExtensions
         silo.Services.AddSingleton<IEventLog>(sp => sp.GetRequiredService<PostgresEventLog>());
         silo.Services.AddSingleton<IQuarantineStore>(sp => sp.GetRequiredService<PostgresEventLog>());
         silo.Services.AddSingleton<ILogRetention>(sp => sp.GetRequiredService<PostgresEventLog>());
+        silo.Services.AddSingleton<ICustomerErasure>(sp => sp.GetRequiredService<PostgresEventLog>());
     }
 
     /// <summary>Embedded mode: two SQLite files under Engine:DataDirectory.</summary>
@@ -135,5 +136,6 @@ public static class SiloBuilderExtensions
         silo.Services.AddSingleton<IEventLog>(sp => sp.GetRequiredService<SqliteEventLog>());
         silo.Services.AddSingleton<IQuarantineStore>(sp => sp.GetRequiredService<SqliteEventLog>());
         silo.Services.AddSingleton<ILogRetention>(sp => sp.GetRequiredService<SqliteEventLog>());
+        silo.Services.AddSingleton<ICustomerErasure>(sp => sp.GetRequiredService<SqliteEventLog>());
     }
 }
