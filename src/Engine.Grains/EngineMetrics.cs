@@ -8,6 +8,8 @@ public static partial class EngineMetrics
 {
     public static readonly Counter EventsAccepted = Metrics.CreateCounter("engine_events_accepted_total", "Events written to the ingest log and applied.");
     public static readonly Counter EventsDuplicate = Metrics.CreateCounter("engine_events_duplicate_total", "Events whose (customer_id, event_id) was already in the log.");
+    public static readonly Counter IngestRefused = Metrics.CreateCounter("engine_ingest_refused_total",
+        "Ingest requests refused whole with RESOURCE_EXHAUSTED because the silo held Engine:MaxEventsInFlight events.");
     public static readonly Counter EventsRejected = Metrics.CreateCounter("engine_events_rejected_total",
         "Events rejected by validation, by reason (the field the rejection names); count them with Reject.", new CounterConfiguration { LabelNames = ["reason"] });
     public static readonly Histogram BatchSeconds = Metrics.CreateHistogram("engine_ingest_batch_seconds", "Time to commit and apply one ingest batch.",

@@ -101,6 +101,12 @@ public sealed class IngestOptions
 
     /// <summary>How often the leader deletes what the retentions let go, and every silo reports its stores' sizes.</summary>
     public TimeSpan RetentionInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Events a silo holds between taking a request and acknowledging it (<see cref="IngestAdmission"/>).</summary>
+    public int MaxEventsInFlight { get; set; } = 100_000;
+
+    /// <summary>How long a request waits for room before it is refused with RESOURCE_EXHAUSTED.</summary>
+    public TimeSpan IngestAdmissionWait { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>Models: the first training, retrains (k, iterations, schedule, drift), rollouts and soft membership.</summary>

@@ -77,6 +77,8 @@ public sealed class EngineOptionsValidator :
         AtLeast(nameof(o.IngestLogRetention), o.IngestLogRetention, TimeSpan.Zero),
         AtLeast(nameof(o.TransitionLogRetention), o.TransitionLogRetention, TimeSpan.Zero),
         AtLeast(nameof(o.RetentionInterval), o.RetentionInterval, TimeSpan.FromMilliseconds(100)),
+        Range(nameof(o.MaxEventsInFlight), o.MaxEventsInFlight, 1_000, int.MaxValue),
+        AtLeast(nameof(o.IngestAdmissionWait), o.IngestAdmissionWait, TimeSpan.Zero),
     }.OfType<string>();
 
     private static IEnumerable<string> Failures(ModelOptions o) => new[]

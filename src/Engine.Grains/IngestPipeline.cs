@@ -59,6 +59,7 @@ public sealed partial class IngestPipeline(
     private sealed record Work(IReadOnlyList<PendingEvent> Events, TaskCompletionSource<IngestOutcome> Done, ActivityContext Trace);
 
     private readonly Channel<Work> _queue = Channel.CreateBounded<Work>(new BoundedChannelOptions(1024) { SingleReader = true });
+    private readonly IngestAdmission _admission = new(options.Value.MaxEventsInFlight);
     private readonly SemaphoreSlim _turn = new(1, 1);
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly HashSet<string> _lagging = new(StringComparer.Ordinal);
@@ -91,9 +92,24 @@ public sealed partial class IngestPipeline(
         {
             return Task.FromResult<IngestOutcome>(default);
         }
+        if (!await _admission.TryEnterAsync(events.Count, options.Value.IngestAdmissionWait, ct))
+        {
+            EngineMetrics.IngestRefused.Inc();
+            throw new IngestOverloadedException(options.Value.IngestAdmissionWait, _admission.InFlight);
+        }
         var work = new Work(events, new TaskCompletionSource<IngestOutcome>(TaskCreationOptions.RunContinuationsAsynchronously),
             Activity.Current?.Context ?? default);
-        await _queue.Writer.WriteAsync(work, ct);
+        try
+        {
+            await _queue.Writer.WriteAsync(work, ct);
+        }
+        catch
+        {
+            _admission.Exit(events.Count);
+            throw;
+        }
+        _ = work.Done.Task.ContinueWith(static (_, state) => ((Action)state!)(), () => _admission.Exit(events.Count),
+            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         // Once queued the batch will be committed whatever the caller does, so the wait for it is not cancellable.
         return work.Done.Task;
     }

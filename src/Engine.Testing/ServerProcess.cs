@@ -40,6 +40,9 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>The server's last lines of output (stdout and stderr), oldest first.</summary>
     public string Output => string.Join('\n', _output);
 
+    /// <summary>The running process's id.</summary>
+    public int Id => _process?.Id ?? throw new InvalidOperationException("The server process was not started.");
+
     /// <summary>Starts the process and waits until it is healthy. A process that exits first throws with its output.</summary>
     public async Task StartAsync()
     {

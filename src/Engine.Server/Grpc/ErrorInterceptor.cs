@@ -57,8 +57,26 @@ public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) :
     /// <summary>What to throw instead of <paramref name="ex"/>; null to let it through as it is.</summary>
     private RpcException? Translate(Exception ex, ServerCallContext context)
     {
+        if (ex is Engine.Grains.IngestOverloadedException overloaded)
+        {
+            return Overloaded(overloaded, context);
+        }
         var rpc = ex as RpcException ?? (Map(ex, context) is { } status ? new RpcException(status) : null);
         return rpc is null ? null : WithFieldViolation(rpc) ?? (ReferenceEquals(rpc, ex) ? null : rpc);
+    }
+
+    /// <summary>
+    /// RESOURCE_EXHAUSTED with when to come back: a <c>retry-after-ms</c> trailer for gRPC clients, and the standard
+    /// <c>Retry-After</c> header (seconds) on REST's 429 where the response has not started.
+    /// </summary>
+    private static RpcException Overloaded(Engine.Grains.IngestOverloadedException e, ServerCallContext context)
+    {
+        var ms = (long)Math.Ceiling(e.RetryAfter.TotalMilliseconds);
+        if (context.GetHttpContext() is { Response.HasStarted: false } http)
+        {
+            http.Response.Headers.RetryAfter = Math.Max(1, (ms + 999) / 1000).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        return new RpcException(new Status(StatusCode.ResourceExhausted, e.Message), new Metadata { { "retry-after-ms", ms.ToString(System.Globalization.CultureInfo.InvariantCulture) } });
     }
 
     private static RpcException? WithFieldViolation(RpcException e)
