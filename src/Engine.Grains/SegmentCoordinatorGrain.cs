@@ -168,49 +168,33 @@ public sealed partial class SegmentCoordinatorGrain(
             var kmeans = new ShardedKMeans(shards, counts, d, _options);
 
             var version = (state.State.Current?.Version ?? 0) + 1;
+            // Seeded by the data, not the version: a retrain on unchanged data samples, seeds and scores the same.
+            var seed = DataSeed.Of(counts, moments.SelectMany(m => m.Sum.Concat(m.SumOfSquares)));
             var candidates = new List<KCandidate>();
             FitResult fit;
             if (k == 0)
             {
-                // Automatic k: fit each k in range, keep the one whose clusters are best separated.
-                FitResult? best = null;
-                var bestSilhouette = double.NegativeInfinity;
+                // Automatic k: fit each k in range; the current k stays unless another's clusters are clearly better separated.
+                var fits = new List<FitResult>();
                 for (var kk = _options.KMin; kk <= Math.Min(_options.KMax, n); kk++)
                 {
-                    var candidate = await kmeans.FitAsync(kk, 1.0, warmStart: null, (int)version);
-                    if (WarmStart(kk, scaler) is { } warm && await kmeans.FitAsync(kk, 1.0, warm, (int)version) is var continued
-                        && continued.Inertia <= candidate.Inertia * (1 + WarmStartSlack))
-                    {
-                        candidate = continued;
-                    }
-                    var (silhouette, sampleSize) = await kmeans.SilhouetteAsync(candidate, (int)version);
+                    var candidate = await FitPreferringContinuityAsync(kmeans, kk, scaler, seed);
+                    var (silhouette, sampleSize) = await kmeans.SilhouetteAsync(candidate, seed);
                     candidates.Add(new KCandidate(kk, candidate.Inertia, silhouette, candidate.Iterations, sampleSize));
-                    if (silhouette > bestSilhouette)
-                    {
-                        (best, bestSilhouette) = (candidate, silhouette);
-                    }
+                    fits.Add(candidate);
                 }
-                fit = best!;
+                var chosen = KChoice.Choose([.. candidates.Select(c => c.K)], [.. candidates.Select(c => c.Silhouette)],
+                    state.State.Current?.K ?? 0, _options.KSwitchMargin);
+                fit = fits[chosen];
             }
             else
             {
-                // Scaled data has unit variance per feature.
-                fit = await kmeans.FitAsync(k, 1.0, warmStart: null, (int)version);
-                // Prefer continuity: the fit started from the previous centroids wins unless it is clearly worse (data
-                // that moved far can strand a warm start in a poor optimum).
-                if (WarmStart(k, scaler) is { } warm)
-                {
-                    var continued = await kmeans.FitAsync(k, 1.0, warm, (int)version);
-                    if (continued.Inertia <= fit.Inertia * (1 + WarmStartSlack))
-                    {
-                        fit = continued;
-                    }
-                }
+                fit = await FitPreferringContinuityAsync(kmeans, k, scaler, seed);
                 // No silhouette was computed (sample size 0): 0, so every number in a response stays finite.
                 candidates.Add(new KCandidate(k, fit.Inertia, 0, fit.Iterations, 0));
             }
 
-            var baseline = await kmeans.BaselineAsync(fit, (int)version);
+            var baseline = await kmeans.BaselineAsync(fit, seed);
             var model = Label(new ModelSnapshot(version, fit.K, d, fit.Centroids, scaler.Mean, scaler.Std, [], [], clock.Now, n,
                 fit.Inertia, fit.Iterations, reason, Baseline: baseline));
             // Archived first: once published, its version is logged with events, and a replay may need it at any time.
@@ -362,6 +346,23 @@ public sealed partial class SegmentCoordinatorGrain(
         }
         _published = model;
         replica.Offer(model);
+    }
+
+    /// <summary>
+    /// A fresh k-means++ fit and, when the previous model had this k, one started from its centroids; the warm start
+    /// wins unless its inertia is clearly higher (data that moved far can strand it in a poor optimum). Continuity:
+    /// on unchanged data the warm start does not move, so no one changes segment.
+    /// </summary>
+    private async Task<FitResult> FitPreferringContinuityAsync(ShardedKMeans kmeans, int k, Scaler scaler, int seed)
+    {
+        // Scaled data has unit variance per feature.
+        var fit = await kmeans.FitAsync(k, 1.0, warmStart: null, seed);
+        if (WarmStart(k, scaler) is { } warm && await kmeans.FitAsync(k, 1.0, warm, seed) is var continued
+            && continued.Inertia <= fit.Inertia * (1 + WarmStartSlack))
+        {
+            fit = continued;
+        }
+        return fit;
     }
 
     /// <summary>
