@@ -195,25 +195,10 @@ public sealed partial class SegmentCoordinatorGrain(
             }
 
             var baseline = await kmeans.BaselineAsync(fit, seed);
+            var modelSilhouette = k == 0 ? candidates.Single(c => c.K == fit.K).Silhouette : (await kmeans.SilhouetteAsync(fit, seed)).Silhouette;
             var model = Label(new ModelSnapshot(version, fit.K, d, fit.Centroids, scaler.Mean, scaler.Std, [], [], clock.Now, n,
-                fit.Inertia, fit.Iterations, reason, Baseline: baseline));
-            // Archived first: once published, its version is logged with events, and a replay may need it at any time.
-            await Archive(model.Version).KeepAsync(model);
-            await PublishAsync(model);
-            LogPublished(logger, model.Version, model.K, n, fit.Inertia, fit.Iterations, reason);
-
-            var rollouts = shards.Select((s, i) => RollOutAsync(i, s, model)).ToArray();
-            try
-            {
-                await Task.WhenAll(rollouts);
-            }
-            finally
-            {
-                // Not log-driven: persist the shards' new segments now rather than at the next checkpoint, also those
-                // of shards that finished when another failed.
-                await Task.WhenAll(shards.Select(s => s.CheckpointAsync(-1)));
-            }
-            var moved = rollouts.Sum(r => r.Result);
+                fit.Inertia, fit.Iterations, reason, Baseline: baseline, Silhouette: modelSilhouette, TrainedSizes: fit.Sizes));
+            var moved = await PublishAndRollOutAsync(model, shards);
             EngineMetrics.Retrains.Inc();
             EngineMetrics.RetrainSeconds.Observe(watch.Elapsed.TotalSeconds);
             EngineMetrics.RetrainIterations.Observe(fit.Iterations);
@@ -223,6 +208,97 @@ public sealed partial class SegmentCoordinatorGrain(
         {
             await Task.WhenAll(shards.Select(s => s.ReleaseAsync()));
         }
+    }
+
+    public async Task<RetrainOutcome> RollbackAsync(long version)
+    {
+        var current = state.State.Current ?? throw new InvalidOperationException("version: there is no model yet");
+        if (version < 1 || version >= current.Version || await Archive(version).GetAsync() is not { } target)
+        {
+            throw new ArgumentException($"version: must be an earlier model than the current {current.Version}, got {version}");
+        }
+        var watch = Stopwatch.StartNew();
+        var shards = Shards();
+        try
+        {
+            // The target's own scaler and centroids, unchanged: only a new drift baseline and the metrics are measured on
+            // today's population (one assignment pass), so drift is watched against what the model sees now.
+            var moments = await Task.WhenAll(shards.Select(s => s.PrepareAsync(clock.Now)));
+            var counts = moments.Select(m => m.Count).ToArray();
+            await Task.WhenAll(shards.Select(s => s.ScaleAsync(target.ScalerMean, target.ScalerStd)));
+            var parts = await Task.WhenAll(shards.Select(s => s.StepAsync(target.Centroids, target.K)));
+            var sizes = new long[target.K];
+            foreach (var p in parts)
+            {
+                for (var c = 0; c < target.K; c++)
+                {
+                    sizes[c] += p.Counts[c];
+                }
+            }
+            var fit = new FitResult(target.K, target.Centroids, parts.Sum(p => p.Inertia), 0, counts.Sum(), 0, 0, sizes);
+            var kmeans = new ShardedKMeans(shards, counts, target.D, _options);
+            var seed = DataSeed.Of(counts, moments.SelectMany(m => m.Sum.Concat(m.SumOfSquares)));
+            var baseline = await kmeans.BaselineAsync(fit, seed);
+            var (silhouette, _) = await kmeans.SilhouetteAsync(fit, seed);
+            // Ids and names are the target's, not matched again: the point of a rollback is the segments it had.
+            var model = target with
+            {
+                Version = current.Version + 1, TrainedAt = clock.Now, Customers = fit.Rows, Inertia = fit.Inertia,
+                Iterations = 0, Reason = "rollback", Revision = 0, Baseline = baseline, Silhouette = silhouette,
+                TrainedSizes = sizes, RetiredDriftPsi = null, RetiredAt = null, RolledBackFrom = target.Version,
+            };
+            var moved = await PublishAndRollOutAsync(model, shards);
+            EngineMetrics.Retrains.Inc();
+            return new RetrainOutcome(model, watch.Elapsed.TotalSeconds, moved, [], moments.Sum(m => m.Excluded));
+        }
+        finally
+        {
+            await Task.WhenAll(shards.Select(s => s.ReleaseAsync()));
+        }
+    }
+
+    public async Task<long[]> CompareModelsAsync(ModelSnapshot a, ModelSnapshot b)
+    {
+        var parts = await Task.WhenAll(Shards().Select(s => s.CompareModelsAsync(a, b)));
+        var counts = new long[a.K * b.K];
+        foreach (var p in parts)
+        {
+            for (var i = 0; i < counts.Length; i++)
+            {
+                counts[i] += p[i];
+            }
+        }
+        return counts;
+    }
+
+    /// <summary>
+    /// Retires the current model in the archive (its drift now), archives and publishes <paramref name="model"/>, and
+    /// reassigns every shard's customers under it; returns the customers moved.
+    /// </summary>
+    private async Task<long> PublishAndRollOutAsync(ModelSnapshot model, IShardGrain[] shards)
+    {
+        if (state.State.Current is { } previous)
+        {
+            var drift = await GetDriftAsync();
+            await Archive(previous.Version).KeepAsync(previous with { RetiredDriftPsi = drift?.Max, RetiredAt = clock.Now });
+        }
+        // Archived first: once published, its version is logged with events, and a replay may need it at any time.
+        await Archive(model.Version).KeepAsync(model);
+        await PublishAsync(model);
+        LogPublished(logger, model.Version, model.K, model.Customers, model.Inertia, model.Iterations, model.Reason);
+
+        var rollouts = shards.Select((s, i) => RollOutAsync(i, s, model)).ToArray();
+        try
+        {
+            await Task.WhenAll(rollouts);
+        }
+        finally
+        {
+            // Not log-driven: persist the shards' new segments now rather than at the next checkpoint, also those
+            // of shards that finished when another failed.
+            await Task.WhenAll(shards.Select(s => s.CheckpointAsync(-1)));
+        }
+        return rollouts.Sum(r => r.Result);
     }
 
     /// <summary>

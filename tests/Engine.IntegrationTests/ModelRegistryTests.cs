@@ -47,6 +47,56 @@ public sealed class ModelRegistryTests : IAsyncLifetime
         Assert.Equal(retrains, await MovesAsync(Cause.Retrain));
     }
 
+    [Fact]
+    public async Task Models_are_listed_with_metrics_compared_and_rolled_back_to()
+    {
+        var first = await _server.Models.RetrainAsync(new RetrainRequest { K = 0 });
+        var underFirst = await SnapshotAsync();
+        var second = await _server.Models.RetrainAsync(new RetrainRequest { K = first.K == 3 ? 4 : 3 });
+        var underSecond = await SnapshotAsync();
+        Assert.NotEqual(underFirst.Segments, underSecond.Segments);
+
+        // The registry: newest first, paged, with each version's metrics; the first one retired by the second.
+        var page = await _server.Models.ListModelsAsync(new ListModelsRequest { PageSize = 1 });
+        Assert.Equal([second.ModelVersion], page.Models.Select(m => m.Version));
+        var rest = await _server.Models.ListModelsAsync(new ListModelsRequest { PageSize = 1, PageToken = page.NextPageToken });
+        Assert.Equal([first.ModelVersion], rest.Models.Select(m => m.Version));
+        Assert.Empty(rest.NextPageToken);
+        var (older, newer) = (rest.Models[0], page.Models[0]);
+        Assert.Equal(first.Candidates.Single(c => c.K == first.K).Silhouette, older.Silhouette);
+        Assert.InRange(newer.Silhouette, 0.01, 1);
+        Assert.Equal(_data.CustomerIds.Count(), older.TrainedSizes.Sum());
+        Assert.Equal(underFirst.Assignments.Values.CountBy(s => s).OrderBy(p => p.Key).Select(p => (long)p.Value),
+            older.Segments.Select((s, i) => (s.SegmentId, Size: older.TrainedSizes[i])).OrderBy(p => p.SegmentId).Select(p => p.Size));
+        Assert.NotNull(older.RetiredAt);
+        Assert.Null(newer.RetiredAt);
+        Assert.Equal(first.K, older.K);
+
+        // The comparison: every customer, counted under the segment it had under each model.
+        var compare = await _server.Models.CompareModelsAsync(new CompareModelsRequest { A = first.ModelVersion, B = second.ModelVersion });
+        Assert.Equal(_data.CustomerIds.Count(), compare.Customers);
+        foreach (var id in _data.CustomerIds)
+        {
+            var cell = compare.SegmentIdsA.IndexOf(underFirst.Assignments[id]) * compare.SegmentIdsB.Count
+                + compare.SegmentIdsB.IndexOf(underSecond.Assignments[id]);
+            compare.Counts[cell]--;
+        }
+        Assert.All(compare.Counts, c => Assert.Equal(0, c));
+
+        // The rollback: a new version with the first model's segments, and every customer back where it was.
+        var rollback = await _server.Models.RollbackAsync(new RollbackRequest { Version = first.ModelVersion });
+        Assert.Equal(second.ModelVersion + 1, rollback.ModelVersion);
+        Assert.Equal(first.K, rollback.K);
+        Assert.True(rollback.Reassigned > 0);
+        var model = await _server.Models.GetModelAsync(new GetModelRequest());
+        Assert.Equal(("rollback", first.ModelVersion), (model.Reason, model.RolledBackFrom));
+        var restored = await SnapshotAsync();
+        Assert.Equal(underFirst.Segments, restored.Segments);
+        Assert.Equal(underFirst.Assignments, restored.Assignments);
+        var bad = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => _server.Models.RollbackAsync(new RollbackRequest { Version = rollback.ModelVersion }).ResponseAsync);
+        Assert.StartsWith("version:", bad.Status.Detail);
+    }
+
     private async Task<long> MovesAsync(Cause cause)
     {
         var matrix = await _server.Segments.GetTransitionMatrixAsync(new GetTransitionMatrixRequest { Causes = { cause } });
