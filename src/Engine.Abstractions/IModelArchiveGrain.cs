@@ -7,7 +7,10 @@ namespace Engine.Abstractions;
 [Alias("engine.IModelArchiveGrain")]
 public interface IModelArchiveGrain : IGrainWithIntegerKey
 {
-    /// <summary>Keeps <paramref name="model"/> (the coordinator calls this before it publishes it).</summary>
+    /// <summary>
+    /// Keeps <paramref name="model"/> (the coordinator calls this before it publishes it, and again with the retirement
+    /// metrics when a newer model replaces it; what assigns never changes).
+    /// </summary>
     [Alias("Keep")]
     Task KeepAsync(ModelSnapshot model);
 

@@ -43,4 +43,16 @@ public interface ISegmentCoordinatorGrain : IGrainWithIntegerKey
     /// </summary>
     [Alias("GetModelVersion"), AlwaysInterleave]
     Task<ModelSnapshot?> GetModelAsync(long version);
+
+    /// <summary>
+    /// Publishes archived model <paramref name="version"/> again as a new version (reason "rollback"): its centroids,
+    /// scaler, segment ids and names, not re-matched, so customers whose features did not change go back to the segments
+    /// they had under it; rolled out with RETRAIN transitions like a retrain.
+    /// </summary>
+    [Alias("Rollback"), ResponseTimeout("00:30:00")]
+    Task<RetrainOutcome> RollbackAsync(long version);
+
+    /// <summary>Customers per (segment under <paramref name="a"/>, segment under <paramref name="b"/>), row-major.</summary>
+    [Alias("CompareModels"), AlwaysInterleave]
+    Task<long[]> CompareModelsAsync(ModelSnapshot a, ModelSnapshot b);
 }

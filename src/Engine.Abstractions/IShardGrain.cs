@@ -31,6 +31,13 @@ public interface IShardRows : IGrainWithIntegerKey
     [Alias("DriftCounts")]
     Task<DriftCounts> GetDriftCountsAsync(ModelSnapshot model);
 
+    /// <summary>
+    /// Customers per (segment under <paramref name="a"/>, segment under <paramref name="b"/>), row-major a.K × b.K: each
+    /// row's features (aged to now) placed at its nearest centroid under either model.
+    /// </summary>
+    [Alias("CompareModels")]
+    Task<long[]> CompareModelsAsync(ModelSnapshot a, ModelSnapshot b);
+
     /// <summary>The customers whose row is in <paramref name="segmentId"/> now, in no particular order.</summary>
     [Alias("Members")]
     Task<string[]> GetMembersAsync(string segmentId);

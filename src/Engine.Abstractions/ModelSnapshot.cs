@@ -3,6 +3,10 @@ namespace Engine.Abstractions;
 /// <summary>
 /// A published, versioned segmentation model. Centroids are in scaled space (after log1p and the scaler), row-major
 /// k × d; <see cref="SegmentIds"/>[i] and <see cref="Names"/>[i] label centroid i. Immutable: a retrain publishes a new one.
+/// The registry's metrics: <see cref="Silhouette"/> (mean, on the stratified sample), <see cref="TrainedSizes"/> (customers
+/// per segment at publish), and once a newer model replaced it <see cref="RetiredDriftPsi"/> (the largest PSI against its
+/// baseline then) and <see cref="RetiredAt"/>; <see cref="RolledBackFrom"/> names the version a rollback republished.
+/// (The BG/NBD fit of the CLV work belongs here too once it lands.)
 /// </summary>
 [GenerateSerializer, Immutable, Alias("engine.ModelSnapshot")]
 public sealed record ModelSnapshot(
@@ -20,7 +24,12 @@ public sealed record ModelSnapshot(
     [property: Id(11)] int Iterations,
     [property: Id(12)] string Reason,
     [property: Id(13)] int Revision = 0,
-    [property: Id(14)] DriftBaseline? Baseline = null)
+    [property: Id(14)] DriftBaseline? Baseline = null,
+    [property: Id(20)] double Silhouette = 0,
+    [property: Id(21)] long[]? TrainedSizes = null,
+    [property: Id(22)] double? RetiredDriftPsi = null,
+    [property: Id(23)] DateTime? RetiredAt = null,
+    [property: Id(24)] long RolledBackFrom = 0)
 {
     /// <summary>The segment of every customer while no model exists.</summary>
     public const string Unassigned = Core.Unassigned.SegmentId;

@@ -130,6 +130,12 @@ public sealed class ModelOptions
     public int KMin { get; set; } = 3;
     public int KMax { get; set; } = 10;
 
+    /// <summary>
+    /// An automatic retrain keeps the current model's k unless another k's mean silhouette is higher by more than this:
+    /// sampled silhouettes of close ks differ by noise, and a k that follows the noise makes segments come and go.
+    /// </summary>
+    public double KSwitchMargin { get; set; } = 0.02;
+
     /// <summary>Rows per cluster in the stratified sample the silhouette is computed on (small clusters keep all theirs).</summary>
     public int SilhouettePerCluster { get; set; } = 250;
 

@@ -89,6 +89,7 @@ public sealed class EngineOptionsValidator :
         Range(nameof(o.KMax), o.KMax, 2, 50),
         o.KMin > o.KMax ? $"Engine:KMin: must not be above Engine:KMax ({o.KMax}), got {o.KMin}" : null,
         AtLeast(nameof(o.RolloutSettleInterval), o.RolloutSettleInterval, TimeSpan.Zero),
+        Range(nameof(o.KSwitchMargin), o.KSwitchMargin, 0, 2),
         Range(nameof(o.SilhouettePerCluster), o.SilhouettePerCluster, 2, 100_000),
         o.RetrainInterval != TimeSpan.Zero && o.RetrainInterval < TimeSpan.FromMinutes(1)
             ? $"Engine:RetrainInterval: must be 0 (off) or at least 00:01:00, got {o.RetrainInterval:c}"

@@ -168,68 +168,37 @@ public sealed partial class SegmentCoordinatorGrain(
             var kmeans = new ShardedKMeans(shards, counts, d, _options);
 
             var version = (state.State.Current?.Version ?? 0) + 1;
+            // Seeded by the data, not the version: a retrain on unchanged data samples, seeds and scores the same.
+            var seed = DataSeed.Of(counts, moments.SelectMany(m => m.Sum.Concat(m.SumOfSquares)));
             var candidates = new List<KCandidate>();
             FitResult fit;
             if (k == 0)
             {
-                // Automatic k: fit each k in range, keep the one whose clusters are best separated.
-                FitResult? best = null;
-                var bestSilhouette = double.NegativeInfinity;
+                // Automatic k: fit each k in range; the current k stays unless another's clusters are clearly better separated.
+                var fits = new List<FitResult>();
                 for (var kk = _options.KMin; kk <= Math.Min(_options.KMax, n); kk++)
                 {
-                    var candidate = await kmeans.FitAsync(kk, 1.0, warmStart: null, (int)version);
-                    if (WarmStart(kk, scaler) is { } warm && await kmeans.FitAsync(kk, 1.0, warm, (int)version) is var continued
-                        && continued.Inertia <= candidate.Inertia * (1 + WarmStartSlack))
-                    {
-                        candidate = continued;
-                    }
-                    var (silhouette, sampleSize) = await kmeans.SilhouetteAsync(candidate, (int)version);
+                    var candidate = await FitPreferringContinuityAsync(kmeans, kk, scaler, seed);
+                    var (silhouette, sampleSize) = await kmeans.SilhouetteAsync(candidate, seed);
                     candidates.Add(new KCandidate(kk, candidate.Inertia, silhouette, candidate.Iterations, sampleSize));
-                    if (silhouette > bestSilhouette)
-                    {
-                        (best, bestSilhouette) = (candidate, silhouette);
-                    }
+                    fits.Add(candidate);
                 }
-                fit = best!;
+                var chosen = KChoice.Choose([.. candidates.Select(c => c.K)], [.. candidates.Select(c => c.Silhouette)],
+                    state.State.Current?.K ?? 0, _options.KSwitchMargin);
+                fit = fits[chosen];
             }
             else
             {
-                // Scaled data has unit variance per feature.
-                fit = await kmeans.FitAsync(k, 1.0, warmStart: null, (int)version);
-                // Prefer continuity: the fit started from the previous centroids wins unless it is clearly worse (data
-                // that moved far can strand a warm start in a poor optimum).
-                if (WarmStart(k, scaler) is { } warm)
-                {
-                    var continued = await kmeans.FitAsync(k, 1.0, warm, (int)version);
-                    if (continued.Inertia <= fit.Inertia * (1 + WarmStartSlack))
-                    {
-                        fit = continued;
-                    }
-                }
+                fit = await FitPreferringContinuityAsync(kmeans, k, scaler, seed);
                 // No silhouette was computed (sample size 0): 0, so every number in a response stays finite.
                 candidates.Add(new KCandidate(k, fit.Inertia, 0, fit.Iterations, 0));
             }
 
-            var baseline = await kmeans.BaselineAsync(fit, (int)version);
+            var baseline = await kmeans.BaselineAsync(fit, seed);
+            var modelSilhouette = k == 0 ? candidates.Single(c => c.K == fit.K).Silhouette : (await kmeans.SilhouetteAsync(fit, seed)).Silhouette;
             var model = Label(new ModelSnapshot(version, fit.K, d, fit.Centroids, scaler.Mean, scaler.Std, [], [], clock.Now, n,
-                fit.Inertia, fit.Iterations, reason, Baseline: baseline));
-            // Archived first: once published, its version is logged with events, and a replay may need it at any time.
-            await Archive(model.Version).KeepAsync(model);
-            await PublishAsync(model);
-            LogPublished(logger, model.Version, model.K, n, fit.Inertia, fit.Iterations, reason);
-
-            var rollouts = shards.Select((s, i) => RollOutAsync(i, s, model)).ToArray();
-            try
-            {
-                await Task.WhenAll(rollouts);
-            }
-            finally
-            {
-                // Not log-driven: persist the shards' new segments now rather than at the next checkpoint, also those
-                // of shards that finished when another failed.
-                await Task.WhenAll(shards.Select(s => s.CheckpointAsync(-1)));
-            }
-            var moved = rollouts.Sum(r => r.Result);
+                fit.Inertia, fit.Iterations, reason, Baseline: baseline, Silhouette: modelSilhouette, TrainedSizes: fit.Sizes));
+            var moved = await PublishAndRollOutAsync(model, shards);
             EngineMetrics.Retrains.Inc();
             EngineMetrics.RetrainSeconds.Observe(watch.Elapsed.TotalSeconds);
             EngineMetrics.RetrainIterations.Observe(fit.Iterations);
@@ -239,6 +208,97 @@ public sealed partial class SegmentCoordinatorGrain(
         {
             await Task.WhenAll(shards.Select(s => s.ReleaseAsync()));
         }
+    }
+
+    public async Task<RetrainOutcome> RollbackAsync(long version)
+    {
+        var current = state.State.Current ?? throw new InvalidOperationException("version: there is no model yet");
+        if (version < 1 || version >= current.Version || await Archive(version).GetAsync() is not { } target)
+        {
+            throw new ArgumentException($"version: must be an earlier model than the current {current.Version}, got {version}");
+        }
+        var watch = Stopwatch.StartNew();
+        var shards = Shards();
+        try
+        {
+            // The target's own scaler and centroids, unchanged: only a new drift baseline and the metrics are measured on
+            // today's population (one assignment pass), so drift is watched against what the model sees now.
+            var moments = await Task.WhenAll(shards.Select(s => s.PrepareAsync(clock.Now)));
+            var counts = moments.Select(m => m.Count).ToArray();
+            await Task.WhenAll(shards.Select(s => s.ScaleAsync(target.ScalerMean, target.ScalerStd)));
+            var parts = await Task.WhenAll(shards.Select(s => s.StepAsync(target.Centroids, target.K)));
+            var sizes = new long[target.K];
+            foreach (var p in parts)
+            {
+                for (var c = 0; c < target.K; c++)
+                {
+                    sizes[c] += p.Counts[c];
+                }
+            }
+            var fit = new FitResult(target.K, target.Centroids, parts.Sum(p => p.Inertia), 0, counts.Sum(), 0, 0, sizes);
+            var kmeans = new ShardedKMeans(shards, counts, target.D, _options);
+            var seed = DataSeed.Of(counts, moments.SelectMany(m => m.Sum.Concat(m.SumOfSquares)));
+            var baseline = await kmeans.BaselineAsync(fit, seed);
+            var (silhouette, _) = await kmeans.SilhouetteAsync(fit, seed);
+            // Ids and names are the target's, not matched again: the point of a rollback is the segments it had.
+            var model = target with
+            {
+                Version = current.Version + 1, TrainedAt = clock.Now, Customers = fit.Rows, Inertia = fit.Inertia,
+                Iterations = 0, Reason = "rollback", Revision = 0, Baseline = baseline, Silhouette = silhouette,
+                TrainedSizes = sizes, RetiredDriftPsi = null, RetiredAt = null, RolledBackFrom = target.Version,
+            };
+            var moved = await PublishAndRollOutAsync(model, shards);
+            EngineMetrics.Retrains.Inc();
+            return new RetrainOutcome(model, watch.Elapsed.TotalSeconds, moved, [], moments.Sum(m => m.Excluded));
+        }
+        finally
+        {
+            await Task.WhenAll(shards.Select(s => s.ReleaseAsync()));
+        }
+    }
+
+    public async Task<long[]> CompareModelsAsync(ModelSnapshot a, ModelSnapshot b)
+    {
+        var parts = await Task.WhenAll(Shards().Select(s => s.CompareModelsAsync(a, b)));
+        var counts = new long[a.K * b.K];
+        foreach (var p in parts)
+        {
+            for (var i = 0; i < counts.Length; i++)
+            {
+                counts[i] += p[i];
+            }
+        }
+        return counts;
+    }
+
+    /// <summary>
+    /// Retires the current model in the archive (its drift now), archives and publishes <paramref name="model"/>, and
+    /// reassigns every shard's customers under it; returns the customers moved.
+    /// </summary>
+    private async Task<long> PublishAndRollOutAsync(ModelSnapshot model, IShardGrain[] shards)
+    {
+        if (state.State.Current is { } previous)
+        {
+            var drift = await GetDriftAsync();
+            await Archive(previous.Version).KeepAsync(previous with { RetiredDriftPsi = drift?.Max, RetiredAt = clock.Now });
+        }
+        // Archived first: once published, its version is logged with events, and a replay may need it at any time.
+        await Archive(model.Version).KeepAsync(model);
+        await PublishAsync(model);
+        LogPublished(logger, model.Version, model.K, model.Customers, model.Inertia, model.Iterations, model.Reason);
+
+        var rollouts = shards.Select((s, i) => RollOutAsync(i, s, model)).ToArray();
+        try
+        {
+            await Task.WhenAll(rollouts);
+        }
+        finally
+        {
+            // Not log-driven: persist the shards' new segments now rather than at the next checkpoint, also those
+            // of shards that finished when another failed.
+            await Task.WhenAll(shards.Select(s => s.CheckpointAsync(-1)));
+        }
+        return rollouts.Sum(r => r.Result);
     }
 
     /// <summary>
@@ -362,6 +422,23 @@ public sealed partial class SegmentCoordinatorGrain(
         }
         _published = model;
         replica.Offer(model);
+    }
+
+    /// <summary>
+    /// A fresh k-means++ fit and, when the previous model had this k, one started from its centroids; the warm start
+    /// wins unless its inertia is clearly higher (data that moved far can strand it in a poor optimum). Continuity:
+    /// on unchanged data the warm start does not move, so no one changes segment.
+    /// </summary>
+    private async Task<FitResult> FitPreferringContinuityAsync(ShardedKMeans kmeans, int k, Scaler scaler, int seed)
+    {
+        // Scaled data has unit variance per feature.
+        var fit = await kmeans.FitAsync(k, 1.0, warmStart: null, seed);
+        if (WarmStart(k, scaler) is { } warm && await kmeans.FitAsync(k, 1.0, warm, seed) is var continued
+            && continued.Inertia <= fit.Inertia * (1 + WarmStartSlack))
+        {
+            fit = continued;
+        }
+        return fit;
     }
 
     /// <summary>

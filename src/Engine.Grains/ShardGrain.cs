@@ -247,6 +247,23 @@ public sealed partial class ShardGrain(
         });
     }
 
+    public async Task<long[]> CompareModelsAsync(ModelSnapshot a, ModelSnapshot b)
+    {
+        var (rows, asOf) = (_rows, clock.Now);
+        return await Task.Run(() =>
+        {
+            var counts = new long[a.K * b.K];
+            ForEachAged(rows, asOf, (_, raw) =>
+            {
+                if (Finite.All(raw))
+                {
+                    counts[ModelMath.Nearest(a, raw).Index * b.K + ModelMath.Nearest(b, raw).Index]++;
+                }
+            });
+            return counts;
+        });
+    }
+
     /// <summary>Calls <paramref name="visit"/> with every row's raw features brought forward to <paramref name="asOf"/>.</summary>
     private static void ForEachAged(ShardMatrix rows, DateTime asOf, Action<int, double[]> visit)
     {

@@ -25,7 +25,7 @@ public sealed class RestTests
         "IngestService.Ingest", "SegmentService.GetCustomer", "SegmentService.BatchGetCustomers", "SegmentService.GetHistory",
         "SegmentService.ListSegments", "SegmentService.ListSegmentMembers", "SegmentService.GetTransitionMatrix",
         "SegmentService.Forecast", "ModelService.Retrain", "ModelService.GetModel", "ModelService.RenameSegment",
-        "ModelService.GetDrift", "AlertService.CreateWebhook", "AlertService.ListWebhooks", "AlertService.DeleteWebhook",
+        "ModelService.GetDrift", "ModelService.ListModels", "ModelService.CompareModels", "ModelService.Rollback", "AlertService.CreateWebhook", "AlertService.ListWebhooks", "AlertService.DeleteWebhook",
         "AlertService.ListDeadLetters", "AlertService.RedeliverDeadLetters", "AdminService.GetServerInfo", "AdminService.ListQuarantinedEvents", "AdminService.ReplayQuarantinedEvent",
         "AdminService.DiscardQuarantinedEvent", "AdminService.Backup", "AdminService.EraseCustomer",
     ];
@@ -80,6 +80,14 @@ public sealed class RestTests
         Assert.Equal("Our best", renamed.Name);
         var drift = await CallAsync<GetDriftResponse>(http, HttpMethod.Get, "/v1/model/drift");
         Assert.Equal(model.Version, drift.ModelVersion);
+        var second = await CallAsync<RetrainResponse>(http, HttpMethod.Post, "/v1/model:retrain", new RetrainRequest { K = 4 });
+        var listed = await CallAsync<ListModelsResponse>(http, HttpMethod.Get, "/v1/models?pageSize=10");
+        Assert.Equal([second.ModelVersion, model.Version], listed.Models.Select(m => m.Version));
+        var compared = await CallAsync<CompareModelsResponse>(http, HttpMethod.Get, $"/v1/models:compare?a={model.Version}&b={second.ModelVersion}");
+        Assert.Equal(300, compared.Customers);
+        var rolledBack = await CallAsync<RetrainResponse>(http, HttpMethod.Post, $"/v1/models/{model.Version}:rollback", new RollbackRequest());
+        Assert.Equal((second.ModelVersion + 1, 3), (rolledBack.ModelVersion, rolledBack.K));
+        model = await CallAsync<Model>(http, HttpMethod.Get, "/v1/model");
 
         var hook = await CallAsync<Webhook>(http, HttpMethod.Post, "/v1/webhooks",
             new CreateWebhookRequest { Url = $"http://127.0.0.1:{FreePorts.Next()}/", Secret = "s" });
@@ -136,9 +144,9 @@ public sealed class RestTests
         Assert.Equal("k", violation.GetProperty("field").GetString());
         Assert.StartsWith("must be 2-50", violation.GetProperty("description").GetString());
 
-        // The REST routes and their OpenAPI document are on the HTTP port (23 RPCs; GET and POST share /v1/webhooks).
+        // The REST routes and their OpenAPI document are on the HTTP port (26 RPCs; GET and POST share /v1/webhooks).
         var openApi = await http.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
-        Assert.Equal(22, openApi.GetProperty("paths").EnumerateObject().Count());
+        Assert.Equal(25, openApi.GetProperty("paths").EnumerateObject().Count());
         Assert.True(openApi.GetProperty("paths").TryGetProperty("/v1/customers/{customerId}", out _));
         Assert.True(openApi.GetProperty("paths").TryGetProperty("/v1/segments/{segment}/members", out _));
     }
