@@ -211,8 +211,10 @@ public sealed partial class SegmentCoordinatorGrain(
             }
 
             var baseline = await kmeans.BaselineAsync(fit, (int)version);
+            // RFM cut points over the same instant the model is trained at.
+            var rfm = RfmRules.CutPoints(await Task.WhenAll(shards.Select(s => s.GetRfmColumnsAsync(asOf))));
             var model = Label(new ModelSnapshot(version, fit.K, d, fit.Centroids, scaler.Mean, scaler.Std, [], [], clock.Now, n,
-                fit.Inertia, fit.Iterations, reason, Baseline: baseline));
+                fit.Inertia, fit.Iterations, reason, Baseline: baseline, Rfm: rfm));
             // Archived first: once published, its version is logged with events, and a replay may need it at any time.
             await Archive(model.Version).KeepAsync(model);
             await PublishAsync(model);
