@@ -1,6 +1,9 @@
 namespace Engine.Abstractions;
 
-/// <summary>A customer's live view as served by <c>SegmentService.GetCustomer</c>.</summary>
+/// <summary>
+/// A customer's live view as served by <c>SegmentService.GetCustomer</c>. The RFM scores are 1–5 against the current
+/// model's cut points, 0 without a purchase or without cut points.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("engine.CustomerView")]
 public sealed record CustomerView(
     [property: Id(0)] string CustomerId,
@@ -17,4 +20,7 @@ public sealed record CustomerView(
     [property: Id(11)] long EventCount,
     [property: Id(12)] double Confidence,
     [property: Id(13)] string SecondSegmentId,
-    [property: Id(14)] double Margin);
+    [property: Id(14)] double Margin,
+    [property: Id(15)] int RScore = 0,
+    [property: Id(16)] int FScore = 0,
+    [property: Id(17)] int MScore = 0);

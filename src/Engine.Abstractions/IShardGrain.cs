@@ -42,6 +42,10 @@ public interface IShardRows : IGrainWithIntegerKey
     [Alias("Members")]
     Task<string[]> GetMembersAsync(string segmentId);
 
+    /// <summary>Customers per named RFM segment and their monetary sums, under <paramref name="cuts"/> at the engine clock now.</summary>
+    [Alias("RfmTally")]
+    Task<RfmTally> GetRfmTallyAsync(RfmCutPoints cuts);
+
     /// <summary>Number of customers held.</summary>
     [Alias("Size")]
     Task<int> GetSizeAsync();
@@ -62,6 +66,10 @@ public interface IShardTraining : IGrainWithIntegerKey
     /// <summary>Brings every row to <paramref name="asOf"/> and transforms it (log1p); returns the moments to fit the scaler.</summary>
     [Alias("Prepare"), ResponseTimeout("00:05:00")]
     Task<Moments> PrepareAsync(DateTime asOf);
+
+    /// <summary>The RFM values at <paramref name="asOf"/> of every customer with a purchase, for the model's RFM cut points.</summary>
+    [Alias("RfmColumns"), ResponseTimeout("00:05:00")]
+    Task<RfmColumns> GetRfmColumnsAsync(DateTime asOf);
 
     /// <summary>Row count and moments of the training matrix as it is now (prepared, scaled or loaded).</summary>
     [Alias("TrainingMoments")]

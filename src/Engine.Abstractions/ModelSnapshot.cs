@@ -25,6 +25,7 @@ public sealed record ModelSnapshot(
     [property: Id(12)] string Reason,
     [property: Id(13)] int Revision = 0,
     [property: Id(14)] DriftBaseline? Baseline = null,
+    [property: Id(16)] RfmCutPoints? Rfm = null,
     [property: Id(20)] double Silhouette = 0,
     [property: Id(21)] long[]? TrainedSizes = null,
     [property: Id(22)] double? RetiredDriftPsi = null,
@@ -50,6 +51,32 @@ public sealed record DriftBaseline(
     [property: Id(0)] double[][] Edges,
     [property: Id(1)] double[][] FeatureShares,
     [property: Id(2)] double[] SegmentShares);
+
+/// <summary>
+/// The RFM cut points of a model: per measure the 20/40/60/80% quantiles over the <see cref="Customers"/> customers
+/// with at least one purchase when it was trained, in single precision (see <c>Engine.Core.RfmScores</c>). Empty
+/// arrays when none had purchased.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("engine.RfmCutPoints")]
+public sealed record RfmCutPoints(
+    [property: Id(0)] float[] RecencyDays,
+    [property: Id(1)] float[] Frequency,
+    [property: Id(2)] float[] Monetary,
+    [property: Id(3)] long Customers)
+{
+    public bool IsEmpty => Customers == 0;
+}
+
+/// <summary>One shard's RFM values at one instant, for the customers with at least one purchase (three equal-length columns).</summary>
+[GenerateSerializer, Immutable, Alias("engine.RfmColumns")]
+public sealed record RfmColumns([property: Id(0)] float[] RecencyDays, [property: Id(1)] float[] Frequency, [property: Id(2)] float[] Monetary);
+
+/// <summary>
+/// One shard's customers per named RFM segment (in <c>RfmScores.Segments</c> order) and their monetary sums, under one
+/// model's cut points; <see cref="WithoutPurchase"/> counts those with no purchase, who have no RFM segment.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("engine.RfmTally")]
+public sealed record RfmTally([property: Id(0)] long[] Customers, [property: Id(1)] double[] Monetary, [property: Id(2)] long WithoutPurchase);
 
 /// <summary>Population Stability Index of each feature and of the segment sizes against the model's baseline.</summary>
 [GenerateSerializer, Immutable, Alias("engine.DriftReport")]

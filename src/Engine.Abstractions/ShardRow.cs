@@ -8,7 +8,8 @@ namespace Engine.Abstractions;
 /// keeps the time of the row before it), so a shard can drop a row that arrives after a newer one (two silos may
 /// publish the same customer's rows concurrently). A replay re-derives equal keys, so ties are accepted.
 /// <see cref="ModelVersion"/> is the model the segment is under: a row under a rollout's model tells the shard the
-/// rollout need not ask that customer. The matrix does not keep it.
+/// rollout need not ask that customer. The matrix does not keep it. <see cref="LastPurchaseAt"/> gives RFM recency at
+/// any instant exactly (null: no purchase), where aging the float recency would drift from the customer's own value.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("engine.ShardRow")]
 public sealed record ShardRow(
@@ -18,7 +19,8 @@ public sealed record ShardRow(
     [property: Id(3)] string SegmentId,
     [property: Id(4)] DateTime? NextWindowChange = null,
     [property: Id(5)] long LogPosition = 0,
-    [property: Id(6)] long ModelVersion = 0);
+    [property: Id(6)] long ModelVersion = 0,
+    [property: Id(7)] DateTime? LastPurchaseAt = null);
 
 /// <summary>The outcome of applying work to a customer: its new shard row and the transitions it recorded.</summary>
 [GenerateSerializer, Immutable, Alias("engine.ApplyResult")]

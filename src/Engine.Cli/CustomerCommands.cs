@@ -62,6 +62,7 @@ public static class CustomerCommands
         ("recency", $"{Output.Number(c.Rfm.RecencyDays, 1)} days"),
         ("frequency", c.Rfm.Frequency.ToString("N0")),
         ("monetary", Output.Number(c.Rfm.Monetary)),
+        ("RFM", c.RScore > 0 ? $"{c.RScore}-{c.FScore}-{c.MScore}, {c.RfmSegment} ({c.RfmSegmentId})" : "none (no purchase)"),
         .. c.Features.Where(f => f.Key is not ("recency_days" or "frequency" or "monetary")).Select(f => (f.Key, Output.Number(f.Value, 3))),
         ("events", c.EventCount.ToString("N0")),
         ("last event", Output.When(c.LastEventAt)),

@@ -11,10 +11,16 @@ public static class SegmentCommands
     public static Command Segments()
     {
         var matrix = new Option<bool>("--matrix") { Description = "Print the all-time transition matrix too" };
-        var command = new Command("segments", "The current segments: size, shares, recency, frequency, monetary, and what sets each apart") { matrix };
+        var rfm = new Option<bool>("--rfm") { Description = "The named RFM segments instead (Champions, Loyal, ...): size and shares" };
+        var command = new Command("segments", "The current segments: size, shares, recency, frequency, monetary, and what sets each apart") { matrix, rfm };
         Common.SetAction(command, async (parse, ct) =>
         {
             var client = new SegmentService.SegmentServiceClient(Common.Channel(parse));
+            if (parse.GetValue(rfm))
+            {
+                await ShowRfmSegmentsAsync(parse, client, ct);
+                return ExitCodes.Ok;
+            }
             var list = await client.ListSegmentsAsync(new ListSegmentsRequest(), cancellationToken: ct);
             Output.Show(parse, list, () =>
             {
@@ -44,6 +50,22 @@ public static class SegmentCommands
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    private static async Task ShowRfmSegmentsAsync(ParseResult parse, SegmentService.SegmentServiceClient client, CancellationToken ct)
+    {
+        var list = await client.ListRfmSegmentsAsync(new ListRfmSegmentsRequest(), cancellationToken: ct);
+        Output.Show(parse, list, () =>
+        {
+            var table = new Table().Border(TableBorder.Rounded)
+                .Title($"RFM segments, model {list.ModelVersion} ({list.CustomersWithoutPurchase:N0} customers without a purchase)")
+                .AddColumns("id", "name", "size", "customers", "revenue");
+            foreach (var s in list.Segments)
+            {
+                table.AddRow(s.SegmentId, s.Name, s.Size.ToString("N0"), Output.Share(s.ShareOfCustomers), Output.Share(s.ShareOfRevenue));
+            }
+            return table;
+        });
     }
 
     public static Command Matrix()

@@ -24,15 +24,16 @@ public static class VerifyCommand
             var rows = CdnowFile.Read(parse.GetValue(file)!.FullName).ToList();
             var expected = CdnowFile.DirectRfm(rows);
             var segments = new SegmentService.SegmentServiceClient(Common.Channel(parse));
+            var models = new ModelService.ModelServiceClient(Common.Channel(parse));
             var deadline = DateTime.UtcNow + Durations.Parse(parse.GetValue(wait)!, "--wait");
-            var report = await PassAsync(segments, expected, ct);
+            var report = await PassAsync(segments, models, expected, ct);
             // A pass reads histories, then sizes and the matrix: while a rollout or a sweep moves customers they disagree
             // by the moves made in between. Judged once a pass starts and ends on the same matrix, or at the deadline.
             while (!report.Settled && DateTime.UtcNow < deadline)
             {
                 Console.Error.WriteLine("verify: the engine is still moving customers (a rollout or sweep); checking again");
                 await Task.Delay(TimeSpan.FromSeconds(2), ct);
-                report = await PassAsync(segments, expected, ct);
+                report = await PassAsync(segments, models, expected, ct);
             }
             Common.PrintJson(report.Json);
             Console.Error.WriteLine(report.Ok ? "verify: OK" : "verify: MISMATCH");
@@ -43,7 +44,7 @@ public static class VerifyCommand
 
     private sealed record Report(object Json, bool Ok, bool Settled);
 
-    private static async Task<Report> PassAsync(SegmentService.SegmentServiceClient segments,
+    private static async Task<Report> PassAsync(SegmentService.SegmentServiceClient segments, ModelService.ModelServiceClient models,
         Dictionary<string, (double RecencyDays, long Frequency, double Monetary)> expected, CancellationToken ct)
     {
         var before = await MatrixTotalAsync(segments, ct);
@@ -69,10 +70,12 @@ public static class VerifyCommand
             outOfOrder += histories.Count(h => h.Transitions.Zip(h.Transitions.Skip(1)).Any(p => p.First.At.ToDateTime() < p.Second.At.ToDateTime()));
         }
         var list = await segments.ListSegmentsAsync(new ListSegmentsRequest(), cancellationToken: ct);
+        var rfm = await RfmCheckAsync(segments, models, expected, ct);
         var after = await MatrixTotalAsync(segments, ct);
         var sizes = list.Segments.Sum(s => s.Size);
         var ok = found == expected.Count && frequencyMismatches == 0 && maxMonetary < 0.005 && maxRecency <= 1e-6
-            && unassigned == 0 && sizes == expected.Count && after == historyTransitions && outOfOrder == 0;
+            && unassigned == 0 && sizes == expected.Count && after == historyTransitions && outOfOrder == 0
+            && rfm.ScoreMismatches == 0 && rfm.CutPointsMatch != false;
         var json = new
         {
             customers_in_file = expected.Count,
@@ -86,8 +89,52 @@ public static class VerifyCommand
             matrix_counts_plus_entries = after,
             history_transitions = historyTransitions,
             histories_out_of_time_order = outOfOrder,
+            rfm_cut_points_match = rfm.CutPointsMatch,
+            rfm_score_mismatches = rfm.ScoreMismatches,
         };
         return new Report(json, ok, ok || before == after);
+    }
+
+    /// <summary>
+    /// RFM against the file: every customer's scores against the model's cut points, computed directly from the file's
+    /// values (in single precision, as the engine documents); and, when the model was trained at the file's end (a
+    /// retrain after the import, in event time), the cut points themselves (null otherwise: they are of another instant).
+    /// </summary>
+    private static async Task<(bool? CutPointsMatch, long ScoreMismatches)> RfmCheckAsync(SegmentService.SegmentServiceClient segments, ModelService.ModelServiceClient models,
+        Dictionary<string, (double RecencyDays, long Frequency, double Monetary)> expected, CancellationToken ct)
+    {
+        var model = await models.GetModelAsync(new GetModelRequest(), cancellationToken: ct);
+        if (model.RfmCutPoints is not { } cuts)
+        {
+            return (null, 0);
+        }
+        var values = expected.Where(e => e.Value.Frequency > 0)
+            .ToDictionary(e => e.Key, e => ((float)e.Value.RecencyDays, (float)e.Value.Frequency, (float)e.Value.Monetary));
+        var mismatches = 0L;
+        foreach (var chunk in values.Keys.Chunk(1000))
+        {
+            var request = new BatchGetCustomersRequest();
+            request.CustomerIds.AddRange(chunk);
+            foreach (var c in (await segments.BatchGetCustomersAsync(request, cancellationToken: ct)).Customers)
+            {
+                var (r, f, m) = values[c.CustomerId];
+                var expectedScores = (1 + cuts.RecencyDays.Count(x => r < x), 1 + cuts.Frequency.Count(x => f > x), 1 + cuts.Monetary.Count(x => m > x));
+                mismatches += expectedScores == (c.RScore, c.FScore, c.MScore) ? 0 : 1;
+            }
+        }
+        bool? match = null;
+        if (expected.Count > 0 && (await segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = expected.Keys.First() }, cancellationToken: ct)).AsOf.Equals(model.TrainedAt))
+        {
+            static double[] Quantiles(float[] v)
+            {
+                Array.Sort(v);
+                return [.. Enumerable.Range(1, 4).Select(k => (double)v[(int)(((long)k * v.Length + 4) / 5) - 1])];
+            }
+            match = Quantiles([.. values.Values.Select(v => v.Item1)]).SequenceEqual(cuts.RecencyDays)
+                && Quantiles([.. values.Values.Select(v => v.Item2)]).SequenceEqual(cuts.Frequency)
+                && Quantiles([.. values.Values.Select(v => v.Item3)]).SequenceEqual(cuts.Monetary);
+        }
+        return (match, mismatches);
     }
 
     /// <summary>Every move the transition matrix has counted: between segments, and first assignments (entries).</summary>

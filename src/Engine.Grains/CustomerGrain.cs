@@ -168,9 +168,10 @@ public sealed partial class CustomerGrain(
             }
             name = model.NameOf(state.State.SegmentId);
         }
+        var (r, f, m) = RfmRules.Scores(model?.Rfm, rfm);
         return ValueTask.FromResult<CustomerView?>(new CustomerView(
             Id, state.State.SegmentId, name, state.State.ModelVersion, rfm.RecencyDays, rfm.Frequency, rfm.Monetary,
-            raw, distance, _profile.LastEventAt ?? default, asOf, _profile.EventCount, confidence, second, margin));
+            raw, distance, _profile.LastEventAt ?? default, asOf, _profile.EventCount, confidence, second, margin, r, f, m));
     }
 
     public Task<TransitionRecord[]> GetHistoryAsync(int limit)
@@ -540,7 +541,8 @@ public sealed partial class CustomerGrain(
         // The row is as of the latest assignment, so the shard's aging starts from the state the segment reflects.
         var s = state.State;
         var asOf = s.AssignedAt > DateTime.MinValue ? s.AssignedAt : services.Clock.Now;
-        var row = new ShardRow(Id, RowFeaturesAt(asOf), asOf, s.SegmentId, _profile.NextWindowChange(asOf), s.LogPosition, s.ModelVersion);
+        var row = new ShardRow(Id, RowFeaturesAt(asOf), asOf, s.SegmentId, _profile.NextWindowChange(asOf), s.LogPosition, s.ModelVersion,
+            _profile.LastPurchaseAt);
         // Kept only within one call (assignment, then this row): between calls it would be dead weight per customer, and
         // the array now belongs to the row.
         _rowFeatures = null;

@@ -30,6 +30,29 @@ public sealed class PopulationQueries(ShardRouter router, ModelReplica models, I
         return merged;
     }
 
+    /// <summary>Customers per named RFM segment under the current model's cut points, over every shard; null before a model.</summary>
+    public async Task<(ModelSnapshot Model, RfmTally Tally)?> RfmTallyAsync()
+    {
+        if (models.Current is not { } model)
+        {
+            return null;
+        }
+        var cuts = model.Rfm ?? new RfmCutPoints([], [], [], 0);
+        var parts = await router.AskAllAsync(s => s.GetRfmTallyAsync(cuts));
+        var n = RfmScores.Segments.Length;
+        var tally = new RfmTally(new long[n], new double[n], 0);
+        foreach (var p in parts)
+        {
+            for (var i = 0; i < n; i++)
+            {
+                tally.Customers[i] += p.Customers[i];
+                tally.Monetary[i] += p.Monetary[i];
+            }
+            tally = tally with { WithoutPurchase = tally.WithoutPurchase + p.WithoutPurchase };
+        }
+        return (model, tally);
+    }
+
     /// <summary>Moves with <c>at</c> in [from, to), optionally of one model version and some causes.</summary>
     public async Task<TransitionMatrix> TransitionMatrixAsync(DateTime? from, DateTime? to, long? modelVersion,
         IReadOnlyCollection<TransitionCause> causes, CancellationToken ct)

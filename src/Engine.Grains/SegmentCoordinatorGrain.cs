@@ -195,9 +195,11 @@ public sealed partial class SegmentCoordinatorGrain(
             }
 
             var baseline = await kmeans.BaselineAsync(fit, seed);
+            // RFM cut points over the same instant the model is trained at.
+            var rfm = RfmRules.CutPoints(await Task.WhenAll(shards.Select(s => s.GetRfmColumnsAsync(asOf))));
             var modelSilhouette = k == 0 ? candidates.Single(c => c.K == fit.K).Silhouette : (await kmeans.SilhouetteAsync(fit, seed)).Silhouette;
             var model = Label(new ModelSnapshot(version, fit.K, d, fit.Centroids, scaler.Mean, scaler.Std, [], [], clock.Now, n,
-                fit.Inertia, fit.Iterations, reason, Baseline: baseline, Silhouette: modelSilhouette, TrainedSizes: fit.Sizes));
+                fit.Inertia, fit.Iterations, reason, Baseline: baseline, Silhouette: modelSilhouette, TrainedSizes: fit.Sizes, Rfm: rfm));
             var moved = await PublishAndRollOutAsync(model, shards);
             EngineMetrics.Retrains.Inc();
             EngineMetrics.RetrainSeconds.Observe(watch.Elapsed.TotalSeconds);

@@ -10,7 +10,7 @@ namespace Engine.Grains;
 /// </summary>
 public sealed class ShardMatrix
 {
-    private const byte FormatVersion = 3;
+    private const byte FormatVersion = 4;
     private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
     private readonly List<string> _ids = [];
     private readonly List<string> _segments = [];
@@ -19,6 +19,7 @@ public sealed class ShardMatrix
     private long[] _asOf = new long[1024];
     private long[] _nextWindowChange = new long[1024];
     private long[] _lastSeq = new long[1024];
+    private long[] _lastPurchase = new long[1024];
 
     public static int D => FeatureNames.Count;
 
@@ -36,6 +37,9 @@ public sealed class ShardMatrix
 
     /// <summary>When a windowed feature of row i next changes by time alone; DateTime.MaxValue when never.</summary>
     public DateTime NextWindowChangeAt(int i) => _nextWindowChange[i] == 0 ? DateTime.MaxValue : new DateTime(_nextWindowChange[i], DateTimeKind.Utc);
+
+    /// <summary>When row i's customer last purchased; null when never (or unknown: a row from a checkpoint before format 4).</summary>
+    public DateTime? LastPurchaseAt(int i) => _lastPurchase[i] == 0 ? null : new DateTime(_lastPurchase[i], DateTimeKind.Utc);
 
     public bool TryIndexOf(string customerId, out int index) => _index.TryGetValue(customerId, out index);
 
@@ -66,6 +70,7 @@ public sealed class ShardMatrix
         _asOf[i] = row.AsOf.Ticks;
         _nextWindowChange[i] = row.NextWindowChange?.Ticks ?? 0;
         _lastSeq[i] = row.LogPosition;
+        _lastPurchase[i] = row.LastPurchaseAt?.Ticks ?? 0;
         return true;
     }
 
@@ -117,6 +122,7 @@ public sealed class ShardMatrix
             w.Write(_asOf[i]);
             w.Write(_nextWindowChange[i]);
             w.Write(_lastSeq[i]);
+            w.Write(_lastPurchase[i]);
         }
         var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(_raw.AsSpan(0, _ids.Count * D));
         w.Write(bytes);
@@ -125,7 +131,7 @@ public sealed class ShardMatrix
     public static ShardMatrix ReadFrom(BinaryReader r)
     {
         var version = r.ReadByte();
-        if (version is not (2 or FormatVersion))
+        if (version is not (2 or 3 or FormatVersion))
         {
             throw new InvalidDataException($"Unknown shard format {version}.");
         }
@@ -151,6 +157,11 @@ public sealed class ShardMatrix
             if (version >= 3)
             {
                 m._lastSeq[i] = r.ReadInt64();
+            }
+            // Before version 4 no purchase time was kept: RFM recency falls back to the aged row (see ShardGrain).
+            if (version >= 4)
+            {
+                m._lastPurchase[i] = r.ReadInt64();
             }
         }
         var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(m._raw.AsSpan(0, n * D));
@@ -182,5 +193,6 @@ public sealed class ShardMatrix
         Array.Resize(ref _asOf, capacity);
         Array.Resize(ref _nextWindowChange, capacity);
         Array.Resize(ref _lastSeq, capacity);
+        Array.Resize(ref _lastPurchase, capacity);
     }
 }

@@ -23,7 +23,7 @@ public sealed class RestTests
     private static readonly string[] Covered =
     [
         "IngestService.Ingest", "SegmentService.GetCustomer", "SegmentService.BatchGetCustomers", "SegmentService.GetHistory",
-        "SegmentService.ListSegments", "SegmentService.ListSegmentMembers", "SegmentService.GetTransitionMatrix",
+        "SegmentService.ListSegments", "SegmentService.ListRfmSegments", "SegmentService.ListSegmentMembers", "SegmentService.GetTransitionMatrix",
         "SegmentService.Forecast", "ModelService.Retrain", "ModelService.GetModel", "ModelService.RenameSegment",
         "ModelService.GetDrift", "ModelService.ListModels", "ModelService.CompareModels", "ModelService.Rollback", "AlertService.CreateWebhook", "AlertService.ListWebhooks", "AlertService.DeleteWebhook",
         "AlertService.ListDeadLetters", "AlertService.RedeliverDeadLetters", "AdminService.GetServerInfo", "AdminService.ListQuarantinedEvents", "AdminService.ReplayQuarantinedEvent",
@@ -65,6 +65,9 @@ public sealed class RestTests
         var history = await CallAsync<GetHistoryResponse>(http, HttpMethod.Get, $"/v1/customers/{id}/history?limit=1");
         Assert.Single(history.Transitions);
         var segments = await CallAsync<ListSegmentsResponse>(http, HttpMethod.Get, "/v1/segments");
+        var rfmSegments = await CallAsync<ListRfmSegmentsResponse>(http, HttpMethod.Get, "/v1/rfm-segments");
+        Assert.Equal(10, rfmSegments.Segments.Count);
+        Assert.Equal(300, rfmSegments.Segments.Sum(s => s.Size) + rfmSegments.CustomersWithoutPurchase);
         Assert.Equal(300, segments.Segments.Sum(s => s.Size));
         var segment = segments.Segments[0];
         var members = await CallAsync<ListSegmentMembersResponse>(http, HttpMethod.Get,
@@ -144,9 +147,9 @@ public sealed class RestTests
         Assert.Equal("k", violation.GetProperty("field").GetString());
         Assert.StartsWith("must be 2-50", violation.GetProperty("description").GetString());
 
-        // The REST routes and their OpenAPI document are on the HTTP port (26 RPCs; GET and POST share /v1/webhooks).
+        // The REST routes and their OpenAPI document are on the HTTP port (27 RPCs; GET and POST share /v1/webhooks).
         var openApi = await http.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
-        Assert.Equal(25, openApi.GetProperty("paths").EnumerateObject().Count());
+        Assert.Equal(26, openApi.GetProperty("paths").EnumerateObject().Count());
         Assert.True(openApi.GetProperty("paths").TryGetProperty("/v1/customers/{customerId}", out _));
         Assert.True(openApi.GetProperty("paths").TryGetProperty("/v1/segments/{segment}/members", out _));
     }

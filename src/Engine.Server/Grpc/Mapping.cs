@@ -25,7 +25,15 @@ public static class Mapping
             Confidence = v.Confidence,
             SecondSegmentId = v.SecondSegmentId,
             Margin = v.Margin,
+            RScore = v.RScore,
+            FScore = v.FScore,
+            MScore = v.MScore,
         };
+        if (v.RScore > 0)
+        {
+            var segment = RfmScores.SegmentOf(v.RScore, v.FScore);
+            (c.RfmSegmentId, c.RfmSegment) = (segment.Id, segment.Name);
+        }
         for (var j = 0; j < FeatureNames.Count; j++)
         {
             c.Features[FeatureNames.All[j]] = v.Features[j];
@@ -90,13 +98,13 @@ public static class Mapping
     {
         if (model is null)
         {
-            return [new Segment { SegmentId = ModelSnapshot.Unassigned, Name = ModelSnapshot.Unassigned, Size = sizes.GetValueOrDefault(ModelSnapshot.Unassigned) }];
+            return [new Segment { SegmentId = ModelSnapshot.Unassigned, Name = ModelSnapshot.Unassigned, Size = sizes.GetValueOrDefault(ModelSnapshot.Unassigned), Kind = SegmentKind.Learned }];
         }
         var centroids = ModelMath.CentroidsInOriginalUnits(model);
         var segments = new Segment[model.K];
         for (var c = 0; c < model.K; c++)
         {
-            var s = new Segment { SegmentId = model.SegmentIds[c], Name = model.Names[c], Size = sizes.GetValueOrDefault(model.SegmentIds[c]) };
+            var s = new Segment { SegmentId = model.SegmentIds[c], Name = model.Names[c], Size = sizes.GetValueOrDefault(model.SegmentIds[c]), Kind = SegmentKind.Learned };
             for (var j = 0; j < model.D; j++)
             {
                 s.Centroid[FeatureNames.All[j]] = centroids[c][j];
@@ -104,6 +112,31 @@ public static class Mapping
             segments[c] = s;
         }
         return segments;
+    }
+
+    /// <summary>The ten named RFM segments with their sizes and shares, from the shards' tallies.</summary>
+    public static Segment[] RfmSegments(RfmTally tally)
+    {
+        var customers = tally.Customers.Sum();
+        var revenue = tally.Monetary.Sum();
+        return [.. RfmScores.Segments.Select((segment, i) => new Segment
+        {
+            SegmentId = segment.Id,
+            Name = segment.Name,
+            Kind = SegmentKind.Rfm,
+            Size = tally.Customers[i],
+            ShareOfCustomers = customers == 0 ? 0 : (double)tally.Customers[i] / customers,
+            ShareOfRevenue = revenue == 0 ? 0 : tally.Monetary[i] / revenue,
+        })];
+    }
+
+    public static Engine.Api.V1.RfmCutPoints ToProto(this Engine.Abstractions.RfmCutPoints cuts)
+    {
+        var proto = new Engine.Api.V1.RfmCutPoints { Customers = cuts.Customers };
+        proto.RecencyDays.AddRange(cuts.RecencyDays.Select(v => (double)v));
+        proto.Frequency.AddRange(cuts.Frequency.Select(v => (double)v));
+        proto.Monetary.AddRange(cuts.Monetary.Select(v => (double)v));
+        return proto;
     }
 
     public static Timestamp ToTimestamp(DateTime utc) =>

@@ -186,6 +186,7 @@ public sealed class ModelGrpcService(IGrainFactory grains, ModelReplica models, 
         result.Features.AddRange(FeatureNames.All);
         result.ScalerMean.AddRange(model.ScalerMean);
         result.ScalerStd.AddRange(model.ScalerStd);
+        result.RfmCutPoints = model.Rfm?.ToProto();
         return result;
     }
 }

@@ -80,6 +80,19 @@ public sealed class SegmentGrpcService(CustomerGrains customers, PopulationQueri
         return response;
     }
 
+    public override async Task<ListRfmSegmentsResponse> ListRfmSegments(ListRfmSegmentsRequest request, ServerCallContext context)
+    {
+        await models.RefreshAsync();
+        var response = new ListRfmSegmentsResponse();
+        if (await queries.RfmTallyAsync() is var (model, tally))
+        {
+            response.ModelVersion = model.Version;
+            response.Segments.AddRange(Mapping.RfmSegments(tally));
+            response.CustomersWithoutPurchase = tally.WithoutPurchase;
+        }
+        return response;
+    }
+
     public override async Task<ListSegmentMembersResponse> ListSegmentMembers(ListSegmentMembersRequest request, ServerCallContext context)
     {
         var size = Paging.Size(request.PageSize);
