@@ -17,4 +17,5 @@ public sealed record CustomerView(
     [property: Id(11)] long EventCount,
     [property: Id(12)] double Confidence,
     [property: Id(13)] string SecondSegmentId,
-    [property: Id(14)] double Margin);
+    [property: Id(14)] double Margin,
+    [property: Id(20)] CustomerValue? Value = null);

@@ -20,7 +20,8 @@ public sealed record ModelSnapshot(
     [property: Id(11)] int Iterations,
     [property: Id(12)] string Reason,
     [property: Id(13)] int Revision = 0,
-    [property: Id(14)] DriftBaseline? Baseline = null)
+    [property: Id(14)] DriftBaseline? Baseline = null,
+    [property: Id(15)] ClvFit? Clv = null)
 {
     /// <summary>The segment of every customer while no model exists.</summary>
     public const string Unassigned = Core.Unassigned.SegmentId;

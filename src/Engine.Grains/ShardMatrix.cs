@@ -10,7 +10,8 @@ namespace Engine.Grains;
 /// </summary>
 public sealed class ShardMatrix
 {
-    private const byte FormatVersion = 3;
+    // 4 appended the purchase histories (after the raw features); 2 and 3 are still read, their rows without one.
+    private const byte FormatVersion = 4;
     private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
     private readonly List<string> _ids = [];
     private readonly List<string> _segments = [];
@@ -19,6 +20,12 @@ public sealed class ShardMatrix
     private long[] _asOf = new long[1024];
     private long[] _nextWindowChange = new long[1024];
     private long[] _lastSeq = new long[1024];
+    // Repeat-buying history per row (first and last purchase day, distinct purchase days, repeat-day amount) for the
+    // customer-value fit at retrain; purchase days 0 = no purchase.
+    private int[] _firstPurchaseDay = new int[1024];
+    private int[] _lastPurchaseDay = new int[1024];
+    private int[] _purchaseDays = new int[1024];
+    private double[] _repeatAmount = new double[1024];
 
     public static int D => FeatureNames.Count;
 
@@ -36,6 +43,11 @@ public sealed class ShardMatrix
 
     /// <summary>When a windowed feature of row i next changes by time alone; DateTime.MaxValue when never.</summary>
     public DateTime NextWindowChangeAt(int i) => _nextWindowChange[i] == 0 ? DateTime.MaxValue : new DateTime(_nextWindowChange[i], DateTimeKind.Utc);
+
+    /// <summary>Row i's purchase history, or null when the customer had not bought (or the row predates histories).</summary>
+    public Engine.Core.Clv.PurchaseHistory? PurchaseHistoryAt(int i) => _purchaseDays[i] > 0
+        ? new Engine.Core.Clv.PurchaseHistory(_firstPurchaseDay[i], _lastPurchaseDay[i], _purchaseDays[i], _repeatAmount[i])
+        : null;
 
     public bool TryIndexOf(string customerId, out int index) => _index.TryGetValue(customerId, out index);
 
@@ -66,6 +78,10 @@ public sealed class ShardMatrix
         _asOf[i] = row.AsOf.Ticks;
         _nextWindowChange[i] = row.NextWindowChange?.Ticks ?? 0;
         _lastSeq[i] = row.LogPosition;
+        _firstPurchaseDay[i] = row.FirstPurchaseDay;
+        _lastPurchaseDay[i] = row.LastPurchaseDay;
+        _purchaseDays[i] = row.FirstPurchaseDay >= 0 ? row.PurchaseDays : 0;
+        _repeatAmount[i] = row.RepeatAmount;
         return true;
     }
 
@@ -91,12 +107,19 @@ public sealed class ShardMatrix
         }
         var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(_raw.AsSpan(0, _ids.Count * D));
         w.Write(bytes);
+        for (var i = 0; i < _ids.Count; i++)
+        {
+            w.Write(_firstPurchaseDay[i]);
+            w.Write(_lastPurchaseDay[i]);
+            w.Write(_purchaseDays[i]);
+            w.Write(_repeatAmount[i]);
+        }
     }
 
     public static ShardMatrix ReadFrom(BinaryReader r)
     {
         var version = r.ReadByte();
-        if (version is not (2 or FormatVersion))
+        if (version is not (2 or 3 or FormatVersion))
         {
             throw new InvalidDataException($"Unknown shard format {version}.");
         }
@@ -126,6 +149,16 @@ public sealed class ShardMatrix
         }
         var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(m._raw.AsSpan(0, n * D));
         r.BaseStream.ReadExactly(bytes);
+        if (version >= 4)
+        {
+            for (var i = 0; i < n; i++)
+            {
+                m._firstPurchaseDay[i] = r.ReadInt32();
+                m._lastPurchaseDay[i] = r.ReadInt32();
+                m._purchaseDays[i] = r.ReadInt32();
+                m._repeatAmount[i] = r.ReadDouble();
+            }
+        }
         return m;
     }
 
@@ -153,5 +186,9 @@ public sealed class ShardMatrix
         Array.Resize(ref _asOf, capacity);
         Array.Resize(ref _nextWindowChange, capacity);
         Array.Resize(ref _lastSeq, capacity);
+        Array.Resize(ref _firstPurchaseDay, capacity);
+        Array.Resize(ref _lastPurchaseDay, capacity);
+        Array.Resize(ref _purchaseDays, capacity);
+        Array.Resize(ref _repeatAmount, capacity);
     }
 }
