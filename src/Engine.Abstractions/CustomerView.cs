@@ -23,4 +23,5 @@ public sealed record CustomerView(
     [property: Id(14)] double Margin,
     [property: Id(15)] int RScore = 0,
     [property: Id(16)] int FScore = 0,
-    [property: Id(17)] int MScore = 0);
+    [property: Id(17)] int MScore = 0,
+    [property: Id(20)] CustomerValue? Value = null);

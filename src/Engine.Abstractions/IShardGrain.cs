@@ -95,6 +95,10 @@ public interface IShardTraining : IGrainWithIntegerKey
     [Alias("Step")]
     Task<PartialSums> StepAsync(float[] centroids, int k);
 
+    /// <summary>The purchase histories of the shard's customers who bought, at <paramref name="asOf"/> (customer-value fit).</summary>
+    [Alias("RepeatSummaries"), ResponseTimeout("00:05:00")]
+    Task<RepeatSummaries> GetRepeatSummariesAsync(DateTime asOf);
+
     /// <summary>Drops the training matrix.</summary>
     [Alias("Release")]
     Task ReleaseAsync();

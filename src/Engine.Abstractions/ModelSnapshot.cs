@@ -25,6 +25,7 @@ public sealed record ModelSnapshot(
     [property: Id(12)] string Reason,
     [property: Id(13)] int Revision = 0,
     [property: Id(14)] DriftBaseline? Baseline = null,
+    [property: Id(15)] ClvFit? Clv = null,
     [property: Id(16)] RfmCutPoints? Rfm = null,
     [property: Id(20)] double Silhouette = 0,
     [property: Id(21)] long[]? TrainedSizes = null,

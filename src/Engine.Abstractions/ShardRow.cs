@@ -20,7 +20,11 @@ public sealed record ShardRow(
     [property: Id(4)] DateTime? NextWindowChange = null,
     [property: Id(5)] long LogPosition = 0,
     [property: Id(6)] long ModelVersion = 0,
-    [property: Id(7)] DateTime? LastPurchaseAt = null);
+    [property: Id(7)] DateTime? LastPurchaseAt = null,
+    [property: Id(9)] int FirstPurchaseDay = -1,
+    [property: Id(10)] int LastPurchaseDay = -1,
+    [property: Id(11)] int PurchaseDays = 0,
+    [property: Id(12)] double RepeatAmount = 0);
 
 /// <summary>The outcome of applying work to a customer: its new shard row and the transitions it recorded.</summary>
 [GenerateSerializer, Immutable, Alias("engine.ApplyResult")]

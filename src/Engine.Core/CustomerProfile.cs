@@ -1,3 +1,5 @@
+using Engine.Core.Clv;
+
 namespace Engine.Core;
 
 /// <summary>
@@ -9,12 +11,20 @@ public sealed class CustomerProfile
     /// <summary>The longest window any feature uses; older buckets cannot matter again.</summary>
     public const int WindowDays = 90;
 
-    private const byte FormatVersion = 1;
+    // 2 added the repeat-buying history (first purchase day, its amount, purchase days older than the window); 1 is still read.
+    private const byte FormatVersion = 2;
     // Exact-size arrays rather than lists: a new day reallocates, but a million idle profiles carry no spare capacity.
     private DayBucket[] _buckets = [];
     // Distinct categories in a plain array: a customer has a handful, and a HashSet costs ~200 bytes even for one,
     // times every active customer.
     private string[] _categories = [];
+    // The repeat-buying history (BG/NBD's x, t_x, T and Gamma-Gamma's m), bounded like the rest: distinct purchase days
+    // are the first purchase day, the day buckets with purchases, and a count of the purchase days that left the window.
+    private int _firstPurchaseDay = -1;
+    private int _olderPurchaseDays;
+
+    /// <summary>Summed purchase amounts of the first purchase day; the repeat amount is the rest of <see cref="PurchaseAmount"/>.</summary>
+    public double FirstDayAmount { get; private set; }
 
     /// <summary>Earliest event of any kind (UTC); tenure is measured from here.</summary>
     public DateTime? FirstEventAt { get; private set; }
@@ -65,6 +75,7 @@ public sealed class CustomerProfile
             case EventKind.Purchase:
                 Purchases++;
                 PurchaseAmount = Finite.Add(PurchaseAmount, amount);
+                NotePurchaseDay(DayOf(occurredAtUtc), amount);
                 if (LastPurchaseAt is null || occurredAtUtc > LastPurchaseAt)
                 {
                     LastPurchaseAt = occurredAtUtc;
@@ -93,6 +104,51 @@ public sealed class CustomerProfile
             AddToBucket(DayOf(occurredAtUtc), counts);
         }
         Prune();
+    }
+
+    /// <summary>
+    /// The repeat-buying history: first and last purchase day, distinct purchase days and the summed amount of the days
+    /// after the first; null before the first purchase. Exact whatever the order of events, except for a purchase that
+    /// arrives more than 90 days older than the latest event on a day other than the first purchase day: its day
+    /// is no longer kept, so it counts as a new purchase day.
+    /// </summary>
+    public PurchaseHistory? PurchaseHistory
+    {
+        get
+        {
+            if (_firstPurchaseDay < 0 || LastPurchaseAt is not { } last)
+            {
+                return null;
+            }
+            var days = 1 + _olderPurchaseDays;
+            foreach (var b in _buckets)
+            {
+                if (b.Purchases > 0 && b.Day != _firstPurchaseDay)
+                {
+                    days++;
+                }
+            }
+            return new PurchaseHistory(_firstPurchaseDay, DayOf(last), days, Math.Max(0, PurchaseAmount - FirstDayAmount));
+        }
+    }
+
+    private void NotePurchaseDay(int day, double amount)
+    {
+        var clean = double.IsFinite(amount) && amount > 0 ? amount : 0;
+        if (_firstPurchaseDay < 0 || day < _firstPurchaseDay)
+        {
+            // The old first day becomes a repeat day; if its bucket has left the window it is counted here.
+            if (_firstPurchaseDay >= 0 && !Array.Exists(_buckets, b => b.Day == _firstPurchaseDay && b.Purchases > 0))
+            {
+                _olderPurchaseDays++;
+            }
+            _firstPurchaseDay = day;
+            FirstDayAmount = clean;
+        }
+        else if (day == _firstPurchaseDay)
+        {
+            FirstDayAmount = Finite.Add(FirstDayAmount, clean);
+        }
     }
 
     /// <summary>
@@ -188,6 +244,9 @@ public sealed class CustomerProfile
             w.Write(b.CartAbandons);
             w.Write(b.Tickets);
         }
+        w.Write(_firstPurchaseDay);
+        w.Write(FirstDayAmount);
+        w.Write(_olderPurchaseDays);
     }
 
     /// <summary>The <see cref="WriteTo"/> checkpoint as bytes.</summary>
@@ -212,7 +271,7 @@ public sealed class CustomerProfile
     public static CustomerProfile ReadFrom(BinaryReader r)
     {
         var version = r.ReadByte();
-        if (version != FormatVersion)
+        if (version is not (1 or FormatVersion))
         {
             throw new InvalidDataException($"Unknown customer profile format {version}.");
         }
@@ -237,7 +296,42 @@ public sealed class CustomerProfile
         {
             p._buckets[i] = new DayBucket(r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32());
         }
+        if (version >= 2)
+        {
+            p._firstPurchaseDay = r.ReadInt32();
+            p.FirstDayAmount = r.ReadDouble();
+            p._olderPurchaseDays = r.ReadInt32();
+        }
+        else
+        {
+            p.RestoreHistoryFromVersion1();
+        }
         return p;
+    }
+
+    /// <summary>
+    /// Format 1 kept no repeat-buying history; it is rebuilt from what it kept. Exact for customers whose purchases all
+    /// fall in the kept window; otherwise each older purchase counts as its own day, the first event's day stands for
+    /// the first purchase day, and that day is given the average purchase amount.
+    /// </summary>
+    private void RestoreHistoryFromVersion1()
+    {
+        if (Purchases == 0 || LastPurchaseAt is null)
+        {
+            return;
+        }
+        var windowPurchases = _buckets.Sum(b => (long)b.Purchases);
+        var windowDays = _buckets.Where(b => b.Purchases > 0).Select(b => b.Day).ToList();
+        if (windowPurchases >= Purchases && windowDays.Count > 0)
+        {
+            _firstPurchaseDay = windowDays[0];
+            var share = (double)_buckets.First(b => b.Day == _firstPurchaseDay).Purchases / Purchases;
+            FirstDayAmount = windowDays.Count == 1 ? PurchaseAmount : PurchaseAmount * share;
+            return;
+        }
+        _firstPurchaseDay = DayOf(FirstEventAt ?? LastPurchaseAt.Value);
+        _olderPurchaseDays = (int)Math.Min(int.MaxValue, Math.Max(0, Purchases - windowPurchases - 1));
+        FirstDayAmount = PurchaseAmount / Purchases;
     }
 
     private void AddCategory(string category)
@@ -308,6 +402,10 @@ public sealed class CustomerProfile
         var stale = 0;
         while (stale < _buckets.Length && _buckets[stale].Day <= oldest)
         {
+            if (_buckets[stale].Purchases > 0 && _buckets[stale].Day != _firstPurchaseDay)
+            {
+                _olderPurchaseDays++;
+            }
             stale++;
         }
         if (stale > 0)

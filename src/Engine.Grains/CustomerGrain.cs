@@ -171,7 +171,10 @@ public sealed partial class CustomerGrain(
         var (r, f, m) = RfmRules.Scores(model?.Rfm, rfm);
         return ValueTask.FromResult<CustomerView?>(new CustomerView(
             Id, state.State.SegmentId, name, state.State.ModelVersion, rfm.RecencyDays, rfm.Frequency, rfm.Monetary,
-            raw, distance, _profile.LastEventAt ?? default, asOf, _profile.EventCount, confidence, second, margin, r, f, m));
+            raw, distance, _profile.LastEventAt ?? default, asOf, _profile.EventCount, confidence, second, margin, r, f, m,
+            model?.Clv is { } clv && _profile.PurchaseHistory is { } history
+                ? CustomerValue.Of(clv, history, asOf, services.ModelOptions.ClvHorizon)
+                : null));
     }
 
     public Task<TransitionRecord[]> GetHistoryAsync(int limit)
@@ -541,8 +544,9 @@ public sealed partial class CustomerGrain(
         // The row is as of the latest assignment, so the shard's aging starts from the state the segment reflects.
         var s = state.State;
         var asOf = s.AssignedAt > DateTime.MinValue ? s.AssignedAt : services.Clock.Now;
+        var history = _profile.PurchaseHistory;
         var row = new ShardRow(Id, RowFeaturesAt(asOf), asOf, s.SegmentId, _profile.NextWindowChange(asOf), s.LogPosition, s.ModelVersion,
-            _profile.LastPurchaseAt);
+            _profile.LastPurchaseAt, history?.FirstDay ?? -1, history?.LastDay ?? -1, history?.Days ?? 0, history?.RepeatAmount ?? 0);
         // Kept only within one call (assignment, then this row): between calls it would be dead weight per customer, and
         // the array now belongs to the row.
         _rowFeatures = null;

@@ -154,6 +154,9 @@ public sealed class ModelOptions
     /// <summary>Temperature of the soft membership: confidence = softmax over −distance² / temperature.</summary>
     public double SoftmaxTemperature { get; set; } = 1.0;
 
+    /// <summary>Weeks ahead that a customer's expected_purchases and clv look (BG/NBD time unit: weeks).</summary>
+    public double ClvHorizon { get; set; } = 52;
+
     /// <summary>
     /// Maximum Lloyd iterations of a retrain, and the tolerance that ends it earlier: the summed squared centroid shift
     /// of an iteration below Tolerance × the mean feature variance (scikit-learn's criterion and default).

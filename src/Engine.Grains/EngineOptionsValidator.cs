@@ -98,6 +98,7 @@ public sealed class EngineOptionsValidator :
         AtLeast(nameof(o.DriftCheckInterval), o.DriftCheckInterval, TimeSpan.FromSeconds(1)),
         Range(nameof(o.DriftBins), o.DriftBins, 2, 1000),
         Positive(nameof(o.SoftmaxTemperature), o.SoftmaxTemperature),
+        Positive(nameof(o.ClvHorizon), o.ClvHorizon),
         Range(nameof(o.MaxIterations), o.MaxIterations, 1, 100_000),
         Range(nameof(o.Tolerance), o.Tolerance, 0, 1),
         Range(nameof(o.MinInertiaGain), o.MinInertiaGain, 0, 1),

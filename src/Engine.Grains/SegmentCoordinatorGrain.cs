@@ -197,9 +197,10 @@ public sealed partial class SegmentCoordinatorGrain(
             var baseline = await kmeans.BaselineAsync(fit, seed);
             // RFM cut points over the same instant the model is trained at.
             var rfm = RfmRules.CutPoints(await Task.WhenAll(shards.Select(s => s.GetRfmColumnsAsync(asOf))));
+            var clv = await FitCustomerValueAsync(shards, asOf);
             var modelSilhouette = k == 0 ? candidates.Single(c => c.K == fit.K).Silhouette : (await kmeans.SilhouetteAsync(fit, seed)).Silhouette;
             var model = Label(new ModelSnapshot(version, fit.K, d, fit.Centroids, scaler.Mean, scaler.Std, [], [], clock.Now, n,
-                fit.Inertia, fit.Iterations, reason, Baseline: baseline, Silhouette: modelSilhouette, TrainedSizes: fit.Sizes, Rfm: rfm));
+                fit.Inertia, fit.Iterations, reason, Baseline: baseline, Silhouette: modelSilhouette, TrainedSizes: fit.Sizes, Rfm: rfm, Clv: clv));
             var moved = await PublishAndRollOutAsync(model, shards);
             EngineMetrics.Retrains.Inc();
             EngineMetrics.RetrainSeconds.Observe(watch.Elapsed.TotalSeconds);
@@ -301,6 +302,29 @@ public sealed partial class SegmentCoordinatorGrain(
             await Task.WhenAll(shards.Select(s => s.CheckpointAsync(-1)));
         }
         return rollouts.Sum(r => r.Result);
+    }
+
+    /// <summary>
+    /// BG/NBD and Gamma-Gamma by maximum likelihood over every shard's purchase histories at the retrain's as_of. Null
+    /// (the model then carries no customer value) when too few customers bought or the optimiser finds no optimum.
+    /// </summary>
+    private async Task<ClvFit?> FitCustomerValueAsync(IShardGrain[] shards, DateTime asOf)
+    {
+        var parts = await Task.WhenAll(shards.Select(s => s.GetRepeatSummariesAsync(asOf)));
+        return await Task.Run(() =>
+        {
+            var summaries = parts.SelectMany(p => p.Summaries()).ToList();
+            if (Core.Clv.BgNbd.Fit(summaries) is not { } bg)
+            {
+                return null;
+            }
+            var gg = Core.Clv.GammaGamma.Fit(summaries) is { } g
+                ? new GammaGammaValues(g.Parameters.P, g.Parameters.Q, g.Parameters.Gamma, g.LogLikelihood, g.Customers)
+                : null;
+            var p = bg.Parameters;
+            LogClvFitted(logger, p.R, p.Alpha, p.A, p.B, bg.LogLikelihood, bg.Customers);
+            return new ClvFit(asOf, p.R, p.Alpha, p.A, p.B, bg.LogLikelihood, bg.Customers, gg);
+        });
     }
 
     /// <summary>
@@ -482,6 +506,9 @@ public sealed partial class SegmentCoordinatorGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model {Version} drifted (max PSI {Psi:F3} > {Threshold}): retraining")]
     private static partial void LogDrift(ILogger logger, long version, double psi, double threshold);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Customer value fit: BG/NBD r={R:F4} alpha={Alpha:F4} a={A:F4} b={B:F4}, log-likelihood {LogLikelihood:F1} over {Customers} customers")]
+    private static partial void LogClvFitted(ILogger logger, double r, double alpha, double a, double b, double logLikelihood, int customers);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Published model {Version}: k={K}, {Customers} customers, inertia {Inertia:F1}, {Iterations} iterations, reason {Reason}")]
     private static partial void LogPublished(ILogger logger, long version, int k, long customers, double inertia, int iterations, string reason);

@@ -41,6 +41,29 @@ public sealed partial class ShardGrain
         });
     }
 
+    public async Task<RepeatSummaries> GetRepeatSummariesAsync(DateTime asOf)
+    {
+        var rows = _rows;
+        return await Task.Run(() =>
+        {
+            var asOfDay = (int)(asOf.Ticks / TimeSpan.TicksPerDay);
+            var (x, tx, age, m) = (new List<int>(), new List<int>(), new List<int>(), new List<double>());
+            for (var i = 0; i < rows.Count; i++)
+            {
+                if (rows.PurchaseHistoryAt(i) is not { } h)
+                {
+                    continue;
+                }
+                var frequency = Math.Max(0, h.Days - 1);
+                x.Add(frequency);
+                tx.Add(h.LastDay - h.FirstDay);
+                age.Add(Math.Max(asOfDay, h.LastDay) - h.FirstDay);
+                m.Add(frequency > 0 ? h.RepeatAmount / frequency : 0);
+            }
+            return new RepeatSummaries([.. x], [.. tx], [.. age], [.. m]);
+        });
+    }
+
     public async Task<Moments> PrepareAsync(DateTime asOf)
     {
         var rows = _rows;

@@ -10,6 +10,8 @@ namespace Engine.Grains;
 /// </summary>
 public sealed class ShardMatrix
 {
+    // 4 added each row's last purchase time and, after the raw features, its purchase history; 2 and 3 are still read,
+    // their rows without them.
     private const byte FormatVersion = 4;
     private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
     private readonly List<string> _ids = [];
@@ -20,6 +22,12 @@ public sealed class ShardMatrix
     private long[] _nextWindowChange = new long[1024];
     private long[] _lastSeq = new long[1024];
     private long[] _lastPurchase = new long[1024];
+    // Repeat-buying history per row (first and last purchase day, distinct purchase days, repeat-day amount) for the
+    // customer-value fit at retrain; purchase days 0 = no purchase.
+    private int[] _firstPurchaseDay = new int[1024];
+    private int[] _lastPurchaseDay = new int[1024];
+    private int[] _purchaseDays = new int[1024];
+    private double[] _repeatAmount = new double[1024];
 
     public static int D => FeatureNames.Count;
 
@@ -40,6 +48,10 @@ public sealed class ShardMatrix
 
     /// <summary>When row i's customer last purchased; null when never (or unknown: a row from a checkpoint before format 4).</summary>
     public DateTime? LastPurchaseAt(int i) => _lastPurchase[i] == 0 ? null : new DateTime(_lastPurchase[i], DateTimeKind.Utc);
+    /// <summary>Row i's purchase history, or null when the customer had not bought (or the row predates histories).</summary>
+    public Engine.Core.Clv.PurchaseHistory? PurchaseHistoryAt(int i) => _purchaseDays[i] > 0
+        ? new Engine.Core.Clv.PurchaseHistory(_firstPurchaseDay[i], _lastPurchaseDay[i], _purchaseDays[i], _repeatAmount[i])
+        : null;
 
     public bool TryIndexOf(string customerId, out int index) => _index.TryGetValue(customerId, out index);
 
@@ -71,6 +83,10 @@ public sealed class ShardMatrix
         _nextWindowChange[i] = row.NextWindowChange?.Ticks ?? 0;
         _lastSeq[i] = row.LogPosition;
         _lastPurchase[i] = row.LastPurchaseAt?.Ticks ?? 0;
+        _firstPurchaseDay[i] = row.FirstPurchaseDay;
+        _lastPurchaseDay[i] = row.LastPurchaseDay;
+        _purchaseDays[i] = row.FirstPurchaseDay >= 0 ? row.PurchaseDays : 0;
+        _repeatAmount[i] = row.RepeatAmount;
         return true;
     }
 
@@ -126,6 +142,13 @@ public sealed class ShardMatrix
         }
         var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(_raw.AsSpan(0, _ids.Count * D));
         w.Write(bytes);
+        for (var i = 0; i < _ids.Count; i++)
+        {
+            w.Write(_firstPurchaseDay[i]);
+            w.Write(_lastPurchaseDay[i]);
+            w.Write(_purchaseDays[i]);
+            w.Write(_repeatAmount[i]);
+        }
     }
 
     public static ShardMatrix ReadFrom(BinaryReader r)
@@ -166,6 +189,16 @@ public sealed class ShardMatrix
         }
         var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(m._raw.AsSpan(0, n * D));
         r.BaseStream.ReadExactly(bytes);
+        if (version >= 4)
+        {
+            for (var i = 0; i < n; i++)
+            {
+                m._firstPurchaseDay[i] = r.ReadInt32();
+                m._lastPurchaseDay[i] = r.ReadInt32();
+                m._purchaseDays[i] = r.ReadInt32();
+                m._repeatAmount[i] = r.ReadDouble();
+            }
+        }
         return m;
     }
 
@@ -194,5 +227,9 @@ public sealed class ShardMatrix
         Array.Resize(ref _nextWindowChange, capacity);
         Array.Resize(ref _lastSeq, capacity);
         Array.Resize(ref _lastPurchase, capacity);
+        Array.Resize(ref _firstPurchaseDay, capacity);
+        Array.Resize(ref _lastPurchaseDay, capacity);
+        Array.Resize(ref _purchaseDays, capacity);
+        Array.Resize(ref _repeatAmount, capacity);
     }
 }

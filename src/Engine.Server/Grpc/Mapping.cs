@@ -38,6 +38,14 @@ public static class Mapping
         {
             c.Features[FeatureNames.All[j]] = v.Features[j];
         }
+        if (v.Value is { } value)
+        {
+            c.PAlive = value.PAlive;
+            c.ChurnRisk = value.ChurnRisk;
+            c.ExpectedPurchases = value.ExpectedPurchases;
+            c.ExpectedOrderValue = value.ExpectedOrderValue;
+            c.Clv = value.Clv;
+        }
         return c;
     }
 

@@ -182,6 +182,17 @@ public sealed class ModelGrpcService(IGrainFactory grains, ModelReplica models, 
             result.RetiredAt = Mapping.ToTimestamp(retired);
         }
         result.TrainedSizes.AddRange(model.TrainedSizes ?? []);
+        if (model.Clv is { } clv)
+        {
+            (result.ClvR, result.ClvAlpha, result.ClvA, result.ClvB) = (clv.R, clv.Alpha, clv.A, clv.B);
+            result.ClvBgnbdLogLikelihood = clv.BgNbdLogLikelihood;
+            result.ClvAsOf = Mapping.ToTimestamp(clv.AsOf);
+            if (clv.GammaGamma is { } gg)
+            {
+                (result.ClvP, result.ClvQ, result.ClvGamma) = (gg.P, gg.Q, gg.Gamma);
+                result.ClvGammaGammaLogLikelihood = gg.LogLikelihood;
+            }
+        }
         result.Segments.AddRange(Mapping.Segments(model, new Dictionary<string, long>()));
         result.Features.AddRange(FeatureNames.All);
         result.ScalerMean.AddRange(model.ScalerMean);
