@@ -43,7 +43,7 @@ public static class AdminCommands
             }
             return Task.FromResult(ExitCodes.Ok);
         });
-        return new Command("admin", "Operate the server's store: backup, restore") { backup, restore };
+        return new Command("admin", "Operate the server: backup, restore, API keys, the audit log") { backup, restore, KeyCommands.Key(), KeyCommands.Audit() };
     }
 
     /// <summary>

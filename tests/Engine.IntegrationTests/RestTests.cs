@@ -27,7 +27,7 @@ public sealed class RestTests
         "SegmentService.Forecast", "ModelService.Retrain", "ModelService.GetModel", "ModelService.RenameSegment",
         "ModelService.GetDrift", "ModelService.ListModels", "ModelService.CompareModels", "ModelService.Rollback", "AlertService.CreateWebhook", "AlertService.ListWebhooks", "AlertService.DeleteWebhook",
         "AlertService.ListDeadLetters", "AlertService.RedeliverDeadLetters", "AdminService.GetServerInfo", "AdminService.ListQuarantinedEvents", "AdminService.ReplayQuarantinedEvent",
-        "AdminService.DiscardQuarantinedEvent", "AdminService.Backup", "AdminService.EraseCustomer",
+        "AdminService.DiscardQuarantinedEvent", "AdminService.Backup", "AdminService.EraseCustomer", "AdminService.ListAuditEntries",
     ];
 
     [Fact]
@@ -124,6 +124,11 @@ public sealed class RestTests
                 Directory.Delete(backupDirectory, recursive: true);
             }
         }
+        // Without keys every admin action is "anonymous"'s; newest first, this listing's own entry not yet among them.
+        var audit = await CallAsync<ListAuditEntriesResponse>(http, HttpMethod.Get, "/v1/audit?pageSize=3");
+        Assert.Equal(["Backup", "DiscardQuarantinedEvent", "ReplayQuarantinedEvent"], audit.Entries.Select(e => e.Action));
+        Assert.All(audit.Entries, e => Assert.Equal("anonymous", e.Who));
+        Assert.Equal(["OK", "NOT_FOUND", "NOT_FOUND"], audit.Entries.Select(e => e.Outcome));
         var erased = await CallAsync<EraseCustomerResponse>(http, HttpMethod.Post, $"/v1/customers/{id}:erase", new EraseCustomerRequest());
         Assert.True(erased.EventsErased > 0);
         var (gone, goneError) = await ErrorAsync(http, HttpMethod.Get, $"/v1/customers/{id}");
@@ -147,9 +152,9 @@ public sealed class RestTests
         Assert.Equal("k", violation.GetProperty("field").GetString());
         Assert.StartsWith("must be 2-50", violation.GetProperty("description").GetString());
 
-        // The REST routes and their OpenAPI document are on the HTTP port (27 RPCs; GET and POST share /v1/webhooks).
+        // The REST routes and their OpenAPI document are on the HTTP port (28 RPCs; GET and POST share /v1/webhooks).
         var openApi = await http.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
-        Assert.Equal(26, openApi.GetProperty("paths").EnumerateObject().Count());
+        Assert.Equal(27, openApi.GetProperty("paths").EnumerateObject().Count());
         Assert.True(openApi.GetProperty("paths").TryGetProperty("/v1/customers/{customerId}", out _));
         Assert.True(openApi.GetProperty("paths").TryGetProperty("/v1/segments/{segment}/members", out _));
     }

@@ -12,12 +12,24 @@ public sealed class ClientRecipeTests
 {
     private const string Python = "/usr/bin/python3";
 
+    /// <summary>Each recipe runs against a server with an API key (docs/security.md), passed as ENGINE_API_KEY.</summary>
+    private static readonly string Key = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
+    private static Dictionary<string, string?> Settings() => new()
+    {
+        ["Engine:Clock"] = "wall", ["Engine:ListenAddress"] = "loopback", ["Engine:Auth:Keys:0:Name"] = "recipe",
+        ["Engine:Auth:Keys:0:Sha256"] = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Key))).ToLowerInvariant(),
+        ["Engine:Auth:Keys:0:Roles"] = "ingest,read",
+    };
+
+    private static readonly Grpc.Core.Metadata Bearer = new() { { "authorization", $"Bearer {Key}" } };
+
     [Fact]
     public async Task The_csharp_recipe_ingests_and_looks_up_a_customer()
     {
-        await using var server = await new EngineServer(settings: new() { ["Engine:Clock"] = "wall" }).StartAsync();
+        await using var server = await new EngineServer(settings: Settings()).StartAsync();
         var dll = Repository.BuildOutput("docs/clients/csharp", "EngineClientExample.dll");
-        var run = await Tool.RunAsync("dotnet", [dll, server.GrpcAddress, "cs-customer"]);
+        var run = await Tool.RunAsync("dotnet", [dll, server.GrpcAddress, "cs-customer"], environment: new Dictionary<string, string> { ["ENGINE_API_KEY"] = Key });
         Assert.True(run.ExitCode == 0, run.All);
         Assert.Equal(
             "ingest: 1 accepted, 0 duplicates\ncustomer: cs-customer in unassigned, frequency 1, monetary 42.5\nsegments: unassigned unassigned (1)\n",
@@ -31,19 +43,19 @@ public sealed class ClientRecipeTests
             async () => File.Exists(Python) && (await Tool.RunAsync(Python, ["-c", "import grpc, grpc_tools"])).ExitCode == 0,
             () => Tool.RunAsync("sh", ["-c", "apt-get install -y -qq python3-grpcio python3-grpc-tools || (apt-get update -qq && apt-get install -y -qq python3-grpcio python3-grpc-tools)"],
                 environment: new Dictionary<string, string> { ["DEBIAN_FRONTEND"] = "noninteractive" }));
-        await using var server = await new EngineServer(settings: new() { ["Engine:Clock"] = "wall" }).StartAsync();
+        await using var server = await new EngineServer(settings: Settings()).StartAsync();
         var gen = TempDirectory.Create();
         var protoc = await Tool.RunAsync(Python, ["-m", "grpc_tools.protoc", "-I", Repository.PathOf("protos"), $"--python_out={gen}", $"--grpc_python_out={gen}",
             .. Directory.GetFiles(Repository.PathOf("protos", "engine", "v1"), "*.proto"), .. Directory.GetFiles(Repository.PathOf("protos", "google", "api"), "*.proto")]);
         Assert.True(protoc.ExitCode == 0, protoc.All);
 
         var run = await Tool.RunAsync(Python, [Repository.PathOf("docs", "clients", "python", "engine_client.py"), $"127.0.0.1:{server.Settings["Engine:GrpcPort"]}", "py-customer"],
-            environment: new Dictionary<string, string> { ["PYTHONPATH"] = gen });
+            environment: new Dictionary<string, string> { ["PYTHONPATH"] = gen, ["ENGINE_API_KEY"] = Key });
         Assert.True(run.ExitCode == 0, run.All);
         Assert.Contains("ingest: 1 accepted, 0 duplicates", run.Out);
         Assert.Contains("\"customerId\": \"py-customer\"", run.Out);
         Assert.Contains("segments: unassigned unassigned (1)", run.Out);
-        Assert.Equal(42.5, (await server.Segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = "py-customer" })).Rfm.Monetary);
+        Assert.Equal(42.5, (await server.Segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = "py-customer" }, Bearer)).Rfm.Monetary);
     }
 
     [SkippableFact]
@@ -57,13 +69,13 @@ public sealed class ClientRecipeTests
             () => Task.FromResult(Directory.Exists(Path.Combine(modules, "node_modules", "@grpc", "grpc-js"))
                 && Directory.Exists(Path.Combine(modules, "node_modules", "@grpc", "proto-loader"))),
             () => Tool.RunAsync("npm", ["install", "--no-audit", "--no-fund", "--silent", "@grpc/grpc-js@1", "@grpc/proto-loader@0.8"], workingDirectory: modules));
-        await using var server = await new EngineServer(settings: new() { ["Engine:Clock"] = "wall" }).StartAsync();
+        await using var server = await new EngineServer(settings: Settings()).StartAsync();
 
         var run = await Tool.RunAsync("node", [Repository.PathOf("docs", "clients", "node", "engine-client.js"), $"127.0.0.1:{server.Settings["Engine:GrpcPort"]}", "node-customer"],
-            environment: new Dictionary<string, string> { ["NODE_PATH"] = Path.Combine(modules, "node_modules") });
+            environment: new Dictionary<string, string> { ["NODE_PATH"] = Path.Combine(modules, "node_modules"), ["ENGINE_API_KEY"] = Key });
         Assert.True(run.ExitCode == 0, run.All);
         Assert.Contains("ingest: 1 accepted, 0 duplicates", run.Out);
         Assert.Contains("\"customerId\":\"node-customer\"", run.Out);
-        Assert.Equal(42.5, (await server.Segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = "node-customer" })).Rfm.Monetary);
+        Assert.Equal(42.5, (await server.Segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = "node-customer" }, Bearer)).Rfm.Monetary);
     }
 }

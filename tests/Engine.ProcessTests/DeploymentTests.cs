@@ -75,7 +75,12 @@ public sealed class DeploymentTests
             () => Tool.RunAsync("sh", ["-c", "apt-get install -y -qq docker-compose || (apt-get update -qq && apt-get install -y -qq docker-compose)"],
                 environment: new Dictionary<string, string> { ["DEBIAN_FRONTEND"] = "noninteractive" }));
         var file = Repository.PathOf("deploy", "compose", "docker-compose.yml");
-        var config = await Tool.RunAsync("docker-compose", ["-f", file, "config"]);
+        // The silos' API key is the user's: without its hash compose refuses to start, naming where to get one.
+        var keyless = await Tool.RunAsync("docker-compose", ["-f", file, "config"], environment: new Dictionary<string, string> { ["ENGINE_API_KEY_SHA256"] = "" });
+        Assert.NotEqual(0, keyless.ExitCode);
+        Assert.Contains("engine admin key create", keyless.All);
+        var sha256 = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("compose-test-key")));
+        var config = await Tool.RunAsync("docker-compose", ["-f", file, "config"], environment: new Dictionary<string, string> { ["ENGINE_API_KEY_SHA256"] = sha256 });
         Assert.True(config.ExitCode == 0, config.All);
         // docker-compose's normalised file (anchors and variables resolved) as JSON, through the YAML library it uses.
         var normalised = Path.Combine(TempDirectory.Create(), "compose.yml");
@@ -97,6 +102,7 @@ public sealed class DeploymentTests
             var env = silo.GetProperty("environment");
             Assert.Equal("postgres", env.GetProperty("Engine__Storage").GetString());
             Assert.StartsWith("Host=postgres;", env.GetProperty("Engine__ConnectionString").GetString());
+            Assert.Equal((sha256, "ingest,read,admin"), (env.GetProperty("Engine__Auth__Keys__0__Sha256").GetString(), env.GetProperty("Engine__Auth__Keys__0__Roles").GetString()));
             // Orleans advertises an IP address: each silo's must be its own fixed address on the network.
             var address = env.GetProperty("Engine__AdvertisedAddress").GetString()!;
             Assert.Equal(address, silo.GetProperty("networks").GetProperty("engine").GetProperty("ipv4_address").GetString());
@@ -104,10 +110,14 @@ public sealed class DeploymentTests
             Assert.Contains(silo.GetProperty("ports").EnumerateArray(), p => p.GetProperty("target").GetInt32() == 5000);
         }
 
-        // The silos' health check, run as the container runs it, against a real server on another port.
+        // The silos' health check, run as the container runs it, against a real server on another port with the
+        // silos' key settings (so, as in the container, listening on every interface, every RPC needing the key).
         var check = services.GetProperty("engine-0").GetProperty("healthcheck").GetProperty("test").EnumerateArray().Select(e => e.GetString()!).ToArray();
         Assert.Equal("CMD", check[0]);
-        await using var server = await new EngineServer().StartAsync();
+        var keySettings = services.GetProperty("engine-0").GetProperty("environment").EnumerateObject()
+            .Where(e => e.Name.StartsWith("Engine__Auth__", StringComparison.Ordinal)).ToDictionary(e => e.Name.Replace("__", ":"), e => e.Value.GetString());
+        Assert.Equal(3, keySettings.Count);
+        await using var server = await new EngineServer(settings: keySettings).StartAsync();
         var port = server.Settings["Engine:HttpPort"]!;
         var healthy = await Tool.RunAsync(check[1], check[2..].Select(a => a.Replace("5001", port)));
         Assert.True(healthy.ExitCode == 0, $"the compose health check failed against a healthy server:\n{healthy.All}");
@@ -174,12 +184,18 @@ public sealed class DeploymentTests
         Assert.Equal("engine", podLabels.GetProperty("orleans/serviceId").GetString());
         Assert.Equal("postgres", env["Engine__Storage"].GetProperty("value").GetString());
         Assert.Equal("true", env["Engine__Kubernetes"].GetProperty("value").GetString());
-        var secretRef = env["Engine__ConnectionString"].GetProperty("valueFrom").GetProperty("secretKeyRef");
-        var secret = One("Secret");
-        Assert.False(all.Single(o => o.GetProperty("object").GetProperty("kind").GetString() == "Secret").GetProperty("listed").GetBoolean(),
-            "the PostgreSQL secret is the user's: the kustomization must not overwrite it");
-        Assert.Equal(Name(secret), secretRef.GetProperty("name").GetString());
-        Assert.True(secret.GetProperty("stringData").TryGetProperty(secretRef.GetProperty("key").GetString()!, out _));
+        // The PostgreSQL connection string and the API key come from Secrets the user provides (examples beside the
+        // manifests, never listed: the kustomization must not overwrite them).
+        foreach (var variable in new[] { "Engine__ConnectionString", "Engine__Auth__Keys__0__Name", "Engine__Auth__Keys__0__Sha256", "Engine__Auth__Keys__0__Roles" })
+        {
+            var secretRef = env[variable].GetProperty("valueFrom").GetProperty("secretKeyRef");
+            var secretName = secretRef.GetProperty("name").GetString();
+            var listed = Assert.Single(all, o => o.GetProperty("object").GetProperty("kind").GetString() == "Secret" && Name(o.GetProperty("object")) == secretName);
+            Assert.False(listed.GetProperty("listed").GetBoolean(), $"the {secretName} secret is the user's: the kustomization must not overwrite it");
+            Assert.True(listed.GetProperty("object").GetProperty("stringData").TryGetProperty(secretRef.GetProperty("key").GetString()!, out _), variable);
+        }
+        var keys = One("Secret", s => Name(s) == "engine-api-keys").GetProperty("stringData");
+        Assert.Matches("^[0-9a-f]{64}$", keys.GetProperty("sha256").GetString());
 
         // Memory: the "250,000" row of the sizing table in docs/operations.md.
         var resources = container.GetProperty("resources");

@@ -12,7 +12,11 @@ public static class EngineCli
 
     public sealed record Result(int ExitCode, string Out, string Err);
 
-    public static async Task<Result> RunAsync(string server, params string[] arguments)
+    public static Task<Result> RunAsync(string server, params string[] arguments) =>
+        RunAsync(server, new Dictionary<string, string>(), arguments);
+
+    /// <param name="environment">Variables set for the command only (ENGINE_API_KEY, ENGINE_CA_CERT).</param>
+    public static async Task<Result> RunAsync(string server, IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -25,6 +29,10 @@ public static class EngineCli
         foreach (var a in arguments)
         {
             info.ArgumentList.Add(a);
+        }
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
         }
         using var process = Process.Start(info)!;
         var output = process.StandardOutput.ReadToEndAsync();

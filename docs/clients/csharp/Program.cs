@@ -1,5 +1,6 @@
 // Engine from C#: send a purchase, look the customer up, list the segments.
 //   dotnet run --project docs/clients/csharp -- http://localhost:5000 alice
+// A server with API keys (docs/security.md) needs one: ENGINE_API_KEY=<key>, sent as `authorization: Bearer <key>`.
 using Engine.Api.V1;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -9,6 +10,7 @@ var (server, customerId) = (args.ElementAtOrDefault(0) ?? "http://localhost:5000
 using var channel = GrpcChannel.ForAddress(server);
 var ingest = new IngestService.IngestServiceClient(channel);
 var segments = new SegmentService.SegmentServiceClient(channel);
+var headers = Environment.GetEnvironmentVariable("ENGINE_API_KEY") is { Length: > 0 } key ? new Metadata { { "authorization", $"Bearer {key}" } } : null;
 
 var response = await ingest.IngestAsync(new IngestRequest
 {
@@ -20,12 +22,12 @@ var response = await ingest.IngestAsync(new IngestRequest
             OccurredAt = Timestamp.FromDateTime(DateTime.UtcNow), Category = "books",
         },
     },
-});
+}, headers);
 Console.WriteLine($"ingest: {response.Accepted} accepted, {response.Duplicates} duplicates");
 
 try
 {
-    var customer = await segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = customerId });
+    var customer = await segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = customerId }, headers);
     Console.WriteLine($"customer: {customer.CustomerId} in {customer.SegmentName}, frequency {customer.Rfm.Frequency}, monetary {customer.Rfm.Monetary}");
 }
 catch (RpcException e)
@@ -35,6 +37,6 @@ catch (RpcException e)
     return 1;
 }
 
-var listing = await segments.ListSegmentsAsync(new ListSegmentsRequest());
+var listing = await segments.ListSegmentsAsync(new ListSegmentsRequest(), headers);
 Console.WriteLine($"segments: {string.Join(", ", listing.Segments.Select(s => $"{s.SegmentId} {s.Name} ({s.Size})"))}");
 return 0;

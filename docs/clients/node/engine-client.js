@@ -2,6 +2,7 @@
 // The protos load at run time; no code generation.
 //   npm install @grpc/grpc-js @grpc/proto-loader
 //   node docs/clients/node/engine-client.js localhost:5000 alice [path/to/protos]
+// A server with API keys (docs/security.md) needs one: ENGINE_API_KEY=<key>, sent as `authorization: Bearer <key>`.
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
@@ -14,8 +15,10 @@ const v1 = grpc.loadPackageDefinition(definition).engine.v1;
 const credentials = grpc.credentials.createInsecure();
 const ingest = new v1.IngestService(server, credentials);
 const segments = new v1.SegmentService(server, credentials);
+const metadata = new grpc.Metadata();
+if (process.env.ENGINE_API_KEY) metadata.set('authorization', `Bearer ${process.env.ENGINE_API_KEY}`);
 const call = (client, method, request) =>
-  new Promise((resolve, reject) => client[method](request, (error, response) => (error ? reject(error) : resolve(response))));
+  new Promise((resolve, reject) => client[method](request, metadata, (error, response) => (error ? reject(error) : resolve(response))));
 
 (async () => {
   const seconds = Math.floor(Date.now() / 1000);

@@ -6,8 +6,8 @@ namespace Engine.Server.Grpc;
 
 /// <summary>
 /// What an erasure leaves behind about the customer: only a salted hash of its id (HMAC-SHA256 keyed by a per-store
-/// salt), so an operator holding an id can show it was erased, but the record alone does not name anyone. The seam
-/// the audit log takes the entry from: today a structured log line.
+/// salt), so an operator holding an id can show it was erased, but the record alone does not name anyone: the target
+/// of the erasure's audit-log entry, and a structured log line.
 /// </summary>
 public sealed partial class ErasureAudit(IMetaStore meta, ILogger<ErasureAudit> logger)
 {
@@ -28,11 +28,12 @@ public sealed partial class ErasureAudit(IMetaStore meta, ILogger<ErasureAudit> 
         return Convert.ToHexStringLower(HMACSHA256.HashData(BitConverter.GetBytes(salt), Encoding.UTF8.GetBytes(customerId)));
     }
 
-    /// <summary>Records an erasure (the audit log's entry: what, and the id's salted hash).</summary>
-    public async Task RecordAsync(string customerId, ErasedRows rows, CancellationToken ct)
+    /// <summary>Logs an erasure by the id's salted hash, and returns the hash (the audit entry's target).</summary>
+    public async Task<string> RecordAsync(string customerId, ErasedRows rows, CancellationToken ct)
     {
         var hash = await HashAsync(customerId, ct);
         LogErased(logger, hash, rows.Events, rows.Transitions, rows.DeadLetters, rows.Quarantined);
+        return hash;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Erased customer {CustomerIdHash}: {Events} events, {Transitions} transitions, {DeadLetters} dead letters, {Quarantined} quarantined events")]

@@ -61,12 +61,15 @@ public static class EngineHost
         EngineOptionsValidator.ThrowIfInvalid(options, section.Get<IngestOptions>() ?? new(), section.Get<ModelOptions>() ?? new(),
             section.Get<AlertOptions>() ?? new());
         builder.Services.AddEngineOptions(section);
+        // Keys, listen address and certificate (docs/security.md): without keys, loopback only.
+        var security = Security.SecurityPlan.From(builder.Configuration);
+        builder.Services.AddSingleton(security.Keys);
 
         builder.WebHost.ConfigureKestrel(k =>
         {
-            // Plaintext HTTP/2 (gRPC) and HTTP/1.1 (/metrics, /healthz, /livez) cannot share a port.
-            k.ListenAnyIP(options.GrpcPort, l => l.Protocols = HttpProtocols.Http2);
-            k.ListenAnyIP(options.HttpPort, l => l.Protocols = HttpProtocols.Http1);
+            // HTTP/2 (gRPC) and HTTP/1.1 (/metrics, /healthz, /livez) cannot share a plaintext port.
+            security.Listen(k, options.GrpcPort, HttpProtocols.Http2);
+            security.Listen(k, options.HttpPort, HttpProtocols.Http1);
         });
         builder.Host.UseOrleans(silo => silo.AddEngineSilo(options));
         builder.Services.AddEngineServices();
@@ -75,6 +78,8 @@ public static class EngineHost
 
         var app = builder.Build();
         StartupLog.Write(app.Services, options, options.UsesKubernetesHosting(Environment.GetEnvironmentVariable("KUBERNETES_SERVICE_HOST")));
+        security.Log(app.Services);
+        Security.DashboardKey.UseDashboardKey(app, security.Keys, Observability.DashboardPath);
         app.MapEngineEndpoints(options);
         return app;
     }

@@ -61,6 +61,8 @@ public static class ServiceCollectionExtensions
             o.MaxReceiveMessageSize = EventValidator.MaxRequestBytes * 2;
             // First is outermost: the latency metric sees the status ErrorInterceptor translated.
             o.Interceptors.Add<MetricsInterceptor>();
+            // Then keys and roles (docs/security.md): a refused call is counted, and the audit entry sees translated statuses.
+            o.Interceptors.Add<Security.AuthInterceptor>();
             o.Interceptors.Add<ErrorInterceptor>();
         }).AddJsonTranscoding(o =>
             // The rich error details ErrorInterceptor adds, so they render in a REST error body.

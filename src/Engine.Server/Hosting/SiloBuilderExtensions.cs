@@ -112,6 +112,7 @@ public static class SiloBuilderExtensions
         silo.Services.AddSingleton<PostgresEventLog>();
         silo.Services.AddSingleton<IEventLog>(sp => sp.GetRequiredService<PostgresEventLog>());
         silo.Services.AddSingleton<IQuarantineStore>(sp => sp.GetRequiredService<PostgresEventLog>());
+        silo.Services.AddSingleton<IAuditLog>(sp => sp.GetRequiredService<PostgresEventLog>());
         silo.Services.AddSingleton<ILogRetention>(sp => sp.GetRequiredService<PostgresEventLog>());
         silo.Services.AddSingleton<ICustomerErasure>(sp => sp.GetRequiredService<PostgresEventLog>());
     }
@@ -135,6 +136,7 @@ public static class SiloBuilderExtensions
         silo.Services.AddSingleton<SqliteEventLog>();
         silo.Services.AddSingleton<IEventLog>(sp => sp.GetRequiredService<SqliteEventLog>());
         silo.Services.AddSingleton<IQuarantineStore>(sp => sp.GetRequiredService<SqliteEventLog>());
+        silo.Services.AddSingleton<IAuditLog>(sp => sp.GetRequiredService<SqliteEventLog>());
         silo.Services.AddSingleton<ILogRetention>(sp => sp.GetRequiredService<SqliteEventLog>());
         silo.Services.AddSingleton<ICustomerErasure>(sp => sp.GetRequiredService<SqliteEventLog>());
     }
