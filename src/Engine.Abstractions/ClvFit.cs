@@ -43,14 +43,17 @@ public sealed record CustomerValue(
     public double Clv => ExpectedPurchases * ExpectedOrderValue;
 
     /// <summary>The closed forms at the fit's parameters; without a Gamma-Gamma fit the order value is 0.</summary>
-    public static CustomerValue Of(ClvFit fit, PurchaseHistory history, DateTime asOfUtc, double horizonWeeks)
+    public static CustomerValue? Of(ClvFit fit, PurchaseHistory history, DateTime asOfUtc, double horizonWeeks)
     {
         var s = history.At(asOfUtc);
         var p = fit.BgNbd;
         var orderValue = fit.GammaGamma is { } gg ? GammaGamma.ExpectedOrderValue(gg.Parameters, s.Frequency, s.MeanRepeatValue) : 0;
-        return new CustomerValue(
-            BgNbd.PAlive(p, s.Frequency, s.Recency, s.Age),
-            BgNbd.ExpectedPurchases(p, s.Frequency, s.Recency, s.Age, horizonWeeks),
-            double.IsFinite(orderValue) ? orderValue : 0);
+        var alive = BgNbd.PAlive(p, s.Frequency, s.Recency, s.Age);
+        var purchases = BgNbd.ExpectedPurchases(p, s.Frequency, s.Recency, s.Age, horizonWeeks);
+        // A fit on a degenerate population (extreme amounts, a ≈ 1) can leave the closed forms undefined for some
+        // histories: such a customer gets none (its fields 0, as without a fit), never NaN or infinity.
+        return double.IsFinite(alive) && double.IsFinite(purchases) && double.IsFinite(orderValue)
+            ? new CustomerValue(Math.Clamp(alive, 0, 1), purchases, orderValue)
+            : null;
     }
 }
