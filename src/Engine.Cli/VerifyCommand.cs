@@ -97,8 +97,9 @@ public static class VerifyCommand
 
     /// <summary>
     /// RFM against the file: every customer's scores against the model's cut points, computed directly from the file's
-    /// values (in single precision, as the engine documents); and, when the model was trained at the file's end (a
-    /// retrain after the import, in event time), the cut points themselves (null otherwise: they are of another instant).
+    /// values (in single precision, as the engine documents); and, when the model was trained at the file's end over all
+    /// its buyers (a retrain after the import, in event time), the cut points themselves (null otherwise: they are of
+    /// another instant or population).
     /// </summary>
     private static async Task<(bool? CutPointsMatch, long ScoreMismatches)> RfmCheckAsync(SegmentService.SegmentServiceClient segments, ModelService.ModelServiceClient models,
         Dictionary<string, (double RecencyDays, long Frequency, double Monetary)> expected, CancellationToken ct)
@@ -123,7 +124,9 @@ public static class VerifyCommand
             }
         }
         bool? match = null;
-        if (expected.Count > 0 && (await segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = expected.Keys.First() }, cancellationToken: ct)).AsOf.Equals(model.TrainedAt))
+        // Comparable only when taken at the same instant over the same customers: a model trained while the import was
+        // still arriving has cut points of another population.
+        if (expected.Count > 0 && cuts.Customers == values.Count && (await segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = expected.Keys.First() }, cancellationToken: ct)).AsOf.Equals(model.TrainedAt))
         {
             static double[] Quantiles(float[] v)
             {

@@ -64,6 +64,13 @@ public sealed partial class CustomerGrain(
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        if (state.State.Profile is null && state.State.LogPosition > 0)
+        {
+            // A stored checkpoint always carries its profile; state without one was handed over in memory (Orleans
+            // moving the activation to another silo), where the live profile does not travel. Start from storage and
+            // the log instead: what was not checkpointed is re-derived from the log, as after a crash.
+            await state.ReadStateAsync();
+        }
         TakeProfileFromState();
         await CatchUpAsync();
     }
