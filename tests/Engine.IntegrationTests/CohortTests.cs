@@ -6,7 +6,8 @@ namespace Engine.IntegrationTests;
 
 /// <summary>
 /// GetCohorts on a generated population (first purchases spread over five months, repeat purchases, refunds, customers
-/// with no purchase) equals, cell by cell, a direct computation from the generated events with the ISO calendar.
+/// with no purchase) equals, cell by cell, a direct computation from the generated events with the ISO calendar, on
+/// SQLite and on PostgreSQL.
 /// </summary>
 [Trait("Category", "Integration")]
 public sealed class CohortTests : IAsyncLifetime
@@ -45,6 +46,21 @@ public sealed class CohortTests : IAsyncLifetime
         var error = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => _server.Analytics.GetCohortsAsync(
             new GetCohortsRequest { From = Timestamp.FromDateTime(to), To = Timestamp.FromDateTime(from) }).ResponseAsync);
         Assert.Equal((Grpc.Core.StatusCode.InvalidArgument, "to: must be after from"), (error.StatusCode, error.Status.Detail));
+    }
+
+    [SkippableFact]
+    public async Task PostgreSQL_gives_the_same_table()
+    {
+        await using var db = await Postgres.CreateDatabaseAsync();
+        await using var server = await new EngineServer(settings: new() { ["Engine:Storage"] = "postgres", ["Engine:ConnectionString"] = db.ConnectionString }).StartAsync();
+        await server.IngestAllAsync(_events.OrderBy(e => e.OccurredAt.ToDateTime()), 200);
+        foreach (var period in new[] { CohortPeriod.Week, CohortPeriod.Month })
+        {
+            foreach (var metric in new[] { CohortMetric.Customers, CohortMetric.Revenue })
+            {
+                AssertEqual(Direct(period, metric, null, null), await server.Analytics.GetCohortsAsync(new GetCohortsRequest { Period = period, Metric = metric }));
+            }
+        }
     }
 
     private static void AssertEqual((DateTime Start, long Size, double[] Values)[] expected, GetCohortsResponse answer)
