@@ -11,8 +11,8 @@ Command[] commands =
 [
     ModelCommands.Status(),
     CustomerCommands.Customer(), CustomerCommands.History(),
-    SegmentCommands.Segments(), SegmentCommands.Matrix(), SegmentCommands.Forecast(),
-    ModelCommands.Retrain(), ModelCommands.Rename(), ModelCommands.Drift(),
+    SegmentCommands.Segments(), SegmentCommands.Matrix(), SegmentCommands.Forecast(), AnalyticsCommands.Cohorts(),
+    ModelCommands.Retrain(), ModelCommands.Rename(), ModelCommands.Drift(), ModelRegistryCommands.Models(), ModelRegistryCommands.Rollback(),
     AlertCommands.Watch(), AlertCommands.Webhook(),
     ImportCommand.Create(), ExportCommand.Create(), VerifyCommand.Create(), SimulateCommand.Create(), QuarantineCommands.Create(), AdminCommands.Create(),
 ];

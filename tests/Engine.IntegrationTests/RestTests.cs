@@ -28,6 +28,7 @@ public sealed class RestTests
         "ModelService.GetDrift", "ModelService.ListModels", "ModelService.CompareModels", "ModelService.Rollback", "AlertService.CreateWebhook", "AlertService.ListWebhooks", "AlertService.DeleteWebhook",
         "AlertService.ListDeadLetters", "AlertService.RedeliverDeadLetters", "AdminService.GetServerInfo", "AdminService.ListQuarantinedEvents", "AdminService.ReplayQuarantinedEvent",
         "AdminService.DiscardQuarantinedEvent", "AdminService.Backup", "AdminService.EraseCustomer", "AdminService.ListAuditEntries",
+        "AnalyticsService.GetCohorts",
     ];
 
     [Fact]
@@ -36,6 +37,7 @@ public sealed class RestTests
         ServiceDescriptor[] services =
         [
             IngestService.Descriptor, SegmentService.Descriptor, ModelService.Descriptor, AlertService.Descriptor, AdminService.Descriptor,
+            AnalyticsService.Descriptor,
         ];
         var unary = services.SelectMany(s => s.Methods).Where(m => !m.IsClientStreaming && !m.IsServerStreaming).ToList();
         Assert.All(unary, m => Assert.NotNull(m.GetOptions()?.GetExtension(AnnotationsExtensions.Http)));
@@ -75,6 +77,9 @@ public sealed class RestTests
         Assert.Equal((segment.SegmentId, segment.Size), (members.SegmentId, members.TotalSize));
         var matrix = await CallAsync<GetTransitionMatrixResponse>(http, HttpMethod.Get, "/v1/transition-matrix?causes=RETRAIN");
         Assert.Equal(300, matrix.Entries.Sum());
+        var cohorts = await CallAsync<GetCohortsResponse>(http, HttpMethod.Get, "/v1/cohorts?period=WEEK&metric=REVENUE");
+        Assert.Equal((CohortPeriod.Week, CohortMetric.Revenue), (cohorts.Period, cohorts.Metric));
+        Assert.Equal(300 - rfmSegments.CustomersWithoutPurchase, cohorts.Cohorts.Sum(c => c.Size));
         var forecast = await CallAsync<ForecastResponse>(http, HttpMethod.Get, "/v1/forecast?periods=2");
         Assert.Equal(2, forecast.Steps.Count);
         var model = await CallAsync<Model>(http, HttpMethod.Get, "/v1/model");
@@ -152,9 +157,9 @@ public sealed class RestTests
         Assert.Equal("k", violation.GetProperty("field").GetString());
         Assert.StartsWith("must be 2-50", violation.GetProperty("description").GetString());
 
-        // The REST routes and their OpenAPI document are on the HTTP port (28 RPCs; GET and POST share /v1/webhooks).
+        // The REST routes and their OpenAPI document are on the HTTP port (29 RPCs; GET and POST share /v1/webhooks).
         var openApi = await http.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
-        Assert.Equal(27, openApi.GetProperty("paths").EnumerateObject().Count());
+        Assert.Equal(28, openApi.GetProperty("paths").EnumerateObject().Count());
         Assert.True(openApi.GetProperty("paths").TryGetProperty("/v1/customers/{customerId}", out _));
         Assert.True(openApi.GetProperty("paths").TryGetProperty("/v1/segments/{segment}/members", out _));
     }

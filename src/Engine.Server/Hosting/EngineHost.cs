@@ -94,6 +94,7 @@ public static class EngineHost
         app.MapGrpcService<ModelGrpcService>().OnPorts(grpcHost, httpHost);
         app.MapGrpcService<AlertGrpcService>().OnPorts(grpcHost, httpHost);
         app.MapGrpcService<AdminGrpcService>().OnPorts(grpcHost, httpHost);
+        app.MapGrpcService<AnalyticsGrpcService>().OnPorts(grpcHost, httpHost);
         app.MapGrpcHealthChecksService().RequireHost(grpcHost);
         app.MapGrpcReflectionService().RequireHost(grpcHost);
         EngineMetrics.Register();

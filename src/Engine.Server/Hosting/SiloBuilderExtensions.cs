@@ -115,6 +115,7 @@ public static class SiloBuilderExtensions
         silo.Services.AddSingleton<IAuditLog>(sp => sp.GetRequiredService<PostgresEventLog>());
         silo.Services.AddSingleton<ILogRetention>(sp => sp.GetRequiredService<PostgresEventLog>());
         silo.Services.AddSingleton<ICustomerErasure>(sp => sp.GetRequiredService<PostgresEventLog>());
+        silo.Services.AddSingleton<ICohortSource>(sp => sp.GetRequiredService<PostgresEventLog>());
     }
 
     /// <summary>Embedded mode: two SQLite files under Engine:DataDirectory.</summary>
@@ -139,5 +140,6 @@ public static class SiloBuilderExtensions
         silo.Services.AddSingleton<IAuditLog>(sp => sp.GetRequiredService<SqliteEventLog>());
         silo.Services.AddSingleton<ILogRetention>(sp => sp.GetRequiredService<SqliteEventLog>());
         silo.Services.AddSingleton<ICustomerErasure>(sp => sp.GetRequiredService<SqliteEventLog>());
+        silo.Services.AddSingleton<ICohortSource>(sp => sp.GetRequiredService<SqliteEventLog>());
     }
 }

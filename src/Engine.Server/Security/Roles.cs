@@ -56,6 +56,8 @@ public static class Roles
         ["/engine.v1.ModelService/CompareModels"] = Read,
         ["/engine.v1.ModelService/Rollback"] = Admin with { RequestTarget = "version" },
 
+        ["/engine.v1.AnalyticsService/GetCohorts"] = Read,
+
         ["/engine.v1.AlertService/SubscribeMigrations"] = Read,
         ["/engine.v1.AlertService/CreateWebhook"] = Admin with { ResponseTarget = "id" },
         ["/engine.v1.AlertService/ListWebhooks"] = Admin,
