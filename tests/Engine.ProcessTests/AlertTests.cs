@@ -256,8 +256,15 @@ public sealed class AlertTests
         var hook = await alerts.CreateWebhookAsync(new CreateWebhookRequest { Url = receiver.Url, FromStart = true });
         Assert.StartsWith("whsec_", hook.Secret);
         Assert.Equal("", Assert.Single((await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks).Secret);
-        await Task.Delay(TimeSpan.FromSeconds(10));
-        var paused = Assert.Single((await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks);
+        // Paused between tries (a try at most every WebhookMaxBackoff): looked at until seen paused.
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        Webhook paused;
+        do
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(200));
+            paused = Assert.Single((await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks);
+        }
+        while (paused.State != "paused" && DateTime.UtcNow < deadline);
         Assert.Equal(("paused", "HTTP 503", (long)total), (paused.State, paused.LastError, paused.Lag));
         await Task.Delay(TimeSpan.FromSeconds(10));
         receiver.Answer = _ => 200;
