@@ -257,14 +257,8 @@ public sealed class AlertTests
         Assert.StartsWith("whsec_", hook.Secret);
         Assert.Equal("", Assert.Single((await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks).Secret);
         // Paused between tries (a try at most every WebhookMaxBackoff): looked at until seen paused.
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        Webhook paused;
-        do
-        {
-            await Task.Delay(TimeSpan.FromMilliseconds(200));
-            paused = Assert.Single((await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks);
-        }
-        while (paused.State != "paused" && DateTime.UtcNow < deadline);
+        var paused = await Poll.UntilAsync(async () => Assert.Single((await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks),
+            w => w.State == "paused" && w.Lag == total);
         Assert.Equal(("paused", "HTTP 503", (long)total), (paused.State, paused.LastError, paused.Lag));
         await Task.Delay(TimeSpan.FromSeconds(10));
         receiver.Answer = _ => 200;
@@ -289,7 +283,7 @@ public sealed class AlertTests
         });
         Assert.Equal(total, receiver.TakenRequests.Select(r => r.Id).Distinct().Count());
         Assert.Empty((await alerts.ListDeadLettersAsync(new ListDeadLettersRequest())).DeadLetters);
-        var active = await WaitAsync(async () => Assert.Single((await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks), w => w.Lag == 0);
+        var active = await Poll.UntilAsync(async () => Assert.Single((await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks), w => w.Lag == 0);
         Assert.Equal(("active", ""), (active.State, active.LastError));
         Assert.NotNull(active.LastSuccessAt);
     }
@@ -302,7 +296,7 @@ public sealed class AlertTests
         var alerts = new AlertService.AlertServiceClient(server.Channel);
         await using var receiver = await Receiver.StartAsync(_ => 400);
         var hook = await alerts.CreateWebhookAsync(new CreateWebhookRequest { Url = receiver.Url, Secret = "x", FromStart = true });
-        var letters = await WaitAsync(() => alerts.ListDeadLettersAsync(new ListDeadLettersRequest { WebhookId = hook.Id }).ResponseAsync,
+        var letters = await Poll.UntilAsync(() => alerts.ListDeadLettersAsync(new ListDeadLettersRequest { WebhookId = hook.Id }).ResponseAsync,
             l => l.DeadLetters.Count == 40);
         Assert.All(letters.DeadLetters, d => Assert.Equal((5, "HTTP 400"), (d.Attempts, d.LastError)));
         Assert.Equal(200, receiver.Refused);
@@ -348,7 +342,7 @@ public sealed class AlertTests
         await alerts.CreateWebhookAsync(new CreateWebhookRequest { Url = braze.Url, FromStart = true, Format = "braze_attributes" });
 
         // engine, batched: JSON arrays of at most 10, every alert once in cursor order, the header on every POST.
-        await WaitAsync(() => Task.FromResult(batched.Taken.Sum(b => JsonDocument.Parse(b).RootElement.GetArrayLength())), n => n >= total);
+        await Poll.UntilAsync(() => Task.FromResult(batched.Taken.Sum(b => JsonDocument.Parse(b).RootElement.GetArrayLength())), n => n >= total);
         var arrays = batched.Taken.Select(b => JsonDocument.Parse(b).RootElement).ToList();
         Assert.All(arrays, a => Assert.InRange(a.GetArrayLength(), 1, 10));
         Assert.True(arrays.Count < total, $"{arrays.Count} POSTs for {total} alerts");
@@ -371,7 +365,7 @@ public sealed class AlertTests
         });
 
         // braze_attributes: at most 75 attribute objects a request, one per alert.
-        await WaitAsync(() => Task.FromResult(braze.Taken.Sum(b => JsonDocument.Parse(b).RootElement.GetProperty("attributes").GetArrayLength())), n => n >= total);
+        await Poll.UntilAsync(() => Task.FromResult(braze.Taken.Sum(b => JsonDocument.Parse(b).RootElement.GetProperty("attributes").GetArrayLength())), n => n >= total);
         var attributes = braze.Taken.Select(b => JsonDocument.Parse(b).RootElement.GetProperty("attributes")).ToList();
         Assert.All(attributes, a => Assert.InRange(a.GetArrayLength(), 1, 75));
         Assert.Equal(total, attributes.Sum(a => a.GetArrayLength()));
@@ -438,17 +432,6 @@ public sealed class AlertTests
         Assert.Equal(retired, (await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks.Single(w => w.Id == byId.Id).UnmatchedSegments);
     }
 
-    /// <summary>Polls <paramref name="read"/> until <paramref name="done"/> holds (60 s at most); returns the last answer.</summary>
-    private static async Task<T> WaitAsync<T>(Func<Task<T>> read, Func<T, bool> done)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        T value;
-        while (!done(value = await read()) && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(200);
-        }
-        return value;
-    }
 
     /// <summary>A webhook receiver on a free port that answers each POST with the status <see cref="Answer"/> gives.</summary>
     private sealed class Receiver : IAsyncDisposable

@@ -74,7 +74,7 @@ public sealed class ErasureTests
             var before = await config.Segments.GetCustomerAsync(new GetCustomerRequest { CustomerId = Id });
             Assert.Equal(5, before.EventCount);
             Assert.NotEqual("unassigned", before.SegmentId);
-            var letters = await WaitAsync(async () => (await alerts.ListDeadLettersAsync(new ListDeadLettersRequest { PageSize = 1000 })).DeadLetters,
+            var letters = await Poll.UntilAsync(async () => (await alerts.ListDeadLettersAsync(new ListDeadLettersRequest { PageSize = 1000 })).DeadLetters,
                 l => l.Any(x => x.Body.Contains(Id)));
             Assert.Contains(letters, l => l.Body.Contains(Id));
             var sizeBefore = (await config.Segments.ListSegmentsAsync(new ListSegmentsRequest())).Segments.Sum(s => s.Size);
@@ -123,17 +123,4 @@ public sealed class ErasureTests
         }
     }
 
-    private static async Task<T> WaitAsync<T>(Func<Task<T>> read, Func<T, bool> done)
-    {
-        var until = DateTime.UtcNow.AddSeconds(30);
-        while (true)
-        {
-            var value = await read();
-            if (done(value) || DateTime.UtcNow > until)
-            {
-                return value;
-            }
-            await Task.Delay(100);
-        }
-    }
 }

@@ -92,7 +92,7 @@ public sealed class WebhookTargetTests
             config.Settings["Engine:Webhooks:AllowPrivateTargets"] = "false";
             await config.StartAsync();
             alerts = new AlertService.AlertServiceClient(config.Channel);
-            var letters = await WaitAsync(async () => (await alerts.ListDeadLettersAsync(new ListDeadLettersRequest())).DeadLetters, l => l.Count > 0);
+            var letters = await Poll.UntilAsync(async () => (await alerts.ListDeadLettersAsync(new ListDeadLettersRequest())).DeadLetters, l => l.Count > 0);
             Assert.Contains("resolves to no allowed address", letters[0].LastError);
             Assert.False(listener.Pending(), "the delivery connected to a refused address");
             Assert.Contains("no allowed address", Assert.Single((await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks).LastError);
@@ -103,17 +103,4 @@ public sealed class WebhookTargetTests
         }
     }
 
-    private static async Task<T> WaitAsync<T>(Func<Task<T>> read, Func<T, bool> done)
-    {
-        var until = DateTime.UtcNow.AddSeconds(30);
-        while (true)
-        {
-            var value = await read();
-            if (done(value) || DateTime.UtcNow > until)
-            {
-                return value;
-            }
-            await Task.Delay(100);
-        }
-    }
 }
