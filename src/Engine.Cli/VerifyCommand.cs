@@ -23,8 +23,9 @@ public static class VerifyCommand
         {
             var rows = CdnowFile.Read(parse.GetValue(file)!.FullName).ToList();
             var expected = CdnowFile.DirectRfm(rows);
-            var segments = new SegmentService.SegmentServiceClient(Common.Channel(parse));
-            var models = new ModelService.ModelServiceClient(Common.Channel(parse));
+            var channel = Common.Channel(parse);
+            var segments = new SegmentService.SegmentServiceClient(channel);
+            var models = new ModelService.ModelServiceClient(channel);
             var deadline = DateTime.UtcNow + Durations.Parse(parse.GetValue(wait)!, "--wait");
             var report = await PassAsync(segments, models, expected, ct);
             // A pass reads histories, then sizes and the matrix: while a rollout or a sweep moves customers they disagree
@@ -37,7 +38,7 @@ public static class VerifyCommand
             }
             Common.PrintJson(report.Json);
             Console.Error.WriteLine(report.Ok ? "verify: OK" : "verify: MISMATCH");
-            return report.Ok ? 0 : 1;
+            return report.Ok ? ExitCodes.Ok : ExitCodes.Failure;
         });
         return new Command("verify", "Verify the server against a source log") { cdnow };
     }

@@ -11,6 +11,7 @@ namespace Engine.Grains;
 public sealed class IngestAdmission(long capacity)
 {
     private long _used;
+    private int _waiters;
     private TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public long InFlight => Interlocked.Read(ref _used);
@@ -23,29 +24,45 @@ public sealed class IngestAdmission(long capacity)
             return true;
         }
         var deadline = DateTime.UtcNow + wait;
-        while (true)
+        // Counted before looking at the room again, so a release after that look sees a waiter to wake.
+        Interlocked.Increment(ref _waiters);
+        try
         {
-            var released = Volatile.Read(ref _released).Task;
-            // Looked at again after taking the signal: a release in between would otherwise be missed.
-            if (TryTake(events))
+            while (true)
             {
-                return true;
+                var released = Volatile.Read(ref _released).Task;
+                if (TryTake(events))
+                {
+                    return true;
+                }
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero)
+                {
+                    return false;
+                }
+                try
+                {
+                    await released.WaitAsync(left, ct);
+                }
+                catch (TimeoutException)
+                {
+                }
             }
-            var left = deadline - DateTime.UtcNow;
-            if (left <= TimeSpan.Zero)
-            {
-                return false;
-            }
-            await Task.WhenAny(released, Task.Delay(left, ct));
-            ct.ThrowIfCancellationRequested();
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waiters);
         }
     }
 
-    /// <summary>Gives back the room of <paramref name="events"/> acknowledged (or failed) events and wakes the waiters.</summary>
+    /// <summary>Gives back the room of <paramref name="events"/> acknowledged (or failed) events and wakes the waiters, if any.</summary>
     public void Exit(int events)
     {
         Interlocked.Add(ref _used, -events);
-        Interlocked.Exchange(ref _released, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        if (Volatile.Read(ref _waiters) > 0)
+        {
+            Interlocked.Exchange(ref _released, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        }
     }
 
     private bool TryTake(int events)

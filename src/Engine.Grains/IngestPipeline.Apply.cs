@@ -127,7 +127,7 @@ public sealed partial class IngestPipeline
         }
     }
 
-    private static void Acknowledge(Committed c)
+    private void Acknowledge(Committed c)
     {
         var offset = 0;
         foreach (var work in c.Batch)
@@ -146,7 +146,10 @@ public sealed partial class IngestPipeline
             offset += work.Events.Count;
             EngineMetrics.EventsAccepted.Inc(accepted);
             EngineMetrics.EventsDuplicate.Inc(work.Events.Count - accepted);
-            work.Done.TrySetResult(new IngestOutcome(accepted, work.Events.Count - accepted, last));
+            if (work.Done.TrySetResult(new IngestOutcome(accepted, work.Events.Count - accepted, last)))
+            {
+                _admission.Exit(work.Events.Count);
+            }
         }
         EngineMetrics.BatchEvents.Observe(c.Events);
         EngineMetrics.BatchSeconds.Observe(Stopwatch.GetElapsedTime(c.Started).TotalSeconds);
@@ -157,7 +160,10 @@ public sealed partial class IngestPipeline
         LogBatchFailed(logger, ex, batch.Sum(w => w.Events.Count));
         foreach (var work in batch)
         {
-            work.Done.TrySetException(ex);
+            if (work.Done.TrySetException(ex))
+            {
+                _admission.Exit(work.Events.Count);
+            }
         }
     }
 

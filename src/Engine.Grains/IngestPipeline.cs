@@ -108,8 +108,7 @@ public sealed partial class IngestPipeline(
             _admission.Exit(events.Count);
             throw;
         }
-        _ = work.Done.Task.ContinueWith(static (_, state) => ((Action)state!)(), () => _admission.Exit(events.Count),
-            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        // The room is given back where the request is answered (acknowledged or failed), in the apply stage.
         // Once queued the batch will be committed whatever the caller does, so the wait for it is not cancellable.
         return work.Done.Task;
     }

@@ -169,7 +169,7 @@ public sealed partial class SegmentCoordinatorGrain(
 
             var version = (state.State.Current?.Version ?? 0) + 1;
             // Seeded by the data, not the version: a retrain on unchanged data samples, seeds and scores the same.
-            var seed = DataSeed.Of(counts, moments.SelectMany(m => m.Sum.Concat(m.SumOfSquares)));
+            var seed = SeedOf(counts, moments);
             var candidates = new List<KCandidate>();
             FitResult fit;
             if (k == 0)
@@ -240,7 +240,7 @@ public sealed partial class SegmentCoordinatorGrain(
             }
             var fit = new FitResult(target.K, target.Centroids, parts.Sum(p => p.Inertia), 0, counts.Sum(), 0, 0, sizes);
             var kmeans = new ShardedKMeans(shards, counts, target.D, _options);
-            var seed = DataSeed.Of(counts, moments.SelectMany(m => m.Sum.Concat(m.SumOfSquares)));
+            var seed = SeedOf(counts, moments);
             var baseline = await kmeans.BaselineAsync(fit, seed);
             var (silhouette, _) = await kmeans.SilhouetteAsync(fit, seed);
             // Ids and names are the target's, not matched again: the point of a rollback is the segments it had.
@@ -522,4 +522,8 @@ public sealed partial class SegmentCoordinatorGrain(
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Shard {Shard} applied model {Version}: {Candidates} candidates, {Asked} asked (the others reached by ingest), {Moved} moved in {Seconds:F1} s, of which {Settle:F1} s left to ingest")]
     private static partial void LogApplied(ILogger logger, int shard, long version, int candidates, int asked, long moved, double seconds, double settle);
+
+    /// <summary>The seed of a retrain's random choices, from the shards' row counts and feature moments (<see cref="DataSeed"/>).</summary>
+    private static int SeedOf(long[] counts, IEnumerable<Moments> moments) =>
+        DataSeed.Of(counts, moments.SelectMany(m => m.Sum.Concat(m.SumOfSquares)));
 }

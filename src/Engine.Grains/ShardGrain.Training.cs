@@ -46,21 +46,15 @@ public sealed partial class ShardGrain
         var rows = _rows;
         return await Task.Run(() =>
         {
-            var asOfDay = (int)(asOf.Ticks / TimeSpan.TicksPerDay);
-            var (x, tx, age, m) = (new List<int>(), new List<int>(), new List<int>(), new List<double>());
+            var summaries = new List<Engine.Core.Clv.RepeatSummary>();
             for (var i = 0; i < rows.Count; i++)
             {
-                if (rows.PurchaseHistoryAt(i) is not { } h)
+                if (rows.PurchaseHistoryAt(i) is { } h)
                 {
-                    continue;
+                    summaries.Add(h.At(asOf));
                 }
-                var frequency = Math.Max(0, h.Days - 1);
-                x.Add(frequency);
-                tx.Add(h.LastDay - h.FirstDay);
-                age.Add(Math.Max(asOfDay, h.LastDay) - h.FirstDay);
-                m.Add(frequency > 0 ? h.RepeatAmount / frequency : 0);
             }
-            return new RepeatSummaries([.. x], [.. tx], [.. age], [.. m]);
+            return RepeatSummaries.Of(summaries);
         });
     }
 

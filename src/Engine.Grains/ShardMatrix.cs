@@ -113,17 +113,34 @@ public sealed class ShardMatrix
         {
             _ids[i] = _ids[last];
             _segments[i] = _segments[last];
-            _raw.AsSpan(last * D, D).CopyTo(_raw.AsSpan(i * D, D));
-            _asOf[i] = _asOf[last];
-            _nextWindowChange[i] = _nextWindowChange[last];
-            _lastSeq[i] = _lastSeq[last];
+            CopyRow(last, i);
             _index[_ids[i]] = i;
         }
         _ids.RemoveAt(last);
         _segments.RemoveAt(last);
-        _raw.AsSpan(last * D, D).Clear();
-        (_asOf[last], _nextWindowChange[last], _lastSeq[last]) = (0, 0, 0);
+        ClearRow(last);
         return true;
+    }
+
+    /// <summary>Every per-row array's value of row <paramref name="from"/> into row <paramref name="to"/>: one list of them, kept with <see cref="ClearRow"/> and <see cref="EnsureCapacity"/>.</summary>
+    private void CopyRow(int from, int to)
+    {
+        _raw.AsSpan(from * D, D).CopyTo(_raw.AsSpan(to * D, D));
+        _asOf[to] = _asOf[from];
+        _nextWindowChange[to] = _nextWindowChange[from];
+        _lastSeq[to] = _lastSeq[from];
+        _lastPurchase[to] = _lastPurchase[from];
+        _firstPurchaseDay[to] = _firstPurchaseDay[from];
+        _lastPurchaseDay[to] = _lastPurchaseDay[from];
+        _purchaseDays[to] = _purchaseDays[from];
+        _repeatAmount[to] = _repeatAmount[from];
+    }
+
+    private void ClearRow(int i)
+    {
+        _raw.AsSpan(i * D, D).Clear();
+        (_asOf[i], _nextWindowChange[i], _lastSeq[i], _lastPurchase[i]) = (0, 0, 0, 0);
+        (_firstPurchaseDay[i], _lastPurchaseDay[i], _purchaseDays[i], _repeatAmount[i]) = (0, 0, 0, 0);
     }
 
     public void WriteTo(BinaryWriter w)

@@ -37,7 +37,7 @@ public sealed class DeploymentTests
     private static Dictionary<string, JsonElement> Items(JsonElement settings, string name) =>
         settings.GetProperty("Items").GetProperty(name).EnumerateArray().ToDictionary(i => i.GetProperty("Identity").GetString()!);
 
-    private static string Image => $"engine:{ServerVersion.Current}";
+    private static string Image => $"engine:{Engine.Grains.EngineMetrics.Version}";
 
     /// <summary>Logging that keeps the start-up line in the server's last lines of output (Orleans' option dump off).</summary>
     private static readonly Dictionary<string, string?> StartupLineOnly = new()
@@ -53,7 +53,7 @@ public sealed class DeploymentTests
         var settings = await Container.Value;
         Assert.Equal("engine", Property(settings, "ContainerRepository"));
         Assert.Equal("mcr.microsoft.com/dotnet/aspnet:10.0", Property(settings, "ContainerBaseImage"));
-        Assert.Equal($"{ServerVersion.Current};latest", Property(settings, "ContainerImageTags"));
+        Assert.Equal($"{Engine.Grains.EngineMetrics.Version};latest", Property(settings, "ContainerImageTags"));
         Assert.Equal("1654", Property(settings, "ContainerUser"));
         // The ports are the server's own defaults: gRPC, HTTP, silo, gateway.
         var ports = Items(settings, "ContainerPort");
@@ -231,7 +231,7 @@ public sealed class DeploymentTests
         using var h2c = new HttpRequestMessage(HttpMethod.Get, $"{config.GrpcAddress}/livez") { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
         Assert.Equal(HttpStatusCode.NotFound, (await http.SendAsync(h2c)).StatusCode);
         var line = Assert.Single(server.Output.Split('\n'), l => l.Contains(" starting: ", StringComparison.Ordinal));
-        Assert.Contains($"Engine {ServerVersion.Current} starting: event-time clock, sqlite storage, data directory {Path.GetFullPath(config.DataDirectory)}, "
+        Assert.Contains($"Engine {Engine.Grains.EngineMetrics.Version} starting: event-time clock, sqlite storage, data directory {Path.GetFullPath(config.DataDirectory)}, "
             + $"gRPC port {config.Settings["Engine:GrpcPort"]}, HTTP port {config.Settings["Engine:HttpPort"]}, silo port {config.Settings["Engine:SiloPort"]}, "
             + $"gateway port {config.Settings["Engine:GatewayPort"]}, Kubernetes hosting off", line);
     }
@@ -299,7 +299,7 @@ public sealed class DeploymentTests
             Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
             Assert.Equal("ok", await answer.Content.ReadAsStringAsync());
         }
-        Assert.Contains($"Engine {ServerVersion.Current} starting: wall clock, sqlite storage, data directory {data}, gRPC port {settings["Engine:GrpcPort"]}, "
+        Assert.Contains($"Engine {Engine.Grains.EngineMetrics.Version} starting: wall clock, sqlite storage, data directory {data}, gRPC port {settings["Engine:GrpcPort"]}, "
             + $"HTTP port {settings["Engine:HttpPort"]}, silo port {settings["Engine:SiloPort"]}, gateway port {settings["Engine:GatewayPort"]}, Kubernetes hosting off", server.Output);
         Assert.Equal(0, await server.TerminateAsync());
     }

@@ -62,4 +62,20 @@ public class ShardMatrixTests
         Assert.True(restored.Upsert(Row("s3", lastSeq: 21, minutes: 3)));
         Assert.Equal(1, restored.Counts["s3"]);
     }
+
+    [Fact]
+    public void Removing_a_row_moves_the_last_row_whole_and_leaves_nothing_of_the_removed_one()
+    {
+        var m = new ShardMatrix();
+        var raw = new float[ShardMatrix.D];
+        m.Upsert(new ShardRow("erased", raw, T0, "seg-1", null, 1, 1, T0.AddDays(-3), 100, 110, 4, 90.5));
+        m.Upsert(new ShardRow("kept", raw, T0.AddMinutes(1), "seg-2", null, 2, 1, T0.AddDays(-9), 50, 51, 2, 12.25));
+
+        Assert.True(m.Remove("erased"));
+
+        Assert.Equal(1, m.Count);
+        var i = m.UpsertAndIndex(new ShardRow("kept", raw, T0.AddMinutes(1), "seg-2", null, 2, 1, T0.AddDays(-9), 50, 51, 2, 12.25));
+        Assert.Equal(("kept", "seg-2", T0.AddDays(-9)), (m.IdAt(i), m.SegmentAt(i), m.LastPurchaseAt(i)));
+        Assert.Equal(new Engine.Core.Clv.PurchaseHistory(50, 51, 2, 12.25), m.PurchaseHistoryAt(i));
+    }
 }

@@ -20,7 +20,7 @@ public sealed partial class AdminGrpcService(IQuarantineStore quarantine, Custom
         var hosts = await grains.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true);
         var info = new ServerInfo
         {
-            Version = Hosting.ServerVersion.Current,
+            Version = EngineMetrics.Version,
             Clock = ConfigWords.Of(options.Value.Clock),
             Storage = ConfigWords.Of(options.Value.Storage),
             ModelVersion = models.Current?.Version ?? 0,
@@ -168,11 +168,7 @@ public sealed partial class AdminGrpcService(IQuarantineStore quarantine, Custom
     public override async Task<ListAuditEntriesResponse> ListAuditEntries(ListAuditEntriesRequest request, ServerCallContext context)
     {
         var size = Paging.Size(request.PageSize);
-        var before = 0L;
-        if (request.PageToken.Length > 0 && !(PageTokens.Decode(request.PageToken) is { } after && long.TryParse(after, out before) && before > 0))
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "page_token: not a token of this list (pass next_page_token as it came)"));
-        }
+        var before = request.PageToken.Length > 0 ? Paging.NumberAfter(request.PageToken) : 0L;
         // One more than the page, to know whether another page follows.
         var entries = await audit.ListAsync(before, size + 1, context.CancellationToken);
         var response = new ListAuditEntriesResponse();

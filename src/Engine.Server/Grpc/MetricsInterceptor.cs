@@ -16,55 +16,31 @@ public sealed class MetricsInterceptor : Interceptor
 {
     private static readonly ConcurrentDictionary<(string Method, StatusCode Code), Histogram.Child> Children = new();
 
-    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
-        TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var code = StatusCode.OK;
-        try
-        {
-            return await continuation(request, context);
-        }
-        catch (Exception ex)
-        {
-            code = CodeOf(ex);
-            throw;
-        }
-        finally
-        {
-            Record(context, code, started);
-        }
-    }
+    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
+        TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation) =>
+        TimedAsync(context, () => continuation(request, context));
 
-    public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(
-        IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var code = StatusCode.OK;
-        try
-        {
-            return await continuation(requestStream, context);
-        }
-        catch (Exception ex)
-        {
-            code = CodeOf(ex);
-            throw;
-        }
-        finally
-        {
-            Record(context, code, started);
-        }
-    }
+    public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(
+        IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation) =>
+        TimedAsync(context, () => continuation(requestStream, context));
 
-    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(
+    public override Task ServerStreamingServerHandler<TRequest, TResponse>(
         TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context,
-        ServerStreamingServerMethod<TRequest, TResponse> continuation)
+        ServerStreamingServerMethod<TRequest, TResponse> continuation) =>
+        TimedAsync(context, () => continuation(request, responseStream, context));
+
+    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(
+        IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context,
+        DuplexStreamingServerMethod<TRequest, TResponse> continuation) =>
+        TimedAsync(context, () => continuation(requestStream, responseStream, context));
+
+    private static async Task<TResponse> TimedAsync<TResponse>(ServerCallContext context, Func<Task<TResponse>> call)
     {
         var started = Stopwatch.GetTimestamp();
         var code = StatusCode.OK;
         try
         {
-            await continuation(request, responseStream, context);
+            return await call();
         }
         catch (Exception ex)
         {
@@ -77,26 +53,12 @@ public sealed class MetricsInterceptor : Interceptor
         }
     }
 
-    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(
-        IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context,
-        DuplexStreamingServerMethod<TRequest, TResponse> continuation)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var code = StatusCode.OK;
-        try
+    private static async Task TimedAsync(ServerCallContext context, Func<Task> call) =>
+        await TimedAsync<bool>(context, async () =>
         {
-            await continuation(requestStream, responseStream, context);
-        }
-        catch (Exception ex)
-        {
-            code = CodeOf(ex);
-            throw;
-        }
-        finally
-        {
-            Record(context, code, started);
-        }
-    }
+            await call();
+            return true;
+        });
 
     private static StatusCode CodeOf(Exception ex) => ex switch
     {

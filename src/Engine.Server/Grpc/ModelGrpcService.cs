@@ -43,9 +43,8 @@ public sealed class ModelGrpcService(IGrainFactory grains, ModelReplica models, 
         var from = models.Current?.Version ?? 0;
         if (request.PageToken.Length > 0)
         {
-            from = PageTokens.Decode(request.PageToken) is { } text && long.TryParse(text, out var last) && last >= 1 && last <= from + 1
-                ? last - 1
-                : throw new RpcException(new Status(StatusCode.InvalidArgument, "page_token: not a token of this list (pass next_page_token as it came)"));
+            var last = Paging.NumberAfter(request.PageToken);
+            from = last <= from + 1 ? last - 1 : throw Paging.NotAToken();
         }
         var response = new ListModelsResponse();
         for (var version = from; version >= 1 && response.Models.Count < size; version--)

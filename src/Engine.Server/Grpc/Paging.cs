@@ -49,6 +49,10 @@ public static class Paging
 
     private static long Number(string key) => long.TryParse(key, out var n) ? n : throw NotAToken();
 
-    private static RpcException NotAToken() =>
+    /// <summary>The number a numeric list's <paramref name="pageToken"/> carries (the last id or version returned), at least 1.</summary>
+    public static long NumberAfter(string pageToken) =>
+        PageTokens.Decode(pageToken) is { } text && long.TryParse(text, out var n) && n >= 1 ? n : throw NotAToken();
+
+    public static RpcException NotAToken() =>
         new(new Status(StatusCode.InvalidArgument, "page_token: not a token of this list (pass next_page_token as it came)"));
 }

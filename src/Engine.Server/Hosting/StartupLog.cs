@@ -10,7 +10,7 @@ public static partial class StartupLog
 {
     public static void Write(IServiceProvider services, EngineOptions options, bool kubernetes) =>
         LogStarting(services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StartupLog).FullName!),
-            ServerVersion.Current, ConfigWords.Of(options.Clock), ConfigWords.Of(options.Storage),
+            Engine.Grains.EngineMetrics.Version, ConfigWords.Of(options.Clock), ConfigWords.Of(options.Storage),
             // Postgres keeps everything in the database: no data directory is read or written.
             options.Storage == StorageKind.Sqlite ? Path.GetFullPath(options.DataDirectory) : "n/a",
             options.GrpcPort, options.HttpPort, options.SiloPort, options.GatewayPort, kubernetes ? "on" : "off");

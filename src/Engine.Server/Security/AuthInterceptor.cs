@@ -16,16 +16,16 @@ public sealed partial class AuthInterceptor(ApiKeys keys, IAuditLog audit, ILogg
 {
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
         TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation) =>
-        RunAsync(request, context, () => continuation(request, context));
+        PassesUnchecked(context) ? continuation(request, context) : RunAsync(request, context, () => continuation(request, context));
 
     public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(
         IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation) =>
-        RunAsync<TResponse>(null, context, () => continuation(requestStream, context));
+        PassesUnchecked(context) ? continuation(requestStream, context) : RunAsync<TResponse>(null, context, () => continuation(requestStream, context));
 
     public override Task ServerStreamingServerHandler<TRequest, TResponse>(
         TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context,
         ServerStreamingServerMethod<TRequest, TResponse> continuation) =>
-        RunAsync<object?>(request, context, async () =>
+        PassesUnchecked(context) ? continuation(request, responseStream, context) : RunAsync<object?>(request, context, async () =>
         {
             await continuation(request, responseStream, context);
             return null;
@@ -34,26 +34,27 @@ public sealed partial class AuthInterceptor(ApiKeys keys, IAuditLog audit, ILogg
     public override Task DuplexStreamingServerHandler<TRequest, TResponse>(
         IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context,
         DuplexStreamingServerMethod<TRequest, TResponse> continuation) =>
-        RunAsync<object?>(null, context, async () =>
+        PassesUnchecked(context) ? continuation(requestStream, responseStream, context) : RunAsync<object?>(null, context, async () =>
         {
             await continuation(requestStream, responseStream, context);
             return null;
         });
 
+    /// <summary>
+    /// No keys: anonymous holds every role, and only admin calls are recorded, so any other call goes straight on (no
+    /// closure, no async frame: ingest's path stays as it was).
+    /// </summary>
+    private bool PassesUnchecked(ServerCallContext context) =>
+        !keys.Enabled && Roles.ByMethod.GetValueOrDefault(context.Method) is { Audited: false };
+
     private async Task<TResponse> RunAsync<TResponse>(object? request, ServerCallContext context, Func<Task<TResponse>> call)
     {
         var rule = Roles.ByMethod.GetValueOrDefault(context.Method);
-        if (!keys.Enabled && rule is { Audited: false })
-        {
-            // No keys: anonymous holds every role, and only admin calls are recorded (ingest's path stays as it was).
-            return await call();
-        }
         var caller = Authorize(context, rule);
         if (caller is null)
         {
             return await call();
         }
-        CallerContext.SetCaller(context, caller);
         if (rule is not { Audited: true })
         {
             Refuse(caller, rule, context);
