@@ -74,10 +74,15 @@ public sealed record RfmColumns([property: Id(0)] float[] RecencyDays, [property
 
 /// <summary>
 /// One shard's customers per named RFM segment (in <c>RfmScores.Segments</c> order) and their monetary sums, under one
-/// model's cut points; <see cref="WithoutPurchase"/> counts those with no purchase, who have no RFM segment.
+/// model's cut points; <see cref="WithoutPurchase"/> counts those with no purchase, who have no RFM segment. The value
+/// sums are as in <see cref="SegmentProfile"/>.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("engine.RfmTally")]
-public sealed record RfmTally([property: Id(0)] long[] Customers, [property: Id(1)] double[] Monetary, [property: Id(2)] long WithoutPurchase);
+public sealed record RfmTally([property: Id(0)] long[] Customers, [property: Id(1)] double[] Monetary, [property: Id(2)] long WithoutPurchase,
+    [property: Id(3)] double[] PAliveSums, [property: Id(4)] double[] ClvSums)
+{
+    public static RfmTally Empty(int segments) => new(new long[segments], new double[segments], 0, new double[segments], new double[segments]);
+}
 
 /// <summary>Population Stability Index of each feature and of the segment sizes against the model's baseline.</summary>
 [GenerateSerializer, Immutable, Alias("engine.DriftReport")]
@@ -94,9 +99,18 @@ public sealed record DriftReport(
     public bool Drifted => Max > Threshold;
 }
 
-/// <summary>One segment's share of the population: customers, and per feature the sum in original units.</summary>
+/// <summary>
+/// One segment's share of the population: customers, per feature the sum in original units, and the sums of the
+/// customers' p_alive and CLV under the current model's fit (0 for a customer without one).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("engine.SegmentProfile")]
-public sealed record SegmentProfile([property: Id(0)] long Count, [property: Id(1)] double[] Sums);
+public sealed record SegmentProfile([property: Id(0)] long Count, [property: Id(1)] double[] Sums, [property: Id(2)] double PAliveSum = 0,
+    [property: Id(3)] double ClvSum = 0)
+{
+    /// <summary>Two shards' profiles of one segment as one.</summary>
+    public SegmentProfile Plus(SegmentProfile other) =>
+        new(Count + other.Count, Sums.Zip(other.Sums, (a, b) => a + b).ToArray(), PAliveSum + other.PAliveSum, ClvSum + other.ClvSum);
+}
 
 /// <summary>What a retrain did, returned once the model is published and customers are reassigned.</summary>
 [GenerateSerializer, Immutable, Alias("engine.RetrainOutcome")]

@@ -12,7 +12,9 @@ public enum TransitionCause
 /// <summary>
 /// One change of segment. <see cref="Number"/> counts the customer's transitions from 1; with the customer id it is
 /// the transition's identity in the transition log, so a replay that re-derives a transition writes it only once.
-/// The names are the segments' names when it happened (null in transitions written before 0.2.0).
+/// The names are the segments' names when it happened (null in transitions written before 0.2.0). A change of learned
+/// segment and a change of named RFM segment are both transitions, numbered in one sequence; <see cref="Kind"/> tells
+/// them apart by the segment moved to.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("engine.TransitionRecord")]
 public sealed record TransitionRecord(
@@ -25,7 +27,11 @@ public sealed record TransitionRecord(
     [property: Id(6)] long ModelVersion,
     [property: Id(7)] Driver[]? Drivers = null,
     [property: Id(8)] string? FromSegmentName = null,
-    [property: Id(9)] string? ToSegmentName = null);
+    [property: Id(9)] string? ToSegmentName = null)
+{
+    /// <summary>LEARNED or RFM: the kind of the segment moved to (RFM segment ids are reserved by their prefix).</summary>
+    public Engine.Core.SegmentKind Kind => Engine.Core.SegmentKinds.Of(ToSegmentId);
+}
 
 /// <summary>A feature that moved a customer: its share of d²(old) − d²(new) in the model's scaled space.</summary>
 [GenerateSerializer, Immutable, Alias("engine.Driver")]

@@ -12,6 +12,7 @@ public static class AlertCommands
     private static readonly Option<string[]> From = new("--from") { Description = "Only moves from this segment, by id or name (repeatable; unassigned = first assignments)" };
     private static readonly Option<string[]> To = new("--to") { Description = "Only moves to this segment, by id or name (repeatable)" };
     private static readonly Option<string[]> Causes = new("--cause") { Description = "Only moves with this cause (EVENT, INACTIVITY, RETRAIN; repeatable)" };
+    private static readonly Option<string?> Kind = new("--kind") { Description = "Moves of learned segments (LEARNED, the default), of named RFM segments (RFM), or ALL" };
     private static readonly Option<string?> MinDwell = new("--min-dwell") { Description = "Only once the customer stayed this long in the new segment (7d, 12h)" };
 
     public static Command Watch()
@@ -21,7 +22,7 @@ public static class AlertCommands
         var count = new Option<int>("--count") { Description = "Stop after this many migrations (0 = run until Ctrl-C)" };
         var command = new Command("watch", "Live migrations between segments, one line each; Ctrl-C stops, --since CURSOR resumes")
         {
-            From, To, Causes, MinDwell, since, live, count,
+            From, To, Causes, Kind, MinDwell, since, live, count,
         };
         Common.SetAction(command, async (parse, ct) =>
         {
@@ -31,6 +32,7 @@ public static class AlertCommands
             request.FromSegmentIds.AddRange(filter.FromSegmentIds);
             request.ToSegmentIds.AddRange(filter.ToSegmentIds);
             request.Causes.AddRange(filter.Causes);
+            request.Kinds.AddRange(filter.Kinds);
             var (json, left) = (Output.Json(parse), parse.GetValue(count));
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             using var call = client.SubscribeMigrations(request, cancellationToken: stop.Token);
@@ -83,7 +85,7 @@ public static class AlertCommands
         var maxWait = new Option<string?>("--max-wait") { Description = "How long to wait for more alerts to fill a POST (e.g. 2s)" };
         var create = new Command("create", "Send matching migrations to a URL, signed, through outages")
         {
-            url, secret, fromStart, format, headers, maxBatch, maxWait, From, To, Causes, MinDwell,
+            url, secret, fromStart, format, headers, maxBatch, maxWait, From, To, Causes, Kind, MinDwell,
         };
         Common.SetAction(create, async (parse, ct) =>
         {
@@ -172,6 +174,10 @@ public static class AlertCommands
         filter.FromSegmentIds.AddRange(parse.GetValue(From) ?? []);
         filter.ToSegmentIds.AddRange(parse.GetValue(To) ?? []);
         filter.Causes.AddRange((parse.GetValue(Causes) ?? []).Select(Durations.Cause));
+        if (parse.GetValue(Kind) is { } kind)
+        {
+            filter.Kinds.AddRange(Durations.Kinds(kind));
+        }
         if (parse.GetValue(MinDwell) is { } dwell)
         {
             filter.MinDwell = Duration.FromTimeSpan(Durations.Parse(dwell, "--min-dwell"));
@@ -184,6 +190,7 @@ public static class AlertCommands
         f.FromSegmentIds.Count > 0 ? $"from {string.Join(", ", f.FromSegmentIds)}" : null,
         f.ToSegmentIds.Count > 0 ? $"to {string.Join(", ", f.ToSegmentIds)}" : null,
         f.Causes.Count > 0 ? $"cause {string.Join(", ", f.Causes.Select(Output.Cause))}" : null,
+        f.Kinds.Count > 0 ? $"kind {string.Join(", ", f.Kinds)}" : null,
         f.MinDwell is { } d ? $"dwell {d.ToTimeSpan()}" : null,
     }.Where(x => x is not null).DefaultIfEmpty("any"));
 }

@@ -19,7 +19,7 @@ public static class CustomerCommands
             Output.Show(parse, c, () => Table(c));
             if (parse.GetValue(history))
             {
-                await ShowHistoryAsync(parse, client, c.CustomerId, 0, ct);
+                await ShowHistoryAsync(parse, client, c.CustomerId, 0, "all", ct);
             }
             return ExitCodes.Ok;
         });
@@ -30,25 +30,29 @@ public static class CustomerCommands
     {
         var id = new Argument<string>("customer-id");
         var limit = new Option<int>("--limit") { Description = "At most this many transitions, newest first (0 = all retained)" };
-        var command = new Command("history", "A customer's segment transitions, newest first, with their cause and drivers") { id, limit };
+        var kind = new Option<string?>("--kind") { Description = "Moves of learned segments (LEARNED, the default), of named RFM segments (RFM), or ALL" };
+        var command = new Command("history", "A customer's segment transitions, newest first, with their cause and drivers") { id, limit, kind };
         Common.SetAction(command, async (parse, ct) =>
         {
-            await ShowHistoryAsync(parse, new SegmentService.SegmentServiceClient(Common.Channel(parse)), parse.GetValue(id)!, parse.GetValue(limit), ct);
+            await ShowHistoryAsync(parse, new SegmentService.SegmentServiceClient(Common.Channel(parse)), parse.GetValue(id)!, parse.GetValue(limit),
+                parse.GetValue(kind), ct);
             return ExitCodes.Ok;
         });
         return command;
     }
 
-    private static async Task ShowHistoryAsync(ParseResult parse, SegmentService.SegmentServiceClient client, string id, int limit, CancellationToken ct)
+    private static async Task ShowHistoryAsync(ParseResult parse, SegmentService.SegmentServiceClient client, string id, int limit, string? kind,
+        CancellationToken ct)
     {
-        var h = await client.GetHistoryAsync(new GetHistoryRequest { CustomerId = id, Limit = limit }, cancellationToken: ct);
+        var h = await client.GetHistoryAsync(new GetHistoryRequest { CustomerId = id, Limit = limit, Kinds = { Durations.Kinds(kind) } }, cancellationToken: ct);
         Output.Show(parse, h, () =>
         {
-            var table = new Table().Border(TableBorder.Rounded).AddColumns("at", "from", "to", "cause", "moved most by");
+            var table = new Table().Border(TableBorder.Rounded).AddColumns("at", "kind", "from", "to", "cause", "moved most by");
             foreach (var t in h.Transitions)
             {
                 // The two features that moved the customer most; the JSON has all three with their contributions, and the model.
-                table.AddRow(Output.Day(t.At), t.FromSegmentId, t.ToSegmentId, Output.Cause(t.Cause), string.Join(", ", t.Drivers.Take(2).Select(d => d.Feature)));
+                table.AddRow(Output.Day(t.At), t.Kind == SegmentKind.Rfm ? "rfm" : "learned", t.FromSegmentId, t.ToSegmentId, Output.Cause(t.Cause),
+                    string.Join(", ", t.Drivers.Take(2).Select(d => d.Feature)));
             }
             return table;
         });

@@ -26,4 +26,16 @@ public static class Durations
         Enum.TryParse<Api.V1.Cause>(text, ignoreCase: true, out var c) && c != Api.V1.Cause.Unspecified && Enum.IsDefined(c)
             ? c
             : throw new UsageException($"--cause: '{text}' is not a cause (EVENT, INACTIVITY, RETRAIN)");
+
+    /// <summary>
+    /// <c>--kind</c>: moves between learned segments (LEARNED, the API's default), between named RFM segments (RFM), or
+    /// both (ALL), any case.
+    /// </summary>
+    public static Api.V1.SegmentKind[] Kinds(string? text) => text?.ToUpperInvariant() switch
+    {
+        null or "LEARNED" => [Api.V1.SegmentKind.Learned],
+        "RFM" => [Api.V1.SegmentKind.Rfm],
+        "ALL" => [Api.V1.SegmentKind.Learned, Api.V1.SegmentKind.Rfm],
+        _ => throw new UsageException($"--kind: '{text}' is not a kind (LEARNED, RFM, ALL)"),
+    };
 }

@@ -27,7 +27,7 @@ public static class SegmentCommands
                 // What sets a segment apart (the feature furthest from the population mean) when the terminal has room.
                 var wide = AnsiConsole.Profile.Width >= 110;
                 var table = new Table().Border(TableBorder.Rounded).Title($"model {list.ModelVersion}")
-                    .AddColumns("id", "name", "size", "customers", "revenue", "R (days)", "F", "M");
+                    .AddColumns("id", "name", "size", "customers", "revenue", "R (days)", "F", "M", "p_alive", "mean CLV");
                 if (wide)
                 {
                     table.AddColumn("stands out by");
@@ -36,7 +36,7 @@ public static class SegmentCommands
                 {
                     string Mean(string f, int decimals) => s.Size > 0 && s.Mean.TryGetValue(f, out var v) ? Output.Number(v, decimals) : "";
                     string[] row = [s.SegmentId, s.Name, s.Size.ToString("N0"), Output.Share(s.ShareOfCustomers), Output.Share(s.ShareOfRevenue),
-                        Mean("recency_days", 0), Mean("frequency", 1), Mean("monetary", 0)];
+                        Mean("recency_days", 0), Mean("frequency", 1), Mean("monetary", 0), Output.Number(s.MeanPAlive, 2), Output.Number(s.MeanClv)];
                     var standsOut = s.Lift.Where(l => l.Value > 0).OrderByDescending(l => Math.Abs(Math.Log(l.Value))).Take(1)
                         .Select(l => $"{l.Key} ×{Output.Number(l.Value, 1)}");
                     table.AddRow(wide ? [.. row, string.Join("", standsOut)] : row);
@@ -59,10 +59,11 @@ public static class SegmentCommands
         {
             var table = new Table().Border(TableBorder.Rounded)
                 .Title($"RFM segments, model {list.ModelVersion} ({list.CustomersWithoutPurchase:N0} customers without a purchase)")
-                .AddColumns("id", "name", "size", "customers", "revenue");
+                .AddColumns("id", "name", "size", "customers", "revenue", "p_alive", "mean CLV");
             foreach (var s in list.Segments)
             {
-                table.AddRow(s.SegmentId, s.Name, s.Size.ToString("N0"), Output.Share(s.ShareOfCustomers), Output.Share(s.ShareOfRevenue));
+                table.AddRow(s.SegmentId, s.Name, s.Size.ToString("N0"), Output.Share(s.ShareOfCustomers), Output.Share(s.ShareOfRevenue),
+                    Output.Number(s.MeanPAlive, 2), Output.Number(s.MeanClv));
             }
             return table;
         });
@@ -73,11 +74,15 @@ public static class SegmentCommands
         var since = new Option<string?>("--since") { Description = "Only moves in this last span of the engine clock: 30d, 12h, ..." };
         var cause = new Option<string[]>("--cause") { Description = "Only moves with this cause (EVENT, INACTIVITY, RETRAIN); repeatable" };
         var version = new Option<long>("--model-version") { Description = "Only moves under this model (0 = any)" };
-        var command = new Command("matrix", "Who moved where: a heat-map of moves between segments, and first assignments") { since, cause, version };
+        var rfm = new Option<bool>("--rfm") { Description = "Moves between the named RFM segments instead of the learned ones" };
+        var command = new Command("matrix", "Who moved where: a heat-map of moves between segments, and first assignments") { since, cause, version, rfm };
         Common.SetAction(command, async (parse, ct) =>
         {
             var channel = Common.Channel(parse);
-            var request = new GetTransitionMatrixRequest { ModelVersion = parse.GetValue(version) };
+            var request = new GetTransitionMatrixRequest
+            {
+                ModelVersion = parse.GetValue(version), Kind = parse.GetValue(rfm) ? SegmentKind.Rfm : SegmentKind.Learned,
+            };
             request.Causes.AddRange((parse.GetValue(cause) ?? []).Select(Durations.Cause));
             if (parse.GetValue(since) is { } span)
             {

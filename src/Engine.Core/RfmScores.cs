@@ -84,6 +84,27 @@ public static class RfmScores
         return score;
     }
 
+    /// <summary>
+    /// The recency (days since the last purchase) at which the named segment of a customer with frequency score
+    /// <paramref name="f"/> and recency <paramref name="recencyDays"/> next changes by time alone, or null when it never
+    /// will. Time only lowers R, by one at each cut point the recency reaches; the segment changes at the first such cut
+    /// where the cell's name differs. <paramref name="recencyCuts"/> ascend, as <see cref="CutPoints"/> makes them.
+    /// </summary>
+    public static float? RecencyOfNextSegmentChange(double recencyDays, int f, ReadOnlySpan<float> recencyCuts)
+    {
+        var r = RecencyScore(recencyDays, recencyCuts);
+        var segment = SegmentOf(r, f);
+        var v = Value(recencyDays);
+        foreach (var c in recencyCuts)
+        {
+            if (v < c && SegmentOf(--r, f) != segment)
+            {
+                return c;
+            }
+        }
+        return null;
+    }
+
     /// <summary>The named segment of an R and F score (both 1–5); every one of the 25 cells has one.</summary>
     public static RfmSegment SegmentOf(int r, int f)
     {

@@ -81,21 +81,21 @@ public sealed partial class CustomerGrain
 
     /// <summary>Everything applying can change, to go back to when it throws half way.</summary>
     private sealed record Saved(byte[] Profile, long LogPosition, string SegmentId, long ModelVersion, TransitionRecord[] History,
-        long TransitionCount, DateTime AssignedAt, TransitionRecord[]? Unpublished, int Dirty);
+        long TransitionCount, DateTime AssignedAt, TransitionRecord[]? Unpublished, int Dirty, string? RfmSegmentId);
 
     private Saved Snapshot()
     {
         var s = state.State;
         return new Saved(_profile.ToBytes(), s.LogPosition, s.SegmentId, s.ModelVersion, [.. s.History], s.TransitionCount, s.AssignedAt,
-            _unpublished?.ToArray(), _dirty);
+            _unpublished?.ToArray(), _dirty, s.RfmSegmentId);
     }
 
     private void Restore(Saved saved)
     {
         _profile = CustomerProfile.FromBytes(saved.Profile);
         var s = state.State;
-        (s.LogPosition, s.SegmentId, s.ModelVersion, s.TransitionCount, s.AssignedAt) =
-            (saved.LogPosition, saved.SegmentId, saved.ModelVersion, saved.TransitionCount, saved.AssignedAt);
+        (s.LogPosition, s.SegmentId, s.ModelVersion, s.TransitionCount, s.AssignedAt, s.RfmSegmentId) =
+            (saved.LogPosition, saved.SegmentId, saved.ModelVersion, saved.TransitionCount, saved.AssignedAt, saved.RfmSegmentId);
         s.History = [.. saved.History];
         _unpublished = saved.Unpublished is null ? null : [.. saved.Unpublished];
         (_dirty, _rowFeatures) = (saved.Dirty, null);

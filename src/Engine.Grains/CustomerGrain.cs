@@ -486,18 +486,42 @@ public sealed partial class CustomerGrain(
         if (moves)
         {
             var from = s.SegmentId;
-            var transition = new TransitionRecord(Id, ++s.TransitionCount, from, to, at, cause, model.Version, Explain(model, x, from, nearest),
-                NameOf(from, model, s.ModelVersion), model.NameOf(to));
-            s.History.Add(transition);
-            if (s.History.Count > Options.HistoryLength)
-            {
-                s.History.RemoveRange(0, s.History.Count - Options.HistoryLength);
-            }
-            (_unpublished ??= []).Add(transition);
+            Record(new TransitionRecord(Id, ++s.TransitionCount, from, to, at, cause, model.Version, Explain(model, x, from, nearest),
+                NameOf(from, model, s.ModelVersion), model.NameOf(to)));
             s.SegmentId = to;
-            _dirty++;
         }
+        AssignRfm(model, asOf, at, cause);
         s.ModelVersion = model.Version;
+    }
+
+    /// <summary>
+    /// The named RFM segment under the model's cut points at <paramref name="asOf"/>: a change is a transition of kind
+    /// RFM with the same cause and time as the learned assignment beside it, and as replayable (every input comes from
+    /// the profile, the batch time and the model). A customer without scores keeps the RFM segment it last had.
+    /// </summary>
+    private void AssignRfm(ModelSnapshot model, DateTime asOf, DateTime at, TransitionCause cause)
+    {
+        var s = state.State;
+        if (RfmRules.SegmentOf(model.Rfm, _profile.ComputeRfm(asOf)) is not { } segment || segment.Id == s.RfmSegmentId)
+        {
+            return;
+        }
+        var from = s.RfmSegmentId ?? Unassigned.SegmentId;
+        Record(new TransitionRecord(Id, ++s.TransitionCount, from, segment.Id, at, cause, model.Version, null,
+            RfmScores.Find(from)?.Name ?? from, segment.Name));
+        s.RfmSegmentId = segment.Id;
+    }
+
+    private void Record(TransitionRecord transition)
+    {
+        var history = state.State.History;
+        history.Add(transition);
+        if (history.Count > Options.HistoryLength)
+        {
+            history.RemoveRange(0, history.Count - Options.HistoryLength);
+        }
+        (_unpublished ??= []).Add(transition);
+        _dirty++;
     }
 
     /// <summary>
@@ -552,7 +576,7 @@ public sealed partial class CustomerGrain(
         var s = state.State;
         var asOf = s.AssignedAt > DateTime.MinValue ? s.AssignedAt : services.Clock.Now;
         var history = _profile.PurchaseHistory;
-        var row = new ShardRow(Id, RowFeaturesAt(asOf), asOf, s.SegmentId, _profile.NextWindowChange(asOf), s.LogPosition, s.ModelVersion,
+        var row = new ShardRow(Id, RowFeaturesAt(asOf), asOf, s.SegmentId, NextChangeByTime(asOf), s.LogPosition, s.ModelVersion,
             _profile.LastPurchaseAt, history?.FirstDay ?? -1, history?.LastDay ?? -1, history?.Days ?? 0, history?.RepeatAmount ?? 0);
         // Kept only within one call (assignment, then this row): between calls it would be dead weight per customer, and
         // the array now belongs to the row.
@@ -560,6 +584,18 @@ public sealed partial class CustomerGrain(
         var transitions = _unpublished?.ToArray() ?? [];
         _unpublished = null;
         return new ApplyResult(row, transitions, applied);
+    }
+
+    /// <summary>
+    /// When time alone next changes what the customer's assignment reads: a windowed feature leaving its window, or its
+    /// recency reaching the cut point that changes its named RFM segment. The shard's sweep looks at the customer then.
+    /// </summary>
+    private DateTime? NextChangeByTime(DateTime asOf)
+    {
+        var window = _profile.NextWindowChange(asOf);
+        var model = services.Models.Find(state.State.ModelVersion);
+        var rfm = model is null ? null : RfmRules.NextSegmentChange(model.Rfm, _profile.ComputeRfm(asOf), _profile.LastPurchaseAt);
+        return rfm is { } r && (window is null || r < window) ? r : window;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Customer {CustomerId}: model {Version} is not archived; assigned under the current model")]

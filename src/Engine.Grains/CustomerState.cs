@@ -24,4 +24,10 @@ public sealed class CustomerState
     /// when none: most customers never have one). A replay applies an event only while it is listed here, so it applies once.
     /// </summary>
     [Id(7)] public List<long>? Quarantined { get; set; }
+
+    /// <summary>
+    /// The named RFM segment the customer's last RFM move went to (null before its first: no model yet, or no purchase),
+    /// so that the next assignment knows whether the RFM segment moved.
+    /// </summary>
+    [Id(8)] public string? RfmSegmentId { get; set; }
 }

@@ -17,7 +17,7 @@ public static partial class EngineMetrics
     public static readonly Histogram BatchEvents = Metrics.CreateHistogram("engine_ingest_batch_events", "Events per committed ingest batch.",
         new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1, 4, 8) });
     private static readonly Counter TransitionsTotal = Metrics.CreateCounter("engine_transitions_total", "Segment transitions recorded.",
-        new CounterConfiguration { LabelNames = ["cause"] });
+        new CounterConfiguration { LabelNames = ["cause", "kind"] });
     public static readonly Counter ReadBackEvents = Metrics.CreateCounter("engine_ingest_read_back_events_total",
         "Events re-read from the log to deliver with a batch because other silos appended in between.");
     public static readonly Counter PeerRecoveries = Metrics.CreateCounter("engine_peer_recoveries_total", "Dead silos whose unapplied appends this silo replayed.");
@@ -60,9 +60,9 @@ public static partial class EngineMetrics
 
     public static void Transitions(IEnumerable<TransitionRecord> transitions)
     {
-        foreach (var group in transitions.GroupBy(t => t.Cause))
+        foreach (var group in transitions.GroupBy(t => (t.Cause, t.Kind)))
         {
-            TransitionsTotal.WithLabels(group.Key.ToString().ToLowerInvariant()).Inc(group.Count());
+            TransitionsTotal.WithLabels(group.Key.Cause.ToString().ToLowerInvariant(), group.Key.Kind.ToString().ToLowerInvariant()).Inc(group.Count());
         }
     }
 }

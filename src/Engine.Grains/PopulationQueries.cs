@@ -23,9 +23,7 @@ public sealed class PopulationQueries(ShardRouter router, ModelReplica models, I
         var merged = new Dictionary<string, SegmentProfile>(StringComparer.Ordinal);
         foreach (var (id, p) in parts.SelectMany(x => x))
         {
-            merged[id] = merged.TryGetValue(id, out var m)
-                ? new SegmentProfile(m.Count + p.Count, m.Sums.Zip(p.Sums, (a, b) => a + b).ToArray())
-                : p;
+            merged[id] = merged.TryGetValue(id, out var m) ? m.Plus(p) : p;
         }
         return merged;
     }
@@ -40,25 +38,32 @@ public sealed class PopulationQueries(ShardRouter router, ModelReplica models, I
         var cuts = model.Rfm ?? new RfmCutPoints([], [], [], 0);
         var parts = await router.AskAllAsync(s => s.GetRfmTallyAsync(cuts));
         var n = RfmScores.Segments.Length;
-        var tally = new RfmTally(new long[n], new double[n], 0);
+        var tally = RfmTally.Empty(n);
         foreach (var p in parts)
         {
             for (var i = 0; i < n; i++)
             {
                 tally.Customers[i] += p.Customers[i];
                 tally.Monetary[i] += p.Monetary[i];
+                tally.PAliveSums[i] += p.PAliveSums[i];
+                tally.ClvSums[i] += p.ClvSums[i];
             }
             tally = tally with { WithoutPurchase = tally.WithoutPurchase + p.WithoutPurchase };
         }
         return (model, tally);
     }
 
-    /// <summary>Moves with <c>at</c> in [from, to), optionally of one model version and some causes.</summary>
+    /// <summary>
+    /// Moves of one kind with <c>at</c> in [from, to), optionally of one model version and some causes: between the
+    /// learned segments (the current model's first), or between the named RFM segments (all ten, most valuable first).
+    /// </summary>
     public async Task<TransitionMatrix> TransitionMatrixAsync(DateTime? from, DateTime? to, long? modelVersion,
-        IReadOnlyCollection<TransitionCause> causes, CancellationToken ct)
+        IReadOnlyCollection<TransitionCause> causes, SegmentKind kind, CancellationToken ct)
     {
         var counts = await log.CountTransitionsAsync(from, to, modelVersion, causes, ct);
-        var (ids, matrix, entries) = TransitionMath.Matrix(counts.Select(c => (c.From, c.To, c.Count)), models.Current?.SegmentIds ?? []);
+        var labels = kind == SegmentKind.Rfm ? RfmScores.Segments.Select(s => s.Id).ToArray() : models.Current?.SegmentIds ?? [];
+        var (ids, matrix, entries) = TransitionMath.Matrix(
+            counts.Where(c => SegmentKinds.Of(c.To) == kind).Select(c => (c.From, c.To, c.Count)), labels);
         return new TransitionMatrix(ids, matrix, TransitionMath.RowNormalize(matrix, ids.Length), entries);
     }
 

@@ -21,6 +21,22 @@ public static class RfmRules
     public static RfmSegment? SegmentOf(RfmCutPoints? cuts, Rfm rfm) =>
         Scores(cuts, rfm) is var (r, f, _) && r > 0 ? RfmScores.SegmentOf(r, f) : null;
 
+    /// <summary>
+    /// When time alone next changes the named RFM segment of a customer with <paramref name="rfm"/> and its last purchase
+    /// at <paramref name="lastPurchaseAt"/> (<see cref="RfmScores.RecencyOfNextSegmentChange"/>), or null when it never
+    /// will. A tick after the cut is reached, so the recency read then has passed it.
+    /// </summary>
+    public static DateTime? NextSegmentChange(RfmCutPoints? cuts, Rfm rfm, DateTime? lastPurchaseAt)
+    {
+        if (lastPurchaseAt is not { } last || Scores(cuts, rfm) is not (> 0, var f, _)
+            || RfmScores.RecencyOfNextSegmentChange(rfm.RecencyDays, f, cuts!.RecencyDays) is not { } days)
+        {
+            return null;
+        }
+        var ticks = Math.Ceiling(days * (double)TimeSpan.TicksPerDay) + 1;
+        return ticks >= (DateTime.MaxValue - last).Ticks ? null : last.AddTicks((long)ticks);
+    }
+
     /// <summary>The cut points of the shards' columns together (exact: every value is taken, then sorted once).</summary>
     public static RfmCutPoints CutPoints(IReadOnlyCollection<RfmColumns> parts)
     {

@@ -31,11 +31,10 @@ public sealed partial class ShardGrain
 
     public async Task<RfmTally> GetRfmTallyAsync(RfmCutPoints cuts)
     {
-        var (rows, asOf) = (_rows, clock.Now);
+        var (rows, asOf, fit) = (_rows, clock.Now, models.Current?.Clv);
         return await Task.Run(() =>
         {
-            var customers = new long[RfmScores.Segments.Length];
-            var monetary = new double[RfmScores.Segments.Length];
+            var tally = RfmTally.Empty(RfmScores.Segments.Length);
             var without = 0L;
             for (var i = 0; i < rows.Count; i++)
             {
@@ -45,10 +44,15 @@ public sealed partial class ShardGrain
                     continue;
                 }
                 var s = RfmScores.IndexOf(segment);
-                customers[s]++;
-                monetary[s] = Finite.Clamp(monetary[s] + rfm.Monetary);
+                tally.Customers[s]++;
+                tally.Monetary[s] = Finite.Clamp(tally.Monetary[s] + rfm.Monetary);
+                if (ValueAt(rows, i, fit, asOf) is { } value)
+                {
+                    tally.PAliveSums[s] += value.PAlive;
+                    tally.ClvSums[s] = Finite.Clamp(tally.ClvSums[s] + value.Clv);
+                }
             }
-            return new RfmTally(customers, monetary, without);
+            return tally with { WithoutPurchase = without };
         });
     }
 

@@ -7,23 +7,47 @@ namespace Engine.Grains;
 // The inactivity sweep over the rows (IShardSweep) and the schedule it follows.
 public sealed partial class ShardGrain
 {
+    /// <summary>
+    /// Rounds one sweep takes at most. A customer looked at is due again no sooner than its next boundary (or a sweep
+    /// interval later), so when time has jumped past several of its boundaries (an import in event time) each round
+    /// takes the next one, dated when it was crossed; the rest wait for the next sweep.
+    /// </summary>
+    private const int MaxSweepRounds = 64;
+
     public async Task<int> SweepAsync(DateTime now)
     {
         if (models.Current is not { } model || CurrentSchedule() is not { } schedule)
         {
             return 0;
         }
-        var due = schedule.TakeDue(model, now);
-        if (_rollout.RollingOut(Stopwatch.GetTimestamp()))
+        var moved = 0;
+        for (var round = 0; round < MaxSweepRounds; round++)
         {
-            // Looked at again a sweep interval later, unless the rollout's row reschedules it first.
-            var pending = due.Where(d => _rollout.Holds(_rows.IdAt(d.Row))).ToList();
-            foreach (var d in pending)
+            var due = schedule.TakeDue(model, now);
+            if (due.Count == 0)
             {
-                schedule.Schedule(d.Row, model, d.At, looked: true);
+                break;
             }
-            due = due.Except(pending).ToList();
+            if (_rollout.RollingOut(Stopwatch.GetTimestamp()))
+            {
+                // Looked at again a sweep interval later, unless the rollout's row reschedules it first; the next sweep
+                // takes them (one round while a rollout runs, or they would come back every round).
+                var pending = due.Where(d => _rollout.Holds(_rows.IdAt(d.Row))).ToList();
+                foreach (var d in pending)
+                {
+                    schedule.Schedule(d.Row, model, d.At, looked: true);
+                }
+                moved += await SweepRoundAsync(model, schedule, due.Except(pending).ToList());
+                break;
+            }
+            moved += await SweepRoundAsync(model, schedule, due);
         }
+        return moved;
+    }
+
+    /// <summary>Asks the due customers to sweep, in parallel chunks, and schedules each again from its answer.</summary>
+    private async Task<int> SweepRoundAsync(ModelSnapshot model, InactivitySchedule schedule, List<(int Row, DateTime At)> due)
+    {
         var moved = 0;
         Task? failed = null;
         foreach (var chunk in due.Chunk(CustomerRounds.Parallelism))

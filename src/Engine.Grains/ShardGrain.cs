@@ -22,6 +22,7 @@ public sealed partial class ShardGrain(
     ModelReplica models,
     EngineClock clock,
     IOptions<IngestOptions> options,
+    IOptions<ModelOptions> modelOptions,
     ILogger<ShardGrain> logger) : Grain, IShardGrain, IShardTrainingLoader
 {
     private ShardMatrix _rows = new();
@@ -201,24 +202,25 @@ public sealed partial class ShardGrain(
 
     public async Task<Dictionary<string, SegmentProfile>> GetProfilesAsync()
     {
-        var (rows, asOf) = (_rows, clock.Now);
+        var (rows, asOf, fit) = (_rows, clock.Now, models.Current?.Clv);
         return await Task.Run(() =>
         {
-            var sums = new Dictionary<string, (long Count, double[] Sums)>(StringComparer.Ordinal);
+            var sums = new Dictionary<string, (long Count, double[] Sums, double PAlive, double Clv)>(StringComparer.Ordinal);
             ForEachAged(rows, asOf, (i, raw) =>
             {
                 var segment = rows.SegmentAt(i);
                 if (!sums.TryGetValue(segment, out var entry))
                 {
-                    entry = (0, new double[raw.Length]);
+                    entry = (0, new double[raw.Length], 0, 0);
                 }
                 for (var j = 0; j < raw.Length; j++)
                 {
                     entry.Sums[j] = Finite.Clamp(entry.Sums[j] + Finite.Clamp(raw[j]));
                 }
-                sums[segment] = (entry.Count + 1, entry.Sums);
+                var value = ValueAt(rows, i, fit, asOf);
+                sums[segment] = (entry.Count + 1, entry.Sums, entry.PAlive + (value?.PAlive ?? 0), Finite.Clamp(entry.Clv + (value?.Clv ?? 0)));
             });
-            return sums.ToDictionary(kv => kv.Key, kv => new SegmentProfile(kv.Value.Count, kv.Value.Sums));
+            return sums.ToDictionary(kv => kv.Key, kv => new SegmentProfile(kv.Value.Count, kv.Value.Sums, kv.Value.PAlive, kv.Value.Clv));
         });
     }
 
@@ -265,6 +267,10 @@ public sealed partial class ShardGrain(
     }
 
     /// <summary>Calls <paramref name="visit"/> with every row's raw features brought forward to <paramref name="asOf"/>.</summary>
+    /// <summary>Row i's customer value at <paramref name="asOf"/> under <paramref name="fit"/>; null without a fit or a purchase.</summary>
+    private CustomerValue? ValueAt(ShardMatrix rows, int i, ClvFit? fit, DateTime asOf) =>
+        fit is not null && rows.PurchaseHistoryAt(i) is { } history ? CustomerValue.Of(fit, history, asOf, modelOptions.Value.ClvHorizon) : null;
+
     private static void ForEachAged(ShardMatrix rows, DateTime asOf, Action<int, double[]> visit)
     {
         var aged = new float[ShardMatrix.D];

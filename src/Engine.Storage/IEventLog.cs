@@ -8,16 +8,19 @@ public sealed record PendingEvent(
     string EventId, string CustomerId, EventKind Kind, DateTime OccurredAt, double Amount, string? Category, string? AttributesJson);
 
 /// <summary>
-/// Which transitions a subscriber wants; an empty set means any. A segment is named by its id or by its name when the
-/// transition happened, compared as the sets compare (the alert feed's ignore case).
+/// Which transitions a subscriber wants; an empty set (or null) means any. (The API's filters mean LEARNED by no
+/// kinds: <see cref="SegmentKinds.Requested"/> says which they ask for.) A segment is named by its id or by its name
+/// when the transition happened, compared as the sets compare (the alert feed's ignore case).
 /// </summary>
 public sealed record TransitionFilter(
-    IReadOnlyCollection<string> From, IReadOnlyCollection<string> To, IReadOnlyCollection<TransitionCause> Causes)
+    IReadOnlyCollection<string> From, IReadOnlyCollection<string> To, IReadOnlyCollection<TransitionCause> Causes,
+    IReadOnlyCollection<SegmentKind>? Kinds = null)
 {
     public static readonly TransitionFilter Any = new([], [], []);
 
     public bool Matches(TransitionRecord t) =>
-        (From.Count == 0 || From.Contains(t.FromSegmentId) || (t.FromSegmentName is { } f && From.Contains(f)))
+        (Kinds is not { Count: > 0 } || Kinds.Contains(t.Kind))
+        && (From.Count == 0 || From.Contains(t.FromSegmentId) || (t.FromSegmentName is { } f && From.Contains(f)))
         && (To.Count == 0 || To.Contains(t.ToSegmentId) || (t.ToSegmentName is { } n && To.Contains(n)))
         && (Causes.Count == 0 || Causes.Contains(t.Cause));
 }
@@ -115,11 +118,12 @@ public interface ITransitionLog
     Task<long> LastCursorAsync(CancellationToken ct = default);
 
     /// <summary>
-    /// Whether the customer has a transition numbered after <paramref name="number"/> dated before <paramref name="before"/>
-    /// (flapping). By the customer's own numbering, not the cursor: a rollout logs its round's moves after the round, so a
-    /// customer's next move (from ingest) can reach the log first, with the smaller cursor.
+    /// Whether the customer has a transition of <paramref name="kind"/> numbered after <paramref name="number"/> dated
+    /// before <paramref name="before"/> (flapping; a move of the other kind is no move out of the segment). By the
+    /// customer's own numbering, not the cursor: a rollout logs its round's moves after the round, so a customer's next
+    /// move (from ingest) can reach the log first, with the smaller cursor.
     /// </summary>
-    Task<bool> MovedAgainAsync(string customerId, long number, DateTime before, CancellationToken ct = default);
+    Task<bool> MovedAgainAsync(string customerId, long number, DateTime before, SegmentKind kind, CancellationToken ct = default);
 }
 
 /// <summary>Webhook subscriptions, where each one's deliveries resume, and the alerts it could not take (dead letters).</summary>

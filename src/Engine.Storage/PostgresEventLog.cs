@@ -350,8 +350,9 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
     public async Task<long> LastCursorAsync(CancellationToken ct = default) =>
         (long)(await Scalar("SELECT COALESCE(MAX(id), 0) FROM transitions", ct))!;
 
-    public async Task<bool> MovedAgainAsync(string customerId, long number, DateTime before, CancellationToken ct = default) =>
-        (bool)(await Scalar("SELECT EXISTS (SELECT 1 FROM transitions WHERE customer_id = $1 AND number > $2 AND at < $3)", ct, customerId, number, before.Ticks))!;
+    public async Task<bool> MovedAgainAsync(string customerId, long number, DateTime before, SegmentKind kind, CancellationToken ct = default) =>
+        (bool)(await Scalar($"SELECT EXISTS (SELECT 1 FROM transitions WHERE customer_id = $1 AND number > $2 AND at < $3 AND {SqliteEventLog.IsRfmMove} = $4)",
+            ct, customerId, number, before.Ticks, kind == SegmentKind.Rfm))!;
 
     public async Task<long> GetMetaAsync(string key, CancellationToken ct = default) =>
         await Scalar("SELECT value FROM engine_meta WHERE key = $1", ct, key) is long v ? v : 0;

@@ -392,11 +392,15 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
             return (long)cmd.ExecuteScalar()!;
         }, ct);
 
-    public Task<bool> MovedAgainAsync(string customerId, long number, DateTime before, CancellationToken ct = default) =>
+    /// <summary>SQL (SQLite and PostgreSQL alike) that is true for an RFM move: the kind is the target segment id's.</summary>
+    internal static readonly string IsRfmMove = $"(substr(to_segment, 1, {RfmScores.IdPrefix.Length}) = '{RfmScores.IdPrefix}')";
+
+    public Task<bool> MovedAgainAsync(string customerId, long number, DateTime before, SegmentKind kind, CancellationToken ct = default) =>
         ReadAsync(c =>
         {
             using var cmd = c.CreateCommand();
-            cmd.CommandText = "SELECT EXISTS (SELECT 1 FROM transitions WHERE customer_id = $c AND number > $n AND at < $before)";
+            cmd.CommandText = $"SELECT EXISTS (SELECT 1 FROM transitions WHERE customer_id = $c AND number > $n AND at < $before AND {IsRfmMove} = $rfm)";
+            cmd.Parameters.AddWithValue("$rfm", kind == SegmentKind.Rfm);
             cmd.Parameters.AddWithValue("$c", customerId);
             cmd.Parameters.AddWithValue("$n", number);
             cmd.Parameters.AddWithValue("$before", before.Ticks);

@@ -522,6 +522,44 @@ public sealed class GrainTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_sweep_moves_a_customers_rfm_segment_when_its_recency_reaches_the_cut_point_that_changes_it()
+    {
+        var at = new DateTime(1997, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        var model = await AYearOfPurchasesThenTrainAsync("rs", at, seed: 11);
+        var cuts = model.Rfm!;
+        var customers = Enumerable.Range(0, 200).Select(c => $"rs{c}").ToArray();
+        var views = new Dictionary<string, CustomerView>();
+        foreach (var c in customers)
+        {
+            views[c] = (await _cluster.Client.GetGrain<ICustomerGrain>(c).GetAsync())!;
+        }
+
+        // Two silent years later: every shard swept, every customer's RFM segment is where its recency put it, and each
+        // move by silence is dated when the recency reached the cut point.
+        var later = at.AddYears(3);
+        for (var i = 0; i < 4; i++)
+        {
+            await _cluster.Client.GetGrain<IShardGrain>(i).SweepAsync(later);
+        }
+        string SegmentAt(CustomerView v, DateTime t) =>
+            RfmRules.SegmentOf(cuts, new Rfm((t - (v.AsOf - TimeSpan.FromDays(v.RecencyDays))).TotalDays, v.Frequency, v.Monetary))!.Id;
+        var silences = 0;
+        foreach (var c in customers)
+        {
+            var v = views[c];
+            var rfm = (await _cluster.Client.GetGrain<ICustomerGrain>(c).GetHistoryAsync(0)).Where(t => t.Kind == SegmentKind.Rfm).ToList();
+            Assert.True(SegmentAt(v, later) == rfm[0].ToSegmentId, $"{c}: {v.RecencyDays} days at {v.AsOf}; {string.Join(" | ", rfm)}");
+            foreach (var move in rfm.Where(t => t.Cause == TransitionCause.Inactivity))
+            {
+                Assert.Equal(move.FromSegmentId, SegmentAt(v, move.At.AddSeconds(-1)));
+                Assert.Equal(move.ToSegmentId, SegmentAt(v, move.At));
+                silences++;
+            }
+        }
+        Assert.True(silences > 20, $"{silences} moves by silence: the test shows too little");
+    }
+
+    [Fact]
     public async Task In_event_time_silence_is_swept_up_to_a_batchs_earliest_event_before_it_applies_and_to_its_time_at_the_end_of_a_stream()
     {
         // A batch can span months of event time (an import sends thousands of events a request). Swept up to its latest

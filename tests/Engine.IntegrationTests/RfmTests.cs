@@ -1,4 +1,5 @@
 using Engine.Api.V1;
+using Grpc.Core;
 
 namespace Engine.IntegrationTests;
 
@@ -10,7 +11,8 @@ namespace Engine.IntegrationTests;
 [Trait("Category", "Integration")]
 public sealed class RfmTests : IAsyncLifetime
 {
-    private readonly EngineServer _server = new();
+    // No drift retrain: the tests choose when a model is trained (60 silent days would otherwise drift).
+    private readonly EngineServer _server = new(settings: new() { ["Engine:DriftCheckInterval"] = "01:00:00" });
 
     public async Task InitializeAsync() => await _server.StartAsync();
 
@@ -128,5 +130,114 @@ public sealed class RfmTests : IAsyncLifetime
         Assert.Equal(2, retrained.Version);
         AssertCutPoints(Direct(data), retrained.RfmCutPoints);
         await AssertEveryCustomerAsync(data, retrained.RfmCutPoints);
+    }
+
+    /// <summary>The named RFM segment by the rules, from cut points and values as the engine compares them.</summary>
+    private static string SegmentIdOf(RfmCutPoints cuts, double recencyDays, long frequency)
+    {
+        var r = 1 + cuts.RecencyDays.Count(cut => (float)recencyDays < cut);
+        var f = 1 + cuts.Frequency.Count(cut => frequency > cut);
+        return "rfm:" + NameOf(r, f).ToLowerInvariant().Replace("'", "").Replace(' ', '-');
+    }
+
+    [Fact]
+    public async Task Rfm_segment_changes_are_transitions_of_their_own_kind_in_histories_matrices_and_alerts()
+    {
+        var data = Synthetic.Generate(customers: 400, seed: 29);
+        await _server.IngestAllAsync(data.Events, 500);
+        await _server.Models.RetrainAsync(new RetrainRequest { K = 3 });
+        var cuts = (await _server.Models.GetModelAsync(new GetModelRequest())).RfmCutPoints;
+        var buyers = Direct(data).Keys.ToList();
+
+        // The first model gives every customer with a purchase its first RFM segment: one RFM move from unassigned, cause
+        // RETRAIN, beside (not among) its learned moves.
+        var learned = await Population.HistoriesAsync(_server, buyers);
+        var rfm = await Population.HistoriesAsync(_server, buyers, SegmentKind.Rfm);
+        var both = await Population.HistoriesAsync(_server, buyers, SegmentKind.Learned, SegmentKind.Rfm);
+        foreach (var c in await Population.CustomersAsync(_server, buyers))
+        {
+            Assert.All(learned[c.CustomerId], t => Assert.Equal(SegmentKind.Learned, t.Kind));
+            var first = Assert.Single(rfm[c.CustomerId]);
+            Assert.Equal((SegmentKind.Rfm, "unassigned", c.RfmSegmentId, c.RfmSegment, Cause.Retrain, 1L),
+                (first.Kind, first.FromSegmentId, first.ToSegmentId, first.ToSegmentName, first.Cause, first.ModelVersion));
+            Assert.Equal(learned[c.CustomerId].Count + 1, both[c.CustomerId].Count);
+        }
+        var sizes = (await _server.Segments.ListRfmSegmentsAsync(new ListRfmSegmentsRequest())).Segments.ToDictionary(s => s.SegmentId, s => s.Size);
+        var matrix = await _server.Segments.GetTransitionMatrixAsync(new GetTransitionMatrixRequest { Kind = SegmentKind.Rfm });
+        Assert.Equal(sizes.Keys.Order(), matrix.SegmentIds.Order());
+        Assert.Equal(matrix.SegmentIds.Select(id => sizes[id]), matrix.Entries);
+        Assert.All(matrix.Counts, n => Assert.Equal(0, n));
+        // The learned matrix is what it was: no RFM segment in it.
+        Assert.DoesNotContain((await _server.Segments.GetTransitionMatrixAsync(new GetTransitionMatrixRequest())).SegmentIds, id => id.StartsWith("rfm:"));
+
+        // 60 silent days pass for most; some buy again. Each RFM segment that changed has its move: EVENT for a purchase,
+        // INACTIVITY for silence, dated when the recency crossed the cut point that changed the segment.
+        var before = (await Population.CustomersAsync(_server, buyers)).ToDictionary(c => c.CustomerId);
+        var (watermark, later) = (data.Watermark, data.Watermark.AddDays(60));
+        var again = buyers.Where((id, i) => i % 5 == 0).ToHashSet();
+        foreach (var id in again)
+        {
+            data.Add($"again-{id}", id, EventType.Purchase, later.AddHours(-1), 40, "cat1");
+        }
+        data.Add("tick", buyers[1], EventType.Session, later, 0, "");
+        await _server.IngestAllAsync(data.Events.Where(e => e.EventId.StartsWith("again-") || e.EventId == "tick"), 500);
+        var after = (await Population.CustomersAsync(_server, buyers)).ToDictionary(c => c.CustomerId);
+        rfm = await Poll.UntilAsync(() => Population.HistoriesAsync(_server, buyers, SegmentKind.Rfm),
+            h => buyers.All(id => h[id][0].ToSegmentId == after[id].RfmSegmentId));
+        var (events, silences) = (0, 0);
+        foreach (var id in buyers)
+        {
+            var moves = rfm[id].TakeWhile(t => t.At.ToDateTime() > watermark).ToList();
+            Assert.True(after[id].RfmSegmentId == rfm[id][0].ToSegmentId, $"{id}: {after[id]}\n{string.Join("\n", rfm[id])}");
+            if (before[id].RfmSegmentId == after[id].RfmSegmentId && moves.Count == 0)
+            {
+                continue;
+            }
+            Assert.NotEmpty(moves);
+            Assert.Equal(before[id].RfmSegmentId, moves[^1].FromSegmentId);
+            foreach (var move in moves.Where(m => m.Cause == Cause.Inactivity))
+            {
+                // Silence alone: the segment by the rules one second before the move is where it came from, and at the
+                // move, where it went.
+                var at = move.At.ToDateTime();
+                var lastPurchase = before[id].AsOf.ToDateTime().AddDays(-before[id].Rfm.RecencyDays);
+                Assert.True(at <= later && at > watermark, $"{id}: {move}");
+                Assert.Equal(move.FromSegmentId, SegmentIdOf(cuts, (at.AddSeconds(-1) - lastPurchase).TotalDays, before[id].Rfm.Frequency));
+                Assert.Equal(move.ToSegmentId, SegmentIdOf(cuts, (at - lastPurchase).TotalDays, before[id].Rfm.Frequency));
+                silences++;
+            }
+            if (again.Contains(id))
+            {
+                Assert.Equal(Cause.Event, moves[0].Cause);
+                events++;
+            }
+        }
+        Assert.True(events > 10 && silences > 10, $"{events} moves by a purchase and {silences} by silence: the test shows too little");
+        var inactivity = await _server.Segments.GetTransitionMatrixAsync(new GetTransitionMatrixRequest { Kind = SegmentKind.Rfm, Causes = { Cause.Inactivity } });
+        Assert.Equal(rfm.Values.Sum(h => h.Count(t => t.Cause == Cause.Inactivity)), inactivity.Counts.Sum());
+
+        // Alerts: a subscriber to RFM moves gets each of them once, in order; the default subscriber gets only learned moves.
+        async Task<List<MigrationAlert>> AlertsAsync(int count, params SegmentKind[] kinds)
+        {
+            using var call = _server.Alerts.SubscribeMigrations(new SubscribeMigrationsRequest { Kinds = { kinds } });
+            var alerts = new List<MigrationAlert>();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await foreach (var alert in call.ResponseStream.ReadAllAsync(timeout.Token))
+            {
+                alerts.Add(alert);
+                if (alerts.Count == count)
+                {
+                    break;
+                }
+            }
+            return alerts;
+        }
+        var rfmMoves = rfm.Values.Sum(h => h.Count);
+        var rfmAlerts = await AlertsAsync(rfmMoves, SegmentKind.Rfm);
+        Assert.All(rfmAlerts, a => Assert.Equal(SegmentKind.Rfm, a.Transition.Kind));
+        static string Key(string customer, Transition t) => $"{customer} {t.At} {t.FromSegmentId} {t.ToSegmentId} {t.Cause}";
+        Assert.Equal(rfm.SelectMany(h => h.Value.Select(t => Key(h.Key, t))).Order(), rfmAlerts.Select(a => Key(a.CustomerId, a.Transition)).Order());
+        var learnedMoves = (await Population.HistoriesAsync(_server, buyers)).Values.Sum(h => h.Count);
+        Assert.All(await AlertsAsync(learnedMoves), a => Assert.Equal(SegmentKind.Learned, a.Transition.Kind));
     }
 }

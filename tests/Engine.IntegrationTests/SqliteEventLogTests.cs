@@ -50,11 +50,15 @@ public sealed class SqliteEventLogTests : IDisposable
         var logged = (await log.ReadTransitionsAsync(0, 10, TransitionFilter.Any)).Items;
         Assert.Equal([1L, 3, 2], logged.Select(t => t.Transition.Number));
 
-        // s1 -> s2 (logged last) was followed by s2 -> s3 a day later; s2 -> s3 by nothing.
-        Assert.True(await log.MovedAgainAsync("c", 2, At.AddDays(3)));
-        Assert.False(await log.MovedAgainAsync("c", 2, At.AddDays(2)));
-        Assert.False(await log.MovedAgainAsync("c", 3, At.AddDays(30)));
-        Assert.False(await log.MovedAgainAsync("other", 0, At.AddDays(30)));
+        // s1 -> s2 (logged last) was followed by s2 -> s3 a day later; s2 -> s3 by nothing of its kind: the customer's
+        // first RFM segment two days later is a move of the other kind.
+        await log.AppendTransitionsAsync([T(4, Unassigned.SegmentId, RfmScores.Loyal.Id, 4)]);
+        Assert.True(await log.MovedAgainAsync("c", 2, At.AddDays(3), SegmentKind.Learned));
+        Assert.False(await log.MovedAgainAsync("c", 2, At.AddDays(2), SegmentKind.Learned));
+        Assert.False(await log.MovedAgainAsync("c", 3, At.AddDays(30), SegmentKind.Learned));
+        Assert.True(await log.MovedAgainAsync("c", 3, At.AddDays(30), SegmentKind.Rfm));
+        Assert.False(await log.MovedAgainAsync("c", 4, At.AddDays(30), SegmentKind.Rfm));
+        Assert.False(await log.MovedAgainAsync("other", 0, At.AddDays(30), SegmentKind.Learned));
     }
 
     [Fact]

@@ -55,6 +55,7 @@ public sealed class EngineServer : IAsyncDisposable
     public ModelService.ModelServiceClient Models => new(Channel);
     public AdminService.AdminServiceClient Admin => new(Channel);
     public AnalyticsService.AnalyticsServiceClient Analytics => new(Channel);
+    public AlertService.AlertServiceClient Alerts => new(Channel);
 
     /// <summary>Ingests events in requests of <paramref name="batch"/>, as a client would.</summary>
     public async Task IngestAllAsync(IEnumerable<Event> events, int batch)

@@ -50,12 +50,13 @@ public static class Population
         return all;
     }
 
-    public static async Task<Dictionary<string, List<Transition>>> HistoriesAsync(EngineServer server, IEnumerable<string> ids)
+    /// <summary>Every customer's retained history, newest first: its learned moves, or the moves of <paramref name="kinds"/>.</summary>
+    public static async Task<Dictionary<string, List<Transition>>> HistoriesAsync(EngineServer server, IEnumerable<string> ids, params SegmentKind[] kinds)
     {
         var histories = new Dictionary<string, List<Transition>>();
         foreach (var id in ids)
         {
-            histories[id] = (await server.Segments.GetHistoryAsync(new GetHistoryRequest { CustomerId = id })).Transitions.ToList();
+            histories[id] = (await server.Segments.GetHistoryAsync(new GetHistoryRequest { CustomerId = id, Kinds = { kinds } })).Transitions.ToList();
         }
         return histories;
     }

@@ -80,4 +80,37 @@ public sealed class RfmScoresTests
         Assert.Throws<ArgumentOutOfRangeException>(() => RfmScores.SegmentOf(0, 3));
         Assert.Throws<ArgumentOutOfRangeException>(() => RfmScores.SegmentOf(3, 6));
     }
+
+    [Theory]
+    // Cut points 10, 30, 60, 120 days: R = 5 below 10 days, 4 below 30, 3 below 60, 2 below 120, then 1.
+    [InlineData(5.0, 4, 10f)]    // Champions (5-4) → Loyal (4-4) at 10 days
+    [InlineData(5.0, 2, 30f)]    // Potential loyalist stays so at R 4; About to sleep (3-2) at 30 days
+    [InlineData(10.0, 2, 30f)]   // at a cut point R already fell (10 is not below 10): the next change is at 30
+    [InlineData(40.0, 4, 60f)]   // Loyal (3-4) → At risk (2-4) at 60 days
+    [InlineData(70.0, 4, null)]  // At risk stays At risk at R 1
+    [InlineData(200.0, 1, null)] // R is 1: time changes nothing
+    [InlineData(5.0, 1, 10f)]    // New (5-1) → Promising (4-1) at 10 days
+    public void The_next_change_by_time_is_at_the_first_cut_point_whose_cell_has_another_name(double recency, int f, float? expected)
+    {
+        Assert.Equal(expected, RfmScores.RecencyOfNextSegmentChange(recency, f, [10f, 30f, 60f, 120f]));
+    }
+
+    [Fact]
+    public void Equal_cut_points_are_crossed_together()
+    {
+        // R goes 5 → 3 at once at 30 days: Champions (5-5) → Loyal (3-5), though R 4 alone would also say Loyal.
+        Assert.Equal(30f, RfmScores.RecencyOfNextSegmentChange(1, 5, [30f, 30f, 90f, 200f]));
+        Assert.Equal(RfmScores.Loyal, RfmScores.SegmentOf(RfmScores.RecencyScore(30, [30f, 30f, 90f, 200f]), 5));
+    }
+
+    [Fact]
+    public void A_move_has_the_kind_of_the_segment_it_goes_to_and_filters_without_kinds_ask_for_learned_moves()
+    {
+        Assert.Equal(SegmentKind.Rfm, SegmentKinds.Of(RfmScores.AtRisk.Id));
+        Assert.Equal(SegmentKind.Learned, SegmentKinds.Of("seg-3"));
+        Assert.Equal(SegmentKind.Learned, SegmentKinds.Of(Unassigned.SegmentId));
+        Assert.Equal([SegmentKind.Learned], SegmentKinds.Requested([]));
+        Assert.Equal([SegmentKind.Learned], SegmentKinds.Requested([SegmentKind.Unspecified]));
+        Assert.Equal([SegmentKind.Learned, SegmentKind.Rfm], SegmentKinds.Requested([SegmentKind.Rfm, SegmentKind.Learned]).Order());
+    }
 }

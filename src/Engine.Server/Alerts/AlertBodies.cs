@@ -35,7 +35,8 @@ public sealed class AlertBodies
     {
         var t = a.Transition;
         var drivers = t.Drivers.Count > 0 ? $", mostly by {t.Drivers[0].Feature}" : "";
-        return $"Customer {a.CustomerId} moved from {Named(t.FromSegmentId, t.FromSegmentName)} to {Named(t.ToSegmentId, t.ToSegmentName)} " +
+        var kind = t.Kind == SegmentKind.Rfm ? "RFM segment " : "";
+        return $"Customer {a.CustomerId} moved from {kind}{Named(t.FromSegmentId, t.FromSegmentName)} to {Named(t.ToSegmentId, t.ToSegmentName)} " +
             $"({t.Cause.ToString().ToUpperInvariant()}{drivers})";
     }
 
@@ -43,12 +44,14 @@ public sealed class AlertBodies
     {
         var t = a.Transition;
         var c = a.Customer ?? new Customer();
+        // A move of the named RFM segment sets its own attributes, beside (not over) the learned segment's.
+        var segment = t.Kind == SegmentKind.Rfm ? "rfm_segment" : "segment";
         return new JsonObject
         {
             ["external_id"] = a.CustomerId,
-            ["engine_segment"] = NameOf(t.ToSegmentId, t.ToSegmentName),
-            ["engine_segment_id"] = t.ToSegmentId,
-            ["engine_previous_segment"] = NameOf(t.FromSegmentId, t.FromSegmentName),
+            [$"engine_{segment}"] = NameOf(t.ToSegmentId, t.ToSegmentName),
+            [$"engine_{segment}_id"] = t.ToSegmentId,
+            [$"engine_previous_{segment}"] = NameOf(t.FromSegmentId, t.FromSegmentName),
             ["engine_moved_at"] = t.At?.ToDateTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
             ["engine_recency_days"] = c.Rfm?.RecencyDays ?? 0,
             ["engine_frequency"] = c.Rfm?.Frequency ?? 0,

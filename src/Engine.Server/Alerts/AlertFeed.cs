@@ -35,6 +35,7 @@ public sealed class AlertFeed(ITransitionLog log, TransitionSignal signal, IGrai
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, "causes: must be EVENT, INACTIVITY or RETRAIN"));
         }
+        Mapping.CheckKinds(filter.Kinds, "kinds");
         return filter;
     }
 
@@ -42,7 +43,7 @@ public sealed class AlertFeed(ITransitionLog log, TransitionSignal signal, IGrai
     {
         var match = new TransitionFilter(filter.FromSegmentIds.Select(Unassigned.Normalize).ToHashSet(StringComparer.OrdinalIgnoreCase),
             filter.ToSegmentIds.ToHashSet(StringComparer.OrdinalIgnoreCase),
-            filter.Causes.Select(c => (TransitionCause)(int)c).ToHashSet());
+            filter.Causes.Select(c => (TransitionCause)(int)c).ToHashSet(), SegmentKinds.Requested(filter.Kinds.Select(Mapping.ToKind)));
         var dwell = filter.MinDwell?.ToTimeSpan() ?? TimeSpan.Zero;
         var cursor = after;
         while (!ct.IsCancellationRequested)
@@ -75,7 +76,7 @@ public sealed class AlertFeed(ITransitionLog log, TransitionSignal signal, IGrai
             await Task.WhenAny(signal.Next, Task.Delay(Poll, ct));
             ct.ThrowIfCancellationRequested();
         }
-        return !await log.MovedAgainAsync(item.Transition.CustomerId, item.Transition.Number, until, ct);
+        return !await log.MovedAgainAsync(item.Transition.CustomerId, item.Transition.Number, until, item.Transition.Kind, ct);
     }
 
     private async Task<MigrationAlert> ToAlertAsync(LoggedTransition item)

@@ -1,6 +1,7 @@
 using Engine.Api.V1;
 using Engine.Core;
 using Engine.Grains;
+using Engine.Server.Grpc;
 using Engine.Storage;
 using Google.Protobuf;
 
@@ -25,14 +26,20 @@ public sealed class WebhookFilters(IWebhookStore store, ModelReplica models)
         }
     }
 
-    /// <summary>The filter's segments that are neither an id nor a name (any case) of the current model, nor unassigned.</summary>
+    /// <summary>
+    /// The filter's segments that are neither an id nor a name (any case) of the current model or of a named RFM segment
+    /// (as the filter's kinds ask), nor unassigned.
+    /// </summary>
     public IEnumerable<string> Unmatched(AlertFilter filter)
     {
         var model = models.Current;
+        var kinds = SegmentKinds.Requested(filter.Kinds.Select(Mapping.ToKind));
         return filter.FromSegmentIds.Concat(filter.ToSegmentIds).Where(s =>
             Unassigned.Normalize(s) != Unassigned.SegmentId
-            && model?.SegmentIds.Contains(s) != true
-            && model?.Names.Contains(s, StringComparer.OrdinalIgnoreCase) != true).Distinct();
+            && !(kinds.Contains(Engine.Core.SegmentKind.Learned)
+                && (model?.SegmentIds.Contains(s) == true || model?.Names.Contains(s, StringComparer.OrdinalIgnoreCase) == true))
+            && !(kinds.Contains(Engine.Core.SegmentKind.Rfm)
+                && RfmScores.Segments.Any(r => r.Id == s || string.Equals(r.Name, s, StringComparison.OrdinalIgnoreCase)))).Distinct();
     }
 
     private static bool Rename(Google.Protobuf.Collections.RepeatedField<string> segments, string before, string after)

@@ -21,6 +21,7 @@ public sealed class AlertGrpcService(IWebhookStore log, ITransitionLog transitio
         filter.FromSegmentIds.AddRange(request.FromSegmentIds);
         filter.ToSegmentIds.AddRange(request.ToSegmentIds);
         filter.Causes.AddRange(request.Causes);
+        filter.Kinds.AddRange(request.Kinds);
         var cursor = request.LiveOnly ? await transitions.LastCursorAsync(context.CancellationToken) : Alerts.AlertFeed.ParseCursor(request.ResumeAfter, "resume_after");
         await models.RefreshAsync();
         if (filters.Unmatched(filter).ToList() is { Count: > 0 } unmatched)

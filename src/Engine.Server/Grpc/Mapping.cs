@@ -3,6 +3,8 @@ using Engine.Api.V1;
 using Engine.Core;
 using Engine.Grains;
 using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using SegmentKind = Engine.Api.V1.SegmentKind;
 
 namespace Engine.Server.Grpc;
 
@@ -60,12 +62,25 @@ public static class Mapping
             ModelVersion = t.ModelVersion,
             FromSegmentName = t.FromSegmentName ?? "",
             ToSegmentName = t.ToSegmentName ?? "",
+            Kind = (SegmentKind)(int)t.Kind,
         };
         foreach (var d in t.Drivers ?? [])
         {
             proto.Drivers.Add(new Engine.Api.V1.FeatureContribution { Feature = d.Feature, Contribution = d.Contribution });
         }
         return proto;
+    }
+
+    /// <summary>A kind on the wire as the domain's (the values match).</summary>
+    public static Engine.Core.SegmentKind ToKind(SegmentKind kind) => (Engine.Core.SegmentKind)(int)kind;
+
+    /// <summary>INVALID_ARGUMENT naming <paramref name="field"/> when a kind is not one the API defines.</summary>
+    public static void CheckKinds(IEnumerable<SegmentKind> kinds, string field)
+    {
+        if (kinds.Any(k => !System.Enum.IsDefined(k)))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{field}: must be LEARNED or RFM"));
+        }
     }
 
     /// <summary>Segments with their profiles: shares of customers and revenue, feature means and lifts.</summary>
@@ -91,6 +106,7 @@ public static class Mapping
             }
             s.ShareOfCustomers = (double)p.Count / total;
             s.ShareOfRevenue = population[monetary] == 0 ? 0 : p.Sums[monetary] / population[monetary];
+            SetValue(s, p.Count, p.PAliveSum, p.ClvSum);
             for (var j = 0; j < d; j++)
             {
                 var mean = p.Sums[j] / p.Count;
@@ -135,7 +151,22 @@ public static class Mapping
             Size = tally.Customers[i],
             ShareOfCustomers = customers == 0 ? 0 : (double)tally.Customers[i] / customers,
             ShareOfRevenue = revenue == 0 ? 0 : tally.Monetary[i] / revenue,
-        })];
+        }.WithValue(tally.Customers[i], tally.PAliveSums[i], tally.ClvSums[i]))];
+    }
+
+    /// <summary>A segment's customer value from its members' sums: mean CLV and p_alive, and the CLVs' sum.</summary>
+    private static Segment WithValue(this Segment s, long members, double pAliveSum, double clvSum)
+    {
+        SetValue(s, members, pAliveSum, clvSum);
+        return s;
+    }
+
+    private static void SetValue(Segment s, long members, double pAliveSum, double clvSum)
+    {
+        if (members > 0)
+        {
+            (s.MeanPAlive, s.MeanClv, s.ExpectedRevenue) = (pAliveSum / members, clvSum / members, clvSum);
+        }
     }
 
     public static Engine.Api.V1.RfmCutPoints ToProto(this Engine.Abstractions.RfmCutPoints cuts)

@@ -58,13 +58,16 @@ public sealed class SegmentGrpcService(CustomerGrains customers, PopulationQueri
         {
             throw new RpcException(new Status(StatusCode.NotFound, $"customer_id: no customer '{request.CustomerId}'"));
         }
+        Mapping.CheckKinds(request.Kinds, "kinds");
+        var kinds = SegmentKinds.Requested(request.Kinds.Select(Mapping.ToKind));
+        var history = (await grain.GetHistoryAsync(0)).Where(t => kinds.Contains(t.Kind)).ToArray();
         var response = new GetHistoryResponse();
         if (request.PageSize == 0 && request.PageToken.Length == 0)
         {
-            response.Transitions.AddRange((await grain.GetHistoryAsync(request.Limit)).Select(t => t.ToProto()));
+            response.Transitions.AddRange(history.Take(request.Limit == 0 ? history.Length : request.Limit).Select(t => t.ToProto()));
             return response;
         }
-        var (page, next) = Paging.Page(await grain.GetHistoryAsync(0), request.PageSize, request.PageToken,
+        var (page, next) = Paging.Page(history, request.PageSize, request.PageToken,
             t => t.Number.ToString(System.Globalization.CultureInfo.InvariantCulture), Paging.NumericDescending);
         response.Transitions.AddRange(page.Select(t => t.ToProto()));
         response.NextPageToken = next;
@@ -135,7 +138,10 @@ public sealed class SegmentGrpcService(CustomerGrains customers, PopulationQueri
             throw new RpcException(new Status(StatusCode.InvalidArgument, "to: must not be before from"));
         }
         var causes = request.Causes.Select(c => (TransitionCause)(int)c).ToArray();
-        var matrix = await queries.TransitionMatrixAsync(from, to, request.ModelVersion == 0 ? null : request.ModelVersion, causes, context.CancellationToken);
+        Mapping.CheckKinds([request.Kind], "kind");
+        var kind = request.Kind == Engine.Api.V1.SegmentKind.Rfm ? Engine.Core.SegmentKind.Rfm : Engine.Core.SegmentKind.Learned;
+        var matrix = await queries.TransitionMatrixAsync(from, to, request.ModelVersion == 0 ? null : request.ModelVersion, causes, kind,
+            context.CancellationToken);
         var response = new GetTransitionMatrixResponse();
         response.SegmentIds.AddRange(matrix.SegmentIds);
         response.Counts.AddRange(matrix.Counts);

@@ -49,6 +49,7 @@ public static class ServiceCollectionExtensions
         services.AddHostedService<InactivitySweeper>();
         services.AddHostedService<WatermarkSync>();
         services.AddHostedService<LogRetention>();
+        services.AddHostedService<RuntimePauseProbe>();
         return services;
     }
 
