@@ -13,14 +13,18 @@ public sealed class BenchServer : IAsyncDisposable
     private readonly string? _directory;
     private HttpSink? _traces;
 
-    private BenchServer(ServerProcess process, int grpcPort, string? directory)
+    private BenchServer(ServerProcess process, int grpcPort, string? directory, int? httpPort = null)
     {
         _process = process;
         _directory = directory;
         GrpcAddress = $"http://127.0.0.1:{grpcPort}";
+        HttpAddress = httpPort is { } http ? $"http://127.0.0.1:{http}" : null;
     }
 
     public string GrpcAddress { get; }
+
+    /// <summary>/healthz and /metrics (an Engine server).</summary>
+    public string? HttpAddress { get; }
 
     /// <summary>Bytes of spans the server exported (with tracing on).</summary>
     public long TraceBytes => _traces?.Bytes ?? 0;
@@ -30,12 +34,12 @@ public sealed class BenchServer : IAsyncDisposable
     public static async Task<BenchServer> StartAsync(string storage, string? connectionString, IReadOnlyDictionary<string, string?> extra, bool tracing = false)
     {
         var directory = storage == "sqlite" ? Path.Combine(Path.GetTempPath(), "engine-bench", Guid.NewGuid().ToString("N")) : null;
-        var grpc = FreePorts.Next();
+        var (grpc, http) = (FreePorts.Next(), FreePorts.Next());
         var settings = new Dictionary<string, string?>
         {
             ["Engine:Storage"] = storage,
             ["Engine:GrpcPort"] = grpc.ToString(),
-            ["Engine:HttpPort"] = FreePorts.Next().ToString(),
+            ["Engine:HttpPort"] = http.ToString(),
             ["Engine:SiloPort"] = FreePorts.Next().ToString(),
             ["Engine:GatewayPort"] = FreePorts.Next().ToString(),
             ["Logging:LogLevel:Default"] = "Warning",
@@ -48,9 +52,9 @@ public sealed class BenchServer : IAsyncDisposable
         // Exporting for real (serialising and posting every span), without a collector's own cost on this machine.
         var traces = tracing ? new HttpSink(keep: false) : null;
         (string, string)[] otlp = traces is null ? [] : [("OTEL_EXPORTER_OTLP_ENDPOINT", traces.Address), ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")];
-        var server = await StartAsync(ServerProcess.ForEngine(settings, otlp), grpc, directory);
-        server._traces = traces;
-        return server;
+        var process = ServerProcess.ForEngine(settings, otlp);
+        await process.StartAsync();
+        return new BenchServer(process, grpc, directory, http) { _traces = traces };
     }
 
     /// <summary>

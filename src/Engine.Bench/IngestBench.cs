@@ -28,18 +28,29 @@ public static class IngestBench
         };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (always on)" };
         var tracing = new Option<bool>("--tracing") { Description = "Server with OpenTelemetry tracing on, exporting to a local sink" };
+        var retrainAt = new Option<double?>("--retrain-at")
+        {
+            Description = "Seconds into the load to retrain (the server's drift check off, so this is the load's only retrain); 0 = no retrain, drift check off. " +
+                "Unset: the server's own drift check, as deployed",
+        };
         var command = new Command("ingest", "Sustained durable ingest rate against a server process, with the bare Orleans baseline")
         {
-            customers, events, batch, inFlight, storage, connection, target, json, tracing,
+            customers, events, batch, inFlight, storage, connection, target, json, tracing, retrainAt,
         };
         command.SetAction(async (parse, ct) =>
         {
             var (n, m, b, w) = (parse.GetValue(customers), parse.GetValue(events), parse.GetValue(batch), parse.GetValue(inFlight));
             var baseline = await BaselineAsync(m, b, w);
+            var retrainSecond = parse.GetValue(retrainAt);
+            var serverSettings = new Dictionary<string, string?> { ["Engine:AutoTrainMinCustomers"] = "1000" };
+            if (retrainSecond is not null)
+            {
+                serverSettings["Engine:DriftCheckInterval"] = "1.00:00:00";
+            }
             await using var server = parse.GetValue(target) is null
-                ? await BenchServer.StartAsync(parse.GetValue(storage)!, parse.GetValue(connection), new Dictionary<string, string?> { ["Engine:AutoTrainMinCustomers"] = "1000" },
-                    parse.GetValue(tracing))
+                ? await BenchServer.StartAsync(parse.GetValue(storage)!, parse.GetValue(connection), serverSettings, parse.GetValue(tracing))
                 : null;
+            using var http = new HttpClient();
             var addresses = server is not null ? [server.GrpcAddress] : parse.GetValue(target)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             var channels = addresses.Select(a => GrpcChannel.ForAddress(a)).ToArray();
             using var _ = new Disposables(channels);
@@ -55,9 +66,14 @@ public static class IngestBench
             // A retrain inside the window costs every active customer a checkpoint: the JSON says whether one landed.
             var modelBefore = await models.GetModelAsync(new GetModelRequest(), cancellationToken: ct);
             var latency = new LongHistogram(TimeStamp.Minutes(1), 3);
+            var pausesBefore = server?.HttpAddress is { } metrics ? await RuntimePauses.ReadAsync(http, metrics) : null;
+            var timeline = new AckTimeline();
             var watch = Stopwatch.StartNew();
-            await SpreadAsync(clients, n, m, b, w, "load", 1, latency, ct);
+            var retraining = retrainSecond is > 0 ? RetrainAtAsync(models, TimeSpan.FromSeconds(retrainSecond.Value), watch, ct) : null;
+            await SpreadAsync(clients, n, m, b, w, "load", 1, latency, ct, timeline);
             var seconds = watch.Elapsed.TotalSeconds;
+            var retrain = retraining is null ? null : await retraining;
+            var pauses = pausesBefore is not null ? (await RuntimePauses.ReadAsync(http, server!.HttpAddress!)).Since(pausesBefore) : null;
             var modelAfter = await models.GetModelAsync(new GetModelRequest(), cancellationToken: ct);
             double Ms(double p) => Math.Round(latency.GetValueAtPercentile(p) * 1000.0 / Stopwatch.Frequency, 2);
             Json.Print(new
@@ -80,18 +96,71 @@ public static class IngestBench
                 tracing = parse.GetValue(tracing),
                 trace_bytes_exported = server?.TraceBytes ?? 0,
                 model_reason_at_end = modelAfter.Reason,
+                retrain_at_s = retrainSecond,
+                retrain,
+                events_per_second_by_second = timeline.PerSecond(),
+                runtime_pauses = pauses,
             });
             return 0;
         });
         return command;
     }
 
+    /// <summary>
+    /// One retrain (k kept) <paramref name="at"/> into the load: when it started and ended on the load's clock, and the
+    /// fit's own seconds; the rest of its duration is the rollout (every customer reassigned).
+    /// </summary>
+    private static async Task<object> RetrainAtAsync(ModelService.ModelServiceClient models, TimeSpan at, Stopwatch load, CancellationToken ct)
+    {
+        await Task.Delay(at, ct);
+        var started = load.Elapsed.TotalSeconds;
+        var r = await models.RetrainAsync(new RetrainRequest(), cancellationToken: ct);
+        var ended = load.Elapsed.TotalSeconds;
+        return new
+        {
+            started_s = Math.Round(started, 2),
+            ended_s = Math.Round(ended, 2),
+            seconds = Math.Round(ended - started, 2),
+            fit_seconds = Math.Round(r.Seconds, 2),
+            model_version = r.ModelVersion,
+            reassigned = r.Reassigned,
+        };
+    }
+
+    /// <summary>Events acknowledged in each whole second of the load.</summary>
+    internal sealed class AckTimeline
+    {
+        private readonly Stopwatch _watch = Stopwatch.StartNew();
+        private readonly List<long> _perSecond = [];
+
+        public void Acked(int events)
+        {
+            var second = (int)_watch.Elapsed.TotalSeconds;
+            lock (_perSecond)
+            {
+                while (_perSecond.Count <= second)
+                {
+                    _perSecond.Add(0);
+                }
+                _perSecond[second] += events;
+            }
+        }
+
+        public long[] PerSecond()
+        {
+            lock (_perSecond)
+            {
+                return [.. _perSecond];
+            }
+        }
+    }
+
     /// <summary>The events split over one stream per client (a cluster's silos), each with its own event ids and random sequence.</summary>
     private static Task SpreadAsync(IngestService.IngestServiceClient[] clients, int customers, int events, int batch, int inFlight,
-        string prefix, int seed, LongHistogram? latency, CancellationToken ct) =>
+        string prefix, int seed, LongHistogram? latency, CancellationToken ct, AckTimeline? timeline = null) =>
         clients.Length == 1
-            ? StreamAsync(clients[0], customers, events, batch, inFlight, prefix, seed, latency, ct)
-            : Task.WhenAll(clients.Select((c, i) => StreamAsync(c, customers, events / clients.Length, batch, inFlight, $"{prefix}{i}", seed * 100 + i, latency, ct)));
+            ? StreamAsync(clients[0], customers, events, batch, inFlight, prefix, seed, latency, ct, timeline)
+            : Task.WhenAll(clients.Select((c, i) => StreamAsync(c, customers, events / clients.Length, batch, inFlight, $"{prefix}{i}", seed * 100 + i, latency, ct, timeline)));
 
     private sealed class Disposables(IEnumerable<IDisposable> items) : IDisposable
     {
@@ -105,7 +174,7 @@ public static class IngestBench
     }
 
     internal static async Task StreamAsync(IngestService.IngestServiceClient client, int customers, int events, int batch, int inFlight,
-        string prefix, int seed, LongHistogram? latency, CancellationToken ct)
+        string prefix, int seed, LongHistogram? latency, CancellationToken ct, AckTimeline? timeline = null)
     {
         var rng = new Random(seed);
         var now = DateTime.UtcNow.AddHours(-1);
@@ -117,6 +186,7 @@ public static class IngestBench
             while (await call.ResponseStream.MoveNext(ct))
             {
                 sent.TryDequeue(out var at);
+                timeline?.Acked(call.ResponseStream.Current.Accepted + call.ResponseStream.Current.Duplicates);
                 if (latency is not null)
                 {
                     // Several streams may share the histogram (a cluster load).

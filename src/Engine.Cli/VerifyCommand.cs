@@ -5,7 +5,8 @@ namespace Engine.Cli;
 
 /// <summary>
 /// `engine verify cdnow FILE`: compares every customer's RFM from the server with a direct computation from the file
-/// and checks the population invariants (every customer segmented, sizes add up, matrix = histories).
+/// and checks the population invariants (every customer segmented, sizes add up, matrix = histories, for the learned and
+/// the named RFM segments alike; every customer's last RFM move goes to the RFM segment it is in).
 /// </summary>
 public static class VerifyCommand
 {
@@ -48,16 +49,21 @@ public static class VerifyCommand
     private static async Task<Report> PassAsync(SegmentService.SegmentServiceClient segments, ModelService.ModelServiceClient models,
         Dictionary<string, (double RecencyDays, long Frequency, double Monetary)> expected, CancellationToken ct)
     {
-        var before = await MatrixTotalAsync(segments, ct);
+        var before = await MatrixTotalAsync(segments, SegmentKind.Learned, ct) + await MatrixTotalAsync(segments, SegmentKind.Rfm, ct);
         double maxRecency = 0, maxMonetary = 0;
-        long frequencyMismatches = 0, unassigned = 0, found = 0, historyTransitions = 0, outOfOrder = 0;
+        long frequencyMismatches = 0, unassigned = 0, found = 0, historyTransitions = 0, rfmHistoryTransitions = 0, outOfOrder = 0, rfmSegmentMismatches = 0;
         foreach (var chunk in expected.Keys.Chunk(1000))
         {
             var request = new BatchGetCustomersRequest();
             request.CustomerIds.AddRange(chunk);
             var response = await segments.BatchGetCustomersAsync(request, cancellationToken: ct);
+            var histories = (await Task.WhenAll(chunk.Select(id => segments.GetHistoryAsync(
+                new GetHistoryRequest { CustomerId = id, Kinds = { SegmentKind.Learned, SegmentKind.Rfm } }, cancellationToken: ct).ResponseAsync)))
+                .Select((h, i) => (Id: chunk[i], h.Transitions)).ToDictionary(h => h.Id, h => h.Transitions);
             foreach (var c in response.Customers)
             {
+                var lastRfm = histories[c.CustomerId].FirstOrDefault(t => t.Kind == SegmentKind.Rfm)?.ToSegmentId ?? "";
+                rfmSegmentMismatches += lastRfm == c.RfmSegmentId ? 0 : 1;
                 found++;
                 var (recency, frequency, monetary) = expected[c.CustomerId];
                 maxRecency = Math.Max(maxRecency, Math.Abs(recency - c.Rfm.RecencyDays));
@@ -65,18 +71,18 @@ public static class VerifyCommand
                 frequencyMismatches += frequency == c.Rfm.Frequency ? 0 : 1;
                 unassigned += c.SegmentId == "unassigned" ? 1 : 0;
             }
-            var histories = await Task.WhenAll(chunk.Select(id => segments.GetHistoryAsync(new GetHistoryRequest { CustomerId = id }, cancellationToken: ct).ResponseAsync));
-            historyTransitions += histories.Sum(h => h.Transitions.Count);
-            // Newest first: each move dated no earlier than the one before it.
-            outOfOrder += histories.Count(h => h.Transitions.Zip(h.Transitions.Skip(1)).Any(p => p.First.At.ToDateTime() < p.Second.At.ToDateTime()));
+            historyTransitions += histories.Values.Sum(h => h.Count(t => t.Kind == SegmentKind.Learned));
+            rfmHistoryTransitions += histories.Values.Sum(h => h.Count(t => t.Kind == SegmentKind.Rfm));
+            // Newest first: each move dated no earlier than the one before it, whatever its kind.
+            outOfOrder += histories.Values.Count(h => h.Zip(h.Skip(1)).Any(p => p.First.At.ToDateTime() < p.Second.At.ToDateTime()));
         }
         var list = await segments.ListSegmentsAsync(new ListSegmentsRequest(), cancellationToken: ct);
         var rfm = await RfmCheckAsync(segments, models, expected, ct);
-        var after = await MatrixTotalAsync(segments, ct);
+        var (learnedAfter, rfmAfter) = (await MatrixTotalAsync(segments, SegmentKind.Learned, ct), await MatrixTotalAsync(segments, SegmentKind.Rfm, ct));
         var sizes = list.Segments.Sum(s => s.Size);
         var ok = found == expected.Count && frequencyMismatches == 0 && maxMonetary < 0.005 && maxRecency <= 1e-6
-            && unassigned == 0 && sizes == expected.Count && after == historyTransitions && outOfOrder == 0
-            && rfm.ScoreMismatches == 0 && rfm.CutPointsMatch != false;
+            && unassigned == 0 && sizes == expected.Count && learnedAfter == historyTransitions && outOfOrder == 0
+            && rfm.ScoreMismatches == 0 && rfm.CutPointsMatch != false && rfmAfter == rfmHistoryTransitions && rfmSegmentMismatches == 0;
         var json = new
         {
             customers_in_file = expected.Count,
@@ -87,13 +93,16 @@ public static class VerifyCommand
             unassigned,
             model_version = list.ModelVersion,
             segment_sizes_sum = sizes,
-            matrix_counts_plus_entries = after,
+            matrix_counts_plus_entries = learnedAfter,
             history_transitions = historyTransitions,
             histories_out_of_time_order = outOfOrder,
             rfm_cut_points_match = rfm.CutPointsMatch,
             rfm_score_mismatches = rfm.ScoreMismatches,
+            rfm_matrix_counts_plus_entries = rfmAfter,
+            rfm_history_transitions = rfmHistoryTransitions,
+            rfm_segment_mismatches = rfmSegmentMismatches,
         };
-        return new Report(json, ok, ok || before == after);
+        return new Report(json, ok, ok || before == learnedAfter + rfmAfter);
     }
 
     /// <summary>
@@ -141,10 +150,10 @@ public static class VerifyCommand
         return (match, mismatches);
     }
 
-    /// <summary>Every move the transition matrix has counted: between segments, and first assignments (entries).</summary>
-    private static async Task<long> MatrixTotalAsync(SegmentService.SegmentServiceClient segments, CancellationToken ct)
+    /// <summary>Every move of one kind the transition matrix has counted: between segments, and first assignments (entries).</summary>
+    private static async Task<long> MatrixTotalAsync(SegmentService.SegmentServiceClient segments, SegmentKind kind, CancellationToken ct)
     {
-        var matrix = await segments.GetTransitionMatrixAsync(new GetTransitionMatrixRequest(), cancellationToken: ct);
+        var matrix = await segments.GetTransitionMatrixAsync(new GetTransitionMatrixRequest { Kind = kind }, cancellationToken: ct);
         return matrix.Counts.Sum() + matrix.Entries.Sum();
     }
 }

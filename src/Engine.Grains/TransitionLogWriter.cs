@@ -47,7 +47,8 @@ public sealed partial class TransitionLogWriter(ITransitionLog log, ILogger<Tran
 
     /// <summary>
     /// Appends to the transition log (with any kept from failed writes) and counts in the metrics those the log did not
-    /// have yet; returns how many those were.
+    /// have yet; returns how many of those were learned moves: the customers that changed segment, which is what a
+    /// rollout reports as reassigned and a sweep as moved (RFM moves have their own kind and metric label).
     /// </summary>
     public async Task<int> AppendTransitionsAsync(IReadOnlyList<TransitionRecord> transitions)
     {
@@ -76,7 +77,7 @@ public sealed partial class TransitionLogWriter(ITransitionLog log, ILogger<Tran
             throw;
         }
         EngineMetrics.Transitions(written);
-        return written.Count;
+        return written.Count(t => t.Kind == Engine.Core.SegmentKind.Learned);
     }
 
     private void Keep(List<TransitionRecord> batch)
