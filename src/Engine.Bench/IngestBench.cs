@@ -107,21 +107,23 @@ public static class IngestBench
     }
 
     /// <summary>
-    /// One retrain (k kept) <paramref name="at"/> into the load: when it started and ended on the load's clock, and the
-    /// fit's own seconds; the rest of its duration is the rollout (every customer reassigned).
+    /// One retrain <paramref name="at"/> into the load, as a drift retrain makes it (the current k): when it started and
+    /// ended on the load's clock, and the coordinator's own seconds for it (fit, publish and rollout).
     /// </summary>
     private static async Task<object> RetrainAtAsync(ModelService.ModelServiceClient models, TimeSpan at, Stopwatch load, CancellationToken ct)
     {
         await Task.Delay(at, ct);
+        var k = (await models.GetModelAsync(new GetModelRequest(), cancellationToken: ct)).K;
         var started = load.Elapsed.TotalSeconds;
-        var r = await models.RetrainAsync(new RetrainRequest(), cancellationToken: ct);
+        var r = await models.RetrainAsync(new RetrainRequest { K = k }, cancellationToken: ct);
         var ended = load.Elapsed.TotalSeconds;
         return new
         {
             started_s = Math.Round(started, 2),
             ended_s = Math.Round(ended, 2),
             seconds = Math.Round(ended - started, 2),
-            fit_seconds = Math.Round(r.Seconds, 2),
+            k,
+            coordinator_seconds = Math.Round(r.Seconds, 2),
             model_version = r.ModelVersion,
             reassigned = r.Reassigned,
         };

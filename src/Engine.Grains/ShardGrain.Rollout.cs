@@ -9,6 +9,8 @@ public sealed partial class ShardGrain
 {
     public async Task<string[]> GetCandidatesAsync(ModelSnapshot model)
     {
+        // The cut points customers' RFM segments stand on now: the current model's, before this one is published.
+        var previousCuts = models.Current is { } current && current.Version < model.Version ? current.Rfm : null;
         // This silo may not have the model yet; rows the rollout brings are scheduled under it.
         models.Offer(model);
         var (rows, asOf) = (_rows, clock.Now);
@@ -17,7 +19,9 @@ public sealed partial class ShardGrain
             var list = new List<string>();
             ForEachAged(rows, asOf, (i, raw) =>
             {
-                if (model.SegmentIds[ModelMath.Nearest(model, raw).Index] != rows.SegmentAt(i))
+                // A customer the model moves, or whose named RFM segment the model's new cut points move.
+                if (model.SegmentIds[ModelMath.Nearest(model, raw).Index] != rows.SegmentAt(i)
+                    || (ValuesAt(rows, i, asOf) is { } rfm && RfmRules.SegmentOf(model.Rfm, rfm) != RfmRules.SegmentOf(previousCuts, rfm)))
                 {
                     list.Add(rows.IdAt(i));
                 }

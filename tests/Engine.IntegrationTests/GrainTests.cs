@@ -522,6 +522,30 @@ public sealed class GrainTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_rollout_asks_the_customers_whose_rfm_segment_a_models_new_cut_points_move_though_their_learned_segment_stays()
+    {
+        var at = new DateTime(1997, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        var model = await AYearOfPurchasesThenTrainAsync("rc", at, seed: 12);
+        // The same centroids and ids (no learned move), recency cut points twice as long.
+        var next = model with { Version = model.Version + 1, Rfm = model.Rfm! with { RecencyDays = [.. model.Rfm.RecencyDays.Select(c => c * 2)] } };
+        var expected = new List<string>();
+        foreach (var c in CustomersOf(2, "rc"))
+        {
+            var v = (await _cluster.Client.GetGrain<ICustomerGrain>(c).GetAsync())!;
+            var rfm = new Rfm(v.RecencyDays, v.Frequency, v.Monetary);
+            if (RfmRules.SegmentOf(model.Rfm, rfm) != RfmRules.SegmentOf(next.Rfm, rfm))
+            {
+                expected.Add(c);
+            }
+        }
+        var shard = _cluster.Client.GetGrain<IShardGrain>(2);
+        var candidates = await shard.GetCandidatesAsync(next);
+        await shard.EndRolloutAsync(next.Version);
+        Assert.True(expected.Count > 5, $"{expected.Count} customers change RFM segment: the test shows too little");
+        Assert.Equal(expected.Order(), candidates.Order());
+    }
+
+    [Fact]
     public async Task A_sweep_moves_a_customers_rfm_segment_when_its_recency_reaches_the_cut_point_that_changes_it()
     {
         var at = new DateTime(1997, 1, 1, 0, 0, 0, DateTimeKind.Utc);

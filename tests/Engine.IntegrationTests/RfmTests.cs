@@ -130,6 +130,14 @@ public sealed class RfmTests : IAsyncLifetime
         Assert.Equal(2, retrained.Version);
         AssertCutPoints(Direct(data), retrained.RfmCutPoints);
         await AssertEveryCustomerAsync(data, retrained.RfmCutPoints);
+
+        // The retrain's rollout moved every customer its new cut points moved, events or not: each one's last RFM move
+        // goes to the RFM segment it is in, and the customers it moved have a RETRAIN move under model 2.
+        var buyers = Direct(data).Keys.ToList();
+        var customers = (await Population.CustomersAsync(_server, buyers)).ToDictionary(c => c.CustomerId);
+        var histories = await Population.HistoriesAsync(_server, buyers, SegmentKind.Rfm);
+        Assert.All(buyers, id => Assert.Equal(customers[id].RfmSegmentId, histories[id][0].ToSegmentId));
+        Assert.Contains(histories.Values, h => h[0] is { Cause: Cause.Retrain, ModelVersion: 2 });
     }
 
     /// <summary>The named RFM segment by the rules, from cut points and values as the engine compares them.</summary>
