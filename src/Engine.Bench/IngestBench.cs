@@ -33,9 +33,13 @@ public static class IngestBench
             Description = "Seconds into the load to retrain (the server's drift check off, so this is the load's only retrain); 0 = no retrain, drift check off. " +
                 "Unset: the server's own drift check, as deployed",
         };
+        var metricsAddress = new Option<string?>("--metrics")
+        {
+            Description = "HTTP address of the --target server's /metrics (e.g. http://127.0.0.1:5001), to report its thread-pool and GC pauses",
+        };
         var command = new Command("ingest", "Sustained durable ingest rate against a server process, with the bare Orleans baseline")
         {
-            customers, events, batch, inFlight, storage, connection, target, json, tracing, retrainAt,
+            customers, events, batch, inFlight, storage, connection, target, json, tracing, retrainAt, metricsAddress,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -66,14 +70,15 @@ public static class IngestBench
             // A retrain inside the window costs every active customer a checkpoint: the JSON says whether one landed.
             var modelBefore = await models.GetModelAsync(new GetModelRequest(), cancellationToken: ct);
             var latency = new LongHistogram(TimeStamp.Minutes(1), 3);
-            var pausesBefore = server?.HttpAddress is { } metrics ? await RuntimePauses.ReadAsync(http, metrics) : null;
+            var metrics = server?.HttpAddress ?? parse.GetValue(metricsAddress);
+            var pausesBefore = metrics is not null ? await RuntimePauses.ReadAsync(http, metrics) : null;
             var timeline = new AckTimeline();
             var watch = Stopwatch.StartNew();
             var retraining = retrainSecond is > 0 ? RetrainAtAsync(models, TimeSpan.FromSeconds(retrainSecond.Value), watch, ct) : null;
             await SpreadAsync(clients, n, m, b, w, "load", 1, latency, ct, timeline);
             var seconds = watch.Elapsed.TotalSeconds;
             var retrain = retraining is null ? null : await retraining;
-            var pauses = pausesBefore is not null ? (await RuntimePauses.ReadAsync(http, server!.HttpAddress!)).Since(pausesBefore) : null;
+            var pauses = pausesBefore is not null ? (await RuntimePauses.ReadAsync(http, metrics!)).Since(pausesBefore) : null;
             var modelAfter = await models.GetModelAsync(new GetModelRequest(), cancellationToken: ct);
             double Ms(double p) => Math.Round(latency.GetValueAtPercentile(p) * 1000.0 / Stopwatch.Frequency, 2);
             Json.Print(new
