@@ -33,10 +33,10 @@ public sealed partial class CustomerGrain(
     }
 
     /// <summary>
-    /// Transitions a recovery hands over again: those of the last calls before a crash (one per ingest batch a call
-    /// carried, and a reassignment's), with room to spare.
+    /// Transitions a recovery hands over again: those of the last calls before a crash (up to two per ingest batch a call
+    /// carried, a learned and an RFM move, and a reassignment's), with room to spare.
     /// </summary>
-    private const int RepublishedOnRecovery = 16;
+    private const int RepublishedOnRecovery = 32;
 
     private IngestOptions Options => services.Options;
     // Allocated on the first transition: most calls record none, and every byte counts times a million customers.
@@ -153,8 +153,10 @@ public sealed partial class CustomerGrain(
         {
             var x = ModelMath.Scale(model, raw);
             var membership = SoftMembership.Of(x, model.Centroids, model.K, services.ModelOptions.SoftmaxTemperature);
-            // A newer model that keeps this customer where it is needs no transition, only the version.
-            if (model.Version > state.State.ModelVersion && model.SegmentIds[membership.Index] == state.State.SegmentId)
+            // A newer model that keeps this customer where it is, in its learned and its RFM segment, needs no transition,
+            // only the version. (One that moves it leaves the move to its rollout or the customer's next batch: RETRAIN.)
+            if (model.Version > state.State.ModelVersion && model.SegmentIds[membership.Index] == state.State.SegmentId
+                && (RfmRules.SegmentOf(model.Rfm, rfm) is not { } rfmSegment || rfmSegment.Id == state.State.RfmSegmentId))
             {
                 state.State.ModelVersion = model.Version;
                 _versionAhead = true;
@@ -576,7 +578,7 @@ public sealed partial class CustomerGrain(
         var s = state.State;
         var asOf = s.AssignedAt > DateTime.MinValue ? s.AssignedAt : services.Clock.Now;
         var history = _profile.PurchaseHistory;
-        var row = new ShardRow(Id, RowFeaturesAt(asOf), asOf, s.SegmentId, NextChangeByTime(asOf), s.LogPosition, s.ModelVersion,
+        var row = new ShardRow(Id, RowFeaturesAt(asOf), asOf, s.SegmentId, _profile.NextWindowChange(asOf), s.LogPosition, s.ModelVersion,
             _profile.LastPurchaseAt, history?.FirstDay ?? -1, history?.LastDay ?? -1, history?.Days ?? 0, history?.RepeatAmount ?? 0);
         // Kept only within one call (assignment, then this row): between calls it would be dead weight per customer, and
         // the array now belongs to the row.
@@ -584,18 +586,6 @@ public sealed partial class CustomerGrain(
         var transitions = _unpublished?.ToArray() ?? [];
         _unpublished = null;
         return new ApplyResult(row, transitions, applied);
-    }
-
-    /// <summary>
-    /// When time alone next changes what the customer's assignment reads: a windowed feature leaving its window, or its
-    /// recency reaching the cut point that changes its named RFM segment. The shard's sweep looks at the customer then.
-    /// </summary>
-    private DateTime? NextChangeByTime(DateTime asOf)
-    {
-        var window = _profile.NextWindowChange(asOf);
-        var model = services.Models.Find(state.State.ModelVersion);
-        var rfm = model is null ? null : RfmRules.NextSegmentChange(model.Rfm, _profile.ComputeRfm(asOf), _profile.LastPurchaseAt);
-        return rfm is { } r && (window is null || r < window) ? r : window;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Customer {CustomerId}: model {Version} is not archived; assigned under the current model")]

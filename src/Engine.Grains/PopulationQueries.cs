@@ -45,8 +45,9 @@ public sealed class PopulationQueries(ShardRouter router, ModelReplica models, I
             {
                 tally.Customers[i] += p.Customers[i];
                 tally.Monetary[i] += p.Monetary[i];
-                tally.PAliveSums[i] += p.PAliveSums[i];
-                tally.ClvSums[i] += p.ClvSums[i];
+                // A silo of the release before answers without value sums (a rolling upgrade): zeros.
+                tally.PAliveSums[i] += p.PAliveSums?[i] ?? 0;
+                tally.ClvSums[i] += p.ClvSums?[i] ?? 0;
             }
             tally = tally with { WithoutPurchase = tally.WithoutPurchase + p.WithoutPurchase };
         }

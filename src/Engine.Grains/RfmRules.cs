@@ -24,7 +24,8 @@ public static class RfmRules
     /// <summary>
     /// When time alone next changes the named RFM segment of a customer with <paramref name="rfm"/> and its last purchase
     /// at <paramref name="lastPurchaseAt"/> (<see cref="RfmScores.RecencyOfNextSegmentChange"/>), or null when it never
-    /// will. A tick after the cut is reached, so the recency read then has passed it.
+    /// will: the first tick at which the recency is no longer below the cut (R counts the cuts the recency is strictly
+    /// less than, so at the cut itself R has fallen), rounded up so that the recency read then has reached it.
     /// </summary>
     public static DateTime? NextSegmentChange(RfmCutPoints? cuts, Rfm rfm, DateTime? lastPurchaseAt)
     {
@@ -33,7 +34,7 @@ public static class RfmRules
         {
             return null;
         }
-        var ticks = Math.Ceiling(days * (double)TimeSpan.TicksPerDay) + 1;
+        var ticks = Math.Ceiling(days * (double)TimeSpan.TicksPerDay);
         return ticks >= (DateTime.MaxValue - last).Ticks ? null : last.AddTicks((long)ticks);
     }
 

@@ -9,8 +9,10 @@ public sealed partial class ShardGrain
 {
     public async Task<string[]> GetCandidatesAsync(ModelSnapshot model)
     {
-        // The cut points customers' RFM segments stand on now: the current model's, before this one is published.
-        var previousCuts = models.Current is { } current && current.Version < model.Version ? current.Rfm : null;
+        // The cut points customers' RFM segments stand on now: the model before this one (the coordinator has published
+        // this one already). Without them, or without new ones, only learned moves make candidates; RFM moves then
+        // come with each customer's next event or sweep.
+        var previousCuts = model.Rfm is { IsEmpty: false } ? models.Find(model.Version - 1)?.Rfm : null;
         // This silo may not have the model yet; rows the rollout brings are scheduled under it.
         models.Offer(model);
         var (rows, asOf) = (_rows, clock.Now);
@@ -21,7 +23,7 @@ public sealed partial class ShardGrain
             {
                 // A customer the model moves, or whose named RFM segment the model's new cut points move.
                 if (model.SegmentIds[ModelMath.Nearest(model, raw).Index] != rows.SegmentAt(i)
-                    || (ValuesAt(rows, i, asOf) is { } rfm && RfmRules.SegmentOf(model.Rfm, rfm) != RfmRules.SegmentOf(previousCuts, rfm)))
+                    || (previousCuts is not null && rows.RfmAt(i, asOf) is { } rfm && RfmRules.SegmentOf(model.Rfm, rfm) != RfmRules.SegmentOf(previousCuts, rfm)))
                 {
                     list.Add(rows.IdAt(i));
                 }

@@ -10,9 +10,12 @@ public sealed partial class ShardGrain
     /// <summary>
     /// Rounds one sweep takes at most. A customer looked at is due again no sooner than its next boundary (or a sweep
     /// interval later), so when time has jumped past several of its boundaries (an import in event time) each round
-    /// takes the next one, dated when it was crossed; the rest wait for the next sweep.
+    /// takes the next one, dated when it was crossed; the rest wait for the next sweep. Bounded by rounds and by time,
+    /// because the shard (and in event time the ingest pipeline) waits for the sweep.
     /// </summary>
     private const int MaxSweepRounds = 64;
+
+    private static readonly TimeSpan SweepTimeBudget = TimeSpan.FromSeconds(2);
 
     public async Task<int> SweepAsync(DateTime now)
     {
@@ -21,7 +24,8 @@ public sealed partial class ShardGrain
             return 0;
         }
         var moved = 0;
-        for (var round = 0; round < MaxSweepRounds; round++)
+        var started = Stopwatch.GetTimestamp();
+        for (var round = 0; round < MaxSweepRounds && (round == 0 || Stopwatch.GetElapsedTime(started) < SweepTimeBudget); round++)
         {
             var due = schedule.TakeDue(model, now);
             if (due.Count == 0)

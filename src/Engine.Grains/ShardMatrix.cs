@@ -48,6 +48,26 @@ public sealed class ShardMatrix
 
     /// <summary>When row i's customer last purchased; null when never (or unknown: a row from a checkpoint before format 4).</summary>
     public DateTime? LastPurchaseAt(int i) => _lastPurchase[i] == 0 ? null : new DateTime(_lastPurchase[i], DateTimeKind.Utc);
+    /// <summary>
+    /// Row i's RFM values at <paramref name="asOf"/> (frequency and monetary as the row holds them, recency from the
+    /// purchase time), or null when the customer has no purchase.
+    /// </summary>
+    public Engine.Core.Rfm? RfmAt(int i, DateTime asOf)
+    {
+        var raw = RawAt(i);
+        var frequency = (long)raw[FrequencyIndex];
+        if (frequency <= 0)
+        {
+            return null;
+        }
+        var recency = RfmRules.RecencyAt(LastPurchaseAt(i), raw[RecencyIndex], AsOfAt(i), asOf);
+        return new Engine.Core.Rfm(recency, frequency, raw[MonetaryIndex]);
+    }
+
+    private static readonly int RecencyIndex = FeatureNames.IndexOf(FeatureNames.RecencyDays);
+    private static readonly int FrequencyIndex = FeatureNames.IndexOf(FeatureNames.Frequency);
+    private static readonly int MonetaryIndex = FeatureNames.IndexOf(FeatureNames.Monetary);
+
     /// <summary>Row i's purchase history, or null when the customer had not bought (or the row predates histories).</summary>
     public Engine.Core.Clv.PurchaseHistory? PurchaseHistoryAt(int i) => _purchaseDays[i] > 0
         ? new Engine.Core.Clv.PurchaseHistory(_firstPurchaseDay[i], _lastPurchaseDay[i], _purchaseDays[i], _repeatAmount[i])

@@ -397,6 +397,11 @@ public sealed class AlertTests
         var byName = new CreateWebhookRequest { Url = receiver.Url, FromStart = true, Filter = new AlertFilter { ToSegmentIds = { target.Name.ToUpperInvariant() } } };
         await alerts.CreateWebhookAsync(byName);
         await alerts.CreateWebhookAsync(new CreateWebhookRequest { Url = receiver.Url, Filter = new AlertFilter { ToSegmentIds = { "Nobody" } } });
+        // A webhook of RFM moves only, naming the segment's name: a learned segment's rename is none of its business.
+        var rfmOnly = await alerts.CreateWebhookAsync(new CreateWebhookRequest
+        {
+            Url = receiver.Url, Filter = new AlertFilter { ToSegmentIds = { target.Name }, Kinds = { Engine.Api.V1.SegmentKind.Rfm } },
+        });
         // The first assignments into the segment, found by its name in any case.
         await receiver.WaitForAsync((int)target.Size, TimeSpan.FromSeconds(60));
         Assert.Equal(target.Size, receiver.Taken.Count);
@@ -406,6 +411,9 @@ public sealed class AlertTests
         var hooks = (await alerts.ListWebhooksAsync(new ListWebhooksRequest())).Webhooks;
         var renamed = hooks.Single(w => w.Filter.ToSegmentIds.Contains("Our best"));
         Assert.Empty(renamed.UnmatchedSegments);
+        Assert.Equal([target.Name], hooks.Single(w => w.Id == rfmOnly.Id).Filter.ToSegmentIds);
+        hooks.Remove(hooks.Single(w => w.Id == rfmOnly.Id));
+        await alerts.DeleteWebhookAsync(new DeleteWebhookRequest { Id = rfmOnly.Id });
         Assert.Equal(["Nobody"], hooks.Single(w => w != renamed).UnmatchedSegments);
         using (var warned = alerts.SubscribeMigrations(new SubscribeMigrationsRequest { ToSegmentIds = { "Nobody", "our BEST" }, LiveOnly = true }))
         {

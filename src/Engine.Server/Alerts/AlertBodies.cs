@@ -52,7 +52,7 @@ public sealed class AlertBodies
             [$"engine_{segment}"] = NameOf(t.ToSegmentId, t.ToSegmentName),
             [$"engine_{segment}_id"] = t.ToSegmentId,
             [$"engine_previous_{segment}"] = NameOf(t.FromSegmentId, t.FromSegmentName),
-            ["engine_moved_at"] = t.At?.ToDateTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
+            [t.Kind == SegmentKind.Rfm ? "engine_rfm_moved_at" : "engine_moved_at"] = t.At?.ToDateTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
             ["engine_recency_days"] = c.Rfm?.RecencyDays ?? 0,
             ["engine_frequency"] = c.Rfm?.Frequency ?? 0,
             ["engine_monetary"] = c.Rfm?.Monetary ?? 0,

@@ -19,7 +19,14 @@ public sealed class WebhookFilters(IWebhookStore store, ModelReplica models)
         foreach (var webhook in await store.ListWebhooksAsync(ct))
         {
             var filter = AlertFilter.Parser.ParseJson(webhook.FilterJson);
-            if (Rename(filter.FromSegmentIds, before, after) | Rename(filter.ToSegmentIds, before, after))
+            var kinds = SegmentKinds.Requested(filter.Kinds.Select(Mapping.ToKind));
+            if (!kinds.Contains(Engine.Core.SegmentKind.Learned))
+            {
+                continue; // a learned segment's name means nothing to a filter of RFM moves only
+            }
+            // A name that is also an RFM segment's, in a filter of both kinds, still means that RFM segment too: kept beside the new name.
+            var keep = kinds.Contains(Engine.Core.SegmentKind.Rfm) && IsRfmSegment(before);
+            if (Rename(filter.FromSegmentIds, before, after, keep) | Rename(filter.ToSegmentIds, before, after, keep))
             {
                 await store.UpdateWebhookFilterAsync(webhook.Id, JsonFormatter.Default.Format(filter), ct);
             }
@@ -39,19 +46,32 @@ public sealed class WebhookFilters(IWebhookStore store, ModelReplica models)
             && !(kinds.Contains(Engine.Core.SegmentKind.Learned)
                 && (model?.SegmentIds.Contains(s) == true || model?.Names.Contains(s, StringComparer.OrdinalIgnoreCase) == true))
             && !(kinds.Contains(Engine.Core.SegmentKind.Rfm)
-                && RfmScores.Segments.Any(r => r.Id == s || string.Equals(r.Name, s, StringComparison.OrdinalIgnoreCase)))).Distinct();
+                && IsRfmSegment(s))).Distinct();
     }
 
-    private static bool Rename(Google.Protobuf.Collections.RepeatedField<string> segments, string before, string after)
+    private static bool IsRfmSegment(string segment) =>
+        RfmScores.Segments.Any(r => r.Id == segment || string.Equals(r.Name, segment, StringComparison.OrdinalIgnoreCase));
+
+    private static bool Rename(Google.Protobuf.Collections.RepeatedField<string> segments, string before, string after, bool keepBefore)
     {
-        var renamed = false;
-        for (var i = 0; i < segments.Count; i++)
+        if (!segments.Any(s => string.Equals(s, before, StringComparison.OrdinalIgnoreCase)))
         {
-            if (string.Equals(segments[i], before, StringComparison.OrdinalIgnoreCase))
+            return false;
+        }
+        if (!keepBefore)
+        {
+            for (var i = segments.Count - 1; i >= 0; i--)
             {
-                (segments[i], renamed) = (after, true);
+                if (string.Equals(segments[i], before, StringComparison.OrdinalIgnoreCase))
+                {
+                    segments.RemoveAt(i);
+                }
             }
         }
-        return renamed;
+        if (!segments.Contains(after, StringComparer.OrdinalIgnoreCase))
+        {
+            segments.Add(after);
+        }
+        return true;
     }
 }
