@@ -578,7 +578,7 @@ public sealed partial class CustomerGrain(
         var s = state.State;
         var asOf = s.AssignedAt > DateTime.MinValue ? s.AssignedAt : services.Clock.Now;
         var history = _profile.PurchaseHistory;
-        var row = new ShardRow(Id, RowFeaturesAt(asOf), asOf, s.SegmentId, _profile.NextWindowChange(asOf), s.LogPosition, s.ModelVersion,
+        var row = new ShardRow(Id, RowFeaturesAt(asOf), asOf, s.SegmentId, NextChangeByTime(asOf), s.LogPosition, s.ModelVersion,
             _profile.LastPurchaseAt, history?.FirstDay ?? -1, history?.LastDay ?? -1, history?.Days ?? 0, history?.RepeatAmount ?? 0);
         // Kept only within one call (assignment, then this row): between calls it would be dead weight per customer, and
         // the array now belongs to the row.
@@ -586,6 +586,20 @@ public sealed partial class CustomerGrain(
         var transitions = _unpublished?.ToArray() ?? [];
         _unpublished = null;
         return new ApplyResult(row, transitions, applied);
+    }
+
+    /// <summary>
+    /// When time alone next changes what the customer's assignment reads: a windowed feature leaving its window, or its
+    /// recency reaching the cut point that changes its named RFM segment under its model. The shard's sweep looks at the
+    /// customer then. (After a retrain the rollout asks every customer the new cut points move, and their new rows carry
+    /// crossings under the new model.)
+    /// </summary>
+    private DateTime? NextChangeByTime(DateTime asOf)
+    {
+        var window = _profile.NextWindowChange(asOf);
+        var model = services.Models.Find(state.State.ModelVersion);
+        var rfm = model is null ? null : RfmRules.NextSegmentChange(model.Rfm, _profile.ComputeRfm(asOf), _profile.LastPurchaseAt);
+        return rfm is { } r && (window is null || r < window) ? r : window;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Customer {CustomerId}: model {Version} is not archived; assigned under the current model")]

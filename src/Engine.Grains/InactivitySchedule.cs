@@ -7,8 +7,9 @@ namespace Engine.Grains;
 /// When each of a shard's rows must next be looked at by the inactivity sweep. Aging moves a row's scaled vector
 /// only along recency and tenure, at a speed bounded by the derivative of log1p at the current values over the
 /// scaler's spread; a segment cannot flip before the margin to the nearest other centroid is used up at twice that
-/// speed, nor before a windowed feature expires. So a sweep looks at the rows that may flip, not at everyone. A row is
-/// also looked at when its recency reaches the RFM cut point that changes its named RFM segment.
+/// speed, nor before a windowed feature expires (or its recency reaches the RFM cut point that changes its named RFM
+/// segment: the customer folds that into the row's next window change). So a sweep looks at the rows that may flip,
+/// not at everyone.
 /// </summary>
 public sealed class InactivitySchedule(ShardMatrix rows, TimeSpan minimumStep)
 {
@@ -112,7 +113,7 @@ public sealed class InactivitySchedule(ShardMatrix rows, TimeSpan minimumStep)
                 continue; // superseded by a later schedule of the same row
             }
             var at = new DateTime(due, DateTimeKind.Utc);
-            if (at >= rows.NextWindowChangeAt(i) || at >= RfmChangeAfter(i, model, rows.AsOfAt(i)) || NearestAt(i, model, at) != rows.SegmentAt(i))
+            if (at >= rows.NextWindowChangeAt(i) || NearestAt(i, model, at) != rows.SegmentAt(i))
             {
                 _due[i] = long.MaxValue;
                 taken.Add((i, at));
@@ -158,18 +159,8 @@ public sealed class InactivitySchedule(ShardMatrix rows, TimeSpan minimumStep)
         var step = TimeSpan.FromDays(double.IsNaN(days) ? 0 : Math.Min(days, HorizonDays));
         var due = from + (step < minimumStep ? minimumStep : step);
         var window = rows.NextWindowChangeAt(i);
-        var rfm = RfmChangeAfter(i, model, from);
-        var next = rfm < window ? rfm : window;
-        return next < due ? next : due;
+        return window < due ? window : due;
     }
-
-    /// <summary>
-    /// When time alone next changes row i's named RFM segment after <paramref name="from"/>, under the model's cut points
-    /// (its recency reaching the cut point that changes the segment); DateTime.MaxValue when never. From the shard's
-    /// model, not the customer's: after a retrain the new cut points decide when to look.
-    /// </summary>
-    private DateTime RfmChangeAfter(int i, ModelSnapshot model, DateTime from) =>
-        rows.RfmAt(i, from) is { } rfm && RfmRules.NextSegmentChange(model.Rfm, rfm, rows.LastPurchaseAt(i)) is { } at ? at : DateTime.MaxValue;
 
     /// <summary>The furthest a row is scheduled ahead: rows nothing will move are looked at once a century.</summary>
     private const double HorizonDays = 36_500;

@@ -13,7 +13,7 @@ public sealed partial class ShardGrain
     /// takes the next one, dated when it was crossed; the rest wait for the next sweep. Bounded by rounds, and by time
     /// under the caller's call timeout, because the shard (and in event time the ingest pipeline) waits for the sweep.
     /// Not tighter: after an import in event time no batch comes to sweep again, so what a sweep leaves stays behind
-    /// until the customer's next event (a 2 s bound left a third of a 3-silo import's RFM moves behind under load).
+    /// until the customer's next event (deploy/bench/HISTORY.md, "Behind the code").
     /// </summary>
     private const int MaxSweepRounds = 64;
 
