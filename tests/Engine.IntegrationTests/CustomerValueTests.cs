@@ -67,6 +67,24 @@ public sealed class CustomerValueTests : IAsyncLifetime
             Assert.Equal(expected * value, customer.Clv, 6);
             Assert.InRange(customer.PAlive, 0, 1);
         }
+
+        // Segment profiles (learned and RFM): the members' CLVs summed and averaged, and their mean p_alive, as the
+        // customers themselves report them.
+        var all = await Population.CustomersAsync(_server, _purchases.Select(p => p.Customer).Distinct());
+        Assert.Contains(all, c => c.Clv > 0);
+        void AssertProfiles(IEnumerable<Segment> segments, Func<Customer, string> segmentOf)
+        {
+            foreach (var seg in segments)
+            {
+                var members = all.Where(c => segmentOf(c) == seg.SegmentId).ToList();
+                Assert.Equal(members.Count, seg.Size);
+                Assert.Equal(members.Sum(c => c.Clv), seg.ExpectedRevenue, 6);
+                Assert.Equal(members.Count == 0 ? 0 : members.Average(c => c.Clv), seg.MeanClv, 6);
+                Assert.Equal(members.Count == 0 ? 0 : members.Average(c => c.PAlive), seg.MeanPAlive, 6);
+            }
+        }
+        AssertProfiles((await _server.Segments.ListSegmentsAsync(new ListSegmentsRequest())).Segments, c => c.SegmentId);
+        AssertProfiles((await _server.Segments.ListRfmSegmentsAsync(new ListRfmSegmentsRequest())).Segments, c => c.RfmSegmentId);
     }
 
     private Dictionary<string, RepeatSummary> Summaries(DateOnly asOf) =>

@@ -106,7 +106,7 @@ public static class Mapping
             }
             s.ShareOfCustomers = (double)p.Count / total;
             s.ShareOfRevenue = population[monetary] == 0 ? 0 : p.Sums[monetary] / population[monetary];
-            SetValue(s, p.Count, p.PAliveSum, p.ClvSum);
+            s.WithValue(p.Count, p.PAliveSum, p.ClvSum);
             for (var j = 0; j < d; j++)
             {
                 var mean = p.Sums[j] / p.Count;
@@ -157,16 +157,11 @@ public static class Mapping
     /// <summary>A segment's customer value from its members' sums: mean CLV and p_alive, and the CLVs' sum.</summary>
     private static Segment WithValue(this Segment s, long members, double pAliveSum, double clvSum)
     {
-        SetValue(s, members, pAliveSum, clvSum);
-        return s;
-    }
-
-    private static void SetValue(Segment s, long members, double pAliveSum, double clvSum)
-    {
         if (members > 0)
         {
             (s.MeanPAlive, s.MeanClv, s.ExpectedRevenue) = (pAliveSum / members, clvSum / members, clvSum);
         }
+        return s;
     }
 
     public static Engine.Api.V1.RfmCutPoints ToProto(this Engine.Abstractions.RfmCutPoints cuts)
