@@ -46,7 +46,7 @@ public sealed class GrainTests : IAsyncLifetime
             silo.AddEngineStorage(options);
             // The engine's grain storage (as AddEngineStorage builds it) behind a proxy that can fail one customer's write.
             silo.Services.AddKeyedSingleton<Orleans.Storage.IGrainStorage>(StorageNames.Engine, (sp, _) => new FailingWrites(
-                new Engine.Storage.SerializedWritesStorage(sp.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.EngineSqlite)),
+                Engine.Server.Hosting.SiloBuilderExtensions.SqliteGrainStorage(sp, sp.GetRequiredService<Engine.Storage.SqliteDatabase>().OrleansConnectionString),
                 FailThisWrite));
             // The real log behind a proxy that can lose an append's answer after its commit.
             silo.Services.AddSingleton<Engine.Storage.SqliteEventLog>();

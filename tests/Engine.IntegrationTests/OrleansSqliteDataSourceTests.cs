@@ -1,5 +1,9 @@
+using Engine.Grains;
 using Engine.Storage;
+using Engine.TestKit;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Storage;
 
 namespace Engine.IntegrationTests;
 
@@ -36,6 +40,41 @@ public sealed class OrleansSqliteDataSourceTests
         {
             SqliteConnection.ClearAllPools();
             File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task Batched_grain_state_writes_keep_the_providers_rows_and_version_check()
+    {
+        await using var server = await new EngineServer().StartAsync();
+        var batched = Assert.IsType<SqliteBatchedWrites>(server.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Engine));
+        var provider = server.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.EngineSqlite);
+        await GrainStateWrites.KeepTheProvidersRowsAndVersionCheckAsync(batched, provider);
+
+        // A write the database refuses (here a trigger's abort) fails alone; the writes batched with it land.
+        await using (var c = new SqliteConnection(server.Services.GetRequiredService<SqliteDatabase>().OrleansConnectionString))
+        {
+            await c.OpenAsync();
+            await using var trigger = c.CreateCommand();
+            trigger.CommandText = """
+                CREATE TRIGGER refuse_test_row BEFORE INSERT ON OrleansStorage WHEN NEW.GrainIdExtensionString = 'refused'
+                BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;
+                """;
+            await trigger.ExecuteNonQueryAsync();
+        }
+        const string type = "customer";
+        GrainState<CustomerState> State(long seq) => new(new CustomerState { LogPosition = seq });
+        var neighbours = Enumerable.Range(0, 600).Select(i => GrainId.Create(type, $"n{i}")).ToArray();
+        var before = neighbours[..300].Select(id => batched.WriteStateAsync(type, id, State(2))).ToArray();
+        var refused = batched.WriteStateAsync(type, GrainId.Create(type, "refused"), State(1));
+        var after = neighbours[300..].Select(id => batched.WriteStateAsync(type, id, State(2))).ToArray();
+        await Task.WhenAll([.. before, .. after]);
+        Assert.Contains("refused by the test", (await Assert.ThrowsAsync<SqliteException>(() => refused)).Message);
+        foreach (var id in neighbours)
+        {
+            var read = State(-1);
+            await provider.ReadStateAsync(type, id, read);
+            Assert.Equal((2L, "1"), (read.State!.LogPosition, read.ETag));
         }
     }
 }

@@ -70,6 +70,16 @@ public static class SiloBuilderExtensions
         return silo;
     }
 
+    /// <summary>The embedded mode's grain storage: the SQLite provider behind the batched writer.</summary>
+    public static SqliteBatchedWrites SqliteGrainStorage(IServiceProvider sp, string connectionString) => new(
+        sp.GetRequiredKeyedService<IGrainStorage>(StorageNames.EngineSqlite), connectionString,
+        GrainStorageSerializer(sp, StorageNames.EngineSqlite), ServiceId(sp), sp.GetRequiredService<ILogger<SqliteBatchedWrites>>());
+
+    private static IGrainStorageSerializer GrainStorageSerializer(IServiceProvider sp, string provider) =>
+        sp.GetRequiredService<IOptionsMonitor<AdoNetGrainStorageOptions>>().Get(provider).GrainStorageSerializer;
+
+    private static string ServiceId(IServiceProvider sp) => sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId;
+
     /// <summary>Orleans' ADO.NET grain storage under <paramref name="name"/>, with binary state.</summary>
     private static void AddGrainStorage(ISiloBuilder silo, string name, string invariant, string? connectionString, DbDataSource? dataSource = null)
     {
@@ -96,11 +106,9 @@ public static class SiloBuilderExtensions
         // The provider itself is registered under another name; grains get it through the batched writer.
         const string provider = StorageNames.EnginePostgres;
         AddGrainStorage(silo, provider, PostgresDatabase.Invariant, orleans);
-        silo.Services.AddKeyedSingleton<IGrainStorage>(StorageNames.Engine, (sp, _) => new BatchedWritesStorage(
-            sp.GetRequiredKeyedService<IGrainStorage>(provider), orleans,
-            sp.GetRequiredService<IOptionsMonitor<AdoNetGrainStorageOptions>>().Get(provider).GrainStorageSerializer,
-            sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId,
-            sp.GetRequiredService<ILogger<BatchedWritesStorage>>()));
+        silo.Services.AddKeyedSingleton<IGrainStorage>(StorageNames.Engine, (sp, _) => new PostgresBatchedWrites(
+            sp.GetRequiredKeyedService<IGrainStorage>(provider), orleans, GrainStorageSerializer(sp, provider), ServiceId(sp),
+            sp.GetRequiredService<ILogger<PostgresBatchedWrites>>()));
         silo.UseAdoNetReminderService(o =>
         {
             o.Invariant = PostgresDatabase.Invariant;
@@ -123,11 +131,10 @@ public static class SiloBuilderExtensions
     {
         var database = new SqliteDatabase(options.DataDirectory);
         SqliteDatabase.RegisterProviderFactory();
-        // The provider itself is registered under another name; grains get it through the write queue.
+        // The provider itself is registered under another name; grains get it through the batched writer.
         const string provider = StorageNames.EngineSqlite;
         AddGrainStorage(silo, provider, SqliteDatabase.Invariant, null, new OrleansSqliteDataSource(database.OrleansConnectionString));
-        silo.Services.AddKeyedSingleton<IGrainStorage>(StorageNames.Engine,
-            (sp, _) => new SerializedWritesStorage(sp.GetRequiredKeyedService<IGrainStorage>(provider)));
+        silo.Services.AddKeyedSingleton<IGrainStorage>(StorageNames.Engine, (sp, _) => SqliteGrainStorage(sp, database.OrleansConnectionString));
         // The embedded mode keeps reminders in memory: the schedule is registered again whenever the coordinator
         // activates, which every start does.
         silo.UseInMemoryReminderService();

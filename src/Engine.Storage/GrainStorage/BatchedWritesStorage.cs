@@ -1,58 +1,57 @@
 using System.Globalization;
 using System.Text;
 using System.Threading.Channels;
-using Npgsql;
-using NpgsqlTypes;
 using Microsoft.Extensions.Logging;
 using Orleans.Storage;
 
 namespace Engine.Storage;
 
 /// <summary>
-/// Grain-state writes to PostgreSQL in batches: the writes that queue up while one batch is in flight go together in
-/// one round trip and one commit. A retrain seals about one checkpoint per active customer, and Orleans' provider sends
-/// each as its own statement and commit: on this 2-core machine PostgreSQL takes this upsert at 9,600/s parsed each
-/// time, 25,800/s prepared and 64,700/s pipelined 50 to a commit (pgbench, 20 clients), and ingest ran at half its rate
-/// while a retrain's seals went one by one.
+/// Grain-state writes in batches: the writes that queue up while one batch is in flight go together in one
+/// transaction (and, to a server, one round trip). A retrain seals about one checkpoint per customer it moves, and
+/// ingest checkpoints each customer every Engine:CheckpointEvery changes, in waves when the load is even; Orleans'
+/// provider sends each write as its own statement and commit (<see cref="PostgresBatchedWrites"/> and
+/// <see cref="SqliteBatchedWrites"/> say what that cost each database).
 /// <para>
 /// The contract is the provider's: the same WriteToStorageKey query from OrleansQuery, the same row key and hashes
 /// (<see cref="RowKey"/>) and the same version check, so either side reads what the other wrote. Reads and clears go
-/// to the provider unchanged. A batch is one implicit transaction: if it fails, none of its writes is applied; if the
-/// server refused it (one bad or deadlocked statement), each write is tried again alone, so only the bad one fails.
+/// to the provider unchanged. A batch is one transaction: if it fails, none of its writes is applied; if the database
+/// refused it (one bad or deadlocked statement), each write is tried again alone, so only the bad one fails.
 /// </para>
 /// </summary>
-public sealed partial class BatchedWritesStorage : IGrainStorage
+public abstract partial class BatchedWritesStorage : IGrainStorage
 {
-    /// <summary>Writes per round trip: enough to amortise the round trip and commit, small enough to stay a few ms.</summary>
-    public const int MaxBatch = 128;
-
-    /// <summary>Batches in flight at once; their connections come from the provider's pool, so the silo's total holds.</summary>
-    private const int Writers = 4;
-
     private readonly IGrainStorage _inner;
-    private readonly string _connectionString;
     private readonly IGrainStorageSerializer _serializer;
     private readonly string _serviceId;
     private readonly ILogger _logger;
+    private readonly int _maxBatch;
     private readonly Channel<PendingWrite> _queue = Channel.CreateUnbounded<PendingWrite>();
-    // Read on first use and kept once read: a failed read (the database not reachable yet) is tried again next batch.
-    private string? _query;
 
-    public BatchedWritesStorage(IGrainStorage inner, string connectionString, IGrainStorageSerializer serializer, string serviceId,
-        ILogger<BatchedWritesStorage> logger)
+    /// <param name="writers">Batches in flight at once.</param>
+    /// <param name="maxBatch">Writes per batch: enough to amortise the commit, small enough to stay a few ms.</param>
+    protected BatchedWritesStorage(IGrainStorage inner, IGrainStorageSerializer serializer, string serviceId, ILogger logger, int writers, int maxBatch)
     {
-        (_inner, _connectionString, _serializer, _serviceId, _logger) = (inner, connectionString, serializer, serviceId, logger);
-        for (var i = 0; i < Writers; i++)
+        (_inner, _serializer, _serviceId, _logger, _maxBatch) = (inner, serializer, serviceId, logger, maxBatch);
+        for (var i = 0; i < writers; i++)
         {
             _ = Task.Run(WriteLoopAsync);
         }
     }
 
+    protected string ServiceId => _serviceId;
+
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
         _inner.ReadStateAsync(stateName, grainId, grainState);
 
-    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+    public virtual Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
         _inner.ClearStateAsync(stateName, grainId, grainState);
+
+    /// <summary>Writes a batch in one transaction: the new version of each row, or null where the version check failed.</summary>
+    protected abstract Task<int?[]> WriteAsync(IReadOnlyList<PendingWrite> batch);
+
+    /// <summary>Whether the database refused the whole batch (rolled it back), so that each write can go again alone.</summary>
+    protected abstract bool RefusedBatch(Exception error);
 
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
@@ -78,11 +77,11 @@ public sealed partial class BatchedWritesStorage : IGrainStorage
 
     private async Task WriteLoopAsync()
     {
-        var batch = new List<PendingWrite>(MaxBatch);
+        var batch = new List<PendingWrite>(_maxBatch);
         while (await _queue.Reader.WaitToReadAsync())
         {
             batch.Clear();
-            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var write))
+            while (batch.Count < _maxBatch && _queue.Reader.TryRead(out var write))
             {
                 batch.Add(write);
             }
@@ -94,9 +93,9 @@ public sealed partial class BatchedWritesStorage : IGrainStorage
             {
                 await WriteAndAnswerAsync(batch);
             }
-            catch (PostgresException e) when (batch.Count > 1)
+            catch (Exception e) when (batch.Count > 1 && RefusedBatch(e))
             {
-                // The server rolled the whole batch back: no write in it was applied, so each can go again on its own.
+                // The database rolled the whole batch back: no write in it was applied, so each can go again on its own.
                 LogBatchRefused(e, batch.Count);
                 foreach (var write in batch)
                 {
@@ -114,7 +113,7 @@ public sealed partial class BatchedWritesStorage : IGrainStorage
         }
     }
 
-    private async Task WriteAndAnswerAsync(List<PendingWrite> batch)
+    private async Task WriteAndAnswerAsync(IReadOnlyList<PendingWrite> batch)
     {
         var versions = await WriteAsync(batch);
         for (var i = 0; i < batch.Count; i++)
@@ -135,62 +134,13 @@ public sealed partial class BatchedWritesStorage : IGrainStorage
         }
     }
 
-    /// <summary>One round trip, one transaction; the new version of each row, or null where the version check failed.</summary>
-    private async Task<int?[]> WriteAsync(List<PendingWrite> batch)
-    {
-        var query = _query ??= await ReadQueryAsync();
-        // Rows in one order, so two batches that share rows (two activations of a grain during a membership change)
-        // lock them in the same order rather than deadlock.
-        var ordered = batch.Select((write, index) => (write, index))
-            .OrderBy(w => w.write.Key.IdHash).ThenBy(w => w.write.Key.TypeHash).ThenBy(w => w.write.Key.N0).ThenBy(w => w.write.Key.N1)
-            .ThenBy(w => w.write.Key.Type, StringComparer.Ordinal).ThenBy(w => w.write.Key.Extension, StringComparer.Ordinal).ToArray();
-        await using var connection = new NpgsqlConnection(_connectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlBatch(connection);
-        foreach (var (write, _) in ordered)
-        {
-            var row = new NpgsqlBatchCommand(query);
-            var p = row.Parameters;
-            p.Add(new NpgsqlParameter("GrainIdHash", NpgsqlDbType.Integer) { Value = write.Key.IdHash });
-            p.Add(new NpgsqlParameter("GrainIdN0", NpgsqlDbType.Bigint) { Value = write.Key.N0 });
-            p.Add(new NpgsqlParameter("GrainIdN1", NpgsqlDbType.Bigint) { Value = write.Key.N1 });
-            p.Add(new NpgsqlParameter("GrainTypeHash", NpgsqlDbType.Integer) { Value = write.Key.TypeHash });
-            p.Add(new NpgsqlParameter("GrainTypeString", NpgsqlDbType.Varchar) { Value = write.Key.Type });
-            p.Add(new NpgsqlParameter("GrainIdExtensionString", NpgsqlDbType.Varchar) { Value = (object?)write.Key.Extension ?? DBNull.Value });
-            p.Add(new NpgsqlParameter("ServiceId", NpgsqlDbType.Varchar) { Value = _serviceId });
-            p.Add(new NpgsqlParameter("GrainStateVersion", NpgsqlDbType.Integer) { Value = (object?)write.Version ?? DBNull.Value });
-            p.Add(new NpgsqlParameter("PayloadBinary", NpgsqlDbType.Bytea) { Value = write.Payload });
-            command.BatchCommands.Add(row);
-        }
-        var versions = new int?[batch.Count];
-        await using (var reader = await command.ExecuteReaderAsync())
-        {
-            foreach (var (_, index) in ordered)
-            {
-                versions[index] = await reader.ReadAsync() && !reader.IsDBNull(0) ? reader.GetInt32(0) : null;
-                await reader.NextResultAsync();
-            }
-        }
-        // The reader is closed: the batch's implicit transaction has committed.
-        return versions;
-    }
-
-    private async Task<string> ReadQueryAsync()
-    {
-        await using var connection = new NpgsqlConnection(_connectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("SELECT QueryText FROM OrleansQuery WHERE QueryKey = 'WriteToStorageKey'", connection);
-        return (string?)await command.ExecuteScalarAsync()
-            ?? throw new InvalidOperationException("OrleansQuery has no WriteToStorageKey: the persistence script has not been applied.");
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "PostgreSQL refused a batch of {Count} grain-state writes; writing each alone")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The database refused a batch of {Count} grain-state writes; writing each alone")]
     private partial void LogBatchRefused(Exception error, int count);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "A batch of {Count} grain-state writes failed; each of those writes fails")]
     private partial void LogBatchFailed(Exception error, int count);
 
-    private sealed record PendingWrite(RowKey Key, int? Version, byte[] Payload)
+    protected sealed record PendingWrite(RowKey Key, int? Version, byte[] Payload)
     {
         public TaskCompletionSource<int?> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
