@@ -7,6 +7,7 @@
 # SQLite by default; with ENGINE_BENCH_POSTGRES set to a PostgreSQL connection string of the form
 # "Host=H;Username=U;Password=P" (a user that may create databases), each run gets a fresh database
 # engine_retrain_ab on that server instead.
+# ENGINE_BENCH_ARGS adds bench flags (e.g. --warm-retrain).
 # Build both servers and the bench with -c Release first. Ports 5300/5301 and /tmp/engine-retrain-ab must be free.
 set -euo pipefail
 server=$1 retrain_at=$2 events=$3 out=$4
@@ -26,7 +27,7 @@ fi
   --Engine:GatewayPort=30001 --Logging:LogLevel:Default=Warning "${storage[@]}" > "$data.log" 2>&1 &)
 for _ in $(seq 1 60); do curl -sf localhost:5301/healthz > /dev/null && break; sleep 1; done
 dotnet "$repo/src/Engine.Bench/bin/Release/net10.0/engine-bench.dll" ingest --target http://127.0.0.1:5300 \
-  --metrics http://127.0.0.1:5301 --customers 100000 --events "$events" --in-flight 32 --json --retrain-at "$retrain_at" \
+  --metrics http://127.0.0.1:5301 --customers 100000 --events "$events" --in-flight 32 --json --retrain-at "$retrain_at" ${ENGINE_BENCH_ARGS:-} \
   | sed -n '/^{/,$p' > "$out"
 curl -s localhost:5301/metrics | grep '^engine_transitions_total' > "$out.transitions" || true
 stop

@@ -33,13 +33,18 @@ public static class IngestBench
             Description = "Seconds into the load to retrain (the server's drift check off, so this is the load's only retrain); 0 = no retrain, drift check off. " +
                 "Unset: the server's own drift check, as deployed",
         };
+        var warmRetrain = new Option<bool>("--warm-retrain")
+        {
+            Description = "Retrain (the current k) at the end of the warm-up, unmeasured, so that the load starts with a model trained on every " +
+                "customer, as a deployed engine has; without it the load starts with the first model, trained on the first 1,000 customers' first events",
+        };
         var metricsAddress = new Option<string?>("--metrics")
         {
             Description = "HTTP address of the --target server's /metrics (e.g. http://127.0.0.1:5001), to report its thread-pool and GC pauses",
         };
         var command = new Command("ingest", "Sustained durable ingest rate against a server process, with the bare Orleans baseline")
         {
-            customers, events, batch, inFlight, storage, connection, target, json, tracing, retrainAt, metricsAddress,
+            customers, events, batch, inFlight, storage, connection, target, json, tracing, retrainAt, warmRetrain, metricsAddress,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -67,6 +72,11 @@ public static class IngestBench
             await StreamAsync(client, n, n, b, w, "warm", 0, null, ct);
             var warmLoad = m / 2;
             await SpreadAsync(clients, n, warmLoad, b, w, "warm-load", 2, null, ct);
+            if (parse.GetValue(warmRetrain))
+            {
+                var k = (await models.GetModelAsync(new GetModelRequest(), cancellationToken: ct)).K;
+                await models.RetrainAsync(new RetrainRequest { K = k }, cancellationToken: ct);
+            }
             // A retrain inside the window costs every active customer a checkpoint: the JSON says whether one landed.
             var modelBefore = await models.GetModelAsync(new GetModelRequest(), cancellationToken: ct);
             var latency = new LongHistogram(TimeStamp.Minutes(1), 3);
@@ -90,6 +100,7 @@ public static class IngestBench
                 customers = n,
                 events = m,
                 warm_up_events = n + warmLoad,
+                warm_retrain = parse.GetValue(warmRetrain),
                 batch = b,
                 in_flight = w,
                 seconds = Math.Round(seconds, 2),

@@ -290,8 +290,9 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         """;
 
     /// <summary>
-    /// One transaction, one statement prepared once and bound as the append binds (<see cref="BindText"/>): during a
-    /// rollout a transition row came to cost as much as an event row, half of it in Microsoft.Data.Sqlite's binding.
+    /// One transaction, one statement prepared once and bound as the append binds (<see cref="BindText"/>): a rollout
+    /// writes a transition row for about every customer, and Microsoft.Data.Sqlite's binding was a visible share of
+    /// those writes (deploy/bench/HISTORY.md, "Behind the code").
     /// </summary>
     private Task<List<TransitionRecord>> InsertTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct) =>
         WriteAsync(c =>

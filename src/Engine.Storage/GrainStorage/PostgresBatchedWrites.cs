@@ -7,9 +7,8 @@ namespace Engine.Storage;
 
 /// <summary>
 /// <see cref="BatchedWritesStorage"/> for PostgreSQL: a batch is one NpgsqlBatch, one round trip and one implicit
-/// transaction. On this 2-core machine PostgreSQL takes the provider's upsert at 9,600/s parsed each time, 25,800/s
-/// prepared and 64,700/s pipelined 50 to a commit (pgbench, 20 clients), and ingest ran at half its rate while a
-/// retrain's seals went one by one.
+/// transaction. PostgreSQL takes the provider's upsert several times faster pipelined to a commit than parsed one by
+/// one, and ingest ran at half its rate while a retrain's seals went one by one (deploy/bench/HISTORY.md, "Behind the code").
 /// </summary>
 public sealed class PostgresBatchedWrites(IGrainStorage inner, string connectionString, IGrainStorageSerializer serializer, string serviceId,
     ILogger<PostgresBatchedWrites> logger) : BatchedWritesStorage(inner, serializer, serviceId, logger, Writers, MaxBatch)

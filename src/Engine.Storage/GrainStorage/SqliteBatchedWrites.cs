@@ -8,8 +8,7 @@ namespace Engine.Storage;
 /// <summary>
 /// <see cref="BatchedWritesStorage"/> for SQLite: one writer connection, and a batch is one transaction over one
 /// prepared statement. Through the provider every write was a transaction of its own with its two statements prepared
-/// again, and a wave of checkpoints took a third of the server's busy time under steady ingest (deploy/bench/HISTORY.md,
-/// "Grain-state writes in batches").
+/// again, and a wave of checkpoints slowed ingest to a fraction of its rate (deploy/bench/HISTORY.md, "Behind the code").
 /// <para>
 /// SQLite admits one writer: a second gets SQLITE_BUSY, and Microsoft.Data.Sqlite retries after sleeping 150 ms on a
 /// thread-pool thread. So batches go one at a time, and a clear (through the provider) waits for the batch in flight.
