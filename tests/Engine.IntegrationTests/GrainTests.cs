@@ -997,8 +997,11 @@ public sealed class GrainTests : IAsyncLifetime
 }
 
 /// <summary>Grain storage whose write fails for a grain the test names, as a database error would.</summary>
-public sealed class FailingWrites(Orleans.Storage.IGrainStorage inner, Func<string, bool> fail) : Orleans.Storage.IGrainStorage
+public sealed class FailingWrites(Orleans.Storage.IGrainStorage inner, Func<string, bool> fail) : Orleans.Storage.IGrainStorage, IDisposable
 {
+    // The container disposes this one, not the storage it wraps (the batched writer's connection).
+    public void Dispose() => (inner as IDisposable)?.Dispose();
+
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ReadStateAsync(stateName, grainId, grainState);
 
     public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>

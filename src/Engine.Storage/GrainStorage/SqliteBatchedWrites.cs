@@ -82,8 +82,16 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
         }
         catch (Exception e) when (e is not SqliteException)
         {
-            // Not the database's answer (the connection itself may be gone): the next batch opens a new one.
-            Close();
+            // Not the database's answer (the connection itself may be gone, or still in a transaction whose rollback
+            // failed): the next batch opens a new one.
+            try
+            {
+                Close();
+            }
+            catch (Exception closing)
+            {
+                throw new AggregateException(e, closing);
+            }
             throw;
         }
     }
@@ -126,13 +134,28 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
         }
     }
 
+    /// <summary>
+    /// Drops the writer connection (the next batch opens another). The fields are cleared first: a connection whose
+    /// rollback keeps failing may throw again on disposal, and must not be used again either way.
+    /// </summary>
     private void Close()
     {
-        _write?.Dispose();
-        _connection?.Dispose();
+        var (write, connection) = (_write, _connection);
         (_write, _connection) = (null, null);
+        try
+        {
+            write?.Dispose();
+        }
+        finally
+        {
+            connection?.Dispose();
+        }
     }
 
+    /// <summary>
+    /// Closes the writer connection. The silo checkpoints its grains while it stops, before the container disposes
+    /// this; a write after that fails (ObjectDisposedException), and the customer replays from its last checkpoint.
+    /// </summary>
     public void Dispose()
     {
         _writer.Wait();
