@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Event-time replay of a purchase history (issue 29): a CDNOW-shaped log generated for CUSTOMERS customers (as
+# tests/Engine.ProcessTests/ClusterTests.cs's CdnowLike: every first purchase in 1997's first quarter, repeats after
+# exponential gaps of 90 days on average, each with probability 0.6, until mid-1998), imported with
+# `engine import --format cdnow` into a fresh event-time SQLite server of the given build, then checked with
+# `engine verify cdnow`. Compare its rows_per_second with a steady `engine-bench ingest` run of the same build in the
+# same sitting (deploy/bench/retrain-ab.sh SERVER 0 ...). Build the server and src/Engine.Cli with -c Release first.
+#   deploy/bench/replay.sh src/Engine.Server/bin/Release/net10.0/Engine.Server.dll 170000 /tmp/replay
+# Writes OUT.import.json and OUT.verify.json. Ports 5300/5301 and /tmp/engine-replay must be free.
+set -euo pipefail
+server=$1 customers=$2 out=$3
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cli="$repo/src/Engine.Cli/bin/Release/net10.0/engine.dll"
+data=/tmp/engine-replay
+history="$out.history.txt"
+python3 - "$customers" "$history" <<'PY'
+import math, random, sys
+from datetime import date, timedelta
+n, path = int(sys.argv[1]), sys.argv[2]
+rng, start, end = random.Random(7), date(1997, 1, 1), date(1998, 6, 30)
+with open(path, "w") as f:
+    f.write(" customer_id  date number_of_cds  dollar_value\n")
+    for c in range(1, n + 1):
+        day = start + timedelta(days=rng.randrange(90))
+        while True:
+            cds = 1 + rng.randrange(4)
+            f.write(f" {c:06d} {day:%Y%m%d} {cds:2d} {cds * (8 + rng.random() * 12):7.2f}\n")
+            day += timedelta(days=1 + int(-math.log(1 - rng.random()) * 90))
+            if day > end or rng.random() >= 0.6:
+                break
+PY
+stop() { pkill -f "Engine.Server.dll --Engine:DataDirectory=$data" || true; sleep 1; }
+stop
+rm -rf "$data" && mkdir -p "$data"
+(cd "$data" && nohup dotnet "$server" --Engine:DataDirectory="$data" --Engine:Clock=event-time --Engine:GrpcPort=5300 \
+  --Engine:HttpPort=5301 --Engine:SiloPort=11311 --Engine:GatewayPort=30001 --Logging:LogLevel:Default=Warning > "$data.log" 2>&1 &)
+for _ in $(seq 1 60); do curl -sf localhost:5301/healthz > /dev/null && break; sleep 1; done
+dotnet "$cli" --server http://127.0.0.1:5300 import "$history" --format cdnow | sed -n '/^{/,$p' > "$out.import.json"
+dotnet "$cli" --server http://127.0.0.1:5300 verify cdnow "$history" | sed -n '/^{/,$p' > "$out.verify.json" || true
+stop
+cat "$out.import.json"
