@@ -74,8 +74,7 @@ public static class IngestBench
             await SpreadAsync(clients, n, warmLoad, b, w, "warm-load", 2, null, ct);
             if (parse.GetValue(warmRetrain))
             {
-                var k = (await models.GetModelAsync(new GetModelRequest(), cancellationToken: ct)).K;
-                await models.RetrainAsync(new RetrainRequest { K = k }, cancellationToken: ct);
+                await RetrainAtCurrentKAsync(models, ct);
             }
             // A retrain inside the window costs every active customer a checkpoint: the JSON says whether one landed.
             var modelBefore = await models.GetModelAsync(new GetModelRequest(), cancellationToken: ct);
@@ -129,9 +128,8 @@ public static class IngestBench
     private static async Task<object> RetrainAtAsync(ModelService.ModelServiceClient models, TimeSpan at, Stopwatch load, CancellationToken ct)
     {
         await Task.Delay(at, ct);
-        var k = (await models.GetModelAsync(new GetModelRequest(), cancellationToken: ct)).K;
         var started = load.Elapsed.TotalSeconds;
-        var r = await models.RetrainAsync(new RetrainRequest { K = k }, cancellationToken: ct);
+        var (k, r) = await RetrainAtCurrentKAsync(models, ct);
         var ended = load.Elapsed.TotalSeconds;
         return new
         {
@@ -143,6 +141,13 @@ public static class IngestBench
             model_version = r.ModelVersion,
             reassigned = r.Reassigned,
         };
+    }
+
+    /// <summary>A retrain as a drift retrain makes it: at the current model's k.</summary>
+    private static async Task<(int K, RetrainResponse Response)> RetrainAtCurrentKAsync(ModelService.ModelServiceClient models, CancellationToken ct)
+    {
+        var k = (await models.GetModelAsync(new GetModelRequest(), cancellationToken: ct)).K;
+        return (k, await models.RetrainAsync(new RetrainRequest { K = k }, cancellationToken: ct));
     }
 
     /// <summary>Events acknowledged in each whole second of the load.</summary>

@@ -94,14 +94,8 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
                     raw.sqlite3_bind_null(insert, 10);
                 }
                 raw.sqlite3_bind_int64(insert, 11, modelVersion);
-                var rc = raw.sqlite3_step(insert);
-                if (rc != raw.SQLITE_DONE)
-                {
-                    SqliteException.ThrowExceptionForRC(rc, db);
-                }
-                raw.sqlite3_reset(insert);
                 // 0 rows: the customer's event_id is already in the log (a duplicate), and the position stays free.
-                if (raw.sqlite3_changes(db) == 1)
+                if (Execute(db, insert) == 1)
                 {
                     inBatch[e.CustomerId] = next;
                     seqs[i] = next++;
@@ -110,8 +104,7 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         }
         finally
         {
-            raw.sqlite3_reset(insert);
-            raw.sqlite3_clear_bindings(insert);
+            Release(insert);
             inBatch.Clear();
         }
         if (next > before + 1)
@@ -128,6 +121,25 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         }
         tx.Commit();
         return new AppendResult(seqs, before, asOf);
+    }
+
+    /// <summary>Runs a bound write statement once and resets it for the next row; the rows it changed.</summary>
+    private static int Execute(sqlite3 db, sqlite3_stmt stmt)
+    {
+        var rc = raw.sqlite3_step(stmt);
+        if (rc != raw.SQLITE_DONE)
+        {
+            SqliteException.ThrowExceptionForRC(rc, db);
+        }
+        raw.sqlite3_reset(stmt);
+        return raw.sqlite3_changes(db);
+    }
+
+    /// <summary>Leaves a kept statement ready for the next write, whatever happened to this one (no bound values held).</summary>
+    private static void Release(sqlite3_stmt stmt)
+    {
+        raw.sqlite3_reset(stmt);
+        raw.sqlite3_clear_bindings(stmt);
     }
 
     private static sqlite3_stmt Prepare(sqlite3 db, string sql)
@@ -315,14 +327,8 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
                     BindText(insert, 8, Drivers.ToJson(t.Drivers));
                     BindText(insert, 9, t.FromSegmentName);
                     BindText(insert, 10, t.ToSegmentName);
-                    var rc = raw.sqlite3_step(insert);
-                    if (rc != raw.SQLITE_DONE)
-                    {
-                        SqliteException.ThrowExceptionForRC(rc, db);
-                    }
-                    raw.sqlite3_reset(insert);
                     // 0 rows: the log has this (customer, number) already, a replay's repeat.
-                    if (raw.sqlite3_changes(db) == 1)
+                    if (Execute(db, insert) == 1)
                     {
                         written.Add(t);
                     }
@@ -330,8 +336,7 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
             }
             finally
             {
-                raw.sqlite3_reset(insert);
-                raw.sqlite3_clear_bindings(insert);
+                Release(insert);
             }
             tx.Commit();
             return written;
