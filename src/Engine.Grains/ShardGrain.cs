@@ -40,6 +40,8 @@ public sealed partial class ShardGrain(
     // Customers whose rows arrived unassigned while a model exists, and the timer that asks them (AssignFirstSegmentsAsync).
     private HashSet<string>? _firstAssignments;
     private IGrainTimer? _assignFirst;
+    // The model under which the unassigned rows were last handed to AssignFirstSegments (LookForUnassignedRows).
+    private long _unassignedLookedUnder;
     // The customers a model rollout has yet to reach (named by GetCandidatesAsync), which the sweep leaves to it; see
     // RolloutTracker for the rules. Rows taken from anyone are what the rollout's settle step reads beside it.
     private readonly RolloutTracker _rollout = new();
@@ -109,9 +111,16 @@ public sealed partial class ShardGrain(
                 LogRepaired(logger, (int)this.GetPrimaryKeyLong(), _repairTotal, from);
                 (_repairFrom, _repairQueue) = (null, null);
             }
-            if (models.Current is not null)
+            // This silo may not hold the model yet (it has just joined): the coordinator is asked rather than the rows
+            // left unassigned until their customers' next events.
+            if (models.Current is null)
             {
-                AssignFirstSegments(Enumerable.Range(0, _rows.Count).Where(i => _rows.SegmentAt(i) == ModelSnapshot.Unassigned).Select(_rows.IdAt));
+                await models.RefreshAsync();
+            }
+            if (models.Current is { } model)
+            {
+                _unassignedLookedUnder = model.Version;
+                AssignFirstSegments(UnassignedRows());
             }
             _afterActivation?.Dispose();
             _afterActivation = null;
@@ -331,7 +340,35 @@ public sealed partial class ShardGrain(
         return i;
     }
 
-    public Task CheckpointAsync(long logPosition) => CheckpointAsync(logPosition, force: false);
+    public Task CheckpointAsync(long logPosition)
+    {
+        LookForUnassignedRows();
+        return CheckpointAsync(logPosition, force: false);
+    }
+
+    /// <summary>
+    /// Once per model and activation, when no rollout is reaching them, hands rows still unassigned under the current
+    /// model to <see cref="AssignFirstSegments"/>. Every other path that assigns them can be cut short (a rollout round
+    /// that failed, a rollout whose silo stopped, an activation whose silo had no model yet), and after an import
+    /// in event time no event comes to do it. Called by the periodic checkpoint; the matrix keeps the count, so a shard
+    /// without unassigned rows pays one lookup.
+    /// </summary>
+    private void LookForUnassignedRows()
+    {
+        if (models.Current is not { } model || model.Version == _unassignedLookedUnder || _afterActivation is not null
+            || _rollout.RollingOut(Stopwatch.GetTimestamp()))
+        {
+            return;
+        }
+        _unassignedLookedUnder = model.Version;
+        if (_rows.Counts.GetValueOrDefault(ModelSnapshot.Unassigned) > 0)
+        {
+            AssignFirstSegments(UnassignedRows());
+        }
+    }
+
+    private IEnumerable<string> UnassignedRows() =>
+        Enumerable.Range(0, _rows.Count).Where(i => _rows.SegmentAt(i) == ModelSnapshot.Unassigned).Select(_rows.IdAt).ToList();
 
     public async Task<bool> RemoveAsync(string customerId)
     {

@@ -384,6 +384,14 @@ public sealed class ClusterTests(ITestOutputHelper output)
                 if (sizes.Segments.Sum(s => s.Size) == ids.Count || settling.Elapsed > TimeSpan.FromSeconds(60))
                 {
                     output.WriteLine($"segment sizes added up {settling.Elapsed.TotalSeconds:F1} s after the load");
+                    if (sizes.Segments.Sum(s => s.Size) != ids.Count)
+                    {
+                        // What the customers say beside what the shards count, for whoever reads the failure.
+                        var customers = await Population.CustomersAsync(silos[2].Client, ids);
+                        output.WriteLine($"shards under model {sizes.ModelVersion}: " +
+                            string.Join(", ", sizes.Segments.Select(s => $"{s.SegmentId} {s.Size}")) + "; customers: " +
+                            string.Join(", ", customers.GroupBy(c => $"{c.SegmentId}@{c.ModelVersion}").Select(g => $"{g.Key} {g.Count()}")));
+                    }
                     Assert.Equal(ids.Count, sizes.Segments.Sum(s => s.Size));
                     break;
                 }
