@@ -29,7 +29,12 @@ with open(path, "w") as f:
             if day > end or rng.random() >= 0.6:
                 break
 PY
-stop() { pkill -f "Engine.Server.dll --Engine:DataDirectory=$data" || true; sleep 1; }
+# Waits for the server to be gone: a graceful stop checkpoints every active customer, and one still stopping would
+# take the next run's cores.
+stop() {
+  pkill -f "Engine.Server.dll --Engine:DataDirectory=$data" || true
+  while pgrep -f "Engine.Server.dll --Engine:DataDirectory=$data" > /dev/null; do sleep 0.5; done
+}
 stop
 rm -rf "$data" && mkdir -p "$data"
 (cd "$data" && nohup dotnet "$server" --Engine:DataDirectory="$data" --Engine:Clock=event-time --Engine:GrpcPort=5300 \

@@ -13,7 +13,11 @@ set -euo pipefail
 server=$1 retrain_at=$2 events=$3 out=$4
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 data=/tmp/engine-retrain-ab
-stop() { pkill -f "Engine.Server.dll --Engine:DataDirectory=$data" || true; sleep 1; }
+# Waits for the server to be gone: one still checkpointing its customers would take the next run's cores.
+stop() {
+  pkill -f "Engine.Server.dll --Engine:DataDirectory=$data" || true
+  while pgrep -f "Engine.Server.dll --Engine:DataDirectory=$data" > /dev/null; do sleep 0.5; done
+}
 stop
 rm -rf "$data" && mkdir -p "$data"
 storage=()

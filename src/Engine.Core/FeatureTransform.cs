@@ -19,10 +19,16 @@ public static class FeatureTransform
     {
         for (var j = 0; j < raw.Length; j++)
         {
-            var v = double.IsNaN(raw[j]) ? 0 : raw[j];
-            var t = LogTransformed[j] ? Math.Sign(v) * Math.Log(1 + Math.Abs(v)) : v;
-            transformed[j] = (float)Math.Clamp(t, -Finite.TransformedLimit, Finite.TransformedLimit);
+            transformed[j] = (float)Forward(j, raw[j]);
         }
+    }
+
+    /// <summary><see cref="Forward(ReadOnlySpan{double}, Span{float})"/> of feature <paramref name="j"/> alone, in double.</summary>
+    public static double Forward(int j, double v)
+    {
+        v = double.IsNaN(v) ? 0 : v;
+        var t = LogTransformed[j] ? Math.Sign(v) * Math.Log(1 + Math.Abs(v)) : v;
+        return Math.Clamp(t, -Finite.TransformedLimit, Finite.TransformedLimit);
     }
 
     /// <summary>Exact inverse of <see cref="Forward"/> (sign-preserving expm1), to report centroids in original units.</summary>

@@ -5,11 +5,9 @@ namespace Engine.Grains;
 
 /// <summary>
 /// When each of a shard's rows must next be looked at by the inactivity sweep. Aging moves a row's scaled vector
-/// only along recency and tenure, at a speed bounded by the derivative of log1p at the current values over the
-/// scaler's spread; a segment cannot flip before the margin to the nearest other centroid is used up at twice that
-/// speed, nor before a windowed feature expires (or its recency reaches the RFM cut point that changes its named RFM
-/// segment: the customer folds that into the row's next window change). So a sweep looks at the rows that may flip,
-/// not at everyone.
+/// only up the recency and tenure axes; a segment cannot flip before <see cref="AgingBound"/> lets it, nor before a
+/// windowed feature expires (or its recency reaches the RFM cut point that changes its named RFM segment: the customer
+/// folds that into the row's next window change). So a sweep looks at the rows that may flip, not at everyone.
 /// </summary>
 public sealed class InactivitySchedule(ShardMatrix rows, TimeSpan minimumStep)
 {
@@ -138,38 +136,19 @@ public sealed class InactivitySchedule(ShardMatrix rows, TimeSpan minimumStep)
         {
             return from; // not assigned under this model: look now
         }
-        var d = model.D;
-        var ownDistance = System.Numerics.Tensors.TensorPrimitives.Distance(x, model.Centroids.AsSpan(own * d, d));
-        var margin = double.PositiveInfinity;
-        for (var c = 0; c < model.K; c++)
+        var days = AgingBound.SafeDays(x, model.Centroids, model.K, own, raw[Recency], raw[Tenure], model.ScalerMean, model.ScalerStd,
+            minimumStep.TotalDays, HorizonDays);
+        if (days <= 0)
         {
-            if (c != own)
-            {
-                margin = Math.Min(margin, System.Numerics.Tensors.TensorPrimitives.Distance(x, model.Centroids.AsSpan(c * d, d)) - ownDistance);
-            }
+            return from; // may be nearer another centroid already (or a NaN): look now
         }
-        // Written so a NaN anywhere means "look now" and infinity "not within the horizon": a schedule is a TimeSpan,
-        // which takes neither.
-        if (!(margin > 0))
-        {
-            return from;
-        }
-        var speed = Math.Sqrt(Square(Speed(raw[Recency], model.ScalerStd[Recency], Recency)) + Square(Speed(raw[Tenure], model.ScalerStd[Tenure], Tenure)));
-        var days = speed > 0 ? margin / (2 * speed) : double.PositiveInfinity;
-        var step = TimeSpan.FromDays(double.IsNaN(days) ? 0 : Math.Min(days, HorizonDays));
-        var due = from + (step < minimumStep ? minimumStep : step);
+        var due = from + TimeSpan.FromDays(days);
         var window = rows.NextWindowChangeAt(i);
         return window < due ? window : due;
     }
 
     /// <summary>The furthest a row is scheduled ahead: rows nothing will move are looked at once a century.</summary>
     private const double HorizonDays = 36_500;
-
-    /// <summary>Scaled units per day that aging moves feature j at raw value v (log1p's derivative over the spread).</summary>
-    private static double Speed(double v, double std, int j) =>
-        (FeatureTransform.LogTransformed[j] ? 1 / (1 + Math.Max(0, v)) : 1) / std;
-
-    private static double Square(double v) => v * v;
 
     private string NearestAt(int i, ModelSnapshot model, DateTime at)
     {
