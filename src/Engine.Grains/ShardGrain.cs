@@ -347,16 +347,17 @@ public sealed partial class ShardGrain(
     }
 
     /// <summary>
-    /// Once per model and activation, when no rollout is reaching them, hands rows still unassigned under the current
-    /// model to <see cref="AssignFirstSegments"/>. Every other path that assigns them can be cut short (a rollout round
-    /// that failed, a rollout whose silo stopped, an activation whose silo had no model yet), and after an import
-    /// in event time no event comes to do it. Called by the periodic checkpoint; the matrix keeps the count, so a shard
-    /// without unassigned rows pays one lookup.
+    /// Once per model and activation, after the model's rollout here is over (ended, or stalled with its caller gone),
+    /// hands rows still unassigned under it to <see cref="AssignFirstSegments"/>. The rollout can be cut short (a round
+    /// whose calls failed, a coordinator whose silo stopped), and after an import in event time no event comes to
+    /// assign them; an activation asks them itself. Not before the rollout has named its candidates here: asking
+    /// everyone beside it would double a first model's rollout. Called by the periodic checkpoint; the matrix keeps the
+    /// count, so a shard without unassigned rows pays one lookup.
     /// </summary>
     private void LookForUnassignedRows()
     {
         if (models.Current is not { } model || model.Version == _unassignedLookedUnder || _afterActivation is not null
-            || _rollout.RollingOut(Stopwatch.GetTimestamp()))
+            || _rollout.Version < model.Version || _rollout.RollingOut(Stopwatch.GetTimestamp()))
         {
             return;
         }
