@@ -29,18 +29,9 @@ with open(path, "w") as f:
             if day > end or rng.random() >= 0.6:
                 break
 PY
-# Waits for the server to be gone: a graceful stop checkpoints every active customer, and one still stopping would
-# take the next run's cores.
-stop() {
-  pkill -f "Engine.Server.dll --Engine:DataDirectory=$data" || true
-  while pgrep -f "Engine.Server.dll --Engine:DataDirectory=$data" > /dev/null; do sleep 0.5; done
-}
-stop
-rm -rf "$data" && mkdir -p "$data"
-(cd "$data" && nohup dotnet "$server" --Engine:DataDirectory="$data" --Engine:Clock=event-time --Engine:GrpcPort=5300 \
-  --Engine:HttpPort=5301 --Engine:SiloPort=11311 --Engine:GatewayPort=30001 --Logging:LogLevel:Default=Warning > "$data.log" 2>&1 &)
-for _ in $(seq 1 60); do curl -sf localhost:5301/healthz > /dev/null && break; sleep 1; done
+source "$repo/deploy/bench/server.sh"
+server_start "$server" --Engine:Clock=event-time
 dotnet "$cli" --server http://127.0.0.1:5300 import "$history" --format cdnow | sed -n '/^{/,$p' > "$out.import.json"
 dotnet "$cli" --server http://127.0.0.1:5300 verify cdnow "$history" | sed -n '/^{/,$p' > "$out.verify.json" || true
-stop
+server_stop
 cat "$out.import.json"

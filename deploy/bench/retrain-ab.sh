@@ -13,25 +13,18 @@ set -euo pipefail
 server=$1 retrain_at=$2 events=$3 out=$4
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 data=/tmp/engine-retrain-ab
-# Waits for the server to be gone: one still checkpointing its customers would take the next run's cores.
-stop() {
-  pkill -f "Engine.Server.dll --Engine:DataDirectory=$data" || true
-  while pgrep -f "Engine.Server.dll --Engine:DataDirectory=$data" > /dev/null; do sleep 0.5; done
-}
-stop
-rm -rf "$data" && mkdir -p "$data"
+source "$repo/deploy/bench/server.sh"
+# Before the database is dropped: a server of the last run may still hold it.
+server_stop
 storage=()
 if [ -n "${ENGINE_BENCH_POSTGRES:-}" ]; then
   libpq=$(echo "$ENGINE_BENCH_POSTGRES" | sed 's/;/ /g; s/Host=/host=/; s/Username=/user=/; s/Password=/password=/')
   psql "$libpq dbname=postgres" -qc "DROP DATABASE IF EXISTS engine_retrain_ab" -c "CREATE DATABASE engine_retrain_ab"
   storage=(--Engine:Storage=postgres "--Engine:ConnectionString=$ENGINE_BENCH_POSTGRES;Database=engine_retrain_ab")
 fi
-(cd "$data" && nohup dotnet "$server" --Engine:DataDirectory="$data" --Engine:AutoTrainMinCustomers=1000 \
-  --Engine:DriftCheckInterval=1.00:00:00 --Engine:GrpcPort=5300 --Engine:HttpPort=5301 --Engine:SiloPort=11311 \
-  --Engine:GatewayPort=30001 --Logging:LogLevel:Default=Warning "${storage[@]}" > "$data.log" 2>&1 &)
-for _ in $(seq 1 60); do curl -sf localhost:5301/healthz > /dev/null && break; sleep 1; done
+server_start "$server" --Engine:AutoTrainMinCustomers=1000 --Engine:DriftCheckInterval=1.00:00:00 "${storage[@]}"
 dotnet "$repo/src/Engine.Bench/bin/Release/net10.0/engine-bench.dll" ingest --target http://127.0.0.1:5300 \
   --metrics http://127.0.0.1:5301 --customers 100000 --events "$events" --in-flight 32 --json --retrain-at "$retrain_at" ${ENGINE_BENCH_ARGS:-} \
   | sed -n '/^{/,$p' > "$out"
 curl -s localhost:5301/metrics | grep '^engine_transitions_total' > "$out.transitions" || true
-stop
+server_stop
