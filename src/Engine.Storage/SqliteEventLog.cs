@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Engine.Core;
 using Engine.Abstractions;
 using System.Text;
@@ -302,45 +303,96 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         """;
 
     /// <summary>
+    /// Transition lists waiting for the writer. Each insert dirties a page of the (customer, number) index for nearly
+    /// every row, and a commit writes each dirty page to the WAL once: so whichever write takes the writer first inserts
+    /// every list queued by then in its one transaction (group commit), and the others find theirs done. The shards'
+    /// sweeps and rollouts append at once (deploy/bench/HISTORY.md, "Behind the code").
+    /// </summary>
+    private readonly ConcurrentQueue<PendingTransitions> _pendingTransitions = new();
+
+    private sealed class PendingTransitions(IReadOnlyList<TransitionRecord> transitions)
+    {
+        public IReadOnlyList<TransitionRecord> Transitions { get; } = transitions;
+        public TaskCompletionSource<List<TransitionRecord>> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private async Task<List<TransitionRecord>> InsertTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct)
+    {
+        var pending = new PendingTransitions(transitions);
+        _pendingTransitions.Enqueue(pending);
+        await WriteAsync(InsertPendingTransitions, ct).ConfigureAwait(false);
+        return await pending.Done.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// One transaction, one statement prepared once and bound as the append binds (<see cref="BindText"/>): a rollout
     /// writes a transition row for about every customer, and Microsoft.Data.Sqlite's binding was a visible share of
-    /// those writes (deploy/bench/HISTORY.md, "Behind the code").
+    /// those writes (deploy/bench/HISTORY.md, "Behind the code"). Each list gets the rows it added; if the write fails,
+    /// every list in it fails.
     /// </summary>
-    private Task<List<TransitionRecord>> InsertTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct) =>
-        WriteAsync(c =>
+    private bool InsertPendingTransitions(SqliteConnection c)
+    {
+        var taken = new List<PendingTransitions>();
+        while (_pendingTransitions.TryDequeue(out var next))
         {
-            using var tx = c.BeginTransaction();
-            var db = c.Handle!;
-            var insert = _insertTransition ??= Prepare(db, InsertTransitionSql);
-            var written = new List<TransitionRecord>(transitions.Count);
-            try
+            taken.Add(next);
+        }
+        if (taken.Count == 0)
+        {
+            return false;
+        }
+        try
+        {
+            var written = new List<TransitionRecord>[taken.Count];
+            using (var tx = c.BeginTransaction())
             {
-                foreach (var t in transitions)
+                var db = c.Handle!;
+                var insert = _insertTransition ??= Prepare(db, InsertTransitionSql);
+                try
                 {
-                    BindText(insert, 1, t.CustomerId);
-                    raw.sqlite3_bind_int64(insert, 2, t.Number);
-                    BindText(insert, 3, t.FromSegmentId);
-                    BindText(insert, 4, t.ToSegmentId);
-                    raw.sqlite3_bind_int64(insert, 5, t.At.Ticks);
-                    raw.sqlite3_bind_int(insert, 6, (int)t.Cause);
-                    raw.sqlite3_bind_int64(insert, 7, t.ModelVersion);
-                    BindText(insert, 8, Drivers.ToJson(t.Drivers));
-                    BindText(insert, 9, t.FromSegmentName);
-                    BindText(insert, 10, t.ToSegmentName);
-                    // 0 rows: the log has this (customer, number) already, a replay's repeat.
-                    if (Execute(db, insert) == 1)
+                    for (var i = 0; i < taken.Count; i++)
                     {
-                        written.Add(t);
+                        written[i] = new List<TransitionRecord>(taken[i].Transitions.Count);
+                        foreach (var t in taken[i].Transitions)
+                        {
+                            BindText(insert, 1, t.CustomerId);
+                            raw.sqlite3_bind_int64(insert, 2, t.Number);
+                            BindText(insert, 3, t.FromSegmentId);
+                            BindText(insert, 4, t.ToSegmentId);
+                            raw.sqlite3_bind_int64(insert, 5, t.At.Ticks);
+                            raw.sqlite3_bind_int(insert, 6, (int)t.Cause);
+                            raw.sqlite3_bind_int64(insert, 7, t.ModelVersion);
+                            BindText(insert, 8, Drivers.ToJson(t.Drivers));
+                            BindText(insert, 9, t.FromSegmentName);
+                            BindText(insert, 10, t.ToSegmentName);
+                            // 0 rows: the log has this (customer, number) already, a replay's repeat.
+                            if (Execute(db, insert) == 1)
+                            {
+                                written[i].Add(t);
+                            }
+                        }
                     }
                 }
+                finally
+                {
+                    Release(insert);
+                }
+                tx.Commit();
             }
-            finally
+            for (var i = 0; i < taken.Count; i++)
             {
-                Release(insert);
+                taken[i].Done.SetResult(written[i]);
             }
-            tx.Commit();
-            return written;
-        }, ct);
+        }
+        catch (Exception e)
+        {
+            foreach (var p in taken)
+            {
+                p.Done.TrySetException(e);
+            }
+        }
+        return true;
+    }
 
     public Task<TransitionCount[]> CountTransitionsAsync(DateTime? from, DateTime? to, long? modelVersion = null,
         IReadOnlyCollection<TransitionCause>? causes = null, CancellationToken ct = default) =>

@@ -126,6 +126,10 @@ public sealed class PostgresTests
         WithEventLogAsync(SqliteEventLogTests.MovedAgainFollowsTheCustomersNumbersAsync);
 
     [SkippableFact]
+    public Task Appends_at_once_each_get_back_the_transitions_they_added_and_each_is_kept_once() =>
+        WithEventLogAsync(SqliteEventLogTests.AppendsAtOnceAsync);
+
+    [SkippableFact]
     public Task A_batch_with_known_and_repeated_event_ids_appends_the_rest_in_order() =>
         WithEventLogAsync(SqliteEventLogTests.KnownAndRepeatedIdsAreSkippedAsync);
 

@@ -113,6 +113,46 @@ public sealed class SqliteEventLogTests : IDisposable
     }
 
     [Fact]
+    public async Task Appends_at_once_each_get_back_the_transitions_they_added_and_each_is_kept_once()
+    {
+        using var log = OpenLog();
+        await AppendsAtOnceAsync(log);
+    }
+
+    /// <summary>
+    /// The shards' sweeps and rollouts append at once, and the SQLite log writes every list queued in one transaction:
+    /// each caller must still get back exactly the rows it added (the metrics count those), whoever's write took its
+    /// list, and a (customer, number) that two lists carry is added once, to one of them. Shared with the PostgreSQL log's test.
+    /// </summary>
+    internal static async Task AppendsAtOnceAsync(IEventLog log)
+    {
+        TransitionRecord T(int customer, long number) =>
+            new($"c{customer}", number, Unassigned.SegmentId, "s1", At.AddMinutes(number), TransitionCause.Inactivity, 1);
+        await log.AppendTransitionsAsync([T(40, 1), T(41, 1)]);
+        // 40 lists, number i % 20 + 1 each: the first 20 of customers 0..59, the others of 40..99, so customers 40..59
+        // are in two lists of each number; c40/1 and c41/1 are in the log already. A large write goes first, so that the
+        // lists queue behind it and go out together.
+        var lists = Enumerable.Range(0, 40)
+            .Select(i => Enumerable.Range(i < 20 ? 0 : 40, 60).Select(c => T(c, i % 20 + 1)).ToArray())
+            .ToArray();
+        var large = log.AppendTransitionsAsync([.. Enumerable.Range(1_000, 20_000).Select(c => T(c, 1))]);
+        var written = await Task.WhenAll(lists.Select(l => log.AppendTransitionsAsync(l)));
+        Assert.Equal(20_000, (await large).Count);
+
+        for (var i = 0; i < lists.Length; i++)
+        {
+            Assert.All(written[i], t => Assert.Contains(t, lists[i]));
+        }
+        var added = written.SelectMany(w => w).Select(t => (t.CustomerId, t.Number)).ToList();
+        var expected = lists.SelectMany(l => l).Select(t => (t.CustomerId, t.Number)).Distinct()
+            .Except([("c40", 1L), ("c41", 1L)]).ToList();
+        Assert.Equal(2_000 - 2, expected.Count);
+        Assert.Equal(expected.Order(), added.Order());
+        var stored = (await log.ReadTransitionsAsync(0, 30_000, TransitionFilter.Any)).Items;
+        Assert.Equal(expected.Count + 2 + 20_000, stored.Count());
+    }
+
+    [Fact]
     public async Task A_batch_with_known_and_repeated_event_ids_appends_the_rest_in_order()
     {
         using var log = OpenLog();

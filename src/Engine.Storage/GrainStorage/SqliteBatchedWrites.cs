@@ -109,10 +109,12 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
                     ?? throw new InvalidOperationException("OrleansQuery has no WriteToStorageKey: the persistence script has not been applied.");
             }
             // The query sets the provider's connection to NORMAL sync first (a checkpoint is rebuilt from the log if the
-            // last ones are lost); this connection is set so once, and the statement left is prepared once.
+            // last ones are lost); this connection is set so once, and the statement left is prepared once. The grain
+            // keys come in random order, so, as for the event log's writer (SqliteEventLog.OpenWriter), a page cache
+            // that holds the key index and a WAL checkpoint every 64 MB rather than every 4 MB.
             using (var pragma = c.CreateCommand())
             {
-                pragma.CommandText = "PRAGMA synchronous = NORMAL;";
+                pragma.CommandText = "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384;";
                 pragma.ExecuteNonQuery();
             }
             var write = c.CreateCommand();
