@@ -6,7 +6,10 @@
 # `engine verify cdnow`. Compare its rows_per_second with a steady `engine-bench ingest` run of the same build in the
 # same sitting (deploy/bench/retrain-ab.sh SERVER 0 ...). Build the server and src/Engine.Cli with -c Release first.
 #   deploy/bench/replay.sh src/Engine.Server/bin/Release/net10.0/Engine.Server.dll 170000 /tmp/replay
-# Writes OUT.import.json and OUT.verify.json. Ports 5300/5301 and /tmp/engine-replay must be free.
+# Writes OUT.import.json, OUT.verify.json and OUT.server.json: the server's CPU seconds over the import and its
+# transitions by cause. The first model trains at a point that differs from run to run, and with it the number of moves
+# by silence, which is most of the work: compare builds by CPU seconds per transition as well as by events/s.
+# Ports 5300/5301 and /tmp/engine-replay must be free.
 set -euo pipefail
 server=$1 customers=$2 out=$3
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -32,6 +35,12 @@ PY
 source "$repo/deploy/bench/server.sh"
 server_start "$server" --Engine:Clock=event-time
 dotnet "$cli" --server http://127.0.0.1:5300 import "$history" --format cdnow | sed -n '/^{/,$p' > "$out.import.json"
+pid=$(pgrep -f "Engine.Server.dll --Engine:DataDirectory=$data" | head -1)
+cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$pid/stat")
+curl -s localhost:5301/metrics | python3 -c '
+import json, re, sys
+moves = {f"{m[1]}/{m[2]}": int(float(m[3])) for m in re.finditer(r"engine_transitions_total\{cause=\"(\w+)\",kind=\"(\w+)\"\} (\S+)", sys.stdin.read())}
+print(json.dumps({"server_cpu_seconds": float(sys.argv[1]), "transitions": moves, "transitions_total": sum(moves.values())}))' "$cpu" > "$out.server.json"
 dotnet "$cli" --server http://127.0.0.1:5300 verify cdnow "$history" | sed -n '/^{/,$p' > "$out.verify.json" || true
 server_stop
 cat "$out.import.json"
