@@ -26,12 +26,16 @@ public sealed record ShardRow(
     [property: Id(11)] int PurchaseDays = 0,
     [property: Id(12)] double RepeatAmount = 0);
 
-/// <summary>The outcome of applying work to a customer: its new shard row and the transitions it recorded.</summary>
+/// <summary>
+/// The outcome of applying work to a customer: its new shard row and the transitions it recorded for the caller to log.
+/// <see cref="Moved"/>: learned moves the customer wrote to the transition log itself (a sweep's), not in <see cref="Transitions"/>.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("engine.ApplyResult")]
 public sealed record ApplyResult(
     [property: Id(0)] ShardRow? Row,
     [property: Id(1)] TransitionRecord[] Transitions,
-    [property: Id(2)] int Applied)
+    [property: Id(2)] int Applied,
+    [property: Id(3)] int Moved = 0)
 {
     public static readonly ApplyResult Empty = new(null, [], 0);
 }

@@ -14,7 +14,9 @@ public enum TransitionCause
 /// the transition's identity in the transition log, so a replay that re-derives a transition writes it only once.
 /// The names are the segments' names when it happened (null in transitions written before 0.2.0). A change of learned
 /// segment and a change of named RFM segment are both transitions, numbered in one sequence; <see cref="Kind"/> tells
-/// them apart by the segment moved to.
+/// them apart by the segment moved to. A move by silence carries <see cref="LogPosition"/>, the customer's position in
+/// the ingest log when it moved (its events at or below it applied, none after): the customer does not checkpoint for
+/// it, and a recovery re-applies it from the transition log between the events it came between.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("engine.TransitionRecord")]
 public sealed record TransitionRecord(
@@ -27,7 +29,8 @@ public sealed record TransitionRecord(
     [property: Id(6)] long ModelVersion,
     [property: Id(7)] Driver[]? Drivers = null,
     [property: Id(8)] string? FromSegmentName = null,
-    [property: Id(9)] string? ToSegmentName = null)
+    [property: Id(9)] string? ToSegmentName = null,
+    [property: Id(10)] long? LogPosition = null)
 {
     /// <summary>LEARNED or RFM: the kind of the segment moved to (RFM segment ids are reserved by their prefix).</summary>
     public Engine.Core.SegmentKind Kind => Engine.Core.SegmentKinds.Of(ToSegmentId);

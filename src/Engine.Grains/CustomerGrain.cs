@@ -19,10 +19,11 @@ public sealed partial class CustomerGrain(
     /// The silo-wide services every customer uses, in one object: a grain keeps one reference instead of five, which
     /// is 32 bytes a customer, 32 MB a million.
     /// </summary>
-    public sealed class Services(IIngestLog log, IQuarantineStore quarantine, ModelReplica models, EngineClock clock, IOptions<IngestOptions> options, IOptions<ModelOptions> modelOptions,
+    public sealed class Services(IIngestLog log, ITransitionLog transitions, IQuarantineStore quarantine, ModelReplica models, EngineClock clock, IOptions<IngestOptions> options, IOptions<ModelOptions> modelOptions,
         ILogger<CustomerGrain> logger, IEventApplyFault? fault = null)
     {
         public IIngestLog Log { get; } = log;
+        public ITransitionLog Transitions { get; } = transitions;
         public IQuarantineStore Quarantine { get; } = quarantine;
         public IEventApplyFault? Fault { get; } = fault;
         public ModelReplica Models { get; } = models;
@@ -72,7 +73,7 @@ public sealed partial class CustomerGrain(
             await state.ReadStateAsync();
         }
         TakeProfileFromState();
-        await CatchUpAsync();
+        await CatchUpAsync(restoreMoves: true);
     }
 
     /// <summary>The profile from the loaded checkpoint (a new one without it).</summary>
@@ -238,14 +239,37 @@ public sealed partial class CustomerGrain(
         Assign(await CurrentOrOwnModelAsync(), at, at, TransitionCause.Inactivity);
         if (state.State.TransitionCount != before)
         {
-            // Not log-driven, so a replay could not re-derive it: make it durable now.
-            await CheckpointMoveAsync();
+            return await PublishMovesAsync();
         }
-        else
-        {
-            _versionAhead |= state.State.ModelVersion != version;
-        }
+        _versionAhead |= state.State.ModelVersion != version;
         return Result(0);
+    }
+
+    /// <summary>
+    /// Makes a sweep's moves durable without a checkpoint: the customer writes their transition rows itself, before it
+    /// answers, and each carries its log position, so an activation re-applies it between the same events
+    /// (<see cref="RestoreMove"/>) and no later call builds on a move the log lacks. The rows of the shards' customers
+    /// go out together (the log's group commit). If the write fails, the checkpoint makes the moves durable instead, and
+    /// they go to the shard to log as before. The answer counts the learned moves written (<see cref="ApplyResult.Moved"/>).
+    /// A checkpoint per move was most of an event-time import's cost (deploy/bench/HISTORY.md, "Behind the code").
+    /// </summary>
+    private async Task<ApplyResult> PublishMovesAsync()
+    {
+        var moves = _unpublished ?? [];
+        IReadOnlyList<TransitionRecord> written;
+        try
+        {
+            written = await services.Transitions.AppendTransitionsAsync(moves);
+        }
+        catch (Exception ex)
+        {
+            LogMovesNotWritten(services.Logger, ex, Id);
+            await CheckpointMoveAsync();
+            return Result(0);
+        }
+        EngineMetrics.Transitions(written);
+        _unpublished = null;
+        return Result(0) with { Moved = written.Count(t => t.Kind == SegmentKind.Learned) };
     }
 
     public async Task<ApplyResult> RecoverAsync()
@@ -310,11 +334,17 @@ public sealed partial class CustomerGrain(
         }
     }
 
-    /// <summary>Applies the log tail after the checkpoint: on activation, and when asked to catch up.</summary>
-    private async Task<int> CatchUpAsync()
+    /// <summary>
+    /// Applies the log tail after the checkpoint: on activation, and when asked to catch up. On activation also the
+    /// moves by silence made since the checkpoint, each after the events it came after (<paramref name="restoreMoves"/>);
+    /// later, the ones in memory are the truth.
+    /// </summary>
+    private async Task<int> CatchUpAsync(bool restoreMoves = false)
     {
-        var tail = await services.Log.ReadCustomerTailAsync(Id, state.State.LogPosition);
-        var applied = await ApplyEventsAsync(tail.Events);
+        var tail = restoreMoves
+            ? await services.Log.ReadRecoveryTailAsync(Id, state.State.LogPosition, state.State.TransitionCount)
+            : await services.Log.ReadCustomerTailAsync(Id, state.State.LogPosition);
+        var applied = tail.Moves is { Length: > 0 } moves ? await ApplyWithMovesAsync(tail.Events, moves) : await ApplyEventsAsync(tail.Events);
         _coveredThrough = Math.Max(_coveredThrough, tail.Head);
         if (applied > 0)
         {
@@ -489,7 +519,7 @@ public sealed partial class CustomerGrain(
         {
             var from = s.SegmentId;
             Record(new TransitionRecord(Id, ++s.TransitionCount, from, to, at, cause, model.Version, Explain(model, x, from, nearest),
-                NameOf(from, model, s.ModelVersion), model.NameOf(to)));
+                NameOf(from, model, s.ModelVersion), model.NameOf(to), PositionFor(cause)));
             s.SegmentId = to;
         }
         AssignRfm(model, asOf, at, cause);
@@ -510,11 +540,20 @@ public sealed partial class CustomerGrain(
         }
         var from = s.RfmSegmentId ?? Unassigned.SegmentId;
         Record(new TransitionRecord(Id, ++s.TransitionCount, from, segment.Id, at, cause, model.Version, null,
-            RfmScores.Find(from)?.Name ?? from, segment.Name));
+            RfmScores.Find(from)?.Name ?? from, segment.Name, PositionFor(cause)));
         s.RfmSegmentId = segment.Id;
     }
 
+    /// <summary>A move by silence carries the customer's log position (see <see cref="TransitionRecord.LogPosition"/>); others none.</summary>
+    private long? PositionFor(TransitionCause cause) => cause == TransitionCause.Inactivity ? state.State.LogPosition : null;
+
     private void Record(TransitionRecord transition)
+    {
+        AddToHistory(transition);
+        (_unpublished ??= []).Add(transition);
+    }
+
+    private void AddToHistory(TransitionRecord transition)
     {
         var history = state.State.History;
         history.Add(transition);
@@ -522,8 +561,62 @@ public sealed partial class CustomerGrain(
         {
             history.RemoveRange(0, history.Count - Options.HistoryLength);
         }
-        (_unpublished ??= []).Add(transition);
         _dirty++;
+    }
+
+    /// <summary>
+    /// Applies the tail's events with the logged moves by silence between them: each move after the events at or below
+    /// its log position. A move that does not follow on from the state replayed so far (its number or its origin) ends
+    /// the restore: the customer goes on from the events alone, as before moves were logged.
+    /// </summary>
+    private async Task<int> ApplyWithMovesAsync(LoggedEvent[] events, TransitionRecord[] moves)
+    {
+        var (applied, next) = (0, 0);
+        foreach (var move in moves)
+        {
+            var end = next;
+            while (end < events.Length && events[end].LogPosition <= move.LogPosition)
+            {
+                end++;
+            }
+            applied += await ApplyEventsAsync(events[next..end]);
+            next = end;
+            if (!RestoreMove(move))
+            {
+                LogMoveNotRestored(services.Logger, Id, move.Number, state.State.TransitionCount);
+                break;
+            }
+        }
+        return applied + await ApplyEventsAsync(events[next..]);
+    }
+
+    /// <summary>
+    /// Re-applies a logged move by silence as <see cref="Assign"/> made it: the segment of its kind, the assignment time,
+    /// the model and the number. Its features were the profile's at the move, which is where the replay stands.
+    /// </summary>
+    private bool RestoreMove(TransitionRecord move)
+    {
+        var s = state.State;
+        var learned = move.Kind == SegmentKind.Learned;
+        var origin = learned ? s.SegmentId : s.RfmSegmentId ?? Unassigned.SegmentId;
+        if (move.Number != s.TransitionCount + 1 || move.FromSegmentId != origin)
+        {
+            return false;
+        }
+        s.AssignedAt = AssignmentRules.AssignedAt(move.At, s.AssignedAt, moves: learned, byEvent: false);
+        if (learned)
+        {
+            s.SegmentId = move.ToSegmentId;
+        }
+        else
+        {
+            s.RfmSegmentId = move.ToSegmentId;
+        }
+        s.ModelVersion = Math.Max(s.ModelVersion, move.ModelVersion);
+        s.TransitionCount = move.Number;
+        // In the log already: not handed over again.
+        AddToHistory(move);
+        return true;
     }
 
     /// <summary>
@@ -604,6 +697,12 @@ public sealed partial class CustomerGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Customer {CustomerId}: model {Version} is not archived; assigned under the current model")]
     private static partial void LogModelMissing(ILogger logger, string customerId, long version);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Customer {CustomerId}: writing its moves by silence to the transition log failed; checkpointing them instead")]
+    private static partial void LogMovesNotWritten(ILogger logger, Exception exception, string customerId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Customer {CustomerId}: logged move {Number} does not follow on from the replay (at transition {Count}); it and later logged moves are not re-applied")]
+    private static partial void LogMoveNotRestored(ILogger logger, string customerId, long number, long count);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Customer {CustomerId} replayed {Applied} logged events up to {LogPosition}")]
     private static partial void LogReplayed(ILogger logger, string customerId, int applied, long logPosition);

@@ -21,7 +21,8 @@ namespace Engine.Grains;
 /// whose first copy was deleted is new again: a retention shorter than the longest time a source may resend an event
 /// lets it count twice.
 /// <para>A transition may go when it is dated more than <see cref="IngestOptions.TransitionLogRetention"/> before now
-/// and every webhook is past it (its cursor, paused or not). Customers keep their latest Engine:HistoryLength
+/// and every webhook is past it (its cursor, paused or not); a move by silence once its customer's checkpoint holds it
+/// (its customer re-applies it from the log until then, so each is asked to checkpoint if it is behind). Customers keep their latest Engine:HistoryLength
 /// transitions in their own state, which GetHistory answers from; the transition matrix and subscriptions that start
 /// from an older cursor only see what is left.</para>
 /// </summary>
@@ -116,6 +117,11 @@ public sealed partial class LogRetention(
         var deleted = 0;
         for (var i = 0; i < BatchesPerTick; i++)
         {
+            // A customer re-applies its moves by silence from the log until its checkpoint holds them.
+            foreach (var chunk in (await store.CustomersWithOldMovesAsync(through, before, BatchRows, ct)).Chunk(Parallel))
+            {
+                await Task.WhenAll(chunk.Select(id => customers.Get(id).CheckpointIfBehindAsync()));
+            }
             var n = await store.DeleteTransitionsAsync(through, before, BatchRows, ct);
             EngineMetrics.LogRowsDeleted.WithLabels("transitions").Inc(n);
             deleted += n;

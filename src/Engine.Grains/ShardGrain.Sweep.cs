@@ -67,7 +67,8 @@ public sealed partial class ShardGrain
                 // Look again no sooner than one sweep interval after this look; a customer that failed is looked at again then.
                 schedule.Schedule(i, model, results[k]?.Row?.AsOf > chunk[k].At ? results[k]!.Row!.AsOf : chunk[k].At, looked: true);
             }
-            moved += roundMoved;
+            // The customers write their moves' rows themselves (CustomerGrain.PublishMovesAsync) and count the learned ones.
+            moved += roundMoved + results.Sum(r => r?.Moved ?? 0);
             failed ??= roundFailed;
         }
         _dirty |= due.Count > 0;

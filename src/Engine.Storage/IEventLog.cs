@@ -52,8 +52,11 @@ public readonly record struct LogHead(long MaxSeq, DateTime? MaxOccurredAt, Date
 /// </summary>
 public sealed record AppendResult(long[] Seqs, long Before, DateTime AsOf);
 
-/// <summary>A customer's events after some position, and the log head the read saw: every event up to it is included.</summary>
-public sealed record CustomerTail(LoggedEvent[] Events, long Head);
+/// <summary>
+/// A customer's events after some position, and the log head the read saw: every event up to it is included. With
+/// <see cref="IIngestLog.ReadRecoveryTailAsync"/>, also its moves by silence after some transition number.
+/// </summary>
+public sealed record CustomerTail(LoggedEvent[] Events, long Head, TransitionRecord[]? Moves = null);
 
 /// <summary>A count of moves from one segment to another ("" = first assignment).</summary>
 public readonly record struct TransitionCount(string From, string To, long Count);
@@ -78,6 +81,12 @@ public interface IIngestLog
 
     /// <summary>A customer's events after log position <paramref name="afterSeq"/>, in log order, with the head the read saw.</summary>
     Task<CustomerTail> ReadCustomerTailAsync(string customerId, long afterSeq, CancellationToken ct = default);
+
+    /// <summary>
+    /// What an activation re-applies: <see cref="ReadCustomerTailAsync"/>, and the customer's moves by silence numbered
+    /// above <paramref name="afterNumber"/> (those with a log position), in number order, in <see cref="CustomerTail.Moves"/>.
+    /// </summary>
+    Task<CustomerTail> ReadRecoveryTailAsync(string customerId, long afterSeq, long afterNumber, CancellationToken ct = default);
 
     /// <summary>The events of these customers with positions in (<paramref name="afterSeq"/>, <paramref name="throughSeq"/>], in log order.</summary>
     Task<LoggedEvent[]> ReadCustomersAsync(IReadOnlyCollection<string> customerIds, long afterSeq, long throughSeq, CancellationToken ct = default);

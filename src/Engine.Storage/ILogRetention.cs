@@ -19,6 +19,12 @@ public interface ILogRetention
     /// <summary>Deletes these ingest rows; the count deleted.</summary>
     Task<int> DeleteIngestRowsAsync(IReadOnlyCollection<long> seqs, CancellationToken ct = default);
 
+    /// <summary>
+    /// The customers with a move by silence (a transition with a log position) among the transitions the same call of
+    /// <see cref="DeleteTransitionsAsync"/> would delete: such a move may not be in its customer's checkpoint yet.
+    /// </summary>
+    Task<string[]> CustomersWithOldMovesAsync(long throughCursor, DateTime before, int limit, CancellationToken ct = default);
+
     /// <summary>Deletes up to <paramref name="limit"/> transitions dated before <paramref name="before"/> with cursors up to <paramref name="throughCursor"/>; the count.</summary>
     Task<int> DeleteTransitionsAsync(long throughCursor, DateTime before, int limit, CancellationToken ct = default);
 }

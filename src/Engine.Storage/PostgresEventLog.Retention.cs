@@ -30,6 +30,24 @@ public sealed partial class PostgresEventLog : ILogRetention
         return await cmd.ExecuteNonQueryAsync(ct);
     }
 
+    public async Task<string[]> CustomersWithOldMovesAsync(long throughCursor, DateTime before, int limit, CancellationToken ct = default)
+    {
+        await using var cmd = _db.CreateCommand("""
+            SELECT DISTINCT customer_id FROM (SELECT customer_id, log_position FROM transitions WHERE at < $1 AND id <= $2 ORDER BY at LIMIT $3) t
+            WHERE log_position IS NOT NULL
+            """);
+        cmd.Parameters.AddWithValue(before.Ticks);
+        cmd.Parameters.AddWithValue(throughCursor);
+        cmd.Parameters.AddWithValue(limit);
+        var customers = new List<string>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            customers.Add(r.GetString(0));
+        }
+        return customers.ToArray();
+    }
+
     public async Task<int> DeleteTransitionsAsync(long throughCursor, DateTime before, int limit, CancellationToken ct = default)
     {
         await using var cmd = _db.CreateCommand("""

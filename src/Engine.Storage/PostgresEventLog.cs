@@ -157,6 +157,31 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
         return new CustomerTail(list.ToArray(), head);
     }
 
+    public async Task<CustomerTail> ReadRecoveryTailAsync(string customerId, long afterSeq, long afterNumber, CancellationToken ct = default)
+    {
+        var tail = await ReadCustomerTailAsync(customerId, afterSeq, ct);
+        await using var cmd = _db.CreateCommand("""
+            SELECT customer_id, number, from_segment, to_segment, at, cause, model_version, drivers, from_name, to_name, log_position
+            FROM transitions WHERE customer_id = $1 AND number > $2 AND log_position IS NOT NULL ORDER BY number
+            """);
+        cmd.Parameters.AddWithValue(customerId);
+        cmd.Parameters.AddWithValue(afterNumber);
+        var moves = new List<TransitionRecord>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            moves.Add(ReadTransition(r, 0));
+        }
+        return tail with { Moves = moves.ToArray() };
+    }
+
+    /// <summary>A transition from the 11 columns from <paramref name="first"/> on: customer_id through log_position, in table order.</summary>
+    private static TransitionRecord ReadTransition(NpgsqlDataReader r, int first) =>
+        new(r.GetString(first), r.GetInt64(first + 1), r.GetString(first + 2), r.GetString(first + 3), Ticks(r.GetInt64(first + 4)),
+            (TransitionCause)r.GetInt32(first + 5), r.GetInt64(first + 6), Drivers.FromJson(r.IsDBNull(first + 7) ? null : r.GetString(first + 7)),
+            r.IsDBNull(first + 8) ? null : r.GetString(first + 8), r.IsDBNull(first + 9) ? null : r.GetString(first + 9),
+            r.IsDBNull(first + 10) ? null : r.GetInt64(first + 10));
+
     public async Task<LoggedEvent[]> ReadCustomersAsync(IReadOnlyCollection<string> customerIds, long afterSeq, long throughSeq, CancellationToken ct = default)
     {
         await using var cmd = _db.CreateCommand("""
@@ -217,10 +242,17 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
         {
             return [];
         }
-        var written = await PlainFirstAsync(skipKnown => WriteTransitionsAsync(transitions, skipKnown, ct));
+        var written = await TransitionWrites.WriteAsync(transitions);
         signal.Pulse();
         return written;
     }
+
+    /// <summary>
+    /// Every write takes the transition lock, so lists appended at once (the shards' sweeps and rollouts, a sweep's
+    /// customers each writing their own moves) go out in one transaction (<see cref="GroupWriter{T}"/>).
+    /// </summary>
+    private GroupWriter<TransitionRecord> TransitionWrites =>
+        field ??= new GroupWriter<TransitionRecord>(all => PlainFirstAsync(skipKnown => WriteTransitionsAsync(all, skipKnown, CancellationToken.None)));
 
     /// <summary>Writes the transitions in one transaction under the transition lock; returns the ones it wrote.</summary>
     private async Task<IReadOnlyList<TransitionRecord>> WriteTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, bool skipKnown, CancellationToken ct)
@@ -244,7 +276,7 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
         CancellationToken ct)
     {
         await using (var w = await c.BeginBinaryImportAsync(
-            "COPY transitions (customer_id, number, from_segment, to_segment, at, cause, model_version, drivers, from_name, to_name) FROM STDIN (FORMAT BINARY)", ct))
+            "COPY transitions (customer_id, number, from_segment, to_segment, at, cause, model_version, drivers, from_name, to_name, log_position) FROM STDIN (FORMAT BINARY)", ct))
         {
             foreach (var t in transitions)
             {
@@ -259,6 +291,14 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
                 await WriteNullableAsync(w, Drivers.ToJson(t.Drivers), ct);
                 await WriteNullableAsync(w, t.FromSegmentName, ct);
                 await WriteNullableAsync(w, t.ToSegmentName, ct);
+                if (t.LogPosition is { } position)
+                {
+                    await w.WriteAsync(position, NpgsqlDbType.Bigint, ct);
+                }
+                else
+                {
+                    await w.WriteNullAsync(ct);
+                }
             }
             await w.CompleteAsync(ct);
         }
@@ -273,8 +313,8 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
         IReadOnlyList<TransitionRecord> transitions, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand("""
-            INSERT INTO transitions (customer_id, number, from_segment, to_segment, at, cause, model_version, drivers, from_name, to_name)
-            SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::int[], $7::bigint[], $8::text[], $9::text[], $10::text[])
+            INSERT INTO transitions (customer_id, number, from_segment, to_segment, at, cause, model_version, drivers, from_name, to_name, log_position)
+            SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::int[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::bigint[])
             ON CONFLICT (customer_id, number) DO NOTHING
             RETURNING customer_id, number
             """, c, tx);
@@ -288,6 +328,7 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
         cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => Drivers.ToJson(t.Drivers)).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => t.FromSegmentName).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => t.ToSegmentName).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = transitions.Select(t => t.LogPosition).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
         var written = new HashSet<(string, long)>();
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
@@ -325,7 +366,7 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
     public async Task<TransitionPage> ReadTransitionsAsync(long after, int limit, TransitionFilter filter, CancellationToken ct = default)
     {
         await using var cmd = _db.CreateCommand("""
-            SELECT id, customer_id, number, from_segment, to_segment, at, cause, model_version, drivers, from_name, to_name
+            SELECT id, customer_id, number, from_segment, to_segment, at, cause, model_version, drivers, from_name, to_name, log_position
             FROM transitions WHERE id > $1 ORDER BY id LIMIT $2
             """);
         cmd.Parameters.AddWithValue(after);
@@ -336,9 +377,7 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
         while (await r.ReadAsync(ct))
         {
             last = r.GetInt64(0);
-            var t = new TransitionRecord(r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4), Ticks(r.GetInt64(5)),
-                (TransitionCause)r.GetInt32(6), r.GetInt64(7), Drivers.FromJson(r.IsDBNull(8) ? null : r.GetString(8)),
-                r.IsDBNull(9) ? null : r.GetString(9), r.IsDBNull(10) ? null : r.GetString(10));
+            var t = ReadTransition(r, 1);
             if (filter.Matches(t))
             {
                 list.Add(new LoggedTransition(last, t));

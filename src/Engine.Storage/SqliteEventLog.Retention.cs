@@ -29,6 +29,26 @@ public sealed partial class SqliteEventLog : ILogRetention
         ExecuteAsync("DELETE FROM ingest_log WHERE seq IN (SELECT value FROM json_each($seqs))", ct,
             ("$seqs", System.Text.Json.JsonSerializer.Serialize(seqs)));
 
+    public Task<string[]> CustomersWithOldMovesAsync(long throughCursor, DateTime before, int limit, CancellationToken ct = default) =>
+        ReadAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = """
+                SELECT DISTINCT customer_id FROM (SELECT customer_id, log_position FROM transitions WHERE at < $t AND id <= $c ORDER BY at LIMIT $n)
+                WHERE log_position IS NOT NULL
+                """;
+            cmd.Parameters.AddWithValue("$t", before.Ticks);
+            cmd.Parameters.AddWithValue("$c", throughCursor);
+            cmd.Parameters.AddWithValue("$n", limit);
+            using var r = cmd.ExecuteReader();
+            var customers = new List<string>();
+            while (r.Read())
+            {
+                customers.Add(r.GetString(0));
+            }
+            return customers.ToArray();
+        }, ct);
+
     public Task<int> DeleteTransitionsAsync(long throughCursor, DateTime before, int limit, CancellationToken ct = default) =>
         ExecuteAsync("""
             DELETE FROM transitions WHERE id IN (SELECT id FROM transitions WHERE at < $t AND id <= $c ORDER BY at LIMIT $n)

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Engine.Core;
 using Engine.Abstractions;
 using System.Text;
@@ -35,6 +34,7 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         _connectionString = database.LogConnectionString;
         _database = database;
         _signal = signal;
+        _transitionWrites = new GroupWriter<TransitionRecord>(InsertTransitionsAsync);
     }
 
     public Task<AppendResult> AppendAsync(IReadOnlyList<PendingEvent> events, DateTime asOf, long modelVersion, CancellationToken ct = default) =>
@@ -196,36 +196,67 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         """;
 
     public Task<CustomerTail> ReadCustomerTailAsync(string customerId, long afterSeq, CancellationToken ct = default) =>
+        Task.Run(() => WithReader(reader => ReadTail(reader, customerId, afterSeq)), ct);
+
+    /// <summary>Both reads on one connection, one hop to the thread pool: an activation makes this read.</summary>
+    public Task<CustomerTail> ReadRecoveryTailAsync(string customerId, long afterSeq, long afterNumber, CancellationToken ct = default) =>
         Task.Run(() => WithReader(reader =>
         {
-            // A customer with nothing after its checkpoint (every activation but after a crash) costs the cheap statement
-            // only: half the time of the chain walk's in a profile of cold lookups.
-            var quick = reader.Prepared(CustomerHeadSql);
-            quick.Parameters.AddWithValue("$c", customerId);
-            using (var r = quick.ExecuteReader())
-            {
-                r.Read();
-                if (r.IsDBNull(1) || r.GetInt64(1) <= afterSeq)
-                {
-                    return new CustomerTail([], r.GetInt64(0));
-                }
-            }
-            var cmd = reader.Prepared(CustomerTailSql);
+            var tail = ReadTail(reader, customerId, afterSeq);
+            var cmd = reader.Prepared(MovesSql);
             cmd.Parameters.AddWithValue("$c", customerId);
-            cmd.Parameters.AddWithValue("$s", afterSeq);
-            using var rows = cmd.ExecuteReader();
-            var head = 0L;
-            var list = new List<LoggedEvent>();
-            while (rows.Read())
+            cmd.Parameters.AddWithValue("$n", afterNumber);
+            using var r = cmd.ExecuteReader();
+            var moves = new List<TransitionRecord>();
+            while (r.Read())
             {
-                head = rows.GetInt64(0);
-                if (!rows.IsDBNull(1))
-                {
-                    list.Add(ReadEvent(rows, 1));
-                }
+                moves.Add(ReadTransition(r, 0));
             }
-            return new CustomerTail(list.ToArray(), head);
+            return tail with { Moves = moves.ToArray() };
         }), ct);
+
+    private const string MovesSql = """
+        SELECT customer_id, number, from_segment, to_segment, at, cause, model_version, drivers, from_name, to_name, log_position
+        FROM transitions WHERE customer_id = $c AND number > $n AND log_position IS NOT NULL ORDER BY number
+        """;
+
+    /// <summary>A transition from the 11 columns from <paramref name="first"/> on, in the order <see cref="MovesSql"/> selects them.</summary>
+    private static TransitionRecord ReadTransition(SqliteDataReader r, int first) =>
+        new(r.GetString(first), r.GetInt64(first + 1), r.GetString(first + 2), r.GetString(first + 3),
+            new DateTime(r.GetInt64(first + 4), DateTimeKind.Utc), (TransitionCause)r.GetInt32(first + 5), r.GetInt64(first + 6),
+            Drivers.FromJson(r.IsDBNull(first + 7) ? null : r.GetString(first + 7)), r.IsDBNull(first + 8) ? null : r.GetString(first + 8),
+            r.IsDBNull(first + 9) ? null : r.GetString(first + 9), r.IsDBNull(first + 10) ? null : r.GetInt64(first + 10));
+
+    private static CustomerTail ReadTail(Reader reader, string customerId, long afterSeq)
+    {
+        // A customer with nothing after its checkpoint (every activation but after a crash) costs the cheap statement
+        // only: half the time of the chain walk's in a profile of cold lookups.
+        var quick = reader.Prepared(CustomerHeadSql);
+        quick.Parameters.AddWithValue("$c", customerId);
+        using (var r = quick.ExecuteReader())
+        {
+            r.Read();
+            if (r.IsDBNull(1) || r.GetInt64(1) <= afterSeq)
+            {
+                return new CustomerTail([], r.GetInt64(0));
+            }
+        }
+        var cmd = reader.Prepared(CustomerTailSql);
+        cmd.Parameters.AddWithValue("$c", customerId);
+        cmd.Parameters.AddWithValue("$s", afterSeq);
+        using var rows = cmd.ExecuteReader();
+        var head = 0L;
+        var list = new List<LoggedEvent>();
+        while (rows.Read())
+        {
+            head = rows.GetInt64(0);
+            if (!rows.IsDBNull(1))
+            {
+                list.Add(ReadEvent(rows, 1));
+            }
+        }
+        return new CustomerTail(list.ToArray(), head);
+    }
 
     /// <summary>Scans the positions in (afterSeq, throughSeq]: a read-back spans the few batches other writers appended.</summary>
     public Task<LoggedEvent[]> ReadCustomersAsync(IReadOnlyCollection<string> customerIds, long afterSeq, long throughSeq, CancellationToken ct = default) =>
@@ -292,107 +323,70 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         {
             return [];
         }
-        var written = await InsertTransitionsAsync(transitions, ct).ConfigureAwait(false);
+        var written = await _transitionWrites.WriteAsync(transitions).ConfigureAwait(false);
         _signal.Pulse();
         return written;
     }
 
     private const string InsertTransitionSql = """
-        INSERT OR IGNORE INTO transitions (customer_id, number, from_segment, to_segment, at, cause, model_version, drivers, from_name, to_name)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+        INSERT OR IGNORE INTO transitions (customer_id, number, from_segment, to_segment, at, cause, model_version, drivers, from_name, to_name, log_position)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
         """;
 
     /// <summary>
-    /// Transition lists waiting for the writer. Each insert dirties a page of the (customer, number) index for nearly
-    /// every row, and a commit writes each dirty page to the WAL once: so whichever write takes the writer first inserts
-    /// every list queued by then in its one transaction (group commit), and the others find theirs done. The shards'
-    /// sweeps and rollouts append at once (deploy/bench/HISTORY.md, "Behind the code").
+    /// Nearly every transition row dirties a page of the (customer, number) index, and a commit writes each dirty page to
+    /// the WAL once: lists appended at once go out in one transaction (<see cref="GroupWriter{T}"/>).
     /// </summary>
-    private readonly ConcurrentQueue<PendingTransitions> _pendingTransitions = new();
-
-    private sealed class PendingTransitions(IReadOnlyList<TransitionRecord> transitions)
-    {
-        public IReadOnlyList<TransitionRecord> Transitions { get; } = transitions;
-        public TaskCompletionSource<List<TransitionRecord>> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
-
-    private async Task<List<TransitionRecord>> InsertTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, CancellationToken ct)
-    {
-        var pending = new PendingTransitions(transitions);
-        _pendingTransitions.Enqueue(pending);
-        await WriteAsync(InsertPendingTransitions, ct).ConfigureAwait(false);
-        return await pending.Done.Task.ConfigureAwait(false);
-    }
+    private readonly GroupWriter<TransitionRecord> _transitionWrites;
 
     /// <summary>
     /// One transaction, one statement prepared once and bound as the append binds (<see cref="BindText"/>): a rollout
     /// writes a transition row for about every customer, and Microsoft.Data.Sqlite's binding was a visible share of
-    /// those writes (deploy/bench/HISTORY.md, "Behind the code"). Each list gets the rows it added; if the write fails,
-    /// every list in it fails.
+    /// those writes (deploy/bench/HISTORY.md, "Behind the code").
     /// </summary>
-    private bool InsertPendingTransitions(SqliteConnection c)
-    {
-        var taken = new List<PendingTransitions>();
-        while (_pendingTransitions.TryDequeue(out var next))
+    private Task<IReadOnlyList<TransitionRecord>> InsertTransitionsAsync(IReadOnlyList<TransitionRecord> transitions) =>
+        WriteAsync<IReadOnlyList<TransitionRecord>>(c =>
         {
-            taken.Add(next);
-        }
-        if (taken.Count == 0)
-        {
-            return false;
-        }
-        try
-        {
-            var written = new List<TransitionRecord>[taken.Count];
-            using (var tx = c.BeginTransaction())
+            using var tx = c.BeginTransaction();
+            var db = c.Handle!;
+            var insert = _insertTransition ??= Prepare(db, InsertTransitionSql);
+            var written = new List<TransitionRecord>(transitions.Count);
+            try
             {
-                var db = c.Handle!;
-                var insert = _insertTransition ??= Prepare(db, InsertTransitionSql);
-                try
+                foreach (var t in transitions)
                 {
-                    for (var i = 0; i < taken.Count; i++)
+                    BindText(insert, 1, t.CustomerId);
+                    raw.sqlite3_bind_int64(insert, 2, t.Number);
+                    BindText(insert, 3, t.FromSegmentId);
+                    BindText(insert, 4, t.ToSegmentId);
+                    raw.sqlite3_bind_int64(insert, 5, t.At.Ticks);
+                    raw.sqlite3_bind_int(insert, 6, (int)t.Cause);
+                    raw.sqlite3_bind_int64(insert, 7, t.ModelVersion);
+                    BindText(insert, 8, Drivers.ToJson(t.Drivers));
+                    BindText(insert, 9, t.FromSegmentName);
+                    BindText(insert, 10, t.ToSegmentName);
+                    if (t.LogPosition is { } position)
                     {
-                        written[i] = new List<TransitionRecord>(taken[i].Transitions.Count);
-                        foreach (var t in taken[i].Transitions)
-                        {
-                            BindText(insert, 1, t.CustomerId);
-                            raw.sqlite3_bind_int64(insert, 2, t.Number);
-                            BindText(insert, 3, t.FromSegmentId);
-                            BindText(insert, 4, t.ToSegmentId);
-                            raw.sqlite3_bind_int64(insert, 5, t.At.Ticks);
-                            raw.sqlite3_bind_int(insert, 6, (int)t.Cause);
-                            raw.sqlite3_bind_int64(insert, 7, t.ModelVersion);
-                            BindText(insert, 8, Drivers.ToJson(t.Drivers));
-                            BindText(insert, 9, t.FromSegmentName);
-                            BindText(insert, 10, t.ToSegmentName);
-                            // 0 rows: the log has this (customer, number) already, a replay's repeat.
-                            if (Execute(db, insert) == 1)
-                            {
-                                written[i].Add(t);
-                            }
-                        }
+                        raw.sqlite3_bind_int64(insert, 11, position);
+                    }
+                    else
+                    {
+                        raw.sqlite3_bind_null(insert, 11);
+                    }
+                    // 0 rows: the log has this (customer, number) already, a replay's repeat.
+                    if (Execute(db, insert) == 1)
+                    {
+                        written.Add(t);
                     }
                 }
-                finally
-                {
-                    Release(insert);
-                }
-                tx.Commit();
             }
-            for (var i = 0; i < taken.Count; i++)
+            finally
             {
-                taken[i].Done.SetResult(written[i]);
+                Release(insert);
             }
-        }
-        catch (Exception e)
-        {
-            foreach (var p in taken)
-            {
-                p.Done.TrySetException(e);
-            }
-        }
-        return true;
-    }
+            tx.Commit();
+            return written;
+        }, CancellationToken.None);
 
     public Task<TransitionCount[]> CountTransitionsAsync(DateTime? from, DateTime? to, long? modelVersion = null,
         IReadOnlyCollection<TransitionCause>? causes = null, CancellationToken ct = default) =>
@@ -427,7 +421,7 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         {
             using var cmd = c.CreateCommand();
             cmd.CommandText = """
-                SELECT id, customer_id, number, from_segment, to_segment, at, cause, model_version, drivers, from_name, to_name
+                SELECT id, customer_id, number, from_segment, to_segment, at, cause, model_version, drivers, from_name, to_name, log_position
                 FROM transitions WHERE id > $after ORDER BY id LIMIT $limit
                 """;
             cmd.Parameters.AddWithValue("$after", after);
@@ -438,9 +432,7 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
             while (r.Read())
             {
                 last = r.GetInt64(0);
-                var t = new TransitionRecord(r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4),
-                    new DateTime(r.GetInt64(5), DateTimeKind.Utc), (TransitionCause)r.GetInt32(6), r.GetInt64(7),
-                    Drivers.FromJson(r.IsDBNull(8) ? null : r.GetString(8)), r.IsDBNull(9) ? null : r.GetString(9), r.IsDBNull(10) ? null : r.GetString(10));
+                var t = ReadTransition(r, 1);
                 // Filtering here rather than in SQL keeps the scan in cursor order on the primary key.
                 if (filter.Matches(t))
                 {

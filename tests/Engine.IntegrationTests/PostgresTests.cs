@@ -130,6 +130,10 @@ public sealed class PostgresTests
         WithEventLogAsync(SqliteEventLogTests.AppendsAtOnceAsync);
 
     [SkippableFact]
+    public Task A_recovery_read_returns_the_tail_and_the_moves_by_silence_after_the_number_asked() =>
+        WithEventLogAsync(SqliteEventLogTests.RecoveryTailAsync);
+
+    [SkippableFact]
     public Task A_batch_with_known_and_repeated_event_ids_appends_the_rest_in_order() =>
         WithEventLogAsync(SqliteEventLogTests.KnownAndRepeatedIdsAreSkippedAsync);
 

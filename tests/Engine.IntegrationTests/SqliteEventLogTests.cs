@@ -153,6 +153,42 @@ public sealed class SqliteEventLogTests : IDisposable
     }
 
     [Fact]
+    public async Task A_recovery_read_returns_the_tail_and_the_moves_by_silence_after_the_number_asked()
+    {
+        using var log = OpenLog();
+        await RecoveryTailAsync(log);
+    }
+
+    /// <summary>
+    /// An activation reads its events after its checkpoint and its moves by silence numbered after it (the transitions
+    /// with a log position), in number order, with what the customer needs to re-apply them. Shared with the PostgreSQL log's test.
+    /// </summary>
+    internal static async Task RecoveryTailAsync(IEventLog log)
+    {
+        var appended = await log.AppendAsync(
+            [.. Enumerable.Range(0, 4).Select(i => new PendingEvent($"r{i}", i % 2 == 0 ? "a" : "b", EventKind.Purchase, At.AddDays(i), 10, null, null))], At, 1);
+        var (a1, a2) = (appended.Seqs[0], appended.Seqs[2]);
+        Driver[] drivers = [new("recency_days", 1.5)];
+        TransitionRecord T(string customer, long number, TransitionCause cause, long? position) =>
+            new(customer, number, $"s{number - 1}", $"s{number}", At.AddDays(number), cause, 1, cause == TransitionCause.Inactivity ? drivers : null,
+                $"S{number - 1}", $"S{number}", position);
+        await log.AppendTransitionsAsync([T("a", 1, TransitionCause.Event, null), T("a", 3, TransitionCause.Inactivity, a2), T("b", 1, TransitionCause.Inactivity, 7)]);
+        await log.AppendTransitionsAsync([T("a", 2, TransitionCause.Inactivity, a1), T("a", 4, TransitionCause.Event, null)]);
+
+        // Records compare their drivers by reference: compare what they hold.
+        static string Held(TransitionRecord t) => $"{t with { Drivers = null }} {string.Join(",", t.Drivers?.Select(d => d.ToString()) ?? [])}";
+
+        var tail = await log.ReadRecoveryTailAsync("a", a1, 1);
+        Assert.Equal([a2], tail.Events.Select(e => e.LogPosition));
+        Assert.Equal([Held(T("a", 2, TransitionCause.Inactivity, a1)), Held(T("a", 3, TransitionCause.Inactivity, a2))], tail.Moves!.Select(Held));
+        Assert.Empty((await log.ReadRecoveryTailAsync("a", 0, 3)).Moves!);
+        Assert.Null((await log.ReadCustomerTailAsync("a", 0)).Moves);
+        // The transition log reads the position back too.
+        var read = (await log.ReadTransitionsAsync(0, 10, TransitionFilter.Any)).Items.Select(t => Held(t.Transition)).ToList();
+        Assert.Contains(Held(T("b", 1, TransitionCause.Inactivity, 7)), read);
+    }
+
+    [Fact]
     public async Task A_batch_with_known_and_repeated_event_ids_appends_the_rest_in_order()
     {
         using var log = OpenLog();

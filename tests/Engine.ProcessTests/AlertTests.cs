@@ -171,6 +171,79 @@ public sealed class AlertTests
         Assert.Empty(await ReadAlertsAsync(config, request, int.MaxValue, TimeSpan.FromSeconds(1)));
     }
 
+    /// <summary>
+    /// A move by silence is not checkpointed by its customer: its transition row carries the customer's log position,
+    /// and an activation re-applies it. Killed with no customer checkpointed since the moves, every history comes back
+    /// whole; a later purchase's moves are numbered after them, so the transition log takes each one (the matrix adds up
+    /// to the histories).
+    /// </summary>
+    [Fact]
+    public async Task Moves_by_silence_survive_kill_minus_9_without_a_checkpoint_and_later_moves_follow_them()
+    {
+        var settings = Settings();
+        settings["Engine:CheckpointInterval"] = "00:10:00";
+        settings["Engine:CheckpointEvery"] = "100000";
+        var config = new EngineServer(settings: settings);
+        await using var process = new EngineProcess(config);
+        await process.StartAsync();
+        var data = await ReplayAsync(config);
+        var ids = data.CustomerIds.ToList();
+        var before = await SettledHistoriesAsync(config, ids);
+        var bySilence = before.Values.Sum(h => h.Count(t => t.Cause == Cause.Inactivity));
+        Assert.True(bySilence >= 100, $"only {bySilence} moves by silence");
+
+        process.Kill();
+        await config.StopAsync();
+        await process.StartAsync();
+        var after = await Population.HistoriesAsync(config, ids, Both);
+        foreach (var id in ids)
+        {
+            Assert.Equal(before[id], after[id]);
+        }
+
+        // Every customer moved by silence buys big every day for ten days after the end: the moves this brings are
+        // numbered after the restored ones (newest first in a history), and the log takes them.
+        var again = new Synthetic();
+        var silent = ids.Where(id => before[id].Any(t => t.Cause == Cause.Inactivity)).ToList();
+        foreach (var id in silent)
+        {
+            for (var day = 1; day <= 10; day++)
+            {
+                again.Add($"again-{id}-{day}", id, EventType.Purchase, data.Watermark.AddDays(day), 400, "music");
+            }
+        }
+        await config.IngestAllAsync(again.Events.OrderBy(e => e.OccurredAt.ToDateTime()).ToList(), 200);
+        var final = await SettledHistoriesAsync(config, ids);
+        foreach (var id in silent)
+        {
+            Assert.Equal(before[id], final[id].Skip(final[id].Count - before[id].Count));
+        }
+        // A learned move or not, each comes back from silence into another named RFM segment.
+        var movedAgain = silent.Count(id => final[id].Count > before[id].Count);
+        Assert.True(movedAgain >= silent.Count / 2, $"{movedAgain} of {silent.Count} customers moved after buying again; {silent[0]}: "
+            + string.Join(" | ", final[silent[0]].Select(h => $"{h.FromSegmentId}->{h.ToSegmentId} {h.Cause} {h.At.ToDateTime():O}")));
+        await Population.AssertMatrixMatchesHistoriesAsync(config, ids);
+    }
+
+    private static readonly Engine.Api.V1.SegmentKind[] Both = [Engine.Api.V1.SegmentKind.Learned, Engine.Api.V1.SegmentKind.Rfm];
+
+    /// <summary>Histories (learned and RFM moves, one numbering) once two reads a second apart agree: the sweep at the end of a stream runs after its last answer.</summary>
+    private static async Task<Dictionary<string, List<Transition>>> SettledHistoriesAsync(EngineServer server, List<string> ids)
+    {
+        var last = await Population.HistoriesAsync(server, ids, Both);
+        for (var i = 0; i < 30; i++)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            var now = await Population.HistoriesAsync(server, ids, Both);
+            if (ids.All(id => now[id].SequenceEqual(last[id])))
+            {
+                return now;
+            }
+            last = now;
+        }
+        throw new TimeoutException("histories still changing after 30 s");
+    }
+
     private static async Task<List<MigrationAlert>> ReadAlertsAsync(EngineServer server, SubscribeMigrationsRequest request, int count, TimeSpan? wait = null)
     {
         var alerts = new List<MigrationAlert>();
