@@ -51,7 +51,7 @@ public static class AgingBound
             (g[c], growR[c], growT[c]) = (gc, 2 * Math.Max(0.0, cc[Recency] - o[Recency]), 2 * Math.Max(0.0, cc[Tenure] - o[Tenure]));
             grows |= growR[c] > 0 || growT[c] > 0;
         }
-        var (r0, t0) = (Scaled(Recency, recency, mean, std), Scaled(Tenure, tenure, mean, std));
+        var (r0, t0) = (Scaler.ScaleOne(Recency, recency, mean, std), Scaler.ScaleOne(Tenure, tenure, mean, std));
         if (!double.IsFinite(r0) || !double.IsFinite(t0))
         {
             return 0;
@@ -62,7 +62,7 @@ public static class AgingBound
         }
         bool MayHaveLeft(double days, Span<double> g, Span<double> growR, Span<double> growT)
         {
-            var (dr, dt) = (Scaled(Recency, recency + days, mean, std) - r0, Scaled(Tenure, tenure + days, mean, std) - t0);
+            var (dr, dt) = (Scaler.ScaleOne(Recency, recency + days, mean, std) - r0, Scaler.ScaleOne(Tenure, tenure + days, mean, std) - t0);
             for (var c = 0; c < g.Length; c++)
             {
                 if (c != own && g[c] + growR[c] * dr + growT[c] * dt >= 0)
@@ -97,7 +97,4 @@ public static class AgingBound
         }
         return lo;
     }
-
-    private static double Scaled(int j, double v, double[] mean, double[] std) =>
-        (FeatureTransform.Forward(j, v) - mean[j]) / std[j];
 }

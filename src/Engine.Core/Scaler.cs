@@ -71,6 +71,13 @@ public sealed record Scaler(double[] Mean, double[] Std)
         }
     }
 
+    /// <summary>
+    /// Feature <paramref name="j"/>'s raw value <paramref name="v"/> transformed and standardised, in double: for bounds
+    /// over an interval (<see cref="AgingBound"/>), which compare differences of such values rather than bin them.
+    /// </summary>
+    public static double ScaleOne(int j, double v, ReadOnlySpan<double> mean, ReadOnlySpan<double> std) =>
+        (FeatureTransform.Forward(j, v) - mean[j]) / std[j];
+
     /// <summary>Scaled centroids (k rows, row-major) back to original feature units, one row per centroid.</summary>
     public double[][] ToOriginalUnits(ReadOnlySpan<float> centroids, int k)
     {

@@ -76,6 +76,19 @@ public sealed partial class TransitionLogWriter(ITransitionLog log, ILogger<Tran
             Keep(batch);
             throw;
         }
+        return Counted(written);
+    }
+
+    /// <summary>
+    /// One attempt, no retries and nothing kept on failure: for a caller that has its own fallback (a customer writing its
+    /// moves by silence checkpoints them instead). Counts as <see cref="AppendTransitionsAsync"/> does and returns the same.
+    /// </summary>
+    public async Task<int> AppendOnceAsync(IReadOnlyList<TransitionRecord> transitions) =>
+        Counted(await log.AppendTransitionsAsync(transitions));
+
+    /// <summary>Counts the transitions the log did not have yet in the metrics; returns how many were learned moves.</summary>
+    private static int Counted(IReadOnlyList<TransitionRecord> written)
+    {
         EngineMetrics.Transitions(written);
         return written.Count(t => t.Kind == Engine.Core.SegmentKind.Learned);
     }

@@ -242,7 +242,7 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
         {
             return [];
         }
-        var written = await TransitionWrites.WriteAsync(transitions);
+        var written = await _transitionWrites.WriteAsync(transitions);
         signal.Pulse();
         return written;
     }
@@ -251,13 +251,14 @@ public sealed partial class PostgresEventLog(PostgresDatabase database, Transiti
     /// Every write takes the transition lock, so lists appended at once (the shards' sweeps and rollouts, a sweep's
     /// customers each writing their own moves) go out in one transaction (<see cref="GroupWriter{T}"/>).
     /// </summary>
-    private GroupWriter<TransitionRecord> TransitionWrites =>
-        field ??= new GroupWriter<TransitionRecord>(all => PlainFirstAsync(skipKnown => WriteTransitionsAsync(all, skipKnown, CancellationToken.None)));
+    private readonly GroupWriter<TransitionRecord> _transitionWrites =
+        new(all => PlainFirstAsync(skipKnown => WriteTransitionsAsync(database.DataSource, all, skipKnown, CancellationToken.None)));
 
     /// <summary>Writes the transitions in one transaction under the transition lock; returns the ones it wrote.</summary>
-    private async Task<IReadOnlyList<TransitionRecord>> WriteTransitionsAsync(IReadOnlyList<TransitionRecord> transitions, bool skipKnown, CancellationToken ct)
+    private static async Task<IReadOnlyList<TransitionRecord>> WriteTransitionsAsync(NpgsqlDataSource db, IReadOnlyList<TransitionRecord> transitions, bool skipKnown,
+        CancellationToken ct)
     {
-        await using var c = await _db.OpenConnectionAsync(ct);
+        await using var c = await db.OpenConnectionAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
         await LockAsync(c, tx, TransitionLock, ct);
         var written = skipKnown
