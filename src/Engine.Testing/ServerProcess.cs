@@ -94,7 +94,14 @@ public sealed class ServerProcess : IAsyncDisposable
         throw new TimeoutException($"server process did not become healthy in {StartTimeout.TotalSeconds:0} s:\n{Output}");
     }
 
-    /// <summary>SIGTERM, as systemd or Kubernetes stop a service; returns the exit code once the process is gone.</summary>
+    /// <summary>How long a stopping server may take before <see cref="TerminateAsync"/> gives up on it: twice the grace
+    /// period of deploy/k8s/statefulset.yaml, room for a slow machine.</summary>
+    public static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(120);
+
+    /// <summary>
+    /// SIGTERM, as systemd or Kubernetes stop a service; returns the exit code once the process is gone. A server still
+    /// running after <see cref="StopTimeout"/> is killed, and the call throws with its last lines.
+    /// </summary>
     public async Task<int> TerminateAsync()
     {
         var process = _process ?? throw new InvalidOperationException("The server process is not running.");
@@ -102,7 +109,18 @@ public sealed class ServerProcess : IAsyncDisposable
         {
             await term.WaitForExitAsync();
         }
-        await process.WaitForExitAsync();
+        using (var limit = new CancellationTokenSource(StopTimeout))
+        {
+            try
+            {
+                await process.WaitForExitAsync(limit.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                Kill();
+                throw new TimeoutException($"server process still running {StopTimeout.TotalSeconds:0} s after SIGTERM; killed:\n{Output}");
+            }
+        }
         var code = process.ExitCode;
         process.Dispose();
         _process = null;

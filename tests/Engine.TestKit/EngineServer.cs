@@ -1,5 +1,7 @@
 using Engine.Api.V1;
 using Engine.Server.Hosting;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 
@@ -49,7 +51,8 @@ public sealed class EngineServer : IAsyncDisposable
     /// <summary>The running server's services (its silo's grain storage, for instance).</summary>
     public IServiceProvider Services => _app?.Services ?? throw new InvalidOperationException("The server is not running.");
 
-    public GrpcChannel Channel => _channel ??= GrpcChannel.ForAddress(GrpcAddress);
+    /// <summary>The server's gRPC channel, with a deadline on unary calls that set none (<see cref="CallDeadline"/>).</summary>
+    public CallInvoker Channel => (_channel ??= GrpcChannel.ForAddress(GrpcAddress)).Intercept(new CallDeadline(CallDeadline.Default));
     public IngestService.IngestServiceClient Ingest => new(Channel);
     public SegmentService.SegmentServiceClient Segments => new(Channel);
     public ModelService.ModelServiceClient Models => new(Channel);
