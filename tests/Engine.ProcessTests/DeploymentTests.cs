@@ -268,7 +268,9 @@ public sealed class DeploymentTests
         var artifacts = Path.Combine(Path.GetTempPath(), "engine-publish", key);
         var output = Path.Combine(artifacts, "out");
         var publish = await Tool.RunAsync("dotnet", ["publish", Repository.PathOf("src", "Engine.Server"), "-c", "Release", "-r", "linux-x64", "--self-contained",
-            "--artifacts-path", artifacts, "-o", output, "-nologo", "-v:q"], timeoutSeconds: 600);
+            "--artifacts-path", artifacts, "-o", output, "-nologo", "-v:q",
+            // No compiler or MSBuild server left running after it, holding the test's pipes and the machine's memory.
+            "--disable-build-servers"], timeoutSeconds: 600);
         Assert.True(publish.ExitCode == 0, publish.All);
         var executable = Path.Combine(output, "Engine.Server");
         Assert.True(File.Exists(executable), $"{executable} was not published");

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 
 namespace Engine.TestKit;
 
@@ -32,8 +33,8 @@ public static class Tool
             info.Environment[k] = v;
         }
         using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
+        var (output, error) = (new StringBuilder(), new StringBuilder());
+        var reading = Task.WhenAll(Pump(process.StandardOutput, output), Pump(process.StandardError, error));
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(timeoutSeconds));
         try
         {
@@ -44,7 +45,37 @@ public static class Tool
             process.Kill(entireProcessTree: true);
             throw new TimeoutException($"{file} {string.Join(' ', arguments)} ran past {timeoutSeconds} s");
         }
-        return new Result(process.ExitCode, await output, await error);
+        // A child the program left running (a build server, a daemon a package started) may hold its output open: what
+        // came by shortly after the exit is the output.
+        try
+        {
+            await reading.WaitAsync(TimeSpan.FromSeconds(15));
+        }
+        catch (TimeoutException)
+        {
+        }
+        return new Result(process.ExitCode, Text(output), Text(error));
+    }
+
+    private static async Task Pump(StreamReader from, StringBuilder into)
+    {
+        var buffer = new char[4096];
+        int n;
+        while ((n = await from.ReadAsync(buffer)) > 0)
+        {
+            lock (into)
+            {
+                into.Append(buffer, 0, n);
+            }
+        }
+    }
+
+    private static string Text(StringBuilder text)
+    {
+        lock (text)
+        {
+            return text.ToString();
+        }
     }
 
     /// <summary>
