@@ -114,12 +114,42 @@ public sealed class EngineServer : IAsyncDisposable
     }
 }
 
+/// <summary>
+/// Directories under the temp folder for one test run: removed when the test process exits, so runs do not pile up
+/// their stores (hundreds of megabytes a run), unless <c>ENGINE_TEST_KEEP_DATA=1</c> keeps them for a look after a failure.
+/// </summary>
 public static class TempDirectory
 {
+    private static readonly System.Collections.Concurrent.ConcurrentBag<string> Created = [];
+
+    static TempDirectory()
+    {
+        if (Environment.GetEnvironmentVariable("ENGINE_TEST_KEEP_DATA") != "1")
+        {
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => RemoveAll();
+        }
+    }
+
     public static string Create()
     {
         var path = Path.Combine(Path.GetTempPath(), "engine-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(path);
+        Created.Add(path);
         return path;
+    }
+
+    private static void RemoveAll()
+    {
+        foreach (var path in Created)
+        {
+            try
+            {
+                Directory.Delete(path, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // A server process still writing there, or a file the test made read-only: left behind.
+            }
+        }
     }
 }
