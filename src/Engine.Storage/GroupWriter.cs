@@ -24,23 +24,22 @@ public sealed class GroupWriter<T>(Func<IReadOnlyList<T>, Task<IReadOnlyList<T>>
     {
         var pending = new Pending(items);
         _queue.Enqueue(pending);
-        if (Interlocked.CompareExchange(ref _writing, 1, 0) == 0)
-        {
-            // On the thread pool, not in the caller's context: a grain's turn must not carry other callers' writes.
-            _ = Task.Run(DrainAsync);
-        }
+        _ = DrainAsync();
         return pending.Done.Task;
     }
 
     /// <summary>
-    /// Holds the flag: writes every list queued, lets go, and takes the flag again if lists came meanwhile. A caller
-    /// whose attempt to take the flag fails left its list in the queue before it tried, so the holder's look after it
-    /// lets go sees it. Letting go is a full fence (<see cref="Interlocked.Exchange(ref int, int)"/>): with a plain
-    /// store, that look could be made before the store is seen, and a list queued between the two would wait for ever.
+    /// Writes while lists are queued and no other caller is writing. A list queued while a write runs is taken by that
+    /// writer's next look: its caller's attempt to write fails only while the writer still holds the flag, and the
+    /// writer looks at the queue after it lets go. Letting go is a full fence (<see cref="Interlocked.Exchange(ref int, int)"/>):
+    /// with a plain store, that look could be made before the store is seen, and a list queued between the two would
+    /// wait for the next caller. The writer goes on in the context of the caller that started it (a grain's turn):
+    /// draining on the thread pool instead measured slower with a retrain in the load (deploy/bench/HISTORY.md,
+    /// "Behind the code").
     /// </summary>
     private async Task DrainAsync()
     {
-        do
+        while (!_queue.IsEmpty && Interlocked.CompareExchange(ref _writing, 1, 0) == 0)
         {
             try
             {
@@ -59,7 +58,6 @@ public sealed class GroupWriter<T>(Func<IReadOnlyList<T>, Task<IReadOnlyList<T>>
                 Interlocked.Exchange(ref _writing, 0);
             }
         }
-        while (!_queue.IsEmpty && Interlocked.CompareExchange(ref _writing, 1, 0) == 0);
     }
 
     private async Task WriteGroupAsync(List<Pending> taken)
