@@ -116,7 +116,7 @@ public sealed class EngineServer : IAsyncDisposable
 
 /// <summary>
 /// Directories under the temp folder for one test run: removed when the test process exits, so runs do not pile up
-/// their stores (hundreds of megabytes a run), unless <c>ENGINE_TEST_KEEP_DATA=1</c> keeps them for a look after a failure.
+/// their stores, unless <c>ENGINE_TEST_KEEP_DATA=1</c> keeps them for a look after a failure.
 /// </summary>
 public static class TempDirectory
 {
