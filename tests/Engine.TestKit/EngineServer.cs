@@ -15,6 +15,7 @@ public sealed class EngineServer : IAsyncDisposable
 {
     private WebApplication? _app;
     private GrpcChannel? _channel;
+    private CallInvoker? _invoker;
     private readonly Action<WebApplicationBuilder>? _configure;
 
     /// <param name="configure">Runs on the host builder before Engine's own set-up (a test seam's registration, say).</param>
@@ -52,7 +53,7 @@ public sealed class EngineServer : IAsyncDisposable
     public IServiceProvider Services => _app?.Services ?? throw new InvalidOperationException("The server is not running.");
 
     /// <summary>The server's gRPC channel, with a deadline on unary calls that set none (<see cref="CallDeadline"/>).</summary>
-    public CallInvoker Channel => (_channel ??= GrpcChannel.ForAddress(GrpcAddress)).Intercept(new CallDeadline(CallDeadline.Default));
+    public CallInvoker Channel => _invoker ??= (_channel = GrpcChannel.ForAddress(GrpcAddress)).Intercept(new CallDeadline(CallDeadline.Default));
     public IngestService.IngestServiceClient Ingest => new(Channel);
     public SegmentService.SegmentServiceClient Segments => new(Channel);
     public ModelService.ModelServiceClient Models => new(Channel);
@@ -81,7 +82,7 @@ public sealed class EngineServer : IAsyncDisposable
     public async Task StopAsync()
     {
         _channel?.Dispose();
-        _channel = null;
+        (_channel, _invoker) = (null, null);
         if (_app is not null)
         {
             await _app.StopAsync();
