@@ -107,6 +107,17 @@ public sealed class CustomerProfile
     }
 
     /// <summary>
+    /// An independent copy: later <see cref="Apply"/> calls on either leave the other as it was. The day buckets are
+    /// the only state changed in place; the category array is replaced whole when it grows, so the copies share it.
+    /// </summary>
+    public CustomerProfile Clone()
+    {
+        var copy = (CustomerProfile)MemberwiseClone();
+        copy._buckets = (DayBucket[])_buckets.Clone();
+        return copy;
+    }
+
+    /// <summary>
     /// The repeat-buying history: first and last purchase day, distinct purchase days and the summed amount of the days
     /// after the first; null before the first purchase. Exact whatever the order of events, except for a purchase that
     /// arrives more than 90 days older than the latest event on a day other than the first purchase day: its day

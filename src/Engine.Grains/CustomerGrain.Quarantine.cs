@@ -108,6 +108,7 @@ public sealed partial class CustomerGrain
     /// </summary>
     public async Task<ApplyResult?> ReplayQuarantinedAsync(LoggedEvent e)
     {
+        WithdrawLookup();
         if (state.State.Quarantined?.Contains(e.LogPosition) != true)
         {
             return null;

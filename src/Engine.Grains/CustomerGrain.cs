@@ -20,7 +20,7 @@ public sealed partial class CustomerGrain(
     /// is 32 bytes a customer, 32 MB a million.
     /// </summary>
     public sealed class Services(IIngestLog log, TransitionLogWriter transitions, IQuarantineStore quarantine, ModelReplica models, EngineClock clock, IOptions<IngestOptions> options, IOptions<ModelOptions> modelOptions,
-        ILogger<CustomerGrain> logger, IEventApplyFault? fault = null)
+        CustomerLookupCache lookupCache, ILogger<CustomerGrain> logger, IEventApplyFault? fault = null)
     {
         public IIngestLog Log { get; } = log;
         public TransitionLogWriter Transitions { get; } = transitions;
@@ -30,6 +30,7 @@ public sealed partial class CustomerGrain(
         public EngineClock Clock { get; } = clock;
         public IngestOptions Options { get; } = options.Value;
         public ModelOptions ModelOptions { get; } = modelOptions.Value;
+        public CustomerLookupCache LookupCache { get; } = lookupCache;
         public ILogger Logger { get; } = logger;
     }
 
@@ -60,6 +61,9 @@ public sealed partial class CustomerGrain(
     // Every event of this customer at or below this log position is applied (the head its last tail read saw, or the
     // end of the last batch delivered). Deliveries that promise less than that read the tail first.
     private long _coveredThrough;
+
+    // This customer's entry in the silo's lookup cache, while it has one (published by a lookup, withdrawn by any change).
+    private CustomerLookupCache.Entry? _lookup;
 
     private string Id => this.GetPrimaryKeyString();
 
@@ -95,6 +99,7 @@ public sealed partial class CustomerGrain(
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        WithdrawLookup();
         if (_dirty > 0 && !_discarded)
         {
             await CheckpointAsync();
@@ -103,6 +108,7 @@ public sealed partial class CustomerGrain(
 
     public async Task EraseAsync()
     {
+        WithdrawLookup();
         if (state.RecordExists)
         {
             await state.ClearStateAsync();
@@ -117,6 +123,7 @@ public sealed partial class CustomerGrain(
 
     public async ValueTask<ApplyResult> ApplyAsync(Delivery delivery)
     {
+        WithdrawLookup();
         int applied;
         if (delivery.CompleteAfter > _coveredThrough)
         {
@@ -144,47 +151,36 @@ public sealed partial class CustomerGrain(
             return ValueTask.FromResult<CustomerView?>(null);
         }
         var asOf = services.Clock.Now;
-        var raw = new double[FeatureNames.Count];
-        _profile.ComputeFeatures(asOf, raw);
-        var rfm = _profile.ComputeRfm(asOf);
         var model = services.Models.Current;
-        var name = state.State.SegmentId;
-        var (distance, confidence, second, margin) = (0.0, 0.0, "", 0.0);
-        if (model is not null && state.State.SegmentId != ModelSnapshot.Unassigned)
+        var s = state.State;
+        if (model is not null && s.SegmentId != ModelSnapshot.Unassigned && model.Version > s.ModelVersion
+            && CustomerViews.Keeps(model, _profile, s.SegmentId, s.RfmSegmentId, asOf, services.ModelOptions))
         {
-            var x = ModelMath.Scale(model, raw);
-            var membership = SoftMembership.Of(x, model.Centroids, model.K, services.ModelOptions.SoftmaxTemperature);
-            // A newer model that keeps this customer where it is, in its learned and its RFM segment, needs no transition,
-            // only the version. (One that moves it leaves the move to its rollout or the customer's next batch: RETRAIN.)
-            if (model.Version > state.State.ModelVersion && model.SegmentIds[membership.Index] == state.State.SegmentId
-                && (RfmRules.SegmentOf(model.Rfm, rfm) is not { } rfmSegment || rfmSegment.Id == state.State.RfmSegmentId))
-            {
-                state.State.ModelVersion = model.Version;
-                _versionAhead = true;
-            }
-            var index = Array.IndexOf(model.SegmentIds, state.State.SegmentId);
-            if (index == membership.Index)
-            {
-                (distance, confidence) = (membership.Distance, membership.Confidence);
-                second = membership.SecondIndex < 0 ? "" : model.SegmentIds[membership.SecondIndex];
-                margin = double.IsFinite(membership.Margin) ? membership.Margin : 0;
-            }
-            else if (index >= 0)
-            {
-                // Time has moved the customer off its segment since its last event; report where it stands now.
-                distance = System.Numerics.Tensors.TensorPrimitives.Distance(x, model.Centroids.AsSpan(index * model.D, model.D));
-                second = model.SegmentIds[membership.Index];
-                margin = membership.Distance - distance;
-            }
-            name = model.NameOf(state.State.SegmentId);
+            s.ModelVersion = model.Version;
+            _versionAhead = true;
         }
-        var (r, f, m) = RfmRules.Scores(model?.Rfm, rfm);
-        return ValueTask.FromResult<CustomerView?>(new CustomerView(
-            Id, state.State.SegmentId, name, state.State.ModelVersion, rfm.RecencyDays, rfm.Frequency, rfm.Monetary,
-            raw, distance, _profile.LastEventAt ?? default, asOf, _profile.EventCount, confidence, second, margin, r, f, m,
-            model?.Clv is { } clv && _profile.PurchaseHistory is { } history
-                ? CustomerValue.Of(clv, history, asOf, services.ModelOptions.ClvHorizon)
-                : null));
+        // The next lookups of this customer need no call until it changes (the entry is withdrawn first, WithdrawLookup).
+        if (_lookup is { } old)
+        {
+            services.LookupCache.Withdraw(Id, old);
+        }
+        _lookup = new CustomerLookupCache.Entry(_profile, s.SegmentId, s.ModelVersion, model?.Version);
+        services.LookupCache.Publish(Id, _lookup);
+        return ValueTask.FromResult<CustomerView?>(CustomerViews.Of(Id, _profile, s.SegmentId, s.ModelVersion, model, asOf, services.ModelOptions));
+    }
+
+    /// <summary>
+    /// Withdraws this customer's lookup entry before a call that can change it, and takes its own copy of the profile the
+    /// entry shares (lookups on other threads may be reading it): the first thing every such call does.
+    /// </summary>
+    private void WithdrawLookup()
+    {
+        if (_lookup is { } entry)
+        {
+            services.LookupCache.Withdraw(Id, entry);
+            _lookup = null;
+            _profile = _profile.Clone();
+        }
     }
 
     public Task<TransitionRecord[]> GetHistoryAsync(int limit)
@@ -201,6 +197,7 @@ public sealed partial class CustomerGrain(
 
     public async Task<ApplyResult> ReassignAsync(long modelVersion)
     {
+        WithdrawLookup();
         var model = await services.Models.EnsureAsync(modelVersion);
         if (_profile.EventCount == 0)
         {
@@ -231,6 +228,7 @@ public sealed partial class CustomerGrain(
 
     public async Task<ApplyResult> SweepAsync(DateTime at)
     {
+        WithdrawLookup();
         if (_profile.EventCount == 0 || at < state.State.AssignedAt)
         {
             return _profile.EventCount == 0 ? ApplyResult.Empty : Result(0);
@@ -272,6 +270,7 @@ public sealed partial class CustomerGrain(
 
     public async Task<ApplyResult> RecoverAsync()
     {
+        WithdrawLookup();
         var applied = await CatchUpAsync();
         if (_profile.EventCount == 0)
         {

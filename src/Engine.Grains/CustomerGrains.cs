@@ -7,7 +7,7 @@ namespace Engine.Grains;
 /// the grain interface up by reflection over its attributes on every call, a visible share of ingest CPU; the grain and
 /// interface types are resolved once here instead (deploy/bench/HISTORY.md, "Behind the code").
 /// </summary>
-public sealed class CustomerGrains(IGrainFactory grains)
+public sealed class CustomerGrains(IGrainFactory grains, CustomerLookupCache lookups)
 {
     private readonly Lazy<(GrainType Type, GrainInterfaceType Interface)> _types = new(() =>
     {
@@ -17,6 +17,13 @@ public sealed class CustomerGrains(IGrainFactory grains)
 
     public ICustomerGrain Get(string customerId) =>
         (ICustomerGrain)grains.GetGrain(GrainId.Create(_types.Value.Type, customerId), _types.Value.Interface);
+
+    /// <summary>
+    /// A customer's lookup view (null for an unknown id): from the silo's lookup cache when the customer left an entry
+    /// there, otherwise from the grain.
+    /// </summary>
+    public ValueTask<CustomerView?> GetViewAsync(string customerId) =>
+        lookups.TryView(customerId, out var view) ? ValueTask.FromResult(view) : Get(customerId).GetAsync();
 
     /// <summary>
     /// The customer's recovery (activated from checkpoint and log, its row and latest transitions handed over again):

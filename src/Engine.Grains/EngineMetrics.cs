@@ -39,6 +39,11 @@ public static partial class EngineMetrics
     public static readonly Counter LogRowsDeleted = Metrics.CreateCounter("engine_log_rows_deleted_total",
         "Log rows deleted by retention: ingest (Engine:IngestLogRetention) or transitions (Engine:TransitionLogRetention).",
         new CounterConfiguration { LabelNames = ["log"] });
+    private static readonly Counter Lookups = Metrics.CreateCounter("engine_lookups_total",
+        "Customer lookups by where they were answered: cache (the silo's lookup cache, no grain call) or grain.",
+        new CounterConfiguration { LabelNames = ["path"] });
+    public static readonly Counter.Child LookupsFromCache = Lookups.WithLabels("cache");
+    public static readonly Counter.Child LookupsFromGrain = Lookups.WithLabels("grain");
 
     /// <summary>
     /// Creates the metrics now (the fields above are created on first use), so a scrape before the first event already

@@ -38,7 +38,7 @@ public sealed class SegmentMembers(IGrainFactory grains, CustomerGrains customer
         }
         var ids = await grains.GetGrain<IMemberListGrain>(listing).PageAsync(offset, pageSize)
             ?? throw new MembersPageException("page_token", "this listing expired (no page was read for a while); start again without a page_token", expired: true);
-        var views = await Task.WhenAll(ids.Select(id => customers.Get(id).GetAsync().AsTask()));
+        var views = await Task.WhenAll(ids.Select(id => customers.GetViewAsync(id).AsTask()));
         var next = offset + ids.Length < total ? Token(listing, offset + ids.Length, total, segmentId) : null;
         var name = model.SegmentIds.Contains(segmentId) ? model.NameOf(segmentId) : segmentId;
         return new MembersPage(segmentId, name, model.Version, total,

@@ -35,6 +35,31 @@ public sealed class CustomerProfileTests
     ];
 
     [Fact]
+    public void A_clone_keeps_its_features_while_the_original_takes_more_events_on_the_same_days()
+    {
+        var original = Sample(Events);
+        var asOf = T0.AddDays(160);
+        var before = new double[FeatureNames.Count];
+        original.ComputeFeatures(asOf, before);
+        var clone = original.Clone();
+
+        // Same days as existing buckets (changed in place), a new category and a new day.
+        original.Apply(EventKind.Purchase, T0.AddDays(150).AddHours(8), 100, "blues");
+        original.Apply(EventKind.Session, T0.AddDays(140).AddHours(9), 0, null);
+        original.Apply(EventKind.Purchase, T0.AddDays(155), 5, null);
+
+        var fromClone = new double[FeatureNames.Count];
+        clone.ComputeFeatures(asOf, fromClone);
+        Assert.Equal(before, fromClone);
+        Assert.Equal(13, clone.EventCount);
+        Assert.Equal(2, clone.CategoryCount);
+        var fromOriginal = new double[FeatureNames.Count];
+        original.ComputeFeatures(asOf, fromOriginal);
+        Assert.NotEqual(before, fromOriginal);
+        Assert.Equal(3, original.CategoryCount);
+    }
+
+    [Fact]
     public void Every_feature_matches_a_hand_computation()
     {
         var p = Sample(Events);

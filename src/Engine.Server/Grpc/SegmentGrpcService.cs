@@ -15,7 +15,7 @@ public sealed class SegmentGrpcService(CustomerGrains customers, PopulationQueri
     public override async Task<Customer> GetCustomer(GetCustomerRequest request, ServerCallContext context)
     {
         CheckId(request.CustomerId, "customer_id");
-        var view = await customers.Get(request.CustomerId).GetAsync()
+        var view = await customers.GetViewAsync(request.CustomerId)
             ?? throw new RpcException(new Status(StatusCode.NotFound, $"customer_id: no customer '{request.CustomerId}'"));
         return view.ToProto();
     }
@@ -30,7 +30,7 @@ public sealed class SegmentGrpcService(CustomerGrains customers, PopulationQueri
         {
             CheckId(request.CustomerIds[i], $"customer_ids[{i}]");
         }
-        var views = await Task.WhenAll(request.CustomerIds.Select(id => customers.Get(id).GetAsync().AsTask()));
+        var views = await Task.WhenAll(request.CustomerIds.Select(id => customers.GetViewAsync(id).AsTask()));
         var response = new BatchGetCustomersResponse();
         for (var i = 0; i < views.Length; i++)
         {

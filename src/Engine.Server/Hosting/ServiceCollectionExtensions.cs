@@ -39,6 +39,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<TransitionLogWriter>();
         services.AddSingleton<OutcomePublisher>();
         services.AddSingleton<ClusterLeader>();
+        services.AddSingleton<CustomerLookupCache>();
         services.AddSingleton<CustomerGrains>();
         services.AddSingleton<CustomerGrain.Services>();
         services.AddSingleton<IngestPipeline>();
