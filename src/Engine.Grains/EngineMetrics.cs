@@ -47,21 +47,31 @@ public static partial class EngineMetrics
 
     /// <summary>
     /// Creates the metrics now (the fields above are created on first use), so a scrape before the first event already
-    /// lists them at zero; and keeps Orleans' per-call instruments out of /metrics.
+    /// lists them at zero; and keeps the per-call instruments (Orleans', ASP.NET Core's) out of /metrics.
     /// </summary>
     public static void Register()
     {
-        // prometheus-net forwards every .NET meter once /metrics is first scraped. Two Orleans instruments are recorded on
-        // every grain call: the request latency histogram and the directory lookup counters. Forwarding them took 5 to
-        // 6.5% of the server's CPU samples under ingest (perf, scraped); forwarding everything else, 0.7%. The others
-        // (activations, storage latency, grain counts) stay: read at scrape time, or recorded once per activation or write.
+        // prometheus-net forwards every .NET meter once /metrics is first scraped, except the per-call ones (IsPerCall).
+        // The others (activations, storage latency, grain counts, connections) stay: read at scrape time, or recorded once
+        // per activation, write or connection.
         Metrics.ConfigureMeterAdapter(o => o.InstrumentFilterPredicate = i => !IsPerCall(i));
         System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(typeof(EngineMetrics).TypeHandle);
         RegisterOperations();
     }
 
-    private static bool IsPerCall(System.Diagnostics.Metrics.Instrument i) =>
-        i.Meter.Name == "Microsoft.Orleans" && (i.Name == "orleans-app-requests-latency" || i.Name.StartsWith("orleans-directory-lookups-", StringComparison.Ordinal));
+    /// <summary>
+    /// Instruments recorded on every grain call or every HTTP request, left out of /metrics: Orleans' request latency
+    /// and directory lookups; ASP.NET Core's request duration and active requests (engine_rpc_duration_seconds counts
+    /// every call), route matches, Kestrel's queued requests and the memory pool's rents. Forwarding the ASP.NET Core
+    /// ones was a sixth of a warm lookup's server time (deploy/bench/HISTORY.md, "Behind the code").
+    /// </summary>
+    private static bool IsPerCall(System.Diagnostics.Metrics.Instrument i) => i.Meter.Name switch
+    {
+        "Microsoft.Orleans" => i.Name == "orleans-app-requests-latency" || i.Name.StartsWith("orleans-directory-lookups-", StringComparison.Ordinal),
+        "Microsoft.AspNetCore.Hosting" or "Microsoft.AspNetCore.Routing" or "Microsoft.AspNetCore.MemoryPool" or "System.Buffers.PinnedBlockMemoryPool" => true,
+        "Microsoft.AspNetCore.Server.Kestrel" => i.Name == "kestrel.queued_requests",
+        _ => false,
+    };
 
     public static void Transitions(IEnumerable<TransitionRecord> transitions)
     {
