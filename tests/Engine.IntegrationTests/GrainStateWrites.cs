@@ -9,20 +9,65 @@ namespace Engine.IntegrationTests;
 /// </summary>
 internal static class GrainStateWrites
 {
+    private const string Type = "customer";
+
+    /// <summary>Every key shape the provider tells apart, including strings that also read as integer keys.</summary>
+    private static GrainId[] KeyShapes(string prefix) =>
+    [
+        GrainId.Create(Type, $"{prefix}c1"), GrainId.Create(Type, prefix.Length == 0 ? "123" : "456"), GrainId.Create(Type, $"{prefix}c0ffee"), GrainId.Create(Type, $"{prefix}kü/ß 名"),
+        GrainId.Create(GrainType.Create(Type), GrainIdKeyExtensions.CreateIntegerKey(42 + prefix.Length)),
+        GrainId.Create(GrainType.Create(Type), GrainIdKeyExtensions.CreateIntegerKey(-7, $"{prefix}ext")),
+        GrainId.Create(GrainType.Create(Type), GrainIdKeyExtensions.CreateGuidKey(Guid.NewGuid())),
+        GrainId.Create(GrainType.Create(Type), GrainIdKeyExtensions.CreateGuidKey(Guid.NewGuid(), $"{prefix}ext")),
+    ];
+
+    private static GrainState<CustomerState> State(long seq, string? etag = null) => new(new CustomerState { LogPosition = seq }, etag);
+
+    /// <summary>
+    /// The batched storage's reads answer as the provider's for every key shape: a row that is not there, one the
+    /// provider wrote, one it cleared; also many at once.
+    /// </summary>
+    public static async Task ReadLikeTheProviderAsync(IGrainStorage batched, IGrainStorage provider)
+    {
+        async Task AgreeAsync(GrainId id, long expected, bool? exists)
+        {
+            var (mine, theirs) = (State(-1, "stale"), State(-1, "stale"));
+            await batched.ReadStateAsync(Type, id, mine);
+            await provider.ReadStateAsync(Type, id, theirs);
+            Assert.Equal((theirs.State!.LogPosition, theirs.ETag, theirs.RecordExists), (mine.State!.LogPosition, mine.ETag, mine.RecordExists));
+            Assert.Equal((expected, exists ?? mine.RecordExists), (mine.State.LogPosition, mine.RecordExists));
+        }
+        var ids = KeyShapes("read-");
+        foreach (var id in ids)
+        {
+            await AgreeAsync(id, 0, exists: false);
+            var state = State(0);
+            for (var seq = 1; seq <= 2; seq++)
+            {
+                state.State!.LogPosition = seq * 10;
+                await provider.WriteStateAsync(Type, id, state);
+                await AgreeAsync(id, seq * 10, exists: true);
+            }
+            // A clear leaves the row without its payload: a new state, and the version a later write must name.
+            await provider.ClearStateAsync(Type, id, state);
+            await AgreeAsync(id, 0, exists: null);
+        }
+        var many = Enumerable.Range(0, 200).Select(i => GrainId.Create(Type, $"read-many-{i}")).ToArray();
+        await Task.WhenAll(many.Select((id, i) => provider.WriteStateAsync(Type, id, State(i))));
+        var reads = await Task.WhenAll(many.Select(async id =>
+        {
+            var read = State(-1);
+            await Task.Run(() => batched.ReadStateAsync(Type, id, read));
+            return read;
+        }));
+        Assert.Equal(Enumerable.Range(0, 200).Select(i => ((long)i, (string?)"1", true)), reads.Select(r => (r.State!.LogPosition, r.ETag, r.RecordExists)));
+    }
+
     public static async Task KeepTheProvidersRowsAndVersionCheckAsync(IGrainStorage batched, IGrainStorage provider)
     {
-        const string type = "customer";
-        // Every key shape the provider tells apart, including strings that also read as integer keys.
-        var special = new[]
-        {
-            GrainId.Create(type, "c1"), GrainId.Create(type, "123"), GrainId.Create(type, "c0ffee"), GrainId.Create(type, "kü/ß 名"),
-            GrainId.Create(GrainType.Create(type), GrainIdKeyExtensions.CreateIntegerKey(42)),
-            GrainId.Create(GrainType.Create(type), GrainIdKeyExtensions.CreateIntegerKey(-7, "ext")),
-            GrainId.Create(GrainType.Create(type), GrainIdKeyExtensions.CreateGuidKey(Guid.NewGuid())),
-            GrainId.Create(GrainType.Create(type), GrainIdKeyExtensions.CreateGuidKey(Guid.NewGuid(), "ext")),
-        };
+        const string type = Type;
+        var special = KeyShapes("");
         var ids = special.Concat(Enumerable.Range(0, 500).Select(i => GrainId.Create(type, $"x{i}"))).ToArray();
-        GrainState<CustomerState> State(long seq, string? etag = null) => new(new CustomerState { LogPosition = seq }, etag);
 
         // First writes, all at once so they go in batches; the provider reads each back.
         var written = ids.Select((_, i) => State(i)).ToArray();

@@ -44,12 +44,13 @@ public sealed class OrleansSqliteDataSourceTests
     }
 
     [Fact]
-    public async Task Batched_grain_state_writes_keep_the_providers_rows_and_version_check()
+    public async Task Batched_grain_state_writes_keep_the_providers_rows_and_version_check_and_reads_answer_as_it()
     {
         await using var server = await new EngineServer().StartAsync();
         var batched = Assert.IsType<SqliteBatchedWrites>(server.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Engine));
         var provider = server.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.EngineSqlite);
         await GrainStateWrites.KeepTheProvidersRowsAndVersionCheckAsync(batched, provider);
+        await GrainStateWrites.ReadLikeTheProviderAsync(batched, provider);
 
         // A write the database refuses (here a trigger's abort) fails alone; the writes batched with it land.
         await using (var c = new SqliteConnection(server.Services.GetRequiredService<SqliteDatabase>().OrleansConnectionString))

@@ -73,7 +73,8 @@ public static class SiloBuilderExtensions
     /// <summary>The embedded mode's grain storage: the SQLite provider behind the batched writer.</summary>
     public static SqliteBatchedWrites SqliteGrainStorage(IServiceProvider sp, string connectionString) => new(
         sp.GetRequiredKeyedService<IGrainStorage>(StorageNames.EngineSqlite), connectionString,
-        GrainStorageSerializer(sp, StorageNames.EngineSqlite), ServiceId(sp), sp.GetRequiredService<ILogger<SqliteBatchedWrites>>());
+        GrainStorageSerializer(sp, StorageNames.EngineSqlite), ServiceId(sp), sp.GetRequiredService<Orleans.Serialization.Serializers.IActivatorProvider>(),
+        sp.GetRequiredService<ILogger<SqliteBatchedWrites>>());
 
     private static IGrainStorageSerializer GrainStorageSerializer(IServiceProvider sp, string provider) =>
         sp.GetRequiredService<IOptionsMonitor<AdoNetGrainStorageOptions>>().Get(provider).GrainStorageSerializer;

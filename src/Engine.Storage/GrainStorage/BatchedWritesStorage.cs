@@ -14,8 +14,8 @@ namespace Engine.Storage;
 /// <see cref="SqliteBatchedWrites"/> say what that cost each database).
 /// <para>
 /// The contract is the provider's: the same WriteToStorageKey query from OrleansQuery, the same row key and hashes
-/// (<see cref="RowKey"/>) and the same version check, so either side reads what the other wrote. Reads and clears go
-/// to the provider unchanged. A batch is one transaction: if it fails, none of its writes is applied; if the database
+/// (<see cref="RowKey"/>) and the same version check, so either side reads what the other wrote. Clears (and, unless a
+/// store says otherwise, reads) go to the provider unchanged. A batch is one transaction: if it fails, none of its writes is applied; if the database
 /// refused it (one bad or deadlocked statement), each write is tried again alone, so only the bad one fails.
 /// </para>
 /// </summary>
@@ -41,7 +41,9 @@ public abstract partial class BatchedWritesStorage : IGrainStorage
 
     protected string ServiceId => _serviceId;
 
-    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+    protected IGrainStorageSerializer Serializer => _serializer;
+
+    public virtual Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
         _inner.ReadStateAsync(stateName, grainId, grainState);
 
     public virtual Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>

@@ -1,6 +1,9 @@
+using System.Collections.Concurrent;
+using System.Globalization;
 using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
+using Orleans.Serialization.Serializers;
 using Orleans.Storage;
 
 namespace Engine.Storage;
@@ -12,11 +15,15 @@ namespace Engine.Storage;
 /// <para>
 /// SQLite admits one writer: a second gets SQLITE_BUSY, and Microsoft.Data.Sqlite retries after sleeping 150 ms on a
 /// thread-pool thread. So batches go one at a time, and a clear (through the provider) waits for the batch in flight.
-/// Reads pass straight through: in WAL mode they never wait for the writer.
+/// </para>
+/// <para>
+/// Reads run the provider's ReadFromStorageKey query too, prepared once per reader connection and answered as the
+/// provider answers (<see cref="ReadStateAsync{T}"/>); in WAL mode they never wait for the writer. The provider prepared
+/// its query again for every read, most of a cold activation's state read (deploy/bench/HISTORY.md, "Behind the code").
 /// </para>
 /// </summary>
 public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string connectionString, IGrainStorageSerializer serializer, string serviceId,
-    ILogger<SqliteBatchedWrites> logger) : BatchedWritesStorage(inner, serializer, serviceId, logger, writers: 1, MaxBatch), IDisposable
+    IActivatorProvider activators, ILogger<SqliteBatchedWrites> logger) : BatchedWritesStorage(inner, serializer, serviceId, logger, writers: 1, MaxBatch), IDisposable
 {
     /// <summary>Writes per transaction.</summary>
     public const int MaxBatch = 256;
@@ -25,6 +32,100 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
     private SqliteConnection? _connection;
     private SqliteCommand? _write;
     private bool _disposed;
+    // Prepared reads on connections of their own, one per concurrent read, kept for the next.
+    private readonly ConcurrentBag<SqliteCommand> _readers = [];
+
+    /// <summary>
+    /// The provider's read, answered alike: no row is a new state with no ETag and RecordExists false; a row is its
+    /// version as ETag and RecordExists true, and its payload, or a new state where a clear left none.
+    /// </summary>
+    public override Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        if (stateName.Contains('`'))
+        {
+            // A generic state type's name, which the provider rewrites first (as for writes).
+            return base.ReadStateAsync(stateName, grainId, grainState);
+        }
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var key = RowKey.Of(stateName, grainId);
+        var read = _readers.TryTake(out var kept) ? kept : OpenReader();
+        var (found, payload, version) = (false, (byte[]?)null, (int?)null);
+        try
+        {
+            var p = read.Parameters;
+            p["@GrainIdHash"].Value = key.IdHash;
+            p["@GrainIdN0"].Value = key.N0;
+            p["@GrainIdN1"].Value = key.N1;
+            p["@GrainTypeHash"].Value = key.TypeHash;
+            p["@GrainTypeString"].Value = key.Type;
+            p["@GrainIdExtensionString"].Value = (object?)key.Extension ?? DBNull.Value;
+            using var row = read.ExecuteReader();
+            if (row.Read())
+            {
+                found = true;
+                payload = row.IsDBNull(0) ? null : row.GetFieldValue<byte[]>(0);
+                version = row.IsDBNull(1) ? null : row.GetInt32(1);
+            }
+        }
+        catch
+        {
+            // The statement or its connection may be broken: neither is used again.
+            DisposeReader(read);
+            throw;
+        }
+        if (_disposed)
+        {
+            DisposeReader(read);
+        }
+        else
+        {
+            _readers.Add(read);
+        }
+        grainState.State = payload is null ? activators.GetActivator<T>().Create() : Serializer.Deserialize<T>(new BinaryData(payload));
+        grainState.ETag = version?.ToString(CultureInfo.InvariantCulture);
+        grainState.RecordExists = found;
+        return Task.CompletedTask;
+    }
+
+    private SqliteCommand OpenReader()
+    {
+        var c = SqliteDatabase.Open(connectionString);
+        try
+        {
+            var read = c.CreateCommand();
+            read.CommandText = ProviderQuery(c, "ReadFromStorageKey");
+            foreach (var name in (string[])["@GrainIdHash", "@GrainIdN0", "@GrainIdN1", "@GrainTypeHash", "@GrainTypeString", "@GrainIdExtensionString", "@ServiceId"])
+            {
+                read.Parameters.Add(new SqliteParameter(name, null));
+            }
+            read.Parameters["@ServiceId"].Value = ServiceId;
+            read.Prepare();
+            return read;
+        }
+        catch
+        {
+            c.Dispose();
+            throw;
+        }
+    }
+
+    private static void DisposeReader(SqliteCommand read)
+    {
+        var connection = read.Connection;
+        read.Dispose();
+        connection?.Dispose();
+    }
+
+    /// <summary>The provider's query under <paramref name="key"/> in OrleansQuery, without the PRAGMA it may start with.</summary>
+    private static string ProviderQuery(SqliteConnection c, string key)
+    {
+        using var read = c.CreateCommand();
+        read.CommandText = "SELECT QueryText FROM OrleansQuery WHERE QueryKey = $key";
+        read.Parameters.AddWithValue("$key", key);
+        var query = read.ExecuteScalar() as string
+            ?? throw new InvalidOperationException($"OrleansQuery has no {key}: the persistence script has not been applied.");
+        return Pragma().Replace(query, "").Trim();
+    }
 
     public override async Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
@@ -101,13 +202,7 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
         var c = SqliteDatabase.Open(connectionString);
         try
         {
-            string query;
-            using (var read = c.CreateCommand())
-            {
-                read.CommandText = "SELECT QueryText FROM OrleansQuery WHERE QueryKey = 'WriteToStorageKey'";
-                query = read.ExecuteScalar() as string
-                    ?? throw new InvalidOperationException("OrleansQuery has no WriteToStorageKey: the persistence script has not been applied.");
-            }
+            var query = ProviderQuery(c, "WriteToStorageKey");
             // The query sets the provider's connection to NORMAL sync first (a checkpoint is rebuilt from the log if the
             // last ones are lost); this connection is set so once, and the statement left is prepared once. The grain
             // keys come in random order, so, as for the event log's writer (SqliteEventLog.OpenWriter), a page cache
@@ -118,7 +213,7 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
                 pragma.ExecuteNonQuery();
             }
             var write = c.CreateCommand();
-            write.CommandText = Pragma().Replace(query, "").Trim();
+            write.CommandText = query;
             foreach (var name in (string[])["@GrainIdHash", "@GrainIdN0", "@GrainIdN1", "@GrainTypeHash", "@GrainTypeString",
                 "@GrainIdExtensionString", "@ServiceId", "@GrainStateVersion", "@PayloadBinary"])
             {
@@ -165,6 +260,10 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
         {
             _disposed = true;
             Close();
+            while (_readers.TryTake(out var read))
+            {
+                DisposeReader(read);
+            }
         }
         finally
         {
