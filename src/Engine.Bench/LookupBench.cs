@@ -69,12 +69,15 @@ public static class LookupBench
             var ids = Enumerable.Range(0, n).Select(i => $"c{i}").OrderBy(_ => Random.Shared.Next()).ToArray();
             var cold = new List<Step>();
             var chunk = n / InFlight.Length;
+            var activated = new ConcurrentQueue<string>();
             for (var i = 0; i < InFlight.Length; i++)
             {
-                cold.Add(await StepAsync(client, InFlight[i], step, EachOnce(ids.Skip(i * chunk).Take(chunk)), ct));
+                var each = EachOnce(ids.Skip(i * chunk).Take(chunk));
+                cold.Add(await StepAsync(client, InFlight[i], step, () => each() is { } id ? Noted(id, activated) : null, ct));
             }
-            // Warm: the customers the cold steps activated.
-            var active = ids.Take(Math.Min(n, chunk * InFlight.Length)).ToArray();
+            // Warm: the customers the cold steps activated, and only them (a step ends after its time, before its ids do):
+            // a warm step that activates customers measures cold lookups too.
+            var active = activated.ToArray();
             string Any() => active[Random.Shared.Next(active.Length)];
             await MeasureAsync(client, 16, TimeSpan.FromSeconds(2), Any, new Tally(), ct);
             await MeasureAsync(bareClient, 16, TimeSpan.FromSeconds(2), Any, new Tally(), ct);
@@ -100,6 +103,7 @@ public static class LookupBench
                 storage = parse.GetValue(storage),
                 customers = n,
                 cold_warm_up_customers = spares,
+                warm_customers = active.Length,
                 seconds_per_step = step.TotalSeconds,
                 warm_and_baseline_slices = Rounds,
                 cold,
@@ -154,6 +158,12 @@ public static class LookupBench
         var tally = new Tally();
         await MeasureAsync(client, inFlight, duration, next, tally, ct);
         return tally.ToStep(inFlight);
+    }
+
+    private static string Noted(string id, ConcurrentQueue<string> into)
+    {
+        into.Enqueue(id);
+        return id;
     }
 
     /// <summary>Hands out each id once, to any number of workers, then null (the step ends).</summary>
