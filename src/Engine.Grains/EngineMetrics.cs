@@ -62,8 +62,8 @@ public static partial class EngineMetrics
     /// <summary>
     /// Instruments recorded on every grain call or every HTTP request, left out of /metrics: Orleans' request latency
     /// and directory lookups; ASP.NET Core's request duration and active requests (engine_rpc_duration_seconds counts
-    /// every call), route matches, Kestrel's queued requests and the memory pool's rents. Forwarding the ASP.NET Core
-    /// ones was a sixth of a warm lookup's server time (deploy/bench/HISTORY.md, "Behind the code").
+    /// every call), route matches, Kestrel's queued requests and the memory pool's rents: forwarding them is paid on every
+    /// call (deploy/bench/HISTORY.md, "Behind the code").
     /// </summary>
     private static bool IsPerCall(System.Diagnostics.Metrics.Instrument i) => i.Meter.Name switch
     {

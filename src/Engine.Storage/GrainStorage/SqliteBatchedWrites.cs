@@ -36,8 +36,8 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
     private readonly ConcurrentBag<SqliteCommand> _readers = [];
 
     /// <summary>
-    /// The provider's read, answered alike: no row is a new state with no ETag and RecordExists false; a row is its
-    /// version as ETag and RecordExists true, and its payload, or a new state where a clear left none.
+    /// The provider's read, answered alike: no row (never written, or cleared) is a new state with no ETag and
+    /// RecordExists false; a row is its payload, its version as ETag and RecordExists true.
     /// </summary>
     public override Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
