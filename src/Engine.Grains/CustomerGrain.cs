@@ -159,13 +159,17 @@ public sealed partial class CustomerGrain(
             s.ModelVersion = model.Version;
             _versionAhead = true;
         }
-        // The next lookups of this customer need no call until it changes (the entry is withdrawn first, WithdrawLookup).
-        if (_lookup is { } old)
+        // The next lookups of this customer need no call until it changes (the entry is withdrawn first, WithdrawLookup);
+        // but not while a newer model may still raise its version (Keeps turns true as time passes), which only this call does.
+        if (model is null || s.SegmentId == ModelSnapshot.Unassigned || s.ModelVersion >= model.Version)
         {
-            services.LookupCache.Withdraw(Id, old);
+            _lookup = new CustomerLookupCache.Entry(_profile, s.SegmentId, s.ModelVersion, model?.Version);
+            services.LookupCache.Publish(Id, _lookup);
         }
-        _lookup = new CustomerLookupCache.Entry(_profile, s.SegmentId, s.ModelVersion, model?.Version);
-        services.LookupCache.Publish(Id, _lookup);
+        else
+        {
+            WithdrawLookup();
+        }
         return ValueTask.FromResult<CustomerView?>(CustomerViews.Of(Id, _profile, s.SegmentId, s.ModelVersion, model, asOf, services.ModelOptions));
     }
 

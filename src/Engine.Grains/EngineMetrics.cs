@@ -68,7 +68,7 @@ public static partial class EngineMetrics
     private static bool IsPerCall(System.Diagnostics.Metrics.Instrument i) => i.Meter.Name switch
     {
         "Microsoft.Orleans" => i.Name == "orleans-app-requests-latency" || i.Name.StartsWith("orleans-directory-lookups-", StringComparison.Ordinal),
-        "Microsoft.AspNetCore.Hosting" or "Microsoft.AspNetCore.Routing" or "Microsoft.AspNetCore.MemoryPool" or "System.Buffers.PinnedBlockMemoryPool" => true,
+        "Microsoft.AspNetCore.Hosting" or "Microsoft.AspNetCore.Routing" or "Microsoft.AspNetCore.MemoryPool" => true,
         "Microsoft.AspNetCore.Server.Kestrel" => i.Name == "kestrel.queued_requests",
         _ => false,
     };

@@ -1,4 +1,6 @@
+using Engine.Abstractions;
 using Engine.Api.V1;
+using Engine.Core;
 using Engine.Grains;
 using Engine.Server.Grpc;
 using Grpc.Core;
@@ -64,16 +66,35 @@ public sealed class LookupCacheTests : IAsyncLifetime
         await LookUpAndCompareAsync(id);
         await grain.RecoverAsync(id);
         Assert.False(Cache.TryView(id, out _));
+        await LookUpAndCompareAsync(id);
+        await grain.Get(id).ReassignAsync(version);
+        Assert.False(Cache.TryView(id, out _));
+        await LookUpAndCompareAsync(id);
+        // An operator's replay of an event the customer does not hold changes nothing, but withdraws first all the same.
+        Assert.Null(await grain.Get(id).ReplayQuarantinedAsync(
+            new LoggedEvent(1, "not-held", id, EventKind.Purchase, Synthetic.Start, 1, null, Synthetic.Start, 0)));
+        Assert.False(Cache.TryView(id, out _));
 
-        // A newer model: the entry of the older one is not used; the grain answers under the new one and publishes again.
+        // A newer model: the entry of the older one is not used; the grain answers under the new one and publishes again,
+        // unless the customer is still behind it (its rollout has not reached it and the model does not keep it).
         await LookUpAndCompareAsync(id);
         var retrain = await _server.Models.RetrainAsync(new RetrainRequest { K = 3 });
         Assert.True(retrain.ModelVersion > version);
         Assert.False(Cache.TryView(id, out _));
-        await LookUpAndCompareAsync(id);
+        var current = new List<string>();
+        foreach (var customer in ids.Take(60))
+        {
+            var answer = await LookUpAsync(customer);
+            Assert.Equal(answer.ModelVersion >= retrain.ModelVersion, Cache.TryView(customer, out var cached));
+            if (cached is not null)
+            {
+                Assert.Equal(answer, cached.ToProto());
+                current.Add(customer);
+            }
+        }
 
         // Deactivation withdraws it; the next lookup activates the customer from its checkpoint, as it was.
-        var other = ids[1];
+        var other = current.First(c => c != id);
         var before = await LookUpAndCompareAsync(other);
         await _server.Services.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
         Assert.False(Cache.TryView(other, out _));
@@ -90,6 +111,7 @@ public sealed class LookupCacheTests : IAsyncLifetime
     public async Task Lookups_racing_ingest_never_read_a_customer_from_before_an_acknowledged_event()
     {
         const string id = "racer";
+        var fromCache = EngineMetrics.LookupsFromCache.Value;
         var done = new CancellationTokenSource();
         var acknowledged = 0L;
         var readers = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
@@ -123,5 +145,7 @@ public sealed class LookupCacheTests : IAsyncLifetime
         await done.CancelAsync();
         var reads = await Task.WhenAll(readers);
         Assert.All(reads, r => Assert.True(r > 0));
+        // Some of them were the cache's (between one acknowledgement and the next change).
+        Assert.True(EngineMetrics.LookupsFromCache.Value > fromCache);
     }
 }

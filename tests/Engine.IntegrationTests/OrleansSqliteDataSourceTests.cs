@@ -52,6 +52,23 @@ public sealed class OrleansSqliteDataSourceTests
         await GrainStateWrites.KeepTheProvidersRowsAndVersionCheckAsync(batched, provider);
         await GrainStateWrites.ReadLikeTheProviderAsync(batched, provider);
 
+        // A row without its payload (what a clear left before 012-orleans-clear-deletes.sql): a new state and the row's
+        // version, and no record, from either.
+        var legacy = GrainId.Create("customer", "cleared-before-012");
+        await provider.WriteStateAsync("customer", legacy, new GrainState<CustomerState>(new CustomerState { LogPosition = 5 }));
+        await using (var c = new SqliteConnection(server.Services.GetRequiredService<SqliteDatabase>().OrleansConnectionString))
+        {
+            await c.OpenAsync();
+            await using var clear = c.CreateCommand();
+            clear.CommandText = "UPDATE OrleansStorage SET PayloadBinary = NULL, Version = Version + 1 WHERE GrainIdExtensionString = 'cleared-before-012'";
+            Assert.Equal(1, await clear.ExecuteNonQueryAsync());
+        }
+        var (mine, theirs) = (new GrainState<CustomerState>(new CustomerState { LogPosition = -1 }), new GrainState<CustomerState>(new CustomerState { LogPosition = -1 }));
+        await batched.ReadStateAsync("customer", legacy, mine);
+        await provider.ReadStateAsync("customer", legacy, theirs);
+        Assert.Equal((0L, "2", false), (theirs.State!.LogPosition, theirs.ETag, theirs.RecordExists));
+        Assert.Equal((0L, "2", false), (mine.State!.LogPosition, mine.ETag, mine.RecordExists));
+
         // A write the database refuses (here a trigger's abort) fails alone; the writes batched with it land.
         await using (var c = new SqliteConnection(server.Services.GetRequiredService<SqliteDatabase>().OrleansConnectionString))
         {

@@ -32,24 +32,38 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
     private SqliteConnection? _connection;
     private SqliteCommand? _write;
     private bool _disposed;
-    // Prepared reads on connections of their own, one per concurrent read, kept for the next.
+    // Prepared reads on connections of their own, one per concurrent read, kept for the next up to MaxKeptReaders.
     private readonly ConcurrentBag<SqliteCommand> _readers = [];
+    private int _keptReaders;
+
+    /// <summary>Reader connections kept between reads; an activation storm opens more, closed after their read.</summary>
+    private static readonly int MaxKeptReaders = 2 * Environment.ProcessorCount;
 
     /// <summary>
-    /// The provider's read, answered alike: no row (never written, or cleared) is a new state with no ETag and
-    /// RecordExists false; a row is its payload, its version as ETag and RecordExists true.
+    /// The provider's read, answered alike: no row (never written, or cleared) is a new state with no ETag; a row is
+    /// its version as ETag, and its payload with RecordExists true, or, where a clear before 012-orleans-clear-deletes.sql
+    /// left none, a new state with RecordExists false.
     /// </summary>
     public override Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        if (stateName.Contains('`'))
+        if (stateName.Contains('`') || Volatile.Read(ref _disposed))
         {
-            // A generic state type's name, which the provider rewrites first (as for writes).
+            // A generic state type's name, which the provider rewrites first (as for writes); or a late activation while
+            // the silo stops, after this storage's connections are closed.
             return base.ReadStateAsync(stateName, grainId, grainState);
         }
-        ObjectDisposedException.ThrowIf(_disposed, this);
         var key = RowKey.Of(stateName, grainId);
-        var read = _readers.TryTake(out var kept) ? kept : OpenReader();
-        var (found, payload, version) = (false, (byte[]?)null, (int?)null);
+        SqliteCommand read;
+        if (_readers.TryTake(out var kept))
+        {
+            Interlocked.Decrement(ref _keptReaders);
+            read = kept;
+        }
+        else
+        {
+            read = OpenReader();
+        }
+        var (payload, version) = ((byte[]?)null, (int?)null);
         try
         {
             var p = read.Parameters;
@@ -62,28 +76,21 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
             using var row = read.ExecuteReader();
             if (row.Read())
             {
-                found = true;
                 payload = row.IsDBNull(0) ? null : row.GetFieldValue<byte[]>(0);
                 version = row.IsDBNull(1) ? null : row.GetInt32(1);
             }
         }
-        catch
+        catch (Exception ex)
         {
             // The statement or its connection may be broken: neither is used again.
             DisposeReader(read);
+            LogReadFailed(logger, ex, stateName, grainId);
             throw;
         }
-        if (_disposed)
-        {
-            DisposeReader(read);
-        }
-        else
-        {
-            _readers.Add(read);
-        }
+        KeepReader(read);
         grainState.State = payload is null ? activators.GetActivator<T>().Create() : Serializer.Deserialize<T>(new BinaryData(payload));
         grainState.ETag = version?.ToString(CultureInfo.InvariantCulture);
-        grainState.RecordExists = found;
+        grainState.RecordExists = payload is not null;
         return Task.CompletedTask;
     }
 
@@ -106,6 +113,31 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
         {
             c.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Keeps a reader for the next read, unless enough are kept or the storage is disposed (then it closes).</summary>
+    private void KeepReader(SqliteCommand read)
+    {
+        if (Interlocked.Increment(ref _keptReaders) > MaxKeptReaders || Volatile.Read(ref _disposed))
+        {
+            Interlocked.Decrement(ref _keptReaders);
+            DisposeReader(read);
+            return;
+        }
+        _readers.Add(read);
+        if (Volatile.Read(ref _disposed))
+        {
+            // Dispose may have emptied the bag between the check above and the Add.
+            DrainReaders();
+        }
+    }
+
+    private void DrainReaders()
+    {
+        while (_readers.TryTake(out var read))
+        {
+            DisposeReader(read);
         }
     }
 
@@ -260,16 +292,16 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
         {
             _disposed = true;
             Close();
-            while (_readers.TryTake(out var read))
-            {
-                DisposeReader(read);
-            }
+            DrainReaders();
         }
         finally
         {
             _writer.Release();
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Reading grain state {StateName} of {GrainId} failed")]
+    private static partial void LogReadFailed(ILogger logger, Exception exception, string stateName, GrainId grainId);
 
     [GeneratedRegex(@"^\s*PRAGMA[^;]*;", RegexOptions.IgnoreCase | RegexOptions.Multiline)]
     private static partial Regex Pragma();
