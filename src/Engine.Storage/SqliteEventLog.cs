@@ -22,9 +22,7 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
     private byte[] _utf8 = new byte[256];
     private readonly Dictionary<string, long> _batchHeads = new(StringComparer.Ordinal);
     private SqliteConnection? _writer;
-    private const int MaxIdleReaders = 16;
-    private readonly System.Collections.Concurrent.ConcurrentBag<Reader> _readers = [];
-    private volatile bool _disposed;
+    private readonly SqliteReaderPool _readers;
 
     private readonly TransitionSignal _signal;
     private readonly SqliteDatabase _database;
@@ -32,6 +30,7 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
     public SqliteEventLog(SqliteDatabase database, TransitionSignal signal)
     {
         _connectionString = database.LogConnectionString;
+        _readers = new SqliteReaderPool(_connectionString);
         _database = database;
         _signal = signal;
         _transitionWrites = new GroupWriter<TransitionRecord>(InsertTransitionsAsync);
@@ -196,11 +195,11 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         """;
 
     public Task<CustomerTail> ReadCustomerTailAsync(string customerId, long afterSeq, CancellationToken ct = default) =>
-        Task.Run(() => WithReader(reader => ReadTail(reader, customerId, afterSeq)), ct);
+        Task.Run(() => _readers.With(reader => ReadTail(reader, customerId, afterSeq)), ct);
 
     /// <summary>Both reads on one connection, one hop to the thread pool: an activation makes this read.</summary>
     public Task<CustomerTail> ReadRecoveryTailAsync(string customerId, long afterSeq, long afterNumber, CancellationToken ct = default) =>
-        Task.Run(() => WithReader(reader =>
+        Task.Run(() => _readers.With(reader =>
         {
             var tail = ReadTail(reader, customerId, afterSeq);
             var cmd = reader.Prepared(MovesSql);
@@ -227,7 +226,7 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
             Drivers.FromJson(r.IsDBNull(first + 7) ? null : r.GetString(first + 7)), r.IsDBNull(first + 8) ? null : r.GetString(first + 8),
             r.IsDBNull(first + 9) ? null : r.GetString(first + 9), r.IsDBNull(first + 10) ? null : r.GetInt64(first + 10));
 
-    private static CustomerTail ReadTail(Reader reader, string customerId, long afterSeq)
+    private static CustomerTail ReadTail(SqliteReader reader, string customerId, long afterSeq)
     {
         // A customer with nothing after its checkpoint (every activation but after a crash) costs the cheap statement
         // only: half the time of the chain walk's in a profile of cold lookups.
@@ -644,15 +643,11 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
 
     public void Dispose()
     {
-        _disposed = true;
         _insertEvent?.Dispose();
         _insertTransition?.Dispose();
         _writer?.Dispose();
         _writeLock.Dispose();
-        while (_readers.TryTake(out var reader))
-        {
-            reader.Dispose();
-        }
+        _readers.Dispose();
     }
 
     private async Task<T> WriteAsync<T>(Func<SqliteConnection, T> work, CancellationToken ct)
@@ -682,72 +677,5 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         }, ct);
 
     private Task<T> ReadAsync<T>(Func<SqliteConnection, T> work, CancellationToken ct) =>
-        Task.Run(() => WithReader(reader => work(reader.Connection)), ct);
-
-    /// <summary>
-    /// Lends an open read connection. A read that threw may leave a statement half run, so its connection is closed
-    /// rather than returned; beyond <see cref="MaxIdleReaders"/> idle ones, and after disposal, connections are closed too.
-    /// </summary>
-    private T WithReader<T>(Func<Reader, T> work)
-    {
-        var reader = _readers.TryTake(out var idle) ? idle : new Reader(_connectionString);
-        T result;
-        try
-        {
-            result = work(reader);
-        }
-        catch
-        {
-            reader.Dispose();
-            throw;
-        }
-        if (_disposed || _readers.Count >= MaxIdleReaders)
-        {
-            reader.Dispose();
-        }
-        else
-        {
-            _readers.Add(reader);
-        }
-        return result;
-    }
-
-    /// <summary>
-    /// An open read connection with its prepared statements. Preparing the customer-tail query took longer than
-    /// running it (a profile of cold lookups: 6.6 % of server time in prepare, 5.3 % in the rest of the read).
-    /// </summary>
-    private sealed class Reader(string connectionString) : IDisposable
-    {
-        private readonly Dictionary<string, SqliteCommand> _prepared = new(StringComparer.Ordinal);
-
-        public SqliteConnection Connection { get; } = Open(connectionString);
-
-        public SqliteCommand Prepared(string sql)
-        {
-            if (!_prepared.TryGetValue(sql, out var cmd))
-            {
-                cmd = Connection.CreateCommand();
-                cmd.CommandText = sql;
-                _prepared[sql] = cmd;
-            }
-            cmd.Parameters.Clear();
-            return cmd;
-        }
-
-        public void Dispose()
-        {
-            foreach (var cmd in _prepared.Values)
-            {
-                cmd.Dispose();
-            }
-            Connection.Dispose();
-        }
-
-        private static SqliteConnection Open(string connectionString)
-        {
-            var c = new SqliteConnection(connectionString);
-            c.Open();
-            return c;
-        }
-    }
+        Task.Run(() => _readers.With(reader => work(reader.Connection)), ct);
 }

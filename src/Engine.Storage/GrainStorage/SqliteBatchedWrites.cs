@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
@@ -32,12 +31,9 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
     private SqliteConnection? _connection;
     private SqliteCommand? _write;
     private bool _disposed;
-    // Prepared reads on connections of their own, one per concurrent read, kept for the next up to MaxKeptReaders.
-    private readonly ConcurrentBag<SqliteCommand> _readers = [];
-    private int _keptReaders;
-
-    /// <summary>Reader connections kept between reads; an activation storm opens more, closed after their read.</summary>
-    private static readonly int MaxKeptReaders = 2 * Environment.ProcessorCount;
+    // Reads on connections of their own, the provider's read query prepared on each (fetched with the first read).
+    private readonly SqliteReaderPool _readers = new(connectionString);
+    private string? _readQuery;
 
     /// <summary>
     /// The provider's read, answered alike: no row (never written, or cleared) is a new state with no ETag; a row is
@@ -46,106 +42,62 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
     /// </summary>
     public override Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        if (stateName.Contains('`') || Volatile.Read(ref _disposed))
+        if (stateName.Contains('`') || _readers.Disposed)
         {
             // A generic state type's name, which the provider rewrites first (as for writes); or a late activation while
             // the silo stops, after this storage's connections are closed.
             return base.ReadStateAsync(stateName, grainId, grainState);
         }
         var key = RowKey.Of(stateName, grainId);
-        SqliteCommand read;
-        if (_readers.TryTake(out var kept))
-        {
-            Interlocked.Decrement(ref _keptReaders);
-            read = kept;
-        }
-        else
-        {
-            read = OpenReader();
-        }
-        var (payload, version) = ((byte[]?)null, (int?)null);
+        (byte[]? Payload, int? Version) row;
         try
         {
-            var p = read.Parameters;
-            p["@GrainIdHash"].Value = key.IdHash;
-            p["@GrainIdN0"].Value = key.N0;
-            p["@GrainIdN1"].Value = key.N1;
-            p["@GrainTypeHash"].Value = key.TypeHash;
-            p["@GrainTypeString"].Value = key.Type;
-            p["@GrainIdExtensionString"].Value = (object?)key.Extension ?? DBNull.Value;
-            using var row = read.ExecuteReader();
-            if (row.Read())
+            row = _readers.With(reader =>
             {
-                payload = row.IsDBNull(0) ? null : row.GetFieldValue<byte[]>(0);
-                version = row.IsDBNull(1) ? null : row.GetInt32(1);
-            }
+                var read = reader.Prepared(_readQuery ??= ProviderQuery(reader.Connection, "ReadFromStorageKey"));
+                BindKey(read.Parameters, key);
+                using var rows = read.ExecuteReader();
+                return rows.Read()
+                    ? (rows.IsDBNull(0) ? null : rows.GetFieldValue<byte[]>(0), rows.IsDBNull(1) ? null : rows.GetInt32(1))
+                    : ((byte[]?)null, (int?)null);
+            });
         }
         catch (Exception ex)
         {
-            // The statement or its connection may be broken: neither is used again.
-            DisposeReader(read);
             LogReadFailed(logger, ex, stateName, grainId);
             throw;
         }
-        KeepReader(read);
-        grainState.State = payload is null ? activators.GetActivator<T>().Create() : Serializer.Deserialize<T>(new BinaryData(payload));
-        grainState.ETag = version?.ToString(CultureInfo.InvariantCulture);
-        grainState.RecordExists = payload is not null;
+        grainState.State = row.Payload is null ? activators.GetActivator<T>().Create() : Serializer.Deserialize<T>(new BinaryData(row.Payload));
+        grainState.ETag = row.Version?.ToString(CultureInfo.InvariantCulture);
+        grainState.RecordExists = row.Payload is not null;
         return Task.CompletedTask;
     }
 
-    private SqliteCommand OpenReader()
+    /// <summary>
+    /// Binds a row's key and the service id as the provider's queries name them, setting parameters the statement
+    /// already has and adding the others.
+    /// </summary>
+    private void BindKey(SqliteParameterCollection p, RowKey key)
     {
-        var c = SqliteDatabase.Open(connectionString);
-        try
-        {
-            var read = c.CreateCommand();
-            read.CommandText = ProviderQuery(c, "ReadFromStorageKey");
-            foreach (var name in (string[])["@GrainIdHash", "@GrainIdN0", "@GrainIdN1", "@GrainTypeHash", "@GrainTypeString", "@GrainIdExtensionString", "@ServiceId"])
-            {
-                read.Parameters.Add(new SqliteParameter(name, null));
-            }
-            read.Parameters["@ServiceId"].Value = ServiceId;
-            read.Prepare();
-            return read;
-        }
-        catch
-        {
-            c.Dispose();
-            throw;
-        }
+        Bind(p, "@GrainIdHash", key.IdHash);
+        Bind(p, "@GrainIdN0", key.N0);
+        Bind(p, "@GrainIdN1", key.N1);
+        Bind(p, "@GrainTypeHash", key.TypeHash);
+        Bind(p, "@GrainTypeString", key.Type);
+        Bind(p, "@GrainIdExtensionString", key.Extension);
+        Bind(p, "@ServiceId", ServiceId);
     }
 
-    /// <summary>Keeps a reader for the next read, unless enough are kept or the storage is disposed (then it closes).</summary>
-    private void KeepReader(SqliteCommand read)
+    private static void Bind(SqliteParameterCollection p, string name, object? value)
     {
-        if (Interlocked.Increment(ref _keptReaders) > MaxKeptReaders || Volatile.Read(ref _disposed))
+        if (p.Contains(name))
         {
-            Interlocked.Decrement(ref _keptReaders);
-            DisposeReader(read);
-            return;
+            p[name].Value = value ?? DBNull.Value;
         }
-        _readers.Add(read);
-        if (Volatile.Read(ref _disposed))
+        else
         {
-            // Dispose may have emptied the bag between the check above and the Add.
-            DrainReaders();
+            p.AddWithValue(name, value ?? DBNull.Value);
         }
-    }
-
-    private void DrainReaders()
-    {
-        while (_readers.TryTake(out var read))
-        {
-            DisposeReader(read);
-        }
-    }
-
-    private static void DisposeReader(SqliteCommand read)
-    {
-        var connection = read.Connection;
-        read.Dispose();
-        connection?.Dispose();
     }
 
     /// <summary>The provider's query under <paramref name="key"/> in OrleansQuery, without the PRAGMA it may start with.</summary>
@@ -200,12 +152,7 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
             for (var i = 0; i < batch.Count; i++)
             {
                 var w = batch[i];
-                p["@GrainIdHash"].Value = w.Key.IdHash;
-                p["@GrainIdN0"].Value = w.Key.N0;
-                p["@GrainIdN1"].Value = w.Key.N1;
-                p["@GrainTypeHash"].Value = w.Key.TypeHash;
-                p["@GrainTypeString"].Value = w.Key.Type;
-                p["@GrainIdExtensionString"].Value = (object?)w.Key.Extension ?? DBNull.Value;
+                BindKey(p, w.Key);
                 p["@GrainStateVersion"].Value = (object?)w.Version ?? DBNull.Value;
                 p["@PayloadBinary"].Value = w.Payload;
                 versions[i] = write.ExecuteScalar() is { } v and not DBNull ? Convert.ToInt32(v) : null;
@@ -251,7 +198,6 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
             {
                 write.Parameters.Add(new SqliteParameter(name, null));
             }
-            write.Parameters["@ServiceId"].Value = ServiceId;
             write.Prepare();
             (_connection, _write) = (c, write);
             return write;
@@ -292,7 +238,7 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
         {
             _disposed = true;
             Close();
-            DrainReaders();
+            _readers.Dispose();
         }
         finally
         {
