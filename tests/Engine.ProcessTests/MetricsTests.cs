@@ -23,6 +23,9 @@ public sealed partial class MetricsRun : IAsyncLifetime
     public double SubscribersWhileOpen { get; private set; }
     public IReadOnlyList<string> CustomerIds { get; private set; } = [];
 
+    /// <summary>The server process.</summary>
+    public int ProcessId => _process!.Id;
+
     public async Task InitializeAsync()
     {
         _process = ServerProcess.ForEngine(_config.Settings);
@@ -152,6 +155,17 @@ public sealed partial class MetricsTests(MetricsRun run) : IClassFixture<Metrics
         Assert.True(MetricsRun.Value(s, "engine_rpc_duration_seconds_count", "service=\"engine.v1.IngestService\",method=\"Ingest\",code=\"OK\"") >= 1);
         Assert.True(MetricsRun.Value(s, "engine_rpc_duration_seconds_count", "method=\"GetCustomer\",code=\"OK\"") >= 2);
         Assert.True(MetricsRun.Value(s, "engine_rpc_duration_seconds_count", "method=\"SubscribeMigrations\"") >= 0);
+    }
+
+    [SkippableFact]
+    public void The_server_watches_no_files()
+    {
+        // Configuration is read once, at start: a watcher on the working directory would hear every write of a data
+        // directory inside it (EngineHost.Build).
+        Skip.IfNot(OperatingSystem.IsLinux(), "reads /proc");
+        var open = new DirectoryInfo($"/proc/{run.ProcessId}/fd").GetFileSystemInfos().Select(f => f.LinkTarget).ToList();
+        Assert.Contains(open, target => target?.EndsWith("log.db", StringComparison.Ordinal) == true);
+        Assert.DoesNotContain("anon_inode:inotify", open);
     }
 
     [Fact]

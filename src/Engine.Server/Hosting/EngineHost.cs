@@ -54,7 +54,11 @@ public static class EngineHost
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // Configuration is read once, at start. A reload watcher on the content root (the working directory) would also
+        // hear every write under a data directory inside it, as the default ./data is: in an event-time import it took
+        // about a tenth of a core and allocated for each event it heard (deploy/bench/HISTORY.md, "Behind the code").
+        // First, so that a --hostBuilder:reloadConfigOnChange=true of the caller's still wins.
+        var builder = WebApplication.CreateBuilder(["--hostBuilder:reloadConfigOnChange=false", .. args]);
         configure?.Invoke(builder);
         var section = builder.Configuration.GetSection(EngineOptions.Section);
         var options = section.Get<EngineOptions>() ?? new EngineOptions();
