@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Engine.Abstractions;
 using Prometheus;
 
@@ -73,11 +74,15 @@ public static partial class EngineMetrics
         _ => false,
     };
 
+    /// <summary>Each (cause, kind) series labelled once: every move is counted, and labelling allocates.</summary>
+    private static readonly ConcurrentDictionary<(TransitionCause Cause, Engine.Core.SegmentKind Kind), Counter.Child> TransitionSeries = new();
+
     public static void Transitions(IEnumerable<TransitionRecord> transitions)
     {
-        foreach (var group in transitions.GroupBy(t => (t.Cause, t.Kind)))
+        foreach (var t in transitions)
         {
-            TransitionsTotal.WithLabels(group.Key.Cause.ToString().ToLowerInvariant(), group.Key.Kind.ToString().ToLowerInvariant()).Inc(group.Count());
+            TransitionSeries.GetOrAdd((t.Cause, t.Kind),
+                static key => TransitionsTotal.WithLabels(key.Cause.ToString().ToLowerInvariant(), key.Kind.ToString().ToLowerInvariant())).Inc();
         }
     }
 }

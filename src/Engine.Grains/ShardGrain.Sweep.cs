@@ -38,12 +38,19 @@ public sealed partial class ShardGrain
             {
                 // Looked at again a sweep interval later, unless the rollout's row reschedules it first; the next sweep
                 // takes them (one round while a rollout runs, or they would come back every round).
-                var pending = due.Where(d => _rollout.Holds(_rows.IdAt(d.Row))).ToList();
-                foreach (var d in pending)
+                var free = new List<(int Row, DateTime At)>(due.Count);
+                foreach (var d in due)
                 {
-                    schedule.Schedule(d.Row, model, d.At, looked: true);
+                    if (_rollout.Holds(_rows.IdAt(d.Row)))
+                    {
+                        schedule.Schedule(d.Row, model, d.At, looked: true);
+                    }
+                    else
+                    {
+                        free.Add(d);
+                    }
                 }
-                moved += await SweepRoundAsync(model, schedule, due.Except(pending).ToList());
+                moved += await SweepRoundAsync(model, schedule, free);
                 break;
             }
             moved += await SweepRoundAsync(model, schedule, due);

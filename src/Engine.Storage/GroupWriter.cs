@@ -6,7 +6,7 @@ namespace Engine.Storage;
 /// Lists written together (group commit): a caller queues its list, and whichever caller finds no write running writes
 /// every list queued by then in one call, then looks again, so concurrent small writes share one transaction and one
 /// commit. Each caller gets back the items of its own list that the write reports written (the same instances), or the
-/// write's failure. The transition logs use it: the shards' sweeps and rollouts, and a sweep's customers each writing
+/// write's failure. The write must report the items it wrote in the order it was given them. The transition logs use it: the shards' sweeps and rollouts, and a sweep's customers each writing
 /// their own moves, append at once (deploy/bench/HISTORY.md, "Behind the code").
 /// </summary>
 public sealed class GroupWriter<T>(Func<IReadOnlyList<T>, Task<IReadOnlyList<T>>> write) where T : class
@@ -64,11 +64,27 @@ public sealed class GroupWriter<T>(Func<IReadOnlyList<T>, Task<IReadOnlyList<T>>
     {
         try
         {
-            var written = new HashSet<T>(await write(taken.Count == 1 ? taken[0].Items : [.. taken.SelectMany(p => p.Items)]),
-                ReferenceEqualityComparer.Instance);
+            if (taken.Count == 1)
+            {
+                taken[0].Done.SetResult(await write(taken[0].Items));
+                return;
+            }
+            // The written items are a subsequence of the group's, in its order: one walk hands each caller its own
+            // (a set of the written ones hashed every item on every move's path).
+            var written = await write([.. taken.SelectMany(p => p.Items)]);
+            var next = 0;
             foreach (var p in taken)
             {
-                p.Done.SetResult(p.Items.Where(written.Contains).ToArray());
+                var mine = new List<T>(p.Items.Count);
+                foreach (var item in p.Items)
+                {
+                    if (next < written.Count && ReferenceEquals(written[next], item))
+                    {
+                        mine.Add(item);
+                        next++;
+                    }
+                }
+                p.Done.SetResult(mine);
             }
         }
         catch (Exception e)

@@ -1,3 +1,4 @@
+using CsCheck;
 using Engine.Core;
 
 namespace Engine.UnitTests;
@@ -55,6 +56,38 @@ public sealed class TransitionAnalyticsTests
         Assert.Equal(FeatureNames.Monetary, all[0].Feature);
         Assert.Equal(9, all[0].Contribution, 1e-9);
         Assert.Equal(2, Explanation.Drivers(x, old, @new, top: 2).Length);
+    }
+
+    [Fact]
+    public void Drivers_are_the_largest_positive_terms_largest_first_ties_in_feature_order()
+    {
+        // Small integers make ties common; NaN and infinities come in too.
+        var value = Gen.Frequency((8, Gen.Int[-3, 3].Select(v => (float)v)), (1, Gen.OneOf(float.NaN, float.PositiveInfinity, float.NegativeInfinity)));
+        var d = FeatureNames.All.Length;
+        Gen.Select(value.Array[d], value.Array[d], value.Array[d], Gen.Int[0, d + 1]).Sample(sample =>
+        {
+            var (x, old, @new, top) = sample;
+            var expected = Enumerable.Range(0, d)
+                .Select(j => new FeatureContribution(FeatureNames.All[j], ((double)x[j] - old[j]) * ((double)x[j] - old[j]) - ((double)x[j] - @new[j]) * ((double)x[j] - @new[j])))
+                .OrderByDescending(c => c.Contribution).Take(top).Where(c => c.Contribution > 0).ToArray();
+            Assert.Equal(expected, Explanation.Drivers(x, old, @new, top));
+        });
+    }
+
+    [Fact]
+    public void Drivers_are_stored_as_the_serializer_writes_them_and_read_back_whole()
+    {
+        var feature = Gen.OneOf(FeatureNames.All.Select(Gen.Const).ToArray());
+        var contribution = Gen.Frequency((4, Gen.Double[0, 100]), (1, Gen.Double.Where(double.IsFinite)), (1, Gen.OneOf(0.0, -0.0, 1e-320, double.MaxValue)));
+        Gen.Select(feature, contribution).Select((f, c) => new Engine.Abstractions.Driver(f, c)).Array[1, 4].Sample(drivers =>
+        {
+            var json = Engine.Storage.Drivers.ToJson(drivers);
+            Assert.Equal(System.Text.Json.JsonSerializer.Serialize(drivers.Select(d => new { f = d.Feature, c = d.Contribution })), json);
+            Assert.Equal(drivers, Engine.Storage.Drivers.FromJson(json));
+        });
+        Assert.Null(Engine.Storage.Drivers.ToJson([]));
+        Assert.Throws<ArgumentException>(() => Engine.Storage.Drivers.ToJson([new("recency_days", double.NaN)]));
+        Assert.Equal("[{\"f\":\"a\",\"c\":1}]", Engine.Storage.Drivers.ToJson([new("a", 1)]));
     }
 
     [Fact]
