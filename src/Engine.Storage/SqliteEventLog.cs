@@ -173,14 +173,14 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
     }
 
     /// <summary>
-    /// The log head, and the customer's events after $s: down its chain from its head row while the positions are above
-    /// $s. One statement, so head and events are of one snapshot.
+    /// The log head, and the customer's events after ?2: down its chain from its head row while the positions are above
+    /// ?2. One statement, so head and events are of one snapshot.
     /// </summary>
     private const string CustomerTailSql = """
         WITH RECURSIVE chain(seq) AS (
-            SELECT last_seq FROM customer_head WHERE customer_id = $c AND last_seq > $s
+            SELECT last_seq FROM customer_head WHERE customer_id = ?1 AND last_seq > ?2
             UNION ALL
-            SELECT l.prev_seq FROM chain JOIN ingest_log l ON l.seq = chain.seq WHERE l.prev_seq > $s
+            SELECT l.prev_seq FROM chain JOIN ingest_log l ON l.seq = chain.seq WHERE l.prev_seq > ?2
         )
         SELECT h.head, l.seq, l.event_id, l.customer_id, l.kind, l.occurred_at, l.amount, l.category, l.as_of, l.model_version
         FROM (SELECT COALESCE(MAX(seq), 0) AS head FROM ingest_log) h
@@ -191,7 +191,7 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
 
     /// <summary>The log head and the customer's head row in one statement: most tail reads stop here.</summary>
     private const string CustomerHeadSql = """
-        SELECT (SELECT COALESCE(MAX(seq), 0) FROM ingest_log), (SELECT last_seq FROM customer_head WHERE customer_id = $c)
+        SELECT (SELECT COALESCE(MAX(seq), 0) FROM ingest_log), (SELECT last_seq FROM customer_head WHERE customer_id = ?1)
         """;
 
     public Task<CustomerTail> ReadCustomerTailAsync(string customerId, long afterSeq, CancellationToken ct = default) =>
@@ -202,6 +202,22 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         Task.Run(() => _readers.With(reader =>
         {
             var tail = ReadTail(reader, customerId, afterSeq);
+            // Nearly always none (moves by silence since the checkpoint are left only by a crash): asked first on the
+            // reader's own statement, read only if there are.
+            var any = reader.Statement(AnyMovesSql);
+            try
+            {
+                reader.BindText(any, 1, customerId);
+                raw.sqlite3_bind_int64(any, 2, afterNumber);
+                if (!reader.Step(any))
+                {
+                    return tail with { Moves = [] };
+                }
+            }
+            finally
+            {
+                SqliteReader.Reset(any);
+            }
             var cmd = reader.Prepared(MovesSql);
             cmd.Parameters.AddWithValue("$c", customerId);
             cmd.Parameters.AddWithValue("$n", afterNumber);
@@ -213,6 +229,8 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
             }
             return tail with { Moves = moves.ToArray() };
         }), ct);
+
+    private const string AnyMovesSql = "SELECT 1 FROM transitions WHERE customer_id = ?1 AND number > ?2 AND log_position IS NOT NULL LIMIT 1";
 
     private const string MovesSql = """
         SELECT customer_id, number, from_segment, to_segment, at, cause, model_version, drivers, from_name, to_name, log_position
@@ -226,36 +244,57 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
             Drivers.FromJson(r.IsDBNull(first + 7) ? null : r.GetString(first + 7)), r.IsDBNull(first + 8) ? null : r.GetString(first + 8),
             r.IsDBNull(first + 9) ? null : r.GetString(first + 9), r.IsDBNull(first + 10) ? null : r.GetInt64(first + 10));
 
+    /// <summary>
+    /// On the reader's own statements (<see cref="SqliteReader.Statement"/>): every activation reads its tail, and an
+    /// import activates a customer every few events.
+    /// </summary>
     private static CustomerTail ReadTail(SqliteReader reader, string customerId, long afterSeq)
     {
         // A customer with nothing after its checkpoint (every activation but after a crash) costs the cheap statement
         // only: half the time of the chain walk's in a profile of cold lookups.
-        var quick = reader.Prepared(CustomerHeadSql);
-        quick.Parameters.AddWithValue("$c", customerId);
-        using (var r = quick.ExecuteReader())
+        var quick = reader.Statement(CustomerHeadSql);
+        try
         {
-            r.Read();
-            if (r.IsDBNull(1) || r.GetInt64(1) <= afterSeq)
+            reader.BindText(quick, 1, customerId);
+            reader.Step(quick);
+            if (SqliteReader.IsNull(quick, 1) || raw.sqlite3_column_int64(quick, 1) <= afterSeq)
             {
-                return new CustomerTail([], r.GetInt64(0));
+                return new CustomerTail([], raw.sqlite3_column_int64(quick, 0));
             }
         }
-        var cmd = reader.Prepared(CustomerTailSql);
-        cmd.Parameters.AddWithValue("$c", customerId);
-        cmd.Parameters.AddWithValue("$s", afterSeq);
-        using var rows = cmd.ExecuteReader();
-        var head = 0L;
-        var list = new List<LoggedEvent>();
-        while (rows.Read())
+        finally
         {
-            head = rows.GetInt64(0);
-            if (!rows.IsDBNull(1))
-            {
-                list.Add(ReadEvent(rows, 1));
-            }
+            SqliteReader.Reset(quick);
         }
-        return new CustomerTail(list.ToArray(), head);
+        var rows = reader.Statement(CustomerTailSql);
+        try
+        {
+            reader.BindText(rows, 1, customerId);
+            raw.sqlite3_bind_int64(rows, 2, afterSeq);
+            var head = 0L;
+            var list = new List<LoggedEvent>();
+            while (reader.Step(rows))
+            {
+                head = raw.sqlite3_column_int64(rows, 0);
+                if (!SqliteReader.IsNull(rows, 1))
+                {
+                    list.Add(ReadEvent(rows, 1));
+                }
+            }
+            return new CustomerTail(list.ToArray(), head);
+        }
+        finally
+        {
+            SqliteReader.Reset(rows);
+        }
     }
+
+    /// <summary><see cref="ReadEvent(SqliteDataReader, int)"/> from a statement's row.</summary>
+    private static LoggedEvent ReadEvent(sqlite3_stmt s, int i) =>
+        new(raw.sqlite3_column_int64(s, i), SqliteReader.Text(s, i + 1), SqliteReader.Text(s, i + 2), (EventKind)raw.sqlite3_column_int(s, i + 3),
+            new DateTime(raw.sqlite3_column_int64(s, i + 4), DateTimeKind.Utc), raw.sqlite3_column_double(s, i + 5),
+            SqliteReader.IsNull(s, i + 6) ? null : SqliteReader.Text(s, i + 6), new DateTime(raw.sqlite3_column_int64(s, i + 7), DateTimeKind.Utc),
+            SqliteReader.IsNull(s, i + 8) ? LoggedEvent.Unstamped : raw.sqlite3_column_int64(s, i + 8));
 
     /// <summary>Scans the positions in (afterSeq, throughSeq]: a read-back spans the few batches other writers appended.</summary>
     public Task<LoggedEvent[]> ReadCustomersAsync(IReadOnlyCollection<string> customerIds, long afterSeq, long throughSeq, CancellationToken ct = default) =>

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
+using System.Text;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace Engine.Storage;
 
@@ -58,14 +60,18 @@ internal sealed class SqliteReaderPool(string connectionString, int maxIdle = 16
     }
 }
 
-/// <summary>An open read connection with its prepared statements, one per SQL text.</summary>
+/// <summary>
+/// An open read connection with its prepared statements, one per SQL text: as commands, or as SQLite's own statements
+/// for the reads every activation makes, where the command's binder and reader allocated more than the row they read.
+/// </summary>
 internal sealed class SqliteReader(string connectionString) : IDisposable
 {
     private readonly Dictionary<string, SqliteCommand> _prepared = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, sqlite3_stmt> _statements = new(StringComparer.Ordinal);
+    private byte[] _utf8 = new byte[128];
 
     public SqliteConnection Connection { get; } = Open(connectionString);
 
-    /// <summary>The statement for <paramref name="sql"/>, prepared on first use, with no parameters bound.</summary>
     public SqliteCommand Prepared(string sql)
     {
         if (!_prepared.TryGetValue(sql, out var cmd))
@@ -78,11 +84,72 @@ internal sealed class SqliteReader(string connectionString) : IDisposable
         return cmd;
     }
 
+    /// <summary>
+    /// The statement for <paramref name="sql"/>, prepared once, with nothing bound. Run it with <see cref="Step"/> and
+    /// <see cref="Reset"/> it in a finally: a statement left mid-run holds its read snapshot open.
+    /// </summary>
+    public sqlite3_stmt Statement(string sql)
+    {
+        if (!_statements.TryGetValue(sql, out var stmt))
+        {
+            var db = Connection.Handle!;
+            var rc = raw.sqlite3_prepare_v2(db, sql, out stmt);
+            if (rc != raw.SQLITE_OK)
+            {
+                SqliteException.ThrowExceptionForRC(rc, db);
+            }
+            _statements[sql] = stmt;
+        }
+        return stmt;
+    }
+
+    /// <summary>Binds UTF-8 from this reader's buffer (SQLite copies it).</summary>
+    public void BindText(sqlite3_stmt stmt, int index, string value)
+    {
+        var max = Encoding.UTF8.GetMaxByteCount(value.Length);
+        if (_utf8.Length < max)
+        {
+            _utf8 = new byte[Math.Max(max, 2 * _utf8.Length)];
+        }
+        var length = Encoding.UTF8.GetBytes(value, _utf8);
+        raw.sqlite3_bind_text(stmt, index, new ReadOnlySpan<byte>(_utf8, 0, length));
+    }
+
+    /// <summary>Steps the statement: true at a row, false when done; throws SQLite's error otherwise.</summary>
+    public bool Step(sqlite3_stmt stmt)
+    {
+        var rc = raw.sqlite3_step(stmt);
+        if (rc == raw.SQLITE_ROW)
+        {
+            return true;
+        }
+        if (rc != raw.SQLITE_DONE)
+        {
+            SqliteException.ThrowExceptionForRC(rc, Connection.Handle!);
+        }
+        return false;
+    }
+
+    /// <summary>Ends the statement's run and clears its bindings, so it ends its read snapshot and holds no old values.</summary>
+    public static void Reset(sqlite3_stmt stmt)
+    {
+        raw.sqlite3_reset(stmt);
+        raw.sqlite3_clear_bindings(stmt);
+    }
+
+    public static bool IsNull(sqlite3_stmt stmt, int column) => raw.sqlite3_column_type(stmt, column) == raw.SQLITE_NULL;
+
+    public static string Text(sqlite3_stmt stmt, int column) => raw.sqlite3_column_text(stmt, column).utf8_to_string();
+
     public void Dispose()
     {
         foreach (var cmd in _prepared.Values)
         {
             cmd.Dispose();
+        }
+        foreach (var stmt in _statements.Values)
+        {
+            stmt.Dispose();
         }
         Connection.Dispose();
     }
