@@ -68,6 +68,7 @@ internal sealed class SqliteReader(string connectionString) : IDisposable
 {
     private readonly Dictionary<string, SqliteCommand> _prepared = new(StringComparer.Ordinal);
     private readonly Dictionary<string, sqlite3_stmt> _statements = new(StringComparer.Ordinal);
+    private readonly Dictionary<(sqlite3_stmt, string), int> _parameters = [];
     private byte[] _utf8 = new byte[128];
 
     public SqliteConnection Connection { get; } = Open(connectionString);
@@ -101,6 +102,38 @@ internal sealed class SqliteReader(string connectionString) : IDisposable
             _statements[sql] = stmt;
         }
         return stmt;
+    }
+
+    /// <summary>The statement's index of a named parameter, 0 where it has none; looked up once per statement and name.</summary>
+    public int ParameterIndex(sqlite3_stmt stmt, string name)
+    {
+        if (!_parameters.TryGetValue((stmt, name), out var index))
+        {
+            _parameters[(stmt, name)] = index = raw.sqlite3_bind_parameter_index(stmt, name);
+        }
+        return index;
+    }
+
+    /// <summary>Binds a value as a command would bind it: an integer, a long, text, or NULL.</summary>
+    public void Bind(sqlite3_stmt stmt, int index, object? value)
+    {
+        switch (value)
+        {
+            case null:
+                raw.sqlite3_bind_null(stmt, index);
+                break;
+            case int i:
+                raw.sqlite3_bind_int(stmt, index, i);
+                break;
+            case long l:
+                raw.sqlite3_bind_int64(stmt, index, l);
+                break;
+            case string text:
+                BindText(stmt, index, text);
+                break;
+            default:
+                throw new ArgumentException($"No binding for a {value.GetType().Name}.", nameof(value));
+        }
     }
 
     /// <summary>Binds UTF-8 from this reader's buffer (SQLite copies it).</summary>

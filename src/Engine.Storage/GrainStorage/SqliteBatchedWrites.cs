@@ -4,6 +4,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Orleans.Serialization.Serializers;
 using Orleans.Storage;
+using SQLitePCL;
 
 namespace Engine.Storage;
 
@@ -54,12 +55,27 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
         {
             row = _readers.With(reader =>
             {
-                var read = reader.Prepared(_readQuery ??= ProviderQuery(reader.Connection, "ReadFromStorageKey"));
-                BindKey(read.Parameters, key);
-                using var rows = read.ExecuteReader();
-                return rows.Read()
-                    ? (rows.IsDBNull(0) ? null : rows.GetFieldValue<byte[]>(0), rows.IsDBNull(1) ? null : rows.GetInt32(1))
-                    : ((byte[]?)null, (int?)null);
+                // On the reader's own statement: a command's binder and reader allocated more per activation than the row.
+                var read = reader.Statement(_readQuery ??= ProviderQuery(reader.Connection, "ReadFromStorageKey"));
+                try
+                {
+                    var values = KeyValues(key);
+                    for (var i = 0; i < KeyParameters.Length; i++)
+                    {
+                        if (reader.ParameterIndex(read, KeyParameters[i]) is var at and > 0)
+                        {
+                            reader.Bind(read, at, values[i]);
+                        }
+                    }
+                    return reader.Step(read)
+                        ? (SqliteReader.IsNull(read, 0) ? null : raw.sqlite3_column_blob(read, 0).ToArray(),
+                            SqliteReader.IsNull(read, 1) ? null : raw.sqlite3_column_int(read, 1))
+                        : ((byte[]?)null, (int?)null);
+                }
+                finally
+                {
+                    SqliteReader.Reset(read);
+                }
             });
         }
         catch (Exception ex)
@@ -79,14 +95,18 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
     /// </summary>
     private void BindKey(SqliteParameterCollection p, RowKey key)
     {
-        Bind(p, "@GrainIdHash", key.IdHash);
-        Bind(p, "@GrainIdN0", key.N0);
-        Bind(p, "@GrainIdN1", key.N1);
-        Bind(p, "@GrainTypeHash", key.TypeHash);
-        Bind(p, "@GrainTypeString", key.Type);
-        Bind(p, "@GrainIdExtensionString", key.Extension);
-        Bind(p, "@ServiceId", ServiceId);
+        var values = KeyValues(key);
+        for (var i = 0; i < KeyParameters.Length; i++)
+        {
+            Bind(p, KeyParameters[i], values[i]);
+        }
     }
+
+    /// <summary>The key's parameters as the provider's queries name them, in the order <see cref="KeyValues"/> gives their values.</summary>
+    private static readonly string[] KeyParameters =
+        ["@GrainIdHash", "@GrainIdN0", "@GrainIdN1", "@GrainTypeHash", "@GrainTypeString", "@GrainIdExtensionString", "@ServiceId"];
+
+    private object?[] KeyValues(RowKey key) => [key.IdHash, key.N0, key.N1, key.TypeHash, key.Type, key.Extension, ServiceId];
 
     private static void Bind(SqliteParameterCollection p, string name, object? value)
     {
