@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 
 namespace Engine.Storage;
 
@@ -86,6 +87,7 @@ public sealed class GroupWriter<T>(Func<IReadOnlyList<T>, Task<IReadOnlyList<T>>
                 }
                 p.Done.SetResult(mine);
             }
+            Debug.Assert(next == written.Count, "the write reported items out of the order it was given them");
         }
         catch (Exception e)
         {

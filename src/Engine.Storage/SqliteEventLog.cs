@@ -163,6 +163,11 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
             raw.sqlite3_bind_null(stmt, index);
             return;
         }
+        if (value.Length == 0)
+        {
+            raw.sqlite3_bind_text(stmt, index, ""); // an empty span would bind NULL
+            return;
+        }
         var max = Encoding.UTF8.GetMaxByteCount(value.Length);
         if (_utf8.Length < max)
         {

@@ -136,9 +136,14 @@ internal sealed class SqliteReader(string connectionString) : IDisposable
         }
     }
 
-    /// <summary>Binds UTF-8 from this reader's buffer (SQLite copies it).</summary>
+    /// <summary>Binds UTF-8 from this reader's buffer (SQLite copies it); "" as empty text (an empty span would bind NULL).</summary>
     public void BindText(sqlite3_stmt stmt, int index, string value)
     {
+        if (value.Length == 0)
+        {
+            raw.sqlite3_bind_text(stmt, index, "");
+            return;
+        }
         var max = Encoding.UTF8.GetMaxByteCount(value.Length);
         if (_utf8.Length < max)
         {
@@ -191,6 +196,8 @@ internal sealed class SqliteReader(string connectionString) : IDisposable
     {
         var c = new SqliteConnection(connectionString);
         c.Open();
+        // A command retries a busy database for its timeout; SQLite's own statements wait as long through this.
+        raw.sqlite3_busy_timeout(c.Handle!, (int)TimeSpan.FromSeconds(new SqliteConnectionStringBuilder(connectionString).DefaultTimeout).TotalMilliseconds);
         return c;
     }
 }

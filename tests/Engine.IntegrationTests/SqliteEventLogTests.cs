@@ -159,6 +159,27 @@ public sealed class SqliteEventLogTests : IDisposable
         await RecoveryTailAsync(log);
     }
 
+    [Fact]
+    public async Task Tail_reads_leave_no_read_open_that_holds_back_a_checkpoint_and_read_text_as_written()
+    {
+        using var log = OpenLog();
+        await RecoveryTailAsync(log);
+        // Text as written, the empty category included (an empty binding must not store NULL).
+        await log.AppendAsync([new("t1", "c", EventKind.Purchase, At, 5, "rock", null), new("t2", "c", EventKind.Purchase, At, 6, "", null)], At, 1);
+        Assert.Equal(["rock", ""], (await log.ReadRecoveryTailAsync("c", 0, 0)).Events.Select(e => e.Category));
+        Assert.Empty((await log.ReadRecoveryTailAsync("nobody", 0, 0)).Events);
+
+        // Each read's statements are reset after it: a statement left mid-run keeps its read snapshot, and no checkpoint
+        // could fold the WAL back past it, so the WAL would grow for as long as the reader stays in the pool.
+        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(_directory, "log.db"), Pooling = false }.ToString());
+        c.Open();
+        using var checkpoint = c.CreateCommand();
+        checkpoint.CommandText = "PRAGMA wal_checkpoint(TRUNCATE)";
+        using var r = checkpoint.ExecuteReader();
+        Assert.True(r.Read());
+        Assert.Equal(0, r.GetInt32(0)); // not busy
+    }
+
     /// <summary>
     /// An activation reads its events after its checkpoint and its moves by silence numbered after it (the transitions
     /// with a log position), in number order, with what the customer needs to re-apply them. Shared with the PostgreSQL log's test.

@@ -57,7 +57,8 @@ public static class EngineHost
         // Configuration is read once, at start. A reload watcher on the content root (the working directory) would also
         // hear every write under a data directory inside it, as the default ./data is: in an event-time import it took
         // about a tenth of a core and allocated for each event it heard (deploy/bench/HISTORY.md, "Behind the code").
-        // First, so that a --hostBuilder:reloadConfigOnChange=true of the caller's still wins.
+        // First, so that a --hostBuilder:reloadConfigOnChange=true on the caller's command line still wins (the
+        // environment variable does not: the command line outranks it).
         var builder = WebApplication.CreateBuilder(["--hostBuilder:reloadConfigOnChange=false", .. args]);
         configure?.Invoke(builder);
         var section = builder.Configuration.GetSection(EngineOptions.Section);
