@@ -156,26 +156,7 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
     /// Binds UTF-8 from a reused buffer (SQLite copies it): binding through Microsoft.Data.Sqlite allocated a binder, a
     /// byte array and a box per value, a quarter of the server's allocations at full ingest.
     /// </summary>
-    private void BindText(sqlite3_stmt stmt, int index, string? value)
-    {
-        if (value is null)
-        {
-            raw.sqlite3_bind_null(stmt, index);
-            return;
-        }
-        if (value.Length == 0)
-        {
-            raw.sqlite3_bind_text(stmt, index, ""); // an empty span would bind NULL
-            return;
-        }
-        var max = Encoding.UTF8.GetMaxByteCount(value.Length);
-        if (_utf8.Length < max)
-        {
-            _utf8 = new byte[Math.Max(max, 2 * _utf8.Length)];
-        }
-        var length = Encoding.UTF8.GetBytes(value, _utf8);
-        raw.sqlite3_bind_text(stmt, index, new ReadOnlySpan<byte>(_utf8, 0, length));
-    }
+    private void BindText(sqlite3_stmt stmt, int index, string? value) => SqliteReader.BindText(stmt, index, value, ref _utf8);
 
     /// <summary>
     /// The log head, and the customer's events after ?2: down its chain from its head row while the positions are above

@@ -136,21 +136,32 @@ internal sealed class SqliteReader(string connectionString) : IDisposable
         }
     }
 
-    /// <summary>Binds UTF-8 from this reader's buffer (SQLite copies it); "" as empty text (an empty span would bind NULL).</summary>
-    public void BindText(sqlite3_stmt stmt, int index, string value)
+    /// <summary>Binds UTF-8 from this reader's buffer (<see cref="BindText(sqlite3_stmt, int, string?, ref byte[])"/>).</summary>
+    public void BindText(sqlite3_stmt stmt, int index, string value) => BindText(stmt, index, value, ref _utf8);
+
+    /// <summary>
+    /// Binds UTF-8 encoded into <paramref name="buffer"/> (grown as needed; SQLite copies it), "" as empty text (an
+    /// empty span would bind NULL), null as NULL.
+    /// </summary>
+    public static void BindText(sqlite3_stmt stmt, int index, string? value, ref byte[] buffer)
     {
+        if (value is null)
+        {
+            raw.sqlite3_bind_null(stmt, index);
+            return;
+        }
         if (value.Length == 0)
         {
             raw.sqlite3_bind_text(stmt, index, "");
             return;
         }
         var max = Encoding.UTF8.GetMaxByteCount(value.Length);
-        if (_utf8.Length < max)
+        if (buffer.Length < max)
         {
-            _utf8 = new byte[Math.Max(max, 2 * _utf8.Length)];
+            buffer = new byte[Math.Max(max, 2 * buffer.Length)];
         }
-        var length = Encoding.UTF8.GetBytes(value, _utf8);
-        raw.sqlite3_bind_text(stmt, index, new ReadOnlySpan<byte>(_utf8, 0, length));
+        var length = Encoding.UTF8.GetBytes(value, buffer);
+        raw.sqlite3_bind_text(stmt, index, new ReadOnlySpan<byte>(buffer, 0, length));
     }
 
     /// <summary>Steps the statement: true at a row, false when done; throws SQLite's error otherwise.</summary>
