@@ -114,30 +114,8 @@ internal sealed class SqliteReader(string connectionString) : IDisposable
         return index;
     }
 
-    /// <summary>Binds a value as a command would bind it: an integer, a long, text, or NULL.</summary>
-    public void Bind(sqlite3_stmt stmt, int index, object? value)
-    {
-        switch (value)
-        {
-            case null:
-                raw.sqlite3_bind_null(stmt, index);
-                break;
-            case int i:
-                raw.sqlite3_bind_int(stmt, index, i);
-                break;
-            case long l:
-                raw.sqlite3_bind_int64(stmt, index, l);
-                break;
-            case string text:
-                BindText(stmt, index, text);
-                break;
-            default:
-                throw new ArgumentException($"No binding for a {value.GetType().Name}.", nameof(value));
-        }
-    }
-
     /// <summary>Binds UTF-8 from this reader's buffer (<see cref="BindText(sqlite3_stmt, int, string?, ref byte[])"/>).</summary>
-    public void BindText(sqlite3_stmt stmt, int index, string value) => BindText(stmt, index, value, ref _utf8);
+    public void BindText(sqlite3_stmt stmt, int index, string? value) => BindText(stmt, index, value, ref _utf8);
 
     /// <summary>
     /// Binds UTF-8 encoded into <paramref name="buffer"/> (grown as needed; SQLite copies it), "" as empty text (an

@@ -59,14 +59,7 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
                 var read = reader.Statement(_readQuery ??= ProviderQuery(reader.Connection, "ReadFromStorageKey"));
                 try
                 {
-                    var values = KeyValues(key);
-                    for (var i = 0; i < KeyParameters.Length; i++)
-                    {
-                        if (reader.ParameterIndex(read, KeyParameters[i]) is var at and > 0)
-                        {
-                            reader.Bind(read, at, values[i]);
-                        }
-                    }
+                    BindKey(reader, read, key);
                     return reader.Step(read)
                         ? (SqliteReader.IsNull(read, 0) ? null : raw.sqlite3_column_blob(read, 0).ToArray(),
                             SqliteReader.IsNull(read, 1) ? null : raw.sqlite3_column_int(read, 1))
@@ -100,6 +93,23 @@ public sealed partial class SqliteBatchedWrites(IGrainStorage inner, string conn
         {
             Bind(p, KeyParameters[i], values[i]);
         }
+    }
+
+    /// <summary>
+    /// <see cref="BindKey(SqliteParameterCollection, RowKey)"/> on a reader's own statement, each value bound as its type
+    /// (no box per value) at the index the query gives its name (0 for a name it lacks: SQLite refuses that binding and
+    /// nothing is bound, as the command skips a parameter the statement does not have).
+    /// </summary>
+    private void BindKey(SqliteReader reader, sqlite3_stmt read, RowKey key)
+    {
+        int At(int parameter) => reader.ParameterIndex(read, KeyParameters[parameter]);
+        raw.sqlite3_bind_int(read, At(0), key.IdHash);
+        raw.sqlite3_bind_int64(read, At(1), key.N0);
+        raw.sqlite3_bind_int64(read, At(2), key.N1);
+        raw.sqlite3_bind_int(read, At(3), key.TypeHash);
+        reader.BindText(read, At(4), key.Type);
+        reader.BindText(read, At(5), key.Extension);
+        reader.BindText(read, At(6), ServiceId);
     }
 
     /// <summary>The key's parameters as the provider's queries name them, in the order <see cref="KeyValues"/> gives their values.</summary>
