@@ -103,7 +103,8 @@ public static class VerifyCommand
             rfm_history_transitions = rfmHistoryTransitions,
             // Reported, not judged: a customer whose recency reached a cut point after the last sweep (a sweep put off
             // while a rollout held it, at the end of an import in event time) has its RFM move at the next sweep, which
-            // in event time comes with the next batch.
+            // in event time comes with the next batch or within seconds once no batch comes (the settling sweep), and a
+            // pass in between counts it.
             rfm_segment_mismatches = rfmSegmentMismatches,
         };
         // Customers still unassigned under a model are not settled either: the model's rollout leaves them to ingest for

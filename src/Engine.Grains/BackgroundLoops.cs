@@ -132,16 +132,20 @@ public sealed class DriftWatcher(
     }
 }
 
-/// <summary>Wall-clock mode: runs the inactivity sweep every <see cref="EngineOptions.SweepInterval"/>.</summary>
+/// <summary>
+/// Wall-clock mode: runs the inactivity sweep every <see cref="EngineOptions.SweepInterval"/>. Event-time mode, where
+/// the ingest pipeline sweeps as the watermark moves: every <see cref="SettleInterval"/> of the wall clock, finishes
+/// what the batches' sweeps left while no batch comes (<see cref="IngestPipeline.SettleAsync"/>).
+/// </summary>
 public sealed class InactivitySweeper(IngestPipeline pipeline, EngineClock clock, IOptions<IngestOptions> options, ILogger<InactivitySweeper> logger)
     : PeriodicService(pipeline, logger)
 {
-    protected override TimeSpan Interval => options.Value.SweepInterval;
+    /// <summary>How soon after an import its last moves by silence are made: a few seconds, as a lookup after it would wait.</summary>
+    public static readonly TimeSpan SettleInterval = TimeSpan.FromSeconds(5);
 
-    // In event-time mode the ingest pipeline sweeps as the watermark moves.
-    protected override bool Enabled => !clock.IsEventTime;
+    protected override TimeSpan Interval => clock.IsEventTime ? SettleInterval : options.Value.SweepInterval;
 
-    protected override Task TickAsync(CancellationToken ct) => Pipeline.SweepAsync(ct);
+    protected override Task TickAsync(CancellationToken ct) => clock.IsEventTime ? Pipeline.SettleAsync(ct) : Pipeline.SweepAsync(ct);
 }
 
 /// <summary>

@@ -74,6 +74,14 @@ public sealed class InactivitySchedule(ShardMatrix rows, TimeSpan minimumStep)
         CompactIfStale();
     }
 
+    /// <summary>Makes row i due at <paramref name="at"/> again, as a sweep that took it and left it found it.</summary>
+    public void Again(int i, DateTime at)
+    {
+        _due[i] = at.Ticks;
+        _queue.Enqueue(i, at.Ticks);
+        CompactIfStale();
+    }
+
     /// <summary>Entries in the queue, superseded ones included (they are skipped when they come up).</summary>
     public int Queued => _queue.Count;
 

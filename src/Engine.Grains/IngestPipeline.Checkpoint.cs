@@ -41,6 +41,38 @@ public sealed partial class IngestPipeline
     }
 
     /// <summary>
+    /// Event time, while no batch is on its way: sweeps up to the time every batch is applied through
+    /// (<see cref="EngineClock.AppliedNow"/>), however recently the last sweep ran. A batch's sweep leaves some customers
+    /// to the next sweep (those a model's rollout holds, and those beyond its rounds), and after an import no batch comes
+    /// to take them: without this their moves by silence would wait for their next event, and a lookup (dated by the
+    /// clock) would already show the RFM segment their history has not recorded. Nothing is due at that time when
+    /// nothing was left, and the sweep costs each shard a look at its queue. Does not move the interval's mark: a batch
+    /// sweeps as it would have.
+    /// </summary>
+    public async Task SettleAsync(CancellationToken ct = default)
+    {
+        await _turn.WaitAsync(ct);
+        try
+        {
+            if (!clock.IsEventTime || replica.Current is null || BatchesInFlight())
+            {
+                return;
+            }
+            await _published;
+            var now = clock.AppliedNow;
+            var moved = await router.AskAllAsync(s => s.SweepAsync(now));
+            if (moved.Sum() > 0)
+            {
+                LogSwept(logger, moved.Sum(), now);
+            }
+        }
+        finally
+        {
+            _turn.Release();
+        }
+    }
+
+    /// <summary>
     /// Sweeps in the apply loop (event time). A sweep that failed for some customers (the shards look at them again a
     /// sweep interval later) is not the batch's failure: its events must still apply, or one customer whose sweep keeps
     /// failing would fail every batch.

@@ -36,14 +36,15 @@ public sealed partial class ShardGrain
             }
             if (_rollout.RollingOut(Stopwatch.GetTimestamp()))
             {
-                // Looked at again a sweep interval later, unless the rollout's row reschedules it first; the next sweep
-                // takes them (one round while a rollout runs, or they would come back every round).
+                // Due again as they were, for the next sweep (one round while a rollout runs, or they would come back
+                // every round), unless the rollout's row reschedules them first. Not a sweep interval later: after an
+                // import the next sweep may be at this same time (IngestPipeline.SettleAsync).
                 var free = new List<(int Row, DateTime At)>(due.Count);
                 foreach (var d in due)
                 {
                     if (_rollout.Holds(_rows.IdAt(d.Row)))
                     {
-                        schedule.Schedule(d.Row, model, d.At, looked: true);
+                        schedule.Again(d.Row, d.At);
                     }
                     else
                     {
