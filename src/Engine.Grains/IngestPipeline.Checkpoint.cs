@@ -45,20 +45,24 @@ public sealed partial class IngestPipeline
     /// (<see cref="EngineClock.AppliedNow"/>), however recently the last sweep ran. A batch's sweep leaves some customers
     /// to the next sweep (those a model's rollout holds, and those beyond its rounds), and after an import no batch comes
     /// to take them: without this their moves by silence would wait for their next event, and a lookup (dated by the
-    /// clock) would already show the RFM segment their history has not recorded. Nothing is due at that time when
-    /// nothing was left, and the sweep costs each shard a look at its queue. Does not move the interval's mark: a batch
-    /// sweeps as it would have.
+    /// clock) would already show the RFM segment their history has not recorded. When nothing was left, nothing is due
+    /// at that time and each shard only looks at its queue; during a rollout each settle looks at the rows it holds
+    /// again. Customers that failed a batch catch up first, and no settle runs while a dead silo's batches wait for
+    /// replay or a stopping one's for its apply loop: their events may be earlier than the time swept to. Does not move
+    /// the interval's mark: a batch sweeps as it would have.
     /// </summary>
     public async Task SettleAsync(CancellationToken ct = default)
     {
         await _turn.WaitAsync(ct);
         try
         {
-            if (!clock.IsEventTime || replica.Current is null || BatchesInFlight())
+            if (!clock.IsEventTime || replica.Current is null || BatchesInFlight() || _queue.Reader.Count > 0
+                || await PeersMayHaveUnappliedAsync(ct))
             {
                 return;
             }
             await _published;
+            await CatchUpLaggingAsync();
             var now = clock.AppliedNow;
             var moved = await router.AskAllAsync(s => s.SweepAsync(now));
             if (moved.Sum() > 0)

@@ -117,6 +117,18 @@ public sealed partial class IngestPipeline
         return keys.Keys.Where(key => key != _appliedKey && IsDead(snapshot, key[AppliedPrefix.Length..])).ToList();
     }
 
+    /// <summary>
+    /// Whether another silo that appended to the log may have batches not applied yet: dead and not yet replayed (its
+    /// key goes after the replay), or stopping (its key goes once it has applied and checkpointed everything).
+    /// </summary>
+    private async Task<bool> PeersMayHaveUnappliedAsync(CancellationToken ct)
+    {
+        var snapshot = membership.CurrentSnapshot;
+        var keys = await meta.ListMetaAsync(AppliedPrefix, ct);
+        return keys.Keys.Any(key => key != _appliedKey && key[AppliedPrefix.Length..] is var peer
+            && (IsDead(snapshot, peer) || snapshot.GetSiloStatus(SiloAddress.FromParsableString(peer)) is SiloStatus.ShuttingDown or SiloStatus.Stopping));
+    }
+
     /// <summary>Whether the silo <paramref name="peer"/> (its parsable address) is dead, or replaced by a newer incarnation on its endpoint.</summary>
     private static bool IsDead(ClusterMembershipSnapshot snapshot, string peer)
     {

@@ -12,8 +12,8 @@ public sealed partial class ShardGrain
     /// interval later), so when time has jumped past several of its boundaries (an import in event time) each round
     /// takes the next one, dated when it was crossed; the rest wait for the next sweep. Bounded by rounds, and by time
     /// under the caller's call timeout, because the shard (and in event time the ingest pipeline) waits for the sweep.
-    /// Not tighter: after an import in event time no batch comes to sweep again, so what a sweep leaves stays behind
-    /// until the customer's next event (deploy/bench/HISTORY.md, "Behind the code").
+    /// Not tighter: what a sweep leaves waits for the next sweep, which after an import in event time is the settling
+    /// sweep's, a few seconds later (IngestPipeline.SettleAsync; deploy/bench/HISTORY.md, "Behind the code").
     /// </summary>
     private const int MaxSweepRounds = 64;
 
