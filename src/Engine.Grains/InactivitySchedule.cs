@@ -69,12 +69,10 @@ public sealed class InactivitySchedule(ShardMatrix rows, TimeSpan minimumStep)
         {
             due = from + minimumStep;
         }
-        _due[i] = due.Ticks;
-        _queue.Enqueue(i, due.Ticks);
-        CompactIfStale();
+        Again(i, due);
     }
 
-    /// <summary>Makes row i due at <paramref name="at"/> again, as a sweep that took it and left it found it.</summary>
+    /// <summary>Makes row i due at <paramref name="at"/> (again, for a row a sweep took and left as it found it).</summary>
     public void Again(int i, DateTime at)
     {
         _due[i] = at.Ticks;

@@ -63,12 +63,7 @@ public sealed partial class IngestPipeline
             }
             await _published;
             await CatchUpLaggingAsync();
-            var now = clock.AppliedNow;
-            var moved = await router.AskAllAsync(s => s.SweepAsync(now));
-            if (moved.Sum() > 0)
-            {
-                LogSwept(logger, moved.Sum(), now);
-            }
+            await SweepShardsAsync(clock.AppliedNow);
         }
         finally
         {
@@ -103,10 +98,15 @@ public sealed partial class IngestPipeline
         // Earlier batches' transitions go first, so a customer's transitions stay in order in the log, and the shards
         // sweep over their rows.
         await _published;
-        var moved = await router.AskAllAsync(s => s.SweepAsync(now));
-        if (moved.Sum() > 0)
+        await SweepShardsAsync(now);
+    }
+
+    private async Task SweepShardsAsync(DateTime now)
+    {
+        var moved = (await router.AskAllAsync(s => s.SweepAsync(now))).Sum();
+        if (moved > 0)
         {
-            LogSwept(logger, moved.Sum(), now);
+            LogSwept(logger, moved, now);
         }
     }
 

@@ -110,23 +110,22 @@ public sealed partial class IngestPipeline
     }
 
     /// <summary>Applied-position keys of silos that are dead, or were replaced by a newer incarnation on the same endpoint.</summary>
-    private async Task<List<string>> DeadPeersAsync(CancellationToken ct)
-    {
-        var snapshot = membership.CurrentSnapshot;
-        var keys = await meta.ListMetaAsync(AppliedPrefix, ct);
-        return keys.Keys.Where(key => key != _appliedKey && IsDead(snapshot, key[AppliedPrefix.Length..])).ToList();
-    }
+    private Task<List<string>> DeadPeersAsync(CancellationToken ct) => PeerKeysAsync(IsDead, ct);
 
     /// <summary>
     /// Whether another silo that appended to the log may have batches not applied yet: dead and not yet replayed (its
     /// key goes after the replay), or stopping (its key goes once it has applied and checkpointed everything).
     /// </summary>
-    private async Task<bool> PeersMayHaveUnappliedAsync(CancellationToken ct)
+    private async Task<bool> PeersMayHaveUnappliedAsync(CancellationToken ct) =>
+        (await PeerKeysAsync(static (snapshot, peer) => IsDead(snapshot, peer)
+            || snapshot.GetSiloStatus(SiloAddress.FromParsableString(peer)) is SiloStatus.ShuttingDown or SiloStatus.Stopping, ct)).Count > 0;
+
+    /// <summary>The other silos' applied keys whose silo (its parsable address) is <paramref name="which"/> in the current membership.</summary>
+    private async Task<List<string>> PeerKeysAsync(Func<ClusterMembershipSnapshot, string, bool> which, CancellationToken ct)
     {
         var snapshot = membership.CurrentSnapshot;
         var keys = await meta.ListMetaAsync(AppliedPrefix, ct);
-        return keys.Keys.Any(key => key != _appliedKey && key[AppliedPrefix.Length..] is var peer
-            && (IsDead(snapshot, peer) || snapshot.GetSiloStatus(SiloAddress.FromParsableString(peer)) is SiloStatus.ShuttingDown or SiloStatus.Stopping));
+        return keys.Keys.Where(key => key != _appliedKey && which(snapshot, key[AppliedPrefix.Length..])).ToList();
     }
 
     /// <summary>Whether the silo <paramref name="peer"/> (its parsable address) is dead, or replaced by a newer incarnation on its endpoint.</summary>

@@ -7,8 +7,9 @@ namespace Engine.Storage;
 /// Lists written together (group commit): a caller queues its list, and whichever caller finds no write running writes
 /// every list queued by then in one call, then looks again, so concurrent small writes share one transaction and one
 /// commit. Each caller gets back the items of its own list that the write reports written (the same instances), or the
-/// write's failure. The write must report the items it wrote in the order it was given them. The transition logs use it: the shards' sweeps and rollouts, and a sweep's customers each writing
-/// their own moves, append at once (deploy/bench/HISTORY.md, "Behind the code").
+/// write's failure. The write must report the items it wrote in the order it was given them. The transition logs use
+/// it: the shards' sweeps and rollouts, and a sweep's customers each writing their own moves, append at once
+/// (deploy/bench/HISTORY.md, "Behind the code").
 /// </summary>
 public sealed class GroupWriter<T>(Func<IReadOnlyList<T>, Task<IReadOnlyList<T>>> write) where T : class
 {

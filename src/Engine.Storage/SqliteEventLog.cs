@@ -68,7 +68,7 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         // Positions are assigned here, not by RETURNING: this is the only writer and it holds the transaction, so the
         // next position is known, and a plain execute costs a third of a statement that returns a row.
         var db = c.Handle!;
-        var insert = _insertEvent ??= Prepare(db, InsertEventSql);
+        var insert = _insertEvent ??= SqliteReader.Prepare(db, InsertEventSql);
         var inBatch = _batchHeads;
         var next = before + 1;
         try
@@ -104,7 +104,7 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         }
         finally
         {
-            Release(insert);
+            SqliteReader.Reset(insert);
             inBatch.Clear();
         }
         if (next > before + 1)
@@ -135,22 +135,6 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         return raw.sqlite3_changes(db);
     }
 
-    /// <summary>Leaves a kept statement ready for the next write, whatever happened to this one (no bound values held).</summary>
-    private static void Release(sqlite3_stmt stmt)
-    {
-        raw.sqlite3_reset(stmt);
-        raw.sqlite3_clear_bindings(stmt);
-    }
-
-    private static sqlite3_stmt Prepare(sqlite3 db, string sql)
-    {
-        var rc = raw.sqlite3_prepare_v2(db, sql, out var stmt);
-        if (rc != raw.SQLITE_OK)
-        {
-            SqliteException.ThrowExceptionForRC(rc, db);
-        }
-        return stmt;
-    }
 
     /// <summary>
     /// Binds UTF-8 from a reused buffer (SQLite copies it): binding through Microsoft.Data.Sqlite allocated a binder, a
@@ -373,7 +357,7 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         {
             using var tx = c.BeginTransaction();
             var db = c.Handle!;
-            var insert = _insertTransition ??= Prepare(db, InsertTransitionSql);
+            var insert = _insertTransition ??= SqliteReader.Prepare(db, InsertTransitionSql);
             var written = new List<TransitionRecord>(transitions.Count);
             try
             {
@@ -406,7 +390,7 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
             }
             finally
             {
-                Release(insert);
+                SqliteReader.Reset(insert);
             }
             tx.Commit();
             return written;

@@ -93,13 +93,18 @@ internal sealed class SqliteReader(string connectionString) : IDisposable
     {
         if (!_statements.TryGetValue(sql, out var stmt))
         {
-            var db = Connection.Handle!;
-            var rc = raw.sqlite3_prepare_v2(db, sql, out stmt);
-            if (rc != raw.SQLITE_OK)
-            {
-                SqliteException.ThrowExceptionForRC(rc, db);
-            }
-            _statements[sql] = stmt;
+            _statements[sql] = stmt = Prepare(Connection.Handle!, sql);
+        }
+        return stmt;
+    }
+
+    /// <summary>SQLite's own statement for <paramref name="sql"/> on <paramref name="db"/>; throws SQLite's error.</summary>
+    public static sqlite3_stmt Prepare(sqlite3 db, string sql)
+    {
+        var rc = raw.sqlite3_prepare_v2(db, sql, out var stmt);
+        if (rc != raw.SQLITE_OK)
+        {
+            SqliteException.ThrowExceptionForRC(rc, db);
         }
         return stmt;
     }
@@ -157,7 +162,10 @@ internal sealed class SqliteReader(string connectionString) : IDisposable
         return false;
     }
 
-    /// <summary>Ends the statement's run and clears its bindings, so it ends its read snapshot and holds no old values.</summary>
+    /// <summary>
+    /// Ends the statement's run and clears its bindings, whatever happened to it: a read ends its snapshot, and a kept
+    /// statement (the writers' too) is ready for its next run holding no old values.
+    /// </summary>
     public static void Reset(sqlite3_stmt stmt)
     {
         raw.sqlite3_reset(stmt);
