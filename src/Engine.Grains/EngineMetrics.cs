@@ -64,13 +64,15 @@ public static partial class EngineMetrics
     /// Instruments recorded on every grain call or every HTTP request, left out of /metrics: Orleans' request latency
     /// and directory lookups; ASP.NET Core's request duration and active requests (engine_rpc_duration_seconds counts
     /// every call), route matches, Kestrel's queued requests and the memory pool's rents: forwarding them is paid on every
-    /// call (deploy/bench/HISTORY.md, "Behind the code").
+    /// call (deploy/bench/HISTORY.md, "Behind the code"). Also Polly's, recorded by the resilience pipeline Orleans places
+    /// every activation through: paid on every cold lookup, and about Orleans' internals rather than Engine's work.
     /// </summary>
     private static bool IsPerCall(System.Diagnostics.Metrics.Instrument i) => i.Meter.Name switch
     {
         "Microsoft.Orleans" => i.Name == "orleans-app-requests-latency" || i.Name.StartsWith("orleans-directory-lookups-", StringComparison.Ordinal),
         "Microsoft.AspNetCore.Hosting" or "Microsoft.AspNetCore.Routing" or "Microsoft.AspNetCore.MemoryPool" => true,
         "Microsoft.AspNetCore.Server.Kestrel" => i.Name == "kestrel.queued_requests",
+        "Polly" => true,
         _ => false,
     };
 
