@@ -80,14 +80,14 @@ public static class IngestBench
             var modelBefore = await models.GetModelAsync(new GetModelRequest(), cancellationToken: ct);
             var latency = new LongHistogram(TimeStamp.Minutes(1), 3);
             var metrics = server?.HttpAddress ?? parse.GetValue(metricsAddress);
-            var pausesBefore = metrics is not null ? await RuntimePauses.ReadAsync(http, metrics) : null;
+            var pausesBefore = metrics is not null ? await ServerRuntime.ReadAsync(http, metrics) : null;
             var timeline = new AckTimeline();
             var watch = Stopwatch.StartNew();
             var retraining = retrainSecond is > 0 ? RetrainAtAsync(models, TimeSpan.FromSeconds(retrainSecond.Value), watch, ct) : null;
             await SpreadAsync(clients, n, m, b, w, "load", 1, latency, ct, timeline);
             var seconds = watch.Elapsed.TotalSeconds;
             var retrain = retraining is null ? null : await retraining;
-            var pauses = pausesBefore is not null ? (await RuntimePauses.ReadAsync(http, metrics!)).Since(pausesBefore) : null;
+            var pauses = pausesBefore is not null ? (await ServerRuntime.ReadAsync(http, metrics!)).Since(pausesBefore) : null;
             var modelAfter = await models.GetModelAsync(new GetModelRequest(), cancellationToken: ct);
             double Ms(double p) => Math.Round(latency.GetValueAtPercentile(p) * 1000.0 / Stopwatch.Frequency, 2);
             Json.Print(new

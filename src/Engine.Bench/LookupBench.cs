@@ -55,6 +55,8 @@ public static class LookupBench
             // the first scrape, and what it forwards per request is part of a lookup's cost in production.
             using var scraper = new HttpClient();
             await scraper.GetStringAsync($"{server.HttpAddress}/metrics", ct);
+            async Task<double?> JitSecondsAsync() => (await ServerRuntime.ReadAsync(scraper, server.HttpAddress!, ct)).JitSeconds;
+            static double? Between(double? then, double? now) => now - then is { } seconds ? Math.Round(seconds, 2) : null;
             using var engine = GrpcChannel.ForAddress(server.GrpcAddress);
             var client = new SegmentService.SegmentServiceClient(engine);
 
@@ -65,19 +67,19 @@ public static class LookupBench
 
             // The server's JIT compile time is reported over the warm-up and over the cold steps: the tiered JIT recompiles
             // hot methods for many seconds after a start, and on two cores it competes with the cold steps.
-            var jitAtStart = await JitSecondsAsync(scraper, server.HttpAddress!, ct);
+            var jitAtStart = await JitSecondsAsync();
             await MeasureAsync(client, InFlight[^1], TimeSpan.FromMinutes(1), EachOnce(Enumerable.Range(n, spares).Select(i => $"c{i}")), new Tally(), ct);
             var ids = Enumerable.Range(0, n).Select(i => $"c{i}").OrderBy(_ => Random.Shared.Next()).ToArray();
             var cold = new List<Step>();
             var chunk = n / InFlight.Length;
             var activated = new ConcurrentQueue<string>();
-            var jitBefore = await JitSecondsAsync(scraper, server.HttpAddress!, ct);
+            var jitBefore = await JitSecondsAsync();
             for (var i = 0; i < InFlight.Length; i++)
             {
                 var each = EachOnce(ids.Skip(i * chunk).Take(chunk));
                 cold.Add(await StepAsync(client, InFlight[i], step, () => each() is { } id ? Noted(id, activated) : null, ct));
             }
-            var coldJit = Math.Round(await JitSecondsAsync(scraper, server.HttpAddress!, ct) - jitBefore, 2);
+            var coldJit = Between(jitBefore, await JitSecondsAsync());
             // Warm: the customers the cold steps activated, and only them (a step ends after its time, before its ids do):
             // a warm step that activates customers measures cold lookups too.
             var active = activated.ToArray();
@@ -106,7 +108,7 @@ public static class LookupBench
                 storage = parse.GetValue(storage),
                 customers = n,
                 cold_warm_up_customers = spares,
-                cold_warm_up_jit_seconds = Math.Round(jitBefore - jitAtStart, 2),
+                cold_warm_up_jit_seconds = Between(jitAtStart, jitBefore),
                 cold_jit_seconds = coldJit,
                 warm_customers = active.Length,
                 seconds_per_step = step.TotalSeconds,
@@ -154,21 +156,6 @@ public static class LookupBench
             floor.Add(await StepAsync(floorClient, w, step, Any, ct));
         }
         return (bareCold, floor);
-    }
-
-    /// <summary>The server's JIT compile time so far, from the runtime's meter as /metrics forwards it.</summary>
-    private static async Task<double> JitSecondsAsync(HttpClient http, string metrics, CancellationToken ct)
-    {
-        const string name = "system_runtime_dotnet_jit_compilation_time ";
-        var text = await http.GetStringAsync($"{metrics}/metrics", ct);
-        var at = text.IndexOf("\n" + name, StringComparison.Ordinal);
-        if (at < 0)
-        {
-            throw new InvalidOperationException($"The server's /metrics has no {name.Trim()}");
-        }
-        var start = at + 1 + name.Length;
-        var end = text.IndexOf('\n', start);
-        return double.Parse(text.AsSpan(start, (end < 0 ? text.Length : end) - start), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>One measured step on its own: <see cref="MeasureAsync"/> into a fresh tally.</summary>

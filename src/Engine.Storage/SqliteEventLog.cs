@@ -135,7 +135,6 @@ public sealed partial class SqliteEventLog : IEventLog, IQuarantineStore, IDispo
         return raw.sqlite3_changes(db);
     }
 
-
     /// <summary>
     /// Binds UTF-8 from a reused buffer (SQLite copies it): binding through Microsoft.Data.Sqlite allocated a binder, a
     /// byte array and a box per value, a quarter of the server's allocations at full ingest.

@@ -3,16 +3,24 @@ using System.Globalization;
 namespace Engine.Bench;
 
 /// <summary>
-/// A server's pause histograms (<c>engine_threadpool_queue_delay_seconds</c>, <c>engine_gc_pause_seconds</c>) read from
-/// /metrics before and after a measured load; the difference is the load's.
+/// A server's runtime as its /metrics reads before and after a measured load (the difference is the load's): its pause
+/// histograms (<c>engine_threadpool_queue_delay_seconds</c>, <c>engine_gc_pause_seconds</c>) and the JIT's compile time
+/// so far (the runtime meter's <c>dotnet.jit.compilation.time</c>; null before the first scrape has started forwarding it).
 /// </summary>
-public sealed record RuntimePauses(SortedDictionary<double, long> ThreadPool, SortedDictionary<double, long> Gc)
+public sealed record ServerRuntime(SortedDictionary<double, long> ThreadPool, SortedDictionary<double, long> Gc, double? JitSeconds)
 {
-    public static async Task<RuntimePauses> ReadAsync(HttpClient http, string address)
+    public static async Task<ServerRuntime> ReadAsync(HttpClient http, string address, CancellationToken ct = default)
     {
-        var text = await http.GetStringAsync($"{address}/metrics");
-        return new(Buckets(text, "engine_threadpool_queue_delay_seconds"), Buckets(text, "engine_gc_pause_seconds"));
+        var text = await http.GetStringAsync($"{address}/metrics", ct);
+        return new(Buckets(text, "engine_threadpool_queue_delay_seconds"), Buckets(text, "engine_gc_pause_seconds"),
+            Value(text, "system_runtime_dotnet_jit_compilation_time"));
     }
+
+    /// <summary>The value of an unlabelled series, if the text has it.</summary>
+    private static double? Value(string metrics, string name) =>
+        metrics.Split('\n').FirstOrDefault(l => l.StartsWith(name + " ", StringComparison.Ordinal)) is { } line
+            ? double.Parse(line[(name.Length + 1)..], CultureInfo.InvariantCulture)
+            : null;
 
     /// <summary>Cumulative bucket counts by upper bound (+Inf as infinity).</summary>
     private static SortedDictionary<double, long> Buckets(string metrics, string name)
@@ -29,7 +37,7 @@ public sealed record RuntimePauses(SortedDictionary<double, long> ThreadPool, So
     }
 
     /// <summary>What happened between <paramref name="before"/> and this reading, as the bench JSON reports it.</summary>
-    public object Since(RuntimePauses before) => new
+    public object Since(ServerRuntime before) => new
     {
         threadpool_probes = Count(ThreadPool, before.ThreadPool, double.PositiveInfinity),
         threadpool_delays_over_500ms = Count(ThreadPool, before.ThreadPool, double.PositiveInfinity) - Count(ThreadPool, before.ThreadPool, 0.5),
