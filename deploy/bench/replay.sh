@@ -9,9 +9,12 @@
 # Writes OUT.import.json, OUT.verify.json and OUT.server.json: the server's CPU seconds over the import and its
 # transitions by cause. The first model trains at a point that differs from run to run, and with it the number of moves
 # by silence, which is most of the work: compare builds by CPU seconds per transition as well as by events/s.
+# Arguments after OUT go to the server: e.g. --Engine:AutoTrainMinCustomers=100000000 imports with no model at all (no
+# moves), the cost of meeting every customer for the first time alone.
 # Ports 5300/5301 and /tmp/engine-replay must be free.
 set -euo pipefail
 server=$1 customers=$2 out=$3
+shift 3
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cli="$repo/src/Engine.Cli/bin/Release/net10.0/engine.dll"
 data=/tmp/engine-replay
@@ -33,7 +36,7 @@ with open(path, "w") as f:
                 break
 PY
 source "$repo/deploy/bench/server.sh"
-server_start "$server" --Engine:Clock=event-time
+server_start "$server" --Engine:Clock=event-time "$@"
 dotnet "$cli" --server http://127.0.0.1:5300 import "$history" --format cdnow | sed -n '/^{/,$p' > "$out.import.json"
 pid=$(pgrep -f "Engine.Server.dll --Engine:DataDirectory=$data" | head -1)
 cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$pid/stat")
