@@ -1,4 +1,5 @@
 using System.Globalization;
+using Engine.Testing;
 
 namespace Engine.Bench;
 
@@ -13,14 +14,8 @@ public sealed record ServerRuntime(SortedDictionary<double, long> ThreadPool, So
     {
         var text = await http.GetStringAsync($"{address}/metrics", ct);
         return new(Buckets(text, "engine_threadpool_queue_delay_seconds"), Buckets(text, "engine_gc_pause_seconds"),
-            Value(text, "system_runtime_dotnet_jit_compilation_time"));
+            MetricsText.First(text, "system_runtime_dotnet_jit_compilation_time"));
     }
-
-    /// <summary>The value of an unlabelled series, if the text has it.</summary>
-    private static double? Value(string metrics, string name) =>
-        metrics.Split('\n').FirstOrDefault(l => l.StartsWith(name + " ", StringComparison.Ordinal)) is { } line
-            ? double.Parse(line[(name.Length + 1)..], CultureInfo.InvariantCulture)
-            : null;
 
     /// <summary>Cumulative bucket counts by upper bound (+Inf as infinity).</summary>
     private static SortedDictionary<double, long> Buckets(string metrics, string name)

@@ -65,28 +65,21 @@ public sealed partial class MetricsRun : IAsyncLifetime
         while (true)
         {
             Scrape = await http.GetStringAsync($"{_config.HttpAddress}/metrics");
-            var ready = Value(Scrape, "engine_webhook_deliveries_total", "result=\"delivered\"") > 0
+            var ready = MetricsText.Sum(Scrape, "engine_webhook_deliveries_total", "result=\"delivered\"") > 0
                 // A drift check may run before the shards hold every row: the sizes add up at a later one.
-                && Value(Scrape, "engine_segment_customers") == CustomerIds.Count
+                && MetricsText.Sum(Scrape, "engine_segment_customers") == CustomerIds.Count
                 && Scrape.Contains("engine_drift_psi{", StringComparison.Ordinal)
-                && Value(Scrape, "engine_model_version") >= 1;
+                && MetricsText.Sum(Scrape, "engine_model_version") >= 1;
             if (ready || DateTime.UtcNow > deadline)
             {
                 break;
             }
             await Task.Delay(250);
         }
-        SubscribersWhileOpen = Value(Scrape, "engine_alert_subscribers");
+        SubscribersWhileOpen = MetricsText.Sum(Scrape, "engine_alert_subscribers");
         await stop.CancelAsync();
         await reading;
     }
-
-    /// <summary>The sum of the samples of <paramref name="name"/> whose labels contain <paramref name="label"/>.</summary>
-    public static double Value(string scrape, string name, string label = "") =>
-        scrape.Split('\n')
-            .Where(l => l.StartsWith(name + "{", StringComparison.Ordinal) || l.StartsWith(name + " ", StringComparison.Ordinal))
-            .Where(l => label.Length == 0 || l.Contains(label, StringComparison.Ordinal))
-            .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
 
     /// <summary>Every series name in a scrape (histograms' _bucket, _sum and _count included).</summary>
     public static HashSet<string> SeriesNames(string scrape) =>
@@ -137,24 +130,24 @@ public sealed partial class MetricsTests(MetricsRun run) : IClassFixture<Metrics
     public void The_new_series_carry_what_the_run_did()
     {
         var s = run.Scrape;
-        Assert.Equal(1, MetricsRun.Value(s, "engine_events_rejected_total", "reason=\"amount\""));
-        Assert.Equal(1, MetricsRun.Value(s, "engine_events_rejected_total"));
-        Assert.Equal(300, MetricsRun.Value(s, "engine_segment_customers"));
+        Assert.Equal(1, MetricsText.Sum(s, "engine_events_rejected_total", "reason=\"amount\""));
+        Assert.Equal(1, MetricsText.Sum(s, "engine_events_rejected_total"));
+        Assert.Equal(300, MetricsText.Sum(s, "engine_segment_customers"));
         Assert.Equal(3, s.Split('\n').Count(l => l.StartsWith("engine_segment_customers{", StringComparison.Ordinal)));
-        Assert.True(MetricsRun.Value(s, "engine_model_version") >= 1);
-        Assert.True(MetricsRun.Value(s, "engine_retrain_duration_seconds_count") >= 1);
-        Assert.True(MetricsRun.Value(s, "engine_retrain_iterations_sum") >= 1);
+        Assert.True(MetricsText.Sum(s, "engine_model_version") >= 1);
+        Assert.True(MetricsText.Sum(s, "engine_retrain_duration_seconds_count") >= 1);
+        Assert.True(MetricsText.Sum(s, "engine_retrain_iterations_sum") >= 1);
         Assert.Equal(12, s.Split('\n').Count(l => l.StartsWith("engine_drift_psi{", StringComparison.Ordinal)));
-        Assert.Equal(0.2, MetricsRun.Value(s, "engine_drift_psi_threshold"));
-        Assert.True(MetricsRun.Value(s, "engine_webhook_deliveries_total", "result=\"delivered\"") >= 1);
+        Assert.Equal(0.2, MetricsText.Sum(s, "engine_drift_psi_threshold"));
+        Assert.True(MetricsText.Sum(s, "engine_webhook_deliveries_total", "result=\"delivered\"") >= 1);
         Assert.Single(s.Split('\n'), l => l.StartsWith("engine_webhook_lag_seconds{webhook=", StringComparison.Ordinal));
         Assert.Equal(1, run.SubscribersWhileOpen);
-        Assert.Equal(1, MetricsRun.Value(s, "engine_recovery_seconds_count", "kind=\"startup\""));
-        Assert.Equal(1, MetricsRun.Value(s, "engine_build_info", "version=\"0.2.0\""));
+        Assert.Equal(1, MetricsText.Sum(s, "engine_recovery_seconds_count", "kind=\"startup\""));
+        Assert.Equal(1, MetricsText.Sum(s, "engine_build_info", "version=\"0.2.0\""));
         // The interceptor sees gRPC calls and REST calls (JSON transcoding) alike.
-        Assert.True(MetricsRun.Value(s, "engine_rpc_duration_seconds_count", "service=\"engine.v1.IngestService\",method=\"Ingest\",code=\"OK\"") >= 1);
-        Assert.True(MetricsRun.Value(s, "engine_rpc_duration_seconds_count", "method=\"GetCustomer\",code=\"OK\"") >= 2);
-        Assert.True(MetricsRun.Value(s, "engine_rpc_duration_seconds_count", "method=\"SubscribeMigrations\"") >= 0);
+        Assert.True(MetricsText.Sum(s, "engine_rpc_duration_seconds_count", "service=\"engine.v1.IngestService\",method=\"Ingest\",code=\"OK\"") >= 1);
+        Assert.True(MetricsText.Sum(s, "engine_rpc_duration_seconds_count", "method=\"GetCustomer\",code=\"OK\"") >= 2);
+        Assert.True(MetricsText.Sum(s, "engine_rpc_duration_seconds_count", "method=\"SubscribeMigrations\"") >= 0);
     }
 
     [SkippableFact]
