@@ -8,7 +8,10 @@ Reads every row of the transitions table of a SQLite ingest log (the log.db that
   customer-10000                 grouped by customer (each customer's rows together, as a bulk import would write
                                  them), in transactions of 10,000;
   lean-10000                     arrival order without drivers and segment names;
-  no-indexes-10000               arrival order, lean, without the (customer_id, number) and `at` indexes.
+  no-indexes-10000               arrival order, lean, without the (customer_id, number) and `at` indexes;
+  events-10000                   the import's events themselves into the ingest log's table (its unique index and
+                                 the customer_head upsert per transaction, as SqliteEventLog appends a batch): the
+                                 other rows the same file's one writer must take in an import.
 Usage: deploy/bench/transition-rows.py /tmp/engine-replay/log.db [scratch.db]
 """
 import json
@@ -25,26 +28,61 @@ TABLE = """CREATE TABLE transitions (id INTEGER PRIMARY KEY AUTOINCREMENT, custo
   log_position INTEGER NULL{unique})"""
 
 
+EVENTS = """CREATE TABLE ingest_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL,
+  customer_id TEXT NOT NULL, kind INTEGER NOT NULL, occurred_at INTEGER NOT NULL, amount REAL NOT NULL, category TEXT NULL,
+  attributes TEXT NULL, as_of INTEGER NOT NULL, prev_seq INTEGER NOT NULL DEFAULT 0, model_version INTEGER NULL,
+  UNIQUE (event_id, customer_id))"""
+HEADS = "CREATE TABLE customer_head (customer_id TEXT NOT NULL PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID"
+EVENT_COLUMNS = "seq, event_id, customer_id, kind, occurred_at, amount, category, attributes, as_of, prev_seq, model_version"
+MOVE_HEADS = """INSERT INTO customer_head (customer_id, last_seq)
+  SELECT customer_id, MAX(seq) FROM ingest_log WHERE seq > ? GROUP BY customer_id
+  ON CONFLICT (customer_id) DO UPDATE SET last_seq = excluded.last_seq"""
+
+
 def cpu_seconds():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
-def insert(path, rows, group, indexes):
+def fresh(path):
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(path + suffix):
             os.remove(path + suffix)
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
+    return db
+
+
+def insert(path, rows, group, indexes):
+    db = fresh(path)
     db.execute(TABLE.format(unique=", UNIQUE (customer_id, number)" if indexes else ""))
     if indexes:
         db.execute("CREATE INDEX ix_transitions_at ON transitions (at)")
     statement = f"INSERT INTO transitions ({COLUMNS}) VALUES ({', '.join('?' * 11)})"
+    return timed(db, rows, group, lambda start, chunk: db.executemany(statement, chunk))
+
+
+def append_events(path, rows, group):
+    db = fresh(path)
+    db.execute(EVENTS)
+    db.execute(HEADS)
+    statement = f"""INSERT OR IGNORE INTO ingest_log ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
+      COALESCE(?10, (SELECT last_seq FROM customer_head WHERE customer_id = ?3), 0), ?11)"""
+
+    def append(start, chunk):
+        # As SqliteEventLog: the link to a previous row of the same batch is known, any other comes from the head.
+        in_batch = {row[0] for row in chunk}
+        db.executemany(statement, [row[:9] + (row[9] if row[9] in in_batch else None,) + row[10:] for row in chunk])
+        db.execute(MOVE_HEADS, (chunk[0][0] - 1,))
+    return timed(db, rows, group, append)
+
+
+def timed(db, rows, group, write):
     wall, cpu = time.monotonic(), cpu_seconds()
     for start in range(0, len(rows), group):
         db.execute("BEGIN")
-        db.executemany(statement, rows[start:start + group])
+        write(start, rows[start:start + group])
         db.execute("COMMIT")
     wall, cpu = time.monotonic() - wall, cpu_seconds() - cpu
     db.close()
@@ -56,6 +94,7 @@ def main():
     source, scratch = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "/tmp/transition-rows.db"
     with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as db:
         arrival = db.execute(f"SELECT {COLUMNS} FROM transitions ORDER BY id").fetchall()
+        events = db.execute(f"SELECT {EVENT_COLUMNS} FROM ingest_log ORDER BY seq").fetchall()
     if not arrival:
         sys.exit(f"{source} has no transitions: import with a model first (deploy/bench/replay.sh)")
     by_customer = sorted(arrival, key=lambda row: (row[0], row[1]))
@@ -66,6 +105,8 @@ def main():
     for name, rows, group, indexes in variants:
         print(json.dumps({"variant": name, "sqlite": sqlite3.sqlite_version, **insert(scratch, rows, group, indexes)}),
               flush=True)
+    print(json.dumps({"variant": "events-10000", "sqlite": sqlite3.sqlite_version,
+                      **append_events(scratch, events, 10000)}), flush=True)
 
 
 if __name__ == "__main__":
